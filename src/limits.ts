@@ -19,6 +19,8 @@ export interface Limits {
   /** Time without any frame before a PING is sent, and without a PONG before the peer is declared dead, ms. */
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  /** DELIVER frames one connection may have awaiting the node's answer; beyond it the answer is REJECT BUSY. */
+  maxPendingDelivers: number;
   /** Accepted skew between a message's created_at and our clock, ms. */
   maxClockSkewMs: number;
   /** Longest TTL a sender may ask for, ms. */
@@ -44,6 +46,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   frameBurst: 400,
   heartbeatIntervalMs: 5_000,
   heartbeatTimeoutMs: 10_000,
+  maxPendingDelivers: 64,
   maxClockSkewMs: 24 * 60 * 60 * 1000,
   maxTtlMs: 30 * 24 * 60 * 60 * 1000,
 });
