@@ -1,0 +1,43 @@
+import { OnionpostError } from '../errors.js';
+
+export type ApiErrorCode =
+  | 'PARSE_ERROR' // body is not JSON
+  | 'INVALID_REQUEST' // not a JSON-RPC 2.0 request
+  | 'METHOD_NOT_FOUND'
+  | 'INVALID_PARAMS'
+  | 'UNAUTHORIZED' // missing or wrong token
+  | 'FORBIDDEN_HOST' // Host or Origin not the node's own (DNS rebinding, CSRF)
+  | 'NODE_NOT_RUNNING' // the CLI found no running node
+  | 'INTERNAL';
+
+/** JSON-RPC 2.0 error numbers for our codes; application errors from other layers use -32000. */
+export const JSONRPC_CODES: Record<ApiErrorCode, number> = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL: -32603,
+  UNAUTHORIZED: -32001,
+  FORBIDDEN_HOST: -32002,
+  NODE_NOT_RUNNING: -32003,
+};
+
+export class ApiError extends OnionpostError {
+  declare readonly code: ApiErrorCode;
+  constructor(code: ApiErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * An error returned by a remote node over JSON-RPC, rebuilt on the client side. `code` is the
+ * stable code the node's layer used (e.g. WRONG_PASSPHRASE, BAD_ONION_ADDRESS), so callers branch
+ * on it exactly as they would in-process.
+ */
+export class RemoteError extends OnionpostError {
+  readonly rpcCode: number;
+  constructor(code: string, message: string, rpcCode: number) {
+    super(code, message);
+    this.rpcCode = rpcCode;
+  }
+}

@@ -1,0 +1,6 @@
+/** api/: the node's local JSON-RPC 2.0 API (server and client) and its schema. */
+export { ApiError, RemoteError, type ApiErrorCode } from './errors.js';
+export { createApiServer, SESSION_COOKIE, type ApiEvent, type ApiServer, type ApiServerOptions, type EventSource, type Handler } from './server.js';
+export { API_ENDPOINT_FILE, API_TOKEN_FILE, apiClient, connectToNode, type ApiClient, type ApiEndpointFile } from './client.js';
+export { openRpcDocument, validate, type JsonSchema, type MethodSpec } from './schema.js';
+export { API_METHODS, MESSAGE_STATES } from './methods.js';

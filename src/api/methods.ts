@@ -1,0 +1,116 @@
+/**
+ * The node's API methods, as data. The CLI, the web UI and scripts all use exactly these; the
+ * OpenRPC document served at /openrpc.json is generated from this table.
+ */
+import type { JsonSchema, MethodSpec } from './schema.js';
+
+const str = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'string', description, ...extra });
+const int = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'integer', description, ...extra });
+const obj = (properties: Record<string, JsonSchema>, required: string[] = [], extra: Partial<JsonSchema> = {}): JsonSchema => ({
+  type: 'object', properties, required, additionalProperties: false, ...extra,
+});
+const open = (description: string): JsonSchema => ({ type: 'object', description });
+const none = obj({});
+
+export const MESSAGE_STATES = ['queued', 'sending', 'delivered', 'expired', 'failed', 'held', 'received'] as const;
+
+const messageSummary: JsonSchema = {
+  type: 'object',
+  properties: {
+    id: str('message id, 32 hex characters'),
+    direction: { type: 'string', enum: ['in', 'out'] },
+    kind: { type: 'string', enum: ['mail', 'chat'] },
+    from: str('sender onion address (inbox)'),
+    to: str('recipient onion address (outbox)'),
+    peerLabel: str('contact alias or registry name, if known'),
+    subject: str('subject line'),
+    state: { type: 'string', enum: MESSAGE_STATES },
+    reason: str('why a message is failed, held or retrying'),
+    createdAt: int('ms since epoch'),
+    receivedAt: int('ms since epoch (inbox)'),
+    deliveredAt: int('ms since epoch (outbox, once delivered)'),
+    threadId: str('thread id, hex'),
+    read: { type: 'boolean' },
+    attempts: int('delivery attempts so far'),
+  },
+};
+
+export const API_METHODS: readonly MethodSpec[] = [
+  { name: 'rpc.discover', summary: 'This API as an OpenRPC document.', params: none, result: open('OpenRPC 1.2 document') },
+  {
+    name: 'node.address', summary: "This node's onion address and public keys.", params: none,
+    result: obj({ onion: str('v3 onion address'), identityKey: str('Ed25519 public key, hex'), encryptionKey: str('X25519 public key, hex') }),
+  },
+  {
+    name: 'node.status', summary: 'Tor, onion, queue and peer status.', params: none,
+    result: {
+      type: 'object',
+      properties: {
+        onion: str('v3 onion address'),
+        reachable: { type: 'boolean', description: 'our own onion answered through Tor (or the listener, without Tor)' },
+        tor: open('{ mode: "tor"|"none", bootstrap: 0-100, state, socksPort, version }'),
+        counts: open('message counts by state'),
+        peers: open('connected peers'),
+        warnings: { type: 'array', items: open('key-change and other warnings') },
+      },
+    },
+  },
+  {
+    name: 'messages.send', summary: 'Queue a message. Returns at once unless `wait` is set.',
+    params: obj({
+      to: str('recipient: onion address, contact alias or registry name', { minLength: 1, maxLength: 200 }),
+      subject: str('subject', { maxLength: 998 }),
+      body: str('body text', { maxLength: 262_000 }),
+      kind: { type: 'string', enum: ['mail', 'chat'] },
+      threadId: str('thread to continue, hex', { minLength: 32, maxLength: 32 }),
+      inReplyTo: str('message replied to, hex', { minLength: 32, maxLength: 32 }),
+      ttlMs: int('give up after this long', { minimum: 60_000 }),
+      wait: { type: 'boolean', description: 'resolve only when delivered, failed, held or expired' },
+      waitMs: int('how long `wait` may take', { minimum: 1, maximum: 3_600_000 }),
+    }, ['to']),
+    result: obj({ id: str('message id'), state: { type: 'string', enum: MESSAGE_STATES }, to: str('recipient onion'), reason: str('why, if not delivered') }),
+  },
+  {
+    name: 'messages.inbox', summary: 'Received messages, newest first.',
+    params: obj({ limit: int('at most', { minimum: 1, maximum: 1000 }), before: int('received before, ms'), kind: { type: 'string', enum: ['mail', 'chat'] } }),
+    result: { type: 'array', items: messageSummary },
+  },
+  {
+    name: 'messages.outbox', summary: 'Sent and queued messages with their delivery state, newest first.',
+    params: obj({ limit: int('at most', { minimum: 1, maximum: 1000 }), before: int('created before, ms') }),
+    result: { type: 'array', items: messageSummary },
+  },
+  {
+    name: 'messages.get', summary: 'One message with its body and state history; marks an inbox message read.',
+    params: obj({ id: str('message id or a unique prefix of it', { minLength: 4, maxLength: 32 }) }, ['id']),
+    result: open('message summary plus body, events[]'),
+  },
+  {
+    name: 'messages.thread', summary: 'Every message of a thread, oldest first.',
+    params: obj({ threadId: str('thread id, hex', { minLength: 32, maxLength: 32 }) }, ['threadId']),
+    result: { type: 'array', items: messageSummary },
+  },
+  {
+    name: 'contacts.list', summary: 'Contacts with their pinned keys and any key-change warning.', params: none,
+    result: { type: 'array', items: open('{ alias, onion, identityKey, encryptionKey, source, registryName, keyChange }') },
+  },
+  {
+    name: 'contacts.add', summary: 'Add a contact by onion address or registry name, pinning its keys.',
+    params: obj({ alias: str('local name', { minLength: 1, maxLength: 64 }), address: str('onion address or registry name', { minLength: 1, maxLength: 200 }) }, ['alias', 'address']),
+    result: open('the contact'),
+  },
+  { name: 'contacts.remove', summary: 'Forget a contact.', params: obj({ alias: str('alias', { minLength: 1 }) }, ['alias']), result: obj({ removed: { type: 'boolean' } }) },
+  {
+    name: 'contacts.approveKeyChange', summary: "Accept a contact's new keys without a rotation statement, releasing held messages.",
+    params: obj({ alias: str('alias', { minLength: 1 }) }, ['alias']), result: open('the contact'),
+  },
+  {
+    name: 'registry.lookup', summary: 'Resolve and verify a registry name or TRON address.',
+    params: obj({ name: str('name or T-address', { minLength: 1, maxLength: 64 }) }, ['name']),
+    result: open('{ name, owner, onion, identityKey, encryptionKey, mailboxes, version }'),
+  },
+  {
+    name: 'events.subscribe', summary: 'WebSocket only: receive `event` notifications (message.received, message.state, tor.status, contact.keyChange).',
+    params: obj({ types: { type: 'array', items: { type: 'string' } } }), result: open('{ subscribed }'), wsOnly: true,
+  },
+];
