@@ -1,0 +1,12 @@
+/**
+ * store/: the node's SQLite database (messages both ways, outbox state, inbound dedup, contacts with
+ * pinned keys, settings). Open it once per node with `openStore`; every method is synchronous.
+ */
+export { openStore, STORE_DEFAULTS } from './store.js';
+export { StoreError, type StoreErrorCode } from './errors.js';
+export { MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './schema.js';
+export type {
+  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, ContactSource, Direction, InState, KeyChange, ListOptions,
+  MessageEvent, MessageKind, MessageState, NewIncoming, NewOutgoing, OutState, Store, StoreCounts, StoreOptions,
+  StoredMessage, ThreadSummary,
+} from './types.js';

@@ -1,0 +1,138 @@
+/**
+ * The one place where SQLite rows (snake_case, integers for booleans, Buffers for BLOBs) become the
+ * store's camelCase objects, and back.
+ */
+import type {
+  Attempt, AttemptOutcome, Contact, ContactSource, KeyChange, MessageEvent, MessageKind, MessageState, StoredMessage, Direction,
+} from './types.js';
+
+export interface MessageRow {
+  id: string;
+  direction: string;
+  kind: string;
+  peer_identity: string;
+  peer_onion: string | null;
+  peer_label: string | null;
+  subject: string | null;
+  body: string;
+  thread_id: string;
+  in_reply_to: string | null;
+  created_at: number;
+  expires_at: number;
+  received_at: number | null;
+  delivered_at: number | null;
+  sort_at: number;
+  state: string;
+  state_reason: string | null;
+  envelope: Buffer | null;
+  envelope_hash: Buffer | null;
+  receipt: Buffer | null;
+  read: number;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error_code: string | null;
+}
+
+export interface ContactRow {
+  alias_key: string;
+  alias: string;
+  identity_key: string;
+  encryption_key: string | null;
+  onion: string;
+  source: string;
+  registry_name: string | null;
+  registry_owner: string | null;
+  registry_version: number | null;
+  pinned_bundle: Buffer | null;
+  pinned_at: number | null;
+  key_change: string | null;
+  notes: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AttemptRow {
+  id: number;
+  message_id: string;
+  started_at: number;
+  finished_at: number | null;
+  outcome: string | null;
+  error_code: string | null;
+  detail: string | null;
+}
+
+/** A plain Uint8Array view (Buffers compare unequal to Uint8Arrays under deepStrictEqual). */
+export function bytes(b: Buffer | Uint8Array): Uint8Array;
+export function bytes(b: Buffer | Uint8Array | null): Uint8Array | null;
+export function bytes(b: Buffer | Uint8Array | null): Uint8Array | null {
+  if (b === null) return null;
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export function messageFromRow(r: MessageRow): StoredMessage {
+  return {
+    id: r.id,
+    direction: r.direction as Direction,
+    kind: r.kind as MessageKind,
+    peerIdentity: r.peer_identity,
+    peerOnion: r.peer_onion,
+    peerLabel: r.peer_label,
+    subject: r.subject,
+    body: r.body,
+    threadId: r.thread_id,
+    inReplyTo: r.in_reply_to,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    receivedAt: r.received_at,
+    deliveredAt: r.delivered_at,
+    state: r.state as MessageState,
+    stateReason: r.state_reason,
+    envelope: bytes(r.envelope),
+    envelopeHash: bytes(r.envelope_hash),
+    receipt: bytes(r.receipt),
+    read: r.read === 1,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastErrorCode: r.last_error_code,
+  };
+}
+
+export function contactFromRow(r: ContactRow): Contact {
+  return {
+    alias: r.alias,
+    identityKey: r.identity_key,
+    encryptionKey: r.encryption_key,
+    onion: r.onion,
+    source: r.source as ContactSource,
+    registryName: r.registry_name,
+    registryOwner: r.registry_owner,
+    registryVersion: r.registry_version,
+    pinnedBundle: bytes(r.pinned_bundle),
+    pinnedAt: r.pinned_at,
+    keyChange: r.key_change === null ? null : (JSON.parse(r.key_change) as KeyChange),
+    notes: r.notes,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export function attemptFromRow(r: AttemptRow): Attempt {
+  return {
+    id: r.id,
+    messageId: r.message_id,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    outcome: r.outcome as AttemptOutcome | null,
+    errorCode: r.error_code,
+    detail: r.detail,
+  };
+}
+
+export function eventFromRow(r: { at: number; state: string; detail: string | null }): MessageEvent {
+  return { at: r.at, state: r.state as MessageState, detail: r.detail };
+}
+
+/** Aliases compare equal ignoring case and Unicode compatibility forms. */
+export function aliasKey(alias: string): string {
+  return alias.trim().normalize('NFKC').toLowerCase();
+}

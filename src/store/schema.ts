@@ -1,0 +1,177 @@
+/**
+ * The database schema, as an ordered list of migrations. The file's `PRAGMA user_version` is the
+ * number of the last migration applied; `migrate` runs each newer one in its own transaction and
+ * bumps user_version inside that transaction, so a crash or a failing statement leaves the file at
+ * the previous version, never half-migrated. Never edit a released migration: append a new one.
+ *
+ * Conventions: times are integer milliseconds since the Unix epoch; ids and keys are lower-case hex
+ * text (message id 32 chars = 16 bytes, Ed25519/X25519 keys 64 chars); bytes that are only ever
+ * compared or passed on (envelopes, hashes, signatures, bundles) are BLOBs. Tables are STRICT so a
+ * wrongly typed value is refused rather than coerced.
+ */
+import type { Database } from 'better-sqlite3';
+import type { Logger } from '../log.js';
+import { StoreError } from './errors.js';
+
+export interface Migration {
+  /** 1, 2, 3, … with no gaps. */
+  readonly version: number;
+  readonly description: string;
+  /** SQL run inside the migration's transaction. */
+  readonly up: string;
+}
+
+const HEX32 = (col: string) => `length(${col}) = 32 AND ${col} NOT GLOB '*[^0-9a-f]*'`;
+const HEX64 = (col: string) => `length(${col}) = 64 AND ${col} NOT GLOB '*[^0-9a-f]*'`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'messages, state history, inbound dedup, contacts, settings',
+    up: `
+      -- One row per message, both directions. Outgoing rows carry the sealed envelope, which is what
+      -- every retry sends (the same bytes each time, so the receiver's dedup and receipt line up).
+      --   state (out): queued → sending → delivered | queued (retry) | expired | failed | held
+      --   state (in):  received
+      CREATE TABLE messages (
+        id              TEXT PRIMARY KEY CHECK (${HEX32('id')}),
+        direction       TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        kind            TEXT NOT NULL CHECK (kind IN ('mail', 'chat')),
+        peer_identity   TEXT NOT NULL CHECK (${HEX64('peer_identity')}), -- sender (in) / recipient (out) Ed25519 key
+        peer_onion      TEXT,             -- the peer's onion address as used for this message
+        peer_label      TEXT,             -- alias or name as the user typed it; display only
+        subject         TEXT,
+        body            TEXT NOT NULL,
+        thread_id       TEXT NOT NULL,    -- the root message's id; a new conversation uses its own id
+        in_reply_to     TEXT,
+        created_at      INTEGER NOT NULL, -- sender's clock
+        expires_at      INTEGER NOT NULL, -- sender's TTL; outgoing rows expire here
+        received_at     INTEGER,          -- in: when we committed it
+        delivered_at    INTEGER,          -- out: when a valid receipt arrived
+        sort_at         INTEGER NOT NULL, -- listing order: received_at (in) or created_at (out)
+        state           TEXT NOT NULL,
+        state_reason    TEXT,             -- why failed / held / last retry, for people
+        envelope        BLOB,             -- out: sealed bytes, sent unchanged on every attempt
+        envelope_hash   BLOB,             -- SHA-256(envelope), what receipts sign
+        receipt         BLOB,             -- out: the peer's signature; in: the receipt we sent
+        read            INTEGER NOT NULL DEFAULT 0 CHECK (read IN (0, 1)),
+        attempts        INTEGER NOT NULL DEFAULT 0, -- delivery attempts started
+        next_attempt_at INTEGER,          -- out, queued: not before this time
+        CHECK ((direction = 'in' AND state = 'received' AND received_at IS NOT NULL)
+            OR (direction = 'out' AND envelope IS NOT NULL
+                AND state IN ('queued', 'sending', 'delivered', 'expired', 'failed', 'held')))
+      ) STRICT;
+      -- The outbox's hot path: the next due queued row, and rows that may still expire.
+      CREATE INDEX messages_due ON messages (next_attempt_at) WHERE state = 'queued';
+      CREATE INDEX messages_expiring ON messages (expires_at) WHERE state IN ('queued', 'held');
+      -- Inbox / outbox pages (newest first), threads, per-peer hold and release.
+      CREATE INDEX messages_list ON messages (direction, sort_at DESC, id DESC);
+      CREATE INDEX messages_thread ON messages (thread_id, sort_at);
+      CREATE INDEX messages_peer ON messages (peer_identity, state);
+
+      -- Every state a message enters, in order (one row per transition, never updated).
+      CREATE TABLE message_events (
+        seq        INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        at         INTEGER NOT NULL,
+        state      TEXT NOT NULL,
+        detail     TEXT
+      ) STRICT;
+      CREATE INDEX message_events_by_message ON message_events (message_id, seq);
+
+      -- Inbound dedup. Separate from messages so that deleting a message does not make a replay of
+      -- it look new. Kept until keep_until = expires_at + allowed clock skew: after that the
+      -- envelope's own timestamps make the receiver refuse it anyway.
+      CREATE TABLE seen (
+        message_id      TEXT PRIMARY KEY,
+        sender_identity TEXT NOT NULL,
+        envelope_hash   BLOB NOT NULL,
+        receipt         BLOB NOT NULL, -- re-sent unchanged to a duplicate
+        seen_at         INTEGER NOT NULL,
+        keep_until      INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX seen_keep_until ON seen (keep_until);
+
+      -- Address book with pinned keys. alias_key is the alias folded (NFKC, lower case) so lookups
+      -- are case-insensitive for any script; alias keeps the user's spelling.
+      CREATE TABLE contacts (
+        alias_key        TEXT PRIMARY KEY,
+        alias            TEXT NOT NULL CHECK (length(alias) > 0),
+        identity_key     TEXT NOT NULL UNIQUE CHECK (${HEX64('identity_key')}),
+        encryption_key   TEXT CHECK (encryption_key IS NULL OR (${HEX64('encryption_key')})),
+        onion            TEXT NOT NULL,
+        source           TEXT NOT NULL CHECK (source IN ('manual', 'registry', 'onion')),
+        registry_name    TEXT,
+        registry_owner   TEXT,
+        registry_version INTEGER,
+        pinned_bundle    BLOB,    -- the signed key bundle we trust for this contact
+        pinned_at        INTEGER,
+        key_change       TEXT,    -- JSON KeyChange: a new key seen but not approved; null when none
+        notes            TEXT,
+        created_at       INTEGER NOT NULL,
+        updated_at       INTEGER NOT NULL
+      ) STRICT;
+
+      -- Small node-wide settings and counters.
+      CREATE TABLE kv (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 2,
+    description: 'outbox diagnostics: one row per delivery attempt, last error code per message',
+    up: `
+      ALTER TABLE messages ADD COLUMN last_error_code TEXT;
+      CREATE TABLE attempts (
+        id          INTEGER PRIMARY KEY,
+        message_id  TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        outcome     TEXT CHECK (outcome IS NULL
+                                OR outcome IN ('delivered', 'retry', 'failed', 'held', 'aborted', 'expired')),
+        error_code  TEXT,
+        detail      TEXT
+      ) STRICT;
+      CREATE INDEX attempts_by_message ON attempts (message_id, id);
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/**
+ * Brings `db` up to the last of `migrations`. Throws MIGRATION_FAILED if the file is newer than
+ * this build or a migration fails (that migration is rolled back; earlier ones stay applied).
+ * Returns the version before and after.
+ */
+export function migrate(
+  db: Database,
+  logger: Logger,
+  migrations: readonly Migration[] = MIGRATIONS,
+): { from: number; to: number } {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  const latest = migrations.length ? migrations[migrations.length - 1]!.version : 0;
+  if (from > latest) {
+    throw new StoreError('MIGRATION_FAILED', `database schema v${from} is newer than this build (v${latest})`);
+  }
+  let version = from;
+  for (const m of migrations) {
+    if (m.version <= version) continue;
+    if (m.version !== version + 1) {
+      throw new StoreError('MIGRATION_FAILED', `migration v${m.version} follows v${version}: gap in the list`);
+    }
+    try {
+      db.transaction(() => {
+        db.exec(m.up);
+        db.pragma(`user_version = ${m.version}`);
+      }).immediate();
+    } catch (err) {
+      throw new StoreError('MIGRATION_FAILED', `migration v${m.version} (${m.description}) failed`, { cause: err });
+    }
+    version = m.version;
+    logger.info({ version, description: m.description }, 'store migrated');
+  }
+  return { from, to: version };
+}

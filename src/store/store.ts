@@ -1,0 +1,537 @@
+/**
+ * The SQLite implementation of Store (better-sqlite3, synchronous).
+ *
+ * Durability: journal_mode=WAL with synchronous=FULL, so a method that returned has been fsynced
+ * and survives kill -9 and power loss (on storage that honours fsync). The receiver sends a receipt
+ * only after commitIncoming returns. The WAL is bounded by wal_autocheckpoint and journal_size_limit.
+ */
+import Database from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { systemClock } from '../clock.js';
+import { StoreError, toStoreError } from './errors.js';
+import { migrate } from './schema.js';
+import {
+  aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow,
+  type AttemptRow, type ContactRow, type MessageRow,
+} from './rows.js';
+import type {
+  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, KeyChange, ListOptions, MessageEvent, MessageState,
+  NewIncoming, NewOutgoing, Store, StoreCounts, StoreOptions, StoredMessage, ThreadSummary,
+} from './types.js';
+
+export const STORE_DEFAULTS = Object.freeze({
+  busyTimeoutMs: 5_000,
+  walAutocheckpointPages: 1_000,
+  journalSizeLimit: 16 * 1024 * 1024,
+  dedupSkewMs: 24 * 60 * 60 * 1000,
+});
+
+const MAX_LIST = 1_000;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+/** Opens (creating and migrating if needed) the database at `opts.path`. */
+export function openStore(opts: StoreOptions): Store {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger;
+  const o = { ...STORE_DEFAULTS, ...definedOnly(opts) };
+
+  // Created by us with 0600 before SQLite sees it; SQLite gives -wal and -shm the same mode.
+  try {
+    if (!existsSync(opts.path)) closeSync(openSync(opts.path, 'a', 0o600));
+    else if ((statSync(opts.path).mode & 0o077) !== 0) {
+      chmodSync(opts.path, 0o600);
+      logger.warn('store file was readable by others; tightened to 0600');
+    }
+  } catch (err) {
+    throw new StoreError('IO', `cannot create the database file: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
+  }
+
+  let db: Db | undefined;
+  let schemaVersion: number;
+  try {
+    db = new Database(opts.path, { fileMustExist: true, timeout: o.busyTimeoutMs });
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (mode !== 'wal') throw new StoreError('IO', `journal_mode WAL refused (got ${String(mode)})`);
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${Math.trunc(o.busyTimeoutMs)}`);
+    db.pragma(`wal_autocheckpoint = ${Math.trunc(o.walAutocheckpointPages)}`);
+    db.pragma(`journal_size_limit = ${Math.trunc(o.journalSizeLimit)}`);
+    // Deleted bodies are overwritten rather than left in free pages; the schema runs no untrusted SQL.
+    db.pragma('secure_delete = ON');
+    db.pragma('trusted_schema = OFF');
+    schemaVersion = migrate(db, logger).to;
+  } catch (err) {
+    db?.close();
+    throw toStoreError(err, 'open store');
+  }
+  return new SqliteStore(db, clock.now.bind(clock), logger, o.dedupSkewMs, schemaVersion);
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+const OUT_STATES: readonly MessageState[] = ['queued', 'sending', 'delivered', 'expired', 'failed', 'held'];
+
+class SqliteStore implements Store {
+  readonly schemaVersion: number;
+  #db: Db;
+  #now: () => number;
+  #logger: StoreOptions['logger'];
+  #dedupSkewMs: number;
+  #closed = false;
+  #listCache = new Map<string, Statement>();
+  #s: ReturnType<typeof prepareAll>;
+
+  constructor(db: Db, now: () => number, logger: StoreOptions['logger'], dedupSkewMs: number, schemaVersion: number) {
+    this.#db = db;
+    this.#now = now;
+    this.#logger = logger;
+    this.#dedupSkewMs = dedupSkewMs;
+    this.schemaVersion = schemaVersion;
+    this.#s = prepareAll(db);
+  }
+
+  /** Every public method runs through here: CLOSED check, SQLite errors mapped to StoreError. */
+  #run<T>(what: string, fn: () => T): T {
+    if (this.#closed) throw new StoreError('CLOSED', `${what}: store is closed`);
+    try {
+      return fn();
+    } catch (err) {
+      const mapped = toStoreError(err, what);
+      if (mapped instanceof StoreError && (mapped.code === 'DISK_FULL' || mapped.code === 'CORRUPT' || mapped.code === 'IO')) {
+        this.#logger.error({ code: mapped.code }, `store: ${what} failed`);
+      }
+      throw mapped;
+    }
+  }
+
+  #tx<T>(fn: () => T): T {
+    return this.#db.transaction(fn).immediate();
+  }
+
+  #row(id: string): MessageRow {
+    const r = this.#s.getMessage.get(id) as MessageRow | undefined;
+    if (!r) throw new StoreError('NOT_FOUND', `no message ${id}`);
+    return r;
+  }
+
+  #event(id: string, at: number, state: MessageState, detail: string | null): void {
+    this.#s.insertEvent.run(id, at, state, detail);
+  }
+
+  // ── outgoing ───────────────────────────────────────────────────────────────
+
+  insertOutgoing(m: NewOutgoing): StoredMessage {
+    return this.#run('insertOutgoing', () =>
+      this.#tx(() => {
+        const state = m.state ?? 'queued';
+        this.#s.insertMessage.run({
+          id: m.id, direction: 'out', kind: m.kind, peer_identity: m.peerIdentity, peer_onion: m.peerOnion ?? null,
+          peer_label: m.peerLabel ?? null, subject: m.subject ?? null, body: m.body, thread_id: m.threadId ?? m.id,
+          in_reply_to: m.inReplyTo ?? null, created_at: m.createdAt, expires_at: m.expiresAt, received_at: null,
+          sort_at: m.createdAt, state, state_reason: m.stateReason ?? null, envelope: m.envelope,
+          envelope_hash: m.envelopeHash, receipt: null, next_attempt_at: m.nextAttemptAt ?? m.createdAt,
+        });
+        this.#event(m.id, this.#now(), state, m.stateReason ?? null);
+        return messageFromRow(this.#row(m.id));
+      }),
+    );
+  }
+
+  transition(id: string, to: MessageState, opts: { reason?: string | null; from?: readonly MessageState[]; errorCode?: string | null } = {}): StoredMessage {
+    return this.#run('transition', () =>
+      this.#tx(() => {
+        const row = this.#row(id);
+        if (opts.from && !opts.from.includes(row.state as MessageState)) {
+          throw new StoreError('BAD_STATE', `message ${id} is ${row.state}, expected ${opts.from.join('|')}`);
+        }
+        const now = this.#now();
+        this.#s.setState.run({
+          id, state: to, reason: opts.reason ?? null, error_code: opts.errorCode ?? null,
+          delivered_at: to === 'delivered' ? now : null,
+        });
+        this.#event(id, now, to, opts.reason ?? opts.errorCode ?? null);
+        return messageFromRow(this.#row(id));
+      }),
+    );
+  }
+
+  markDelivered(id: string, receipt: Uint8Array, at: number): void {
+    this.#run('markDelivered', () =>
+      this.#tx(() => {
+        const row = this.#row(id);
+        if (row.state === 'delivered') return; // a second receipt for the same message
+        if (row.direction !== 'out' || (row.state !== 'sending' && row.state !== 'queued')) {
+          throw new StoreError('BAD_STATE', `message ${id} is ${row.direction}/${row.state}, cannot be delivered`);
+        }
+        this.#s.markDelivered.run(receipt, at, id);
+        this.#event(id, at, 'delivered', null);
+      }),
+    );
+  }
+
+  dueOutgoing(now: number, limit: number, opts: { excludePeers?: Iterable<string> } = {}): StoredMessage[] {
+    return this.#run('dueOutgoing', () =>
+      (this.#s.due.all(now, JSON.stringify([...(opts.excludePeers ?? [])]), Math.max(0, Math.trunc(limit))) as MessageRow[]).map(messageFromRow),
+    );
+  }
+
+  nextDueAt(opts: { excludePeers?: Iterable<string> } = {}): number | null {
+    return this.#run('nextDueAt', () => {
+      const r = this.#s.nextDue.get(JSON.stringify([...(opts.excludePeers ?? [])])) as { t: number | null };
+      return r.t;
+    });
+  }
+
+  expireDue(now: number): string[] {
+    return this.#run('expireDue', () =>
+      this.#tx(() => {
+        const ids = (this.#s.expiring.all(now) as { id: string }[]).map((r) => r.id);
+        for (const id of ids) {
+          this.#s.setState.run({ id, state: 'expired', reason: 'TTL passed', error_code: null, delivered_at: null });
+          this.#event(id, now, 'expired', 'TTL passed');
+        }
+        return ids;
+      }),
+    );
+  }
+
+  recordAttemptStart(messageId: string, at: number): number {
+    return this.#run('recordAttemptStart', () =>
+      this.#tx(() => {
+        this.#row(messageId);
+        this.#s.bumpAttempts.run(messageId);
+        return Number(this.#s.insertAttempt.run(messageId, at).lastInsertRowid);
+      }),
+    );
+  }
+
+  recordAttemptFinish(attemptId: number, at: number, outcome: AttemptOutcome, errorCode: string | null = null, detail: string | null = null): void {
+    this.#run('recordAttemptFinish', () => {
+      const r = this.#s.finishAttempt.run(at, outcome, errorCode, detail, attemptId);
+      if (r.changes === 0) throw new StoreError('NOT_FOUND', `no attempt ${attemptId}`);
+    });
+  }
+
+  scheduleRetry(id: string, nextAt: number, errorCode: string, reason: string | null = null): void {
+    this.#run('scheduleRetry', () =>
+      this.#tx(() => {
+        const row = this.#row(id);
+        if (row.state !== 'sending' && row.state !== 'queued') {
+          throw new StoreError('BAD_STATE', `message ${id} is ${row.state}, cannot be retried`);
+        }
+        this.#s.retry.run({ id, next: nextAt, code: errorCode, reason: reason ?? errorCode });
+        this.#event(id, this.#now(), 'queued', reason ? `${errorCode}: ${reason}` : errorCode);
+      }),
+    );
+  }
+
+  makeDue(peerIdentity: string, now: number): number {
+    return this.#run('makeDue', () => this.#s.makeDue.run(now, peerIdentity, now).changes);
+  }
+
+  resetInFlight(): number {
+    return this.#run('resetInFlight', () =>
+      this.#tx(() => {
+        const now = this.#now();
+        const ids = (this.#s.byState.all('sending') as { id: string }[]).map((r) => r.id);
+        for (const id of ids) {
+          this.#s.setState.run({ id, state: 'queued', reason: 'interrupted', error_code: null, delivered_at: null });
+          this.#event(id, now, 'queued', 'interrupted by restart');
+        }
+        this.#s.abortOpenAttempts.run(now);
+        return ids.length;
+      }),
+    );
+  }
+
+  holdForPeer(identity: string, reason: string): number {
+    return this.#run('holdForPeer', () =>
+      this.#tx(() => {
+        const now = this.#now();
+        const ids = (this.#s.peerInState.all(identity, 'queued') as { id: string }[]).map((r) => r.id);
+        for (const id of ids) {
+          this.#s.setState.run({ id, state: 'held', reason, error_code: null, delivered_at: null });
+          this.#event(id, now, 'held', reason);
+        }
+        return ids.length;
+      }),
+    );
+  }
+
+  releaseHeld(identity: string): number {
+    return this.#run('releaseHeld', () =>
+      this.#tx(() => {
+        const now = this.#now();
+        const ids = (this.#s.peerInState.all(identity, 'held') as { id: string }[]).map((r) => r.id);
+        for (const id of ids) {
+          this.#s.setState.run({ id, state: 'queued', reason: null, error_code: null, delivered_at: null });
+          this.#s.setNextAttempt.run(now, id);
+          this.#event(id, now, 'queued', 'released');
+        }
+        return ids.length;
+      }),
+    );
+  }
+
+  listEvents(id: string): MessageEvent[] {
+    return this.#run('listEvents', () => (this.#s.events.all(id) as { at: number; state: string; detail: string | null }[]).map(eventFromRow));
+  }
+
+  listAttempts(id: string): Attempt[] {
+    return this.#run('listAttempts', () => (this.#s.attempts.all(id) as AttemptRow[]).map(attemptFromRow));
+  }
+
+  // ── incoming ───────────────────────────────────────────────────────────────
+
+  #commitOne(m: NewIncoming): CommitResult {
+    const seen = this.#s.getSeen.get(m.id) as { sender_identity: string; envelope_hash: Buffer; receipt: Buffer } | undefined;
+    if (seen) {
+      return {
+        duplicate: true,
+        receipt: bytes(seen.receipt),
+        conflict: seen.sender_identity !== m.peerIdentity || !sameBytes(seen.envelope_hash, m.envelopeHash),
+      };
+    }
+    const existing = this.#s.getMessage.get(m.id) as MessageRow | undefined;
+    if (existing) {
+      // The dedup row was pruned but the message is still here: still a duplicate.
+      if (existing.direction !== 'in' || !existing.receipt) {
+        throw new StoreError('CONSTRAINT', `incoming id ${m.id} collides with an outgoing message`);
+      }
+      return {
+        duplicate: true,
+        receipt: bytes(existing.receipt),
+        conflict: existing.peer_identity !== m.peerIdentity || !existing.envelope_hash || !sameBytes(existing.envelope_hash, m.envelopeHash),
+      };
+    }
+    this.#s.insertMessage.run({
+      id: m.id, direction: 'in', kind: m.kind, peer_identity: m.peerIdentity, peer_onion: m.peerOnion ?? null,
+      peer_label: m.peerLabel ?? null, subject: m.subject ?? null, body: m.body, thread_id: m.threadId ?? m.id,
+      in_reply_to: m.inReplyTo ?? null, created_at: m.createdAt, expires_at: m.expiresAt, received_at: m.receivedAt,
+      sort_at: m.receivedAt, state: 'received', state_reason: null, envelope: null, envelope_hash: m.envelopeHash,
+      receipt: m.receipt, next_attempt_at: null,
+    });
+    this.#s.insertSeen.run(m.id, m.peerIdentity, m.envelopeHash, m.receipt, m.receivedAt, m.expiresAt + this.#dedupSkewMs);
+    this.#event(m.id, m.receivedAt, 'received', null);
+    return { duplicate: false, receipt: m.receipt, conflict: false };
+  }
+
+  commitIncoming(m: NewIncoming): CommitResult {
+    return this.#run('commitIncoming', () => this.#tx(() => this.#commitOne(m)));
+  }
+
+  commitIncomingBatch(ms: readonly NewIncoming[]): CommitResult[] {
+    return this.#run('commitIncomingBatch', () => this.#tx(() => ms.map((m) => this.#commitOne(m))));
+  }
+
+  pruneSeen(now: number): number {
+    return this.#run('pruneSeen', () => this.#s.pruneSeen.run(now).changes);
+  }
+
+  // ── reading ────────────────────────────────────────────────────────────────
+
+  getMessage(id: string): StoredMessage | null {
+    return this.#run('getMessage', () => {
+      const r = this.#s.getMessage.get(id) as MessageRow | undefined;
+      return r ? messageFromRow(r) : null;
+    });
+  }
+
+  listMessages(opts: ListOptions = {}): StoredMessage[] {
+    return this.#run('listMessages', () => {
+      const where: string[] = [];
+      const params: Record<string, string | number> = {};
+      if (opts.direction) (where.push('direction = @direction'), (params.direction = opts.direction));
+      if (opts.kind) (where.push('kind = @kind'), (params.kind = opts.kind));
+      if (opts.thread) (where.push('thread_id = @thread'), (params.thread = opts.thread));
+      if (typeof opts.before === 'number') (where.push('sort_at < @beforeAt'), (params.beforeAt = opts.before));
+      else if (opts.before) {
+        where.push('(sort_at < @beforeAt OR (sort_at = @beforeAt AND id < @beforeId))');
+        params.beforeAt = opts.before.at;
+        params.beforeId = opts.before.id;
+      }
+      params.limit = Math.min(MAX_LIST, Math.max(0, Math.trunc(opts.limit ?? 50)));
+      const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY sort_at DESC, id DESC LIMIT @limit`;
+      let stmt = this.#listCache.get(sql);
+      if (!stmt) this.#listCache.set(sql, (stmt = this.#db.prepare(sql)));
+      return (stmt.all(params) as MessageRow[]).map(messageFromRow);
+    });
+  }
+
+  listThreads(opts: { limit?: number } = {}): ThreadSummary[] {
+    return this.#run('listThreads', () => {
+      const limit = Math.min(MAX_LIST, Math.max(0, Math.trunc(opts.limit ?? 50)));
+      type Row = { thread_id: string; subject: string | null; peer_identity: string; peer_label: string | null; kind: string; last_at: number; n: number; unread: number };
+      return (this.#s.threads.all(limit) as Row[]).map((r) => ({
+        threadId: r.thread_id, subject: r.subject, peerIdentity: r.peer_identity, peerLabel: r.peer_label,
+        kind: r.kind as ThreadSummary['kind'], lastAt: r.last_at, messages: r.n, unread: r.unread,
+      }));
+    });
+  }
+
+  markRead(id: string, read = true): void {
+    this.#run('markRead', () => {
+      if (this.#s.markRead.run(read ? 1 : 0, id).changes === 0) throw new StoreError('NOT_FOUND', `no message ${id}`);
+    });
+  }
+
+  counts(): StoreCounts {
+    return this.#run('counts', () => this.#s.counts.get() as StoreCounts);
+  }
+
+  // ── contacts ───────────────────────────────────────────────────────────────
+
+  upsertContact(c: ContactInput): Contact {
+    return this.#run('upsertContact', () =>
+      this.#tx(() => {
+        const key = aliasKey(c.alias);
+        const now = this.#now();
+        this.#s.upsertContact.run({
+          alias_key: key, alias: c.alias.trim(), identity_key: c.identityKey, encryption_key: c.encryptionKey ?? null,
+          onion: c.onion, source: c.source, registry_name: c.registryName ?? null, registry_owner: c.registryOwner ?? null,
+          registry_version: c.registryVersion ?? null, pinned_bundle: c.pinnedBundle ?? null, pinned_at: c.pinnedAt ?? null,
+          key_change: c.keyChange ? JSON.stringify(c.keyChange) : null, notes: c.notes ?? null, now,
+        });
+        return contactFromRow(this.#s.contactByKey.get(key) as ContactRow);
+      }),
+    );
+  }
+
+  getContact(aliasOrIdentity: string): Contact | null {
+    return this.#run('getContact', () => {
+      const r = this.#s.findContact.get(aliasOrIdentity, aliasKey(aliasOrIdentity)) as ContactRow | undefined;
+      return r ? contactFromRow(r) : null;
+    });
+  }
+
+  listContacts(): Contact[] {
+    return this.#run('listContacts', () => (this.#s.contacts.all() as ContactRow[]).map(contactFromRow));
+  }
+
+  removeContact(alias: string): boolean {
+    return this.#run('removeContact', () => this.#s.removeContact.run(alias, aliasKey(alias)).changes > 0);
+  }
+
+  setKeyChange(alias: string, info: KeyChange | null): void {
+    this.#run('setKeyChange', () => {
+      const r = this.#s.setKeyChange.run(info ? JSON.stringify(info) : null, this.#now(), alias, aliasKey(alias));
+      if (r.changes === 0) throw new StoreError('NOT_FOUND', `no contact ${alias}`);
+    });
+  }
+
+  // ── settings and housekeeping ──────────────────────────────────────────────
+
+  getSetting(key: string): string | null {
+    return this.#run('getSetting', () => (this.#s.getKv.get(key) as { value: string } | undefined)?.value ?? null);
+  }
+
+  setSetting(key: string, value: string | null): void {
+    this.#run('setSetting', () => {
+      if (value === null) this.#s.delKv.run(key);
+      else this.#s.setKv.run(key, value);
+    });
+  }
+
+  checkpoint(): void {
+    this.#run('checkpoint', () => {
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#db.close();
+    } catch (err) {
+      throw toStoreError(err, 'close');
+    }
+  }
+}
+
+function prepareAll(db: Db) {
+  const notExcluded = 'peer_identity NOT IN (SELECT value FROM json_each(?))';
+  return {
+    getMessage: db.prepare('SELECT * FROM messages WHERE id = ?'),
+    insertMessage: db.prepare(`
+      INSERT INTO messages (id, direction, kind, peer_identity, peer_onion, peer_label, subject, body, thread_id,
+        in_reply_to, created_at, expires_at, received_at, sort_at, state, state_reason, envelope, envelope_hash,
+        receipt, next_attempt_at)
+      VALUES (@id, @direction, @kind, @peer_identity, @peer_onion, @peer_label, @subject, @body, @thread_id,
+        @in_reply_to, @created_at, @expires_at, @received_at, @sort_at, @state, @state_reason, @envelope,
+        @envelope_hash, @receipt, @next_attempt_at)`),
+    insertEvent: db.prepare('INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)'),
+    setState: db.prepare(`
+      UPDATE messages SET state = @state, state_reason = @reason,
+        last_error_code = COALESCE(@error_code, last_error_code),
+        delivered_at = COALESCE(@delivered_at, delivered_at)
+      WHERE id = @id`),
+    setNextAttempt: db.prepare('UPDATE messages SET next_attempt_at = ? WHERE id = ?'),
+    markDelivered: db.prepare(`
+      UPDATE messages SET state = 'delivered', receipt = ?, delivered_at = ?, next_attempt_at = NULL, state_reason = NULL
+      WHERE id = ?`),
+    due: db.prepare(`
+      SELECT * FROM messages
+      WHERE state = 'queued' AND next_attempt_at <= ? AND ${notExcluded}
+      ORDER BY next_attempt_at, sort_at, id LIMIT ?`),
+    nextDue: db.prepare(`
+      SELECT MIN(t) AS t FROM (
+        SELECT MIN(next_attempt_at) AS t FROM messages WHERE state = 'queued' AND ${notExcluded}
+        UNION ALL
+        SELECT MIN(expires_at) AS t FROM messages WHERE state IN ('queued', 'held'))`),
+    expiring: db.prepare(`SELECT id FROM messages WHERE state IN ('queued', 'held') AND expires_at <= ? ORDER BY expires_at`),
+    bumpAttempts: db.prepare('UPDATE messages SET attempts = attempts + 1 WHERE id = ?'),
+    insertAttempt: db.prepare('INSERT INTO attempts (message_id, started_at) VALUES (?, ?)'),
+    finishAttempt: db.prepare('UPDATE attempts SET finished_at = ?, outcome = ?, error_code = ?, detail = ? WHERE id = ?'),
+    abortOpenAttempts: db.prepare(`UPDATE attempts SET finished_at = ?, outcome = 'aborted' WHERE finished_at IS NULL`),
+    retry: db.prepare(`
+      UPDATE messages SET state = 'queued', next_attempt_at = @next, last_error_code = @code, state_reason = @reason
+      WHERE id = @id`),
+    makeDue: db.prepare(`UPDATE messages SET next_attempt_at = ? WHERE peer_identity = ? AND state = 'queued' AND next_attempt_at > ?`),
+    byState: db.prepare('SELECT id FROM messages WHERE state = ? ORDER BY sort_at, id'),
+    peerInState: db.prepare('SELECT id FROM messages WHERE peer_identity = ? AND state = ? ORDER BY sort_at, id'),
+    events: db.prepare('SELECT at, state, detail FROM message_events WHERE message_id = ? ORDER BY seq'),
+    attempts: db.prepare('SELECT * FROM attempts WHERE message_id = ? ORDER BY id'),
+    getSeen: db.prepare('SELECT sender_identity, envelope_hash, receipt FROM seen WHERE message_id = ?'),
+    insertSeen: db.prepare('INSERT INTO seen (message_id, sender_identity, envelope_hash, receipt, seen_at, keep_until) VALUES (?, ?, ?, ?, ?, ?)'),
+    pruneSeen: db.prepare('DELETE FROM seen WHERE keep_until < ?'),
+    threads: db.prepare(`
+      SELECT thread_id, MAX(sort_at) AS last_at, peer_identity, peer_label, kind, COUNT(*) AS n,
+        COUNT(*) FILTER (WHERE direction = 'in' AND read = 0) AS unread,
+        (SELECT subject FROM messages r WHERE r.thread_id = m.thread_id ORDER BY sort_at, id LIMIT 1) AS subject
+      FROM messages m GROUP BY thread_id ORDER BY last_at DESC, thread_id LIMIT ?`),
+    markRead: db.prepare('UPDATE messages SET read = ? WHERE id = ?'),
+    counts: db.prepare(`
+      SELECT
+        ${OUT_STATES.map((s) => `COUNT(*) FILTER (WHERE direction = 'out' AND state = '${s}') AS ${s}`).join(',\n        ')},
+        COUNT(*) FILTER (WHERE direction = 'in') AS inbox,
+        COUNT(*) FILTER (WHERE direction = 'in' AND read = 0) AS unread
+      FROM messages`),
+    upsertContact: db.prepare(`
+      INSERT INTO contacts (alias_key, alias, identity_key, encryption_key, onion, source, registry_name, registry_owner,
+        registry_version, pinned_bundle, pinned_at, key_change, notes, created_at, updated_at)
+      VALUES (@alias_key, @alias, @identity_key, @encryption_key, @onion, @source, @registry_name, @registry_owner,
+        @registry_version, @pinned_bundle, @pinned_at, @key_change, @notes, @now, @now)
+      ON CONFLICT (alias_key) DO UPDATE SET alias = excluded.alias, identity_key = excluded.identity_key,
+        encryption_key = excluded.encryption_key, onion = excluded.onion, source = excluded.source,
+        registry_name = excluded.registry_name, registry_owner = excluded.registry_owner,
+        registry_version = excluded.registry_version, pinned_bundle = excluded.pinned_bundle,
+        pinned_at = excluded.pinned_at, key_change = excluded.key_change, notes = excluded.notes,
+        updated_at = excluded.updated_at`),
+    contactByKey: db.prepare('SELECT * FROM contacts WHERE alias_key = ?'),
+    findContact: db.prepare('SELECT * FROM contacts WHERE identity_key = ?1 OR alias_key = ?2 ORDER BY identity_key = ?1 DESC LIMIT 1'),
+    contacts: db.prepare('SELECT * FROM contacts ORDER BY alias_key'),
+    removeContact: db.prepare('DELETE FROM contacts WHERE identity_key = ? OR alias_key = ?'),
+    setKeyChange: db.prepare('UPDATE contacts SET key_change = ?, updated_at = ? WHERE identity_key = ? OR alias_key = ?'),
+    getKv: db.prepare('SELECT value FROM kv WHERE key = ?'),
+    setKv: db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    delKv: db.prepare('DELETE FROM kv WHERE key = ?'),
+  };
+}

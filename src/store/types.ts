@@ -1,0 +1,317 @@
+/**
+ * The store's public types: what the node, the protocol handler and the outbox read and write.
+ * All times are milliseconds since the Unix epoch; ids and keys are lower-case hex strings.
+ */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+
+export type Direction = 'in' | 'out';
+export type MessageKind = 'mail' | 'chat';
+
+/**
+ * Outgoing message states.
+ *
+ * ```
+ *              ┌──────── retry (scheduleRetry) ───────┐
+ *              v                                      │
+ *  insert ─> queued ──(outbox picks it)──> sending ───┼──> delivered   (valid receipt)
+ *     │        │  ^                           │       ├──> failed      (permanent, with reason)
+ *     │        │  └─ resetInFlight / abort ───┘       └──> held        (peer needs the user)
+ *     └─> held │                                                │
+ *         │    └──(expires_at passed)──> expired <──────────────┤
+ *         └──────────── releaseHeld ──> queued <────────────────┘
+ * ```
+ */
+export type OutState = 'queued' | 'sending' | 'delivered' | 'expired' | 'failed' | 'held';
+/** Incoming messages have a single state: committed. */
+export type InState = 'received';
+export type MessageState = OutState | InState;
+
+/** A message as stored, either direction. Fields that do not apply to a direction are null. */
+export interface StoredMessage {
+  /** 32 hex chars (16 random bytes chosen by the sender). */
+  id: string;
+  direction: Direction;
+  kind: MessageKind;
+  /** The other party's Ed25519 identity key, 64 hex chars: recipient (out) or sender (in). */
+  peerIdentity: string;
+  peerOnion: string | null;
+  /** Alias or name as the user typed it (display only, never trusted). */
+  peerLabel: string | null;
+  subject: string | null;
+  body: string;
+  /** Root message id of the conversation; a message starting one uses its own id. */
+  threadId: string;
+  inReplyTo: string | null;
+  createdAt: number;
+  expiresAt: number;
+  receivedAt: number | null;
+  deliveredAt: number | null;
+  state: MessageState;
+  /** Why it is failed / held / being retried, for people. */
+  stateReason: string | null;
+  /** Out: the sealed envelope sent on every attempt. */
+  envelope: Uint8Array | null;
+  /** SHA-256 of the envelope (what receipts sign). */
+  envelopeHash: Uint8Array | null;
+  /** Out: the recipient's receipt signature. In: the receipt we signed and sent. */
+  receipt: Uint8Array | null;
+  read: boolean;
+  /** Delivery attempts started so far (out). */
+  attempts: number;
+  /** Out, queued: the earliest time of the next attempt. */
+  nextAttemptAt: number | null;
+  /** Out: the code of the last failed attempt, e.g. 'TIMEOUT', 'UNREACHABLE'. */
+  lastErrorCode: string | null;
+}
+
+/** What `insertOutgoing` needs: a message already sealed to its recipient. */
+export interface NewOutgoing {
+  id: string;
+  kind: MessageKind;
+  peerIdentity: string;
+  peerOnion?: string | null;
+  peerLabel?: string | null;
+  subject?: string | null;
+  body: string;
+  /** Defaults to `id` (a new conversation). */
+  threadId?: string | null;
+  inReplyTo?: string | null;
+  createdAt: number;
+  expiresAt: number;
+  envelope: Uint8Array;
+  envelopeHash: Uint8Array;
+  /** 'held' queues it behind an unapproved key change of the peer. Default 'queued'. */
+  state?: 'queued' | 'held';
+  stateReason?: string | null;
+  /** Default `createdAt` (send at once). */
+  nextAttemptAt?: number;
+}
+
+/** What `commitIncoming` needs: an opened, verified message and the receipt we will send for it. */
+export interface NewIncoming {
+  id: string;
+  kind: MessageKind;
+  /** The sender's Ed25519 identity key (64 hex chars). */
+  peerIdentity: string;
+  peerOnion?: string | null;
+  peerLabel?: string | null;
+  subject?: string | null;
+  body: string;
+  threadId?: string | null;
+  inReplyTo?: string | null;
+  createdAt: number;
+  expiresAt: number;
+  receivedAt: number;
+  envelopeHash: Uint8Array;
+  /** Our signed receipt; stored and returned unchanged for every duplicate. */
+  receipt: Uint8Array;
+}
+
+export interface CommitResult {
+  /** True when the id was already stored: nothing was written and `receipt` is the stored one. */
+  duplicate: boolean;
+  /** The receipt to send back (the stored one for a duplicate). */
+  receipt: Uint8Array;
+  /**
+   * True for a duplicate whose sender or envelope hash differ from what was first stored (a replay
+   * under another's id, or a re-sealed message). The stored receipt does not sign this envelope;
+   * the caller decides whether to send it or reject.
+   */
+  conflict: boolean;
+}
+
+export interface ListOptions {
+  direction?: Direction;
+  kind?: MessageKind;
+  thread?: string;
+  /** Default 50, at most 1000. */
+  limit?: number;
+  /**
+   * Page cursor: only messages listed after this one. Either the last row's `{at: sortAt, id}` (exact)
+   * or a time (messages strictly older than it).
+   */
+  before?: number | { at: number; id: string };
+}
+
+/** One conversation, for a list view. */
+export interface ThreadSummary {
+  threadId: string;
+  /** Subject of the oldest message in the thread. */
+  subject: string | null;
+  /** Peer, label and kind of the newest message. */
+  peerIdentity: string;
+  peerLabel: string | null;
+  kind: MessageKind;
+  lastAt: number;
+  messages: number;
+  unread: number;
+}
+
+export interface MessageEvent {
+  at: number;
+  state: MessageState;
+  detail: string | null;
+}
+
+export type AttemptOutcome = 'delivered' | 'retry' | 'failed' | 'held' | 'aborted' | 'expired';
+
+export interface Attempt {
+  id: number;
+  messageId: string;
+  startedAt: number;
+  finishedAt: number | null;
+  outcome: AttemptOutcome | null;
+  errorCode: string | null;
+  detail: string | null;
+}
+
+export type ContactSource = 'manual' | 'registry' | 'onion';
+
+/** A key seen for a contact that the user has not approved yet (outbound mail to them is held). */
+export interface KeyChange {
+  identityKey: string;
+  encryptionKey: string | null;
+  onion: string | null;
+  seenAt: number;
+  /** Where the change came from and why it was not accepted, e.g. 'registry record v4 without rotation statement'. */
+  reason: string;
+  registryVersion?: number | null;
+}
+
+export interface Contact {
+  /** As the user spelled it; unique ignoring case. */
+  alias: string;
+  identityKey: string;
+  encryptionKey: string | null;
+  onion: string;
+  source: ContactSource;
+  registryName: string | null;
+  registryOwner: string | null;
+  registryVersion: number | null;
+  pinnedBundle: Uint8Array | null;
+  pinnedAt: number | null;
+  keyChange: KeyChange | null;
+  notes: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type ContactInput = Omit<
+  Contact,
+  'createdAt' | 'updatedAt' | 'encryptionKey' | 'registryName' | 'registryOwner' | 'registryVersion' | 'pinnedBundle' | 'pinnedAt' | 'keyChange' | 'notes'
+> &
+  Partial<Pick<Contact, 'encryptionKey' | 'registryName' | 'registryOwner' | 'registryVersion' | 'pinnedBundle' | 'pinnedAt' | 'keyChange' | 'notes'>>;
+
+export interface StoreCounts {
+  queued: number;
+  sending: number;
+  delivered: number;
+  failed: number;
+  expired: number;
+  held: number;
+  /** Incoming messages stored. */
+  inbox: number;
+  /** Incoming messages not marked read. */
+  unread: number;
+}
+
+export interface StoreOptions {
+  /** The database file. Created 0600 if missing; its directory should be the 0700 data dir. */
+  path: string;
+  logger: Logger;
+  /** Stamps events and contact rows. Default systemClock. */
+  clock?: Clock;
+  /** How long a writer waits for a lock held by another connection, ms. Default 5000. */
+  busyTimeoutMs?: number;
+  /** WAL pages before an automatic checkpoint (SQLite's default is 1000 ≈ 4 MiB). Default 1000. */
+  walAutocheckpointPages?: number;
+  /** Size the WAL file is truncated back to after a checkpoint, bytes. Default 16 MiB. */
+  journalSizeLimit?: number;
+  /** Added to a message's expires_at to decide how long its dedup row is kept, ms. Default 24 h (Limits.maxClockSkewMs). */
+  dedupSkewMs?: number;
+}
+
+/**
+ * The node's database. Every method is synchronous and either commits fully or not at all. Failures
+ * are StoreErrors (DISK_FULL, CORRUPT, CONSTRAINT, NOT_FOUND, BAD_STATE, BUSY, CLOSED, IO).
+ */
+export interface Store {
+  /** The file's schema version after opening (see schema.ts). */
+  readonly schemaVersion: number;
+
+  // ── outgoing ───────────────────────────────────────────────────────────────
+  /** Stores a sealed outgoing message as queued (or held) with a 'queued'/'held' event. */
+  insertOutgoing(m: NewOutgoing): StoredMessage;
+  /**
+   * Moves a message to `to`, writing an event. `from` (if given) lists the states it may be in;
+   * otherwise BAD_STATE. NOT_FOUND if absent. Returns the updated row.
+   */
+  transition(id: string, to: MessageState, opts?: { reason?: string | null; from?: readonly MessageState[]; errorCode?: string | null }): StoredMessage;
+  /** sending|queued → delivered, storing the peer's receipt. */
+  markDelivered(id: string, receipt: Uint8Array, at: number): void;
+  /** Queued messages with next_attempt_at ≤ now, earliest first, skipping `excludePeers`. */
+  dueOutgoing(now: number, limit: number, opts?: { excludePeers?: Iterable<string> }): StoredMessage[];
+  /**
+   * When the outbox next has something to do: the earliest next_attempt_at of a queued message
+   * (skipping `excludePeers`) or expires_at of a queued/held one (all peers). Null when idle.
+   */
+  nextDueAt(opts?: { excludePeers?: Iterable<string> }): number | null;
+  /** Every queued or held message with expires_at ≤ now becomes expired (with an event). Returns their ids. */
+  expireDue(now: number): string[];
+  /** Records an attempt and increments the message's attempt count; returns the attempt id. */
+  recordAttemptStart(messageId: string, at: number): number;
+  recordAttemptFinish(attemptId: number, at: number, outcome: AttemptOutcome, errorCode?: string | null, detail?: string | null): void;
+  /** sending → queued with next_attempt_at = nextAt and the error code (event 'queued', detail = code). */
+  scheduleRetry(id: string, nextAt: number, errorCode: string, reason?: string | null): void;
+  /** Makes the peer's queued messages due at `now` (peer seen online). Returns how many. */
+  makeDue(peerIdentity: string, now: number): number;
+  /** Every 'sending' row back to 'queued' (start-up after a crash). Returns the count. */
+  resetInFlight(): number;
+  /** Every queued message to the peer becomes held with `reason`. Returns the count. */
+  holdForPeer(identity: string, reason: string): number;
+  /** Every held message to the peer becomes queued and due now. Returns the count. */
+  releaseHeld(identity: string): number;
+  listEvents(id: string): MessageEvent[];
+  listAttempts(id: string): Attempt[];
+
+  // ── incoming ───────────────────────────────────────────────────────────────
+  /**
+   * Atomically: if the id was seen, store nothing and return the stored receipt; otherwise store the
+   * message and its dedup row. Returns once committed (synchronous=FULL), so the receipt may be sent.
+   */
+  commitIncoming(m: NewIncoming): CommitResult;
+  /** commitIncoming for many messages in one transaction (one fsync). Results in input order. */
+  commitIncomingBatch(ms: readonly NewIncoming[]): CommitResult[];
+  /** Deletes dedup rows whose keep_until < now. Returns the count. */
+  pruneSeen(now: number): number;
+
+  // ── reading ────────────────────────────────────────────────────────────────
+  getMessage(id: string): StoredMessage | null;
+  /** Newest first (by received_at for incoming, created_at for outgoing). */
+  listMessages(opts?: ListOptions): StoredMessage[];
+  /** Conversations, most recently active first. */
+  listThreads(opts?: { limit?: number }): ThreadSummary[];
+  /** Marks an incoming message read. NOT_FOUND if absent. */
+  markRead(id: string, read?: boolean): void;
+  counts(): StoreCounts;
+
+  // ── contacts ───────────────────────────────────────────────────────────────
+  /** Inserts or replaces the contact with this alias (case-insensitive). CONSTRAINT if the identity belongs to another alias. */
+  upsertContact(c: ContactInput): Contact;
+  /** By alias (case-insensitive) or identity key hex. */
+  getContact(aliasOrIdentity: string): Contact | null;
+  listContacts(): Contact[];
+  /** True if a contact was removed. */
+  removeContact(alias: string): boolean;
+  /** Records (or clears, with null) an unapproved key change. NOT_FOUND if no such contact. */
+  setKeyChange(alias: string, info: KeyChange | null): void;
+
+  // ── settings and housekeeping ──────────────────────────────────────────────
+  getSetting(key: string): string | null;
+  setSetting(key: string, value: string | null): void;
+  /** Runs wal_checkpoint(TRUNCATE); call when idle to keep the WAL small. */
+  checkpoint(): void;
+  /** Idempotent. Later calls to other methods throw CLOSED. */
+  close(): void;
+}
