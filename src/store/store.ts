@@ -232,6 +232,10 @@ class SqliteStore implements Store {
     );
   }
 
+  deferPeer(peerIdentity: string, until: number): number {
+    return this.#run('deferPeer', () => this.#s.deferPeer.run(until, peerIdentity, until).changes);
+  }
+
   makeDue(peerIdentity: string, now: number): number {
     return this.#run('makeDue', () => this.#s.makeDue.run(now, peerIdentity, now).changes);
   }
@@ -480,7 +484,7 @@ function prepareAll(db: Db) {
     due: db.prepare(`
       SELECT * FROM messages
       WHERE state = 'queued' AND next_attempt_at <= ? AND ${notExcluded}
-      ORDER BY next_attempt_at, sort_at, id LIMIT ?`),
+      ORDER BY next_attempt_at, sort_at, rowid LIMIT ?`),
     nextDue: db.prepare(`
       SELECT MIN(t) AS t FROM (
         SELECT MIN(next_attempt_at) AS t FROM messages WHERE state = 'queued' AND ${notExcluded}
@@ -494,6 +498,7 @@ function prepareAll(db: Db) {
     retry: db.prepare(`
       UPDATE messages SET state = 'queued', next_attempt_at = @next, last_error_code = @code, state_reason = @reason
       WHERE id = @id`),
+    deferPeer: db.prepare(`UPDATE messages SET next_attempt_at = ? WHERE peer_identity = ? AND state = 'queued' AND next_attempt_at < ?`),
     makeDue: db.prepare(`UPDATE messages SET next_attempt_at = ? WHERE peer_identity = ? AND state = 'queued' AND next_attempt_at > ?`),
     byState: db.prepare('SELECT id FROM messages WHERE state = ? ORDER BY sort_at, id'),
     peerInState: db.prepare('SELECT id FROM messages WHERE peer_identity = ? AND state = ? ORDER BY sort_at, id'),

@@ -264,6 +264,8 @@ export interface Store {
   recordAttemptFinish(attemptId: number, at: number, outcome: AttemptOutcome, errorCode?: string | null, detail?: string | null): void;
   /** sending → queued with next_attempt_at = nextAt and the error code (event 'queued', detail = code). */
   scheduleRetry(id: string, nextAt: number, errorCode: string, reason?: string | null): void;
+  /** Queued messages to the peer due before `until` wait until then (the peer is unreachable). Returns how many. */
+  deferPeer(peerIdentity: string, until: number): number;
   /** Makes the peer's queued messages due at `now` (peer seen online). Returns how many. */
   makeDue(peerIdentity: string, now: number): number;
   /** Every 'sending' row back to 'queued' (start-up after a crash). Returns the count. */

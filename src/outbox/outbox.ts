@@ -1,0 +1,335 @@
+/**
+ * The durable outbox: delivers queued outgoing messages from the store, retries with backoff, and
+ * expires what outlives its TTL. All state lives in the store; this object only holds the timer
+ * and the set of deliveries in flight, so a crash loses nothing (start() re-queues 'sending' rows
+ * and the receiver's dedup makes the repeat safe).
+ *
+ * ```
+ *   queued ──pick──> sending ──delivered──> delivered
+ *     ^                 │  ├───failed─────> failed (reason)
+ *     └──retry(backoff)─┘  ├───held───────> held ──releaseHeld + kick(peer)──> queued
+ *     └──close()/crash──┘  │
+ *   queued|held ──expires_at passed──> expired
+ * ```
+ *
+ * Scheduling: no polling. After every change the outbox asks the store when it next has work
+ * (earliest next_attempt_at of a startable message, earliest expiry) and arms exactly one timer
+ * for then. At most `perPeerConcurrency` deliveries per peer and `maxConcurrency` overall; when a
+ * delivery to a peer ends in 'retry', that peer's other queued messages are deferred to the same
+ * time (store.deferPeer: an offline onion is not dialled once per queued message) unless kick(peer)
+ * is called.
+ */
+import type { Clock, TimerHandle } from '../clock.js';
+import { OnionpostError, describeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { StoreError, type Store, type StoredMessage } from '../store/index.js';
+import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './policy.js';
+
+/** What one delivery attempt came to. */
+export type DeliveryOutcome =
+  /** The recipient's receipt, already verified by `deliver`. */
+  | { kind: 'delivered'; receipt: Uint8Array }
+  /** Outcome unknown or temporary (unreachable, timeout, REJECT retryable). 'later' skips to the slow phase. Default 'soon'. */
+  | { kind: 'retry'; code: string; when?: 'soon' | 'later' }
+  /** Permanent: the peer refused it for good (REJECT not retryable, too large, …). */
+  | { kind: 'failed'; code: string; reason: string }
+  /** The peer needs the user's attention (e.g. its key changed). Holds every queued message to that peer. */
+  | { kind: 'held'; code: string; reason: string };
+
+/**
+ * Sends `message.envelope` to its peer and waits for the outcome. Must honour `signal` (aborted on
+ * close) and have its own deadline. A throw counts as `{kind:'retry', code:'UNEXPECTED'}`.
+ */
+export type Deliver = (message: StoredMessage, signal: AbortSignal) => Promise<DeliveryOutcome>;
+
+export type OutboxErrorCode = 'CLOSED'; // the outbox was closed (the abort reason given to in-flight deliveries)
+
+export class OutboxError extends OnionpostError {
+  declare readonly code: OutboxErrorCode;
+  constructor(code: OutboxErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+export interface OutboxOptions {
+  store: Store;
+  clock: Clock;
+  deliver: Deliver;
+  logger: Logger;
+  /** Overrides of DEFAULT_BACKOFF. */
+  policy?: Partial<BackoffPolicy>;
+  /** Jitter source, [0, 1). Default Math.random (timing jitter needs no secrecy). */
+  random?: () => number;
+  /** Deliveries in flight to one peer identity. Default 1. */
+  perPeerConcurrency?: number;
+  /** Deliveries in flight overall. Default 8. */
+  maxConcurrency?: number;
+  /** How long close() waits for aborted deliveries to settle, ms. Default 5 000. */
+  closeGraceMs?: number;
+  /** Delay before trying again after the store itself failed (disk full, busy), ms. Default 30 000. */
+  storeRetryMs?: number;
+}
+
+export interface Outbox {
+  /** Re-queues rows left 'sending' by a crash, then starts delivering. Idempotent. */
+  start(): void;
+  /**
+   * Looks at the queue now instead of at the next timer: call it after queueing a message, when Tor
+   * came back, or with a peer identity when that peer was seen online (its queued messages become
+   * due now and its backoff is forgotten). Also after store.releaseHeld(peer).
+   */
+  kick(peerIdentity?: string): void;
+  /** Deliveries in flight now. */
+  readonly inFlight: number;
+  /** Stops the timer, aborts in-flight deliveries and leaves them queued. Same promise on every call. */
+  close(): Promise<void>;
+}
+
+interface InFlight {
+  id: string;
+  peer: string;
+  attemptId: number;
+  attempts: number;
+  expiresAt: number;
+  controller: AbortController;
+  done: Promise<void>;
+  abandoned: boolean;
+}
+
+/** Longest single timer; longer waits are re-armed (setTimeout's limit is 2^31-1 ms). */
+const MAX_TIMER_MS = 24 * 60 * 60_000;
+
+export function createOutbox(opts: OutboxOptions): Outbox {
+  const { store, clock, deliver, logger } = opts;
+  const policy: BackoffPolicy = { ...DEFAULT_BACKOFF, ...opts.policy };
+  const random = opts.random ?? Math.random;
+  const perPeer = Math.max(1, opts.perPeerConcurrency ?? 1);
+  const maxConcurrency = Math.max(1, opts.maxConcurrency ?? 8);
+  const closeGraceMs = opts.closeGraceMs ?? 5_000;
+  const storeRetryMs = opts.storeRetryMs ?? 30_000;
+
+  const inflight = new Map<string, InFlight>();
+  const peerLoad = new Map<string, number>();
+  let timer: TimerHandle | undefined;
+  let started = false;
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  let waking = false;
+  let again = false;
+  let storeFailedUntil = 0;
+
+  function armTimer(at: number | null): void {
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = undefined;
+    if (at === null || closed) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(1, at - clock.now()));
+    timer = clock.setTimeout(() => {
+      timer = undefined;
+      wake();
+    }, delay);
+  }
+
+  /** Peers already at their concurrency limit. */
+  function busyPeers(): Set<string> {
+    const out = new Set<string>();
+    for (const [peer, n] of peerLoad) if (n >= perPeer) out.add(peer);
+    return out;
+  }
+
+  function pump(): void {
+    const now = clock.now();
+    for (const id of store.expireDue(now)) logger.info({ id }, 'message expired undelivered');
+    // Each round starts at least one delivery or stops, so this runs at most maxConcurrency times.
+    while (inflight.size < maxConcurrency) {
+      const rows = store.dueOutgoing(now, maxConcurrency - inflight.size, { excludePeers: busyPeers() });
+      let begun = 0;
+      for (const row of rows) {
+        if (inflight.size >= maxConcurrency) break;
+        if ((peerLoad.get(row.peerIdentity) ?? 0) >= perPeer) continue;
+        begin(row, now);
+        begun++;
+      }
+      if (begun === 0) break;
+    }
+  }
+
+  function nextWake(): number | null {
+    const now = clock.now();
+    if (storeFailedUntil > now) return storeFailedUntil;
+    // At the global cap only a finishing delivery frees a slot, and each finish wakes us.
+    if (inflight.size >= maxConcurrency) return null;
+    return store.nextDueAt({ excludePeers: busyPeers() });
+  }
+
+  function wake(): void {
+    if (!started || closed) return;
+    if (waking) {
+      again = true;
+      return;
+    }
+    waking = true;
+    let next: number | null = null;
+    try {
+      // A deliver() that synchronously kicks us sets `again`; bounded anyway.
+      for (let i = 0; i < 16; i++) {
+        again = false;
+        pump();
+        if (!again) break;
+      }
+      next = nextWake();
+    } catch (err) {
+      if (closed) return;
+      if (err instanceof StoreError && err.code === 'CLOSED') {
+        logger.warn('outbox: store closed underneath; idle until kicked');
+      } else {
+        logger.error({ err: describeError(err) }, 'outbox: store failed; will try again');
+        storeFailedUntil = clock.now() + storeRetryMs;
+        next = storeFailedUntil;
+      }
+    } finally {
+      waking = false;
+    }
+    armTimer(next);
+  }
+
+  function begin(row: StoredMessage, now: number): void {
+    store.transition(row.id, 'sending', { from: ['queued'] });
+    const attemptId = store.recordAttemptStart(row.id, now);
+    const message: StoredMessage = { ...row, state: 'sending', attempts: row.attempts + 1 };
+    const controller = new AbortController();
+    const entry: InFlight = {
+      id: row.id, peer: row.peerIdentity, attemptId, attempts: message.attempts, expiresAt: row.expiresAt,
+      controller, done: Promise.resolve(), abandoned: false,
+    };
+    inflight.set(row.id, entry);
+    peerLoad.set(entry.peer, (peerLoad.get(entry.peer) ?? 0) + 1);
+    logger.debug({ id: row.id, attempt: message.attempts }, 'delivering');
+    entry.done = (async () => {
+      let outcome: DeliveryOutcome;
+      try {
+        outcome = await deliver(message, controller.signal);
+      } catch (err) {
+        if (!entry.abandoned) logger.warn({ id: row.id, err: describeError(err) }, 'deliver threw; will retry');
+        outcome = { kind: 'retry', code: 'UNEXPECTED', when: 'soon' };
+      }
+      finish(entry, outcome);
+    })();
+  }
+
+  function release(entry: InFlight): void {
+    inflight.delete(entry.id);
+    const n = (peerLoad.get(entry.peer) ?? 1) - 1;
+    if (n > 0) peerLoad.set(entry.peer, n);
+    else peerLoad.delete(entry.peer);
+  }
+
+  function finish(entry: InFlight, outcome: DeliveryOutcome): void {
+    if (entry.abandoned) return; // close() already put it back in the queue
+    release(entry);
+    const now = clock.now();
+    const { id } = entry;
+    try {
+      switch (outcome.kind) {
+        case 'delivered':
+          store.markDelivered(id, outcome.receipt, now);
+          store.recordAttemptFinish(entry.attemptId, now, 'delivered');
+          logger.info({ id, attempts: entry.attempts }, 'message delivered');
+          break;
+        case 'retry': {
+          const when = outcome.when ?? 'soon';
+          const nextAt = now + retryDelay(policy, entry.attempts, when, random);
+          store.recordAttemptFinish(entry.attemptId, now, 'retry', outcome.code);
+          // Past expires_at the timer's expiry pass marks it expired, so no attempt is scheduled beyond.
+          store.scheduleRetry(id, nextAt, outcome.code);
+          store.deferPeer(entry.peer, nextAt);
+          logger.info({ id, code: outcome.code, attempts: entry.attempts, nextAt }, 'delivery will be retried');
+          break;
+        }
+        case 'failed':
+          store.recordAttemptFinish(entry.attemptId, now, 'failed', outcome.code, outcome.reason);
+          store.transition(id, 'failed', { from: ['sending'], reason: outcome.reason, errorCode: outcome.code });
+          logger.warn({ id, code: outcome.code }, 'delivery failed permanently');
+          break;
+        case 'held':
+          store.recordAttemptFinish(entry.attemptId, now, 'held', outcome.code, outcome.reason);
+          store.transition(id, 'held', { from: ['sending'], reason: outcome.reason, errorCode: outcome.code });
+          store.holdForPeer(entry.peer, outcome.reason);
+          logger.warn({ id, code: outcome.code }, 'deliveries to peer held');
+          break;
+      }
+    } catch (err) {
+      if (closed && err instanceof StoreError && err.code === 'CLOSED') return;
+      logger.error({ id, err: describeError(err) }, 'outbox: recording the outcome failed');
+      // Put it back so it is not stuck in 'sending' until the next restart (best effort: the store may be full).
+      try {
+        store.scheduleRetry(id, now + storeRetryMs, 'STORE');
+      } catch {
+        logger.error({ id }, 'outbox: message left in sending until restart');
+      }
+    }
+    wake();
+  }
+
+  return {
+    get inFlight() {
+      return inflight.size;
+    },
+
+    start() {
+      if (started || closed) return;
+      started = true;
+      try {
+        const n = store.resetInFlight();
+        if (n > 0) logger.info({ count: n }, 're-queued deliveries interrupted by a restart');
+      } catch (err) {
+        logger.error({ err: describeError(err) }, 'outbox: could not re-queue interrupted deliveries');
+      }
+      wake();
+    },
+
+    kick(peerIdentity?: string) {
+      if (!started || closed) return;
+      if (peerIdentity !== undefined) {
+        try {
+          store.makeDue(peerIdentity, clock.now());
+        } catch (err) {
+          logger.error({ err: describeError(err) }, 'outbox: kick failed');
+        }
+      }
+      storeFailedUntil = 0;
+      wake();
+    },
+
+    close() {
+      if (closing) return closing;
+      closed = true;
+      armTimer(null);
+      const entries = [...inflight.values()];
+      const now = clock.now();
+      for (const e of entries) {
+        e.abandoned = true;
+        release(e);
+        e.controller.abort(new OutboxError('CLOSED', 'outbox closed'));
+        try {
+          store.recordAttemptFinish(e.attemptId, now, 'aborted');
+          store.transition(e.id, 'queued', { from: ['sending'], reason: 'shutdown' });
+        } catch (err) {
+          // If the store is already closed, resetInFlight() on the next start re-queues it.
+          logger.warn({ id: e.id, err: describeError(err) }, 'outbox: could not re-queue on close');
+        }
+      }
+      closing = (async () => {
+        if (entries.length === 0) return;
+        let grace: TimerHandle | undefined;
+        await Promise.race([
+          Promise.allSettled(entries.map((e) => e.done)),
+          new Promise<void>((resolve) => {
+            grace = clock.setTimeout(resolve, closeGraceMs);
+          }),
+        ]);
+        if (grace !== undefined) clock.clearTimeout(grace);
+      })();
+      return closing;
+    },
+  };
+}
