@@ -7,6 +7,6 @@ export { StoreError, type StoreErrorCode } from './errors.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './schema.js';
 export type {
   Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, ContactSource, Direction, InState, KeyChange, ListOptions,
-  MessageEvent, MessageKind, MessageState, NewIncoming, NewOutgoing, OutState, Store, StoreCounts, StoreOptions,
+  MessageEvent, MessageKind, MessageState, NewIncoming, NewOutgoing, OutState, Store, StoreCounts, StoreDiagnostics, StoreOptions,
   StoredMessage, ThreadSummary,
 } from './types.js';

@@ -17,7 +17,7 @@ import {
 } from './rows.js';
 import type {
   Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, KeyChange, ListOptions, MessageEvent, MessageState,
-  NewIncoming, NewOutgoing, Store, StoreCounts, StoreOptions, StoredMessage, ThreadSummary,
+  NewIncoming, NewOutgoing, Store, StoreCounts, StoreDiagnostics, StoreOptions, StoredMessage, ThreadSummary,
 } from './types.js';
 
 export const STORE_DEFAULTS = Object.freeze({
@@ -61,6 +61,10 @@ export function openStore(opts: StoreOptions): Store {
     db.pragma(`busy_timeout = ${Math.trunc(o.busyTimeoutMs)}`);
     db.pragma(`wal_autocheckpoint = ${Math.trunc(o.walAutocheckpointPages)}`);
     db.pragma(`journal_size_limit = ${Math.trunc(o.journalSizeLimit)}`);
+    if (opts.maxSizeBytes !== undefined) {
+      const pageSize = db.pragma('page_size', { simple: true }) as number;
+      db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxSizeBytes / pageSize))}`);
+    }
     // Deleted bodies are overwritten rather than left in free pages; the schema runs no untrusted SQL.
     db.pragma('secure_delete = ON');
     db.pragma('trusted_schema = OFF');
@@ -324,7 +328,7 @@ class SqliteStore implements Store {
     });
     this.#s.insertSeen.run(m.id, m.peerIdentity, m.envelopeHash, m.receipt, m.receivedAt, m.expiresAt + this.#dedupSkewMs);
     this.#event(m.id, m.receivedAt, 'received', null);
-    return { duplicate: false, receipt: m.receipt, conflict: false };
+    return { duplicate: false, receipt: bytes(m.receipt), conflict: false };
   }
 
   commitIncoming(m: NewIncoming): CommitResult {
@@ -440,6 +444,25 @@ class SqliteStore implements Store {
     this.#run('setSetting', () => {
       if (value === null) this.#s.delKv.run(key);
       else this.#s.setKv.run(key, value);
+    });
+  }
+
+  diagnostics(opts: { quickCheck?: boolean } = {}): StoreDiagnostics {
+    return this.#run('diagnostics', () => {
+      const p = (name: string) => this.#db.pragma(name, { simple: true }) as number | string;
+      const d: StoreDiagnostics = {
+        journalMode: String(p('journal_mode')),
+        synchronous: Number(p('synchronous')),
+        foreignKeys: Number(p('foreign_keys')) === 1,
+        busyTimeoutMs: Number(p('busy_timeout')),
+        walAutocheckpointPages: Number(p('wal_autocheckpoint')),
+        journalSizeLimit: Number(p('journal_size_limit')),
+        pageSize: Number(p('page_size')),
+        pageCount: Number(p('page_count')),
+        maxPageCount: Number(p('max_page_count')),
+      };
+      if (opts.quickCheck) d.quickCheck = String(p('quick_check'));
+      return d;
     });
   }
 

@@ -216,6 +216,21 @@ export interface StoreCounts {
   unread: number;
 }
 
+export interface StoreDiagnostics {
+  journalMode: string;
+  /** 2 = FULL. */
+  synchronous: number;
+  foreignKeys: boolean;
+  busyTimeoutMs: number;
+  walAutocheckpointPages: number;
+  journalSizeLimit: number;
+  pageSize: number;
+  pageCount: number;
+  maxPageCount: number;
+  /** PRAGMA quick_check: 'ok' or the first problem found. */
+  quickCheck?: string;
+}
+
 export interface StoreOptions {
   /** The database file. Created 0600 if missing; its directory should be the 0700 data dir. */
   path: string;
@@ -228,6 +243,11 @@ export interface StoreOptions {
   walAutocheckpointPages?: number;
   /** Size the WAL file is truncated back to after a checkpoint, bytes. Default 16 MiB. */
   journalSizeLimit?: number;
+  /**
+   * Cap on the database size, bytes (PRAGMA max_page_count). Writes past it fail with DISK_FULL
+   * like a full disk, before the disk itself fills. Default: no cap.
+   */
+  maxSizeBytes?: number;
   /** Added to a message's expires_at to decide how long its dedup row is kept, ms. Default 24 h (Limits.maxClockSkewMs). */
   dedupSkewMs?: number;
 }
@@ -312,6 +332,8 @@ export interface Store {
   // ── settings and housekeeping ──────────────────────────────────────────────
   getSetting(key: string): string | null;
   setSetting(key: string, value: string | null): void;
+  /** The connection's durability settings and size, for `status` and tests. */
+  diagnostics(opts?: { quickCheck?: boolean }): StoreDiagnostics;
   /** Runs wal_checkpoint(TRUNCATE); call when idle to keep the WAL small. */
   checkpoint(): void;
   /** Idempotent. Later calls to other methods throw CLOSED. */
