@@ -414,7 +414,7 @@ class SqliteStore implements Store {
 
   getContact(aliasOrIdentity: string): Contact | null {
     return this.#run('getContact', () => {
-      const r = this.#s.findContact.get(aliasOrIdentity, aliasKey(aliasOrIdentity)) as ContactRow | undefined;
+      const r = this.#s.findContact.get({ ident: aliasOrIdentity, key: aliasKey(aliasOrIdentity) }) as ContactRow | undefined;
       return r ? contactFromRow(r) : null;
     });
   }
@@ -554,7 +554,7 @@ function prepareAll(db: Db) {
         pinned_at = excluded.pinned_at, key_change = excluded.key_change, notes = excluded.notes,
         updated_at = excluded.updated_at`),
     contactByKey: db.prepare('SELECT * FROM contacts WHERE alias_key = ?'),
-    findContact: db.prepare('SELECT * FROM contacts WHERE identity_key = ?1 OR alias_key = ?2 ORDER BY identity_key = ?1 DESC LIMIT 1'),
+    findContact: db.prepare('SELECT * FROM contacts WHERE identity_key = @ident OR alias_key = @key ORDER BY identity_key = @ident DESC LIMIT 1'),
     contacts: db.prepare('SELECT * FROM contacts ORDER BY alias_key'),
     removeContact: db.prepare('DELETE FROM contacts WHERE identity_key = ? OR alias_key = ?'),
     setKeyChange: db.prepare('UPDATE contacts SET key_change = ?, updated_at = ? WHERE identity_key = ? OR alias_key = ?'),

@@ -1,0 +1,199 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManualClock } from '../../src/clock.js';
+import { silentLogger } from '../../src/log.js';
+import { StoreError, openStore, type NewIncoming, type NewOutgoing, type Store } from '../../src/store/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'onionpost-store-unit-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const A = 'aa'.repeat(32);
+const B = 'bb'.repeat(32);
+const hex16 = () => randomBytes(16).toString('hex');
+const u8 = (n: number) => new Uint8Array(randomBytes(n));
+
+let n = 0;
+function fresh(): { store: Store; clock: ManualClock } {
+  const clock = new ManualClock();
+  return { store: openStore({ path: join(root, `s${++n}.db`), logger: silentLogger(), clock }), clock };
+}
+
+function out(clock: ManualClock, over: Partial<NewOutgoing> = {}): NewOutgoing {
+  return {
+    id: hex16(), kind: 'mail', peerIdentity: A, body: 'b', createdAt: clock.now(), expiresAt: clock.now() + 1e9,
+    envelope: u8(100), envelopeHash: u8(32), ...over,
+  };
+}
+
+function inc(clock: ManualClock, over: Partial<NewIncoming> = {}): NewIncoming {
+  return {
+    id: hex16(), kind: 'mail', peerIdentity: B, body: 'b', createdAt: clock.now(), expiresAt: clock.now() + 1e9,
+    receivedAt: clock.now(), envelopeHash: u8(32), receipt: u8(64), ...over,
+  };
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof StoreError, `expected StoreError, got ${String(err)}`);
+    return err.code;
+  }
+  return 'no error';
+}
+
+test('transitions write one event each and refuse states outside `from`', () => {
+  const { store, clock } = fresh();
+  try {
+    const m = store.insertOutgoing(out(clock));
+    assert.equal(m.state, 'queued');
+    assert.equal(m.threadId, m.id);
+    assert.equal(m.nextAttemptAt, clock.now());
+    clock.advance(10);
+    store.transition(m.id, 'sending', { from: ['queued'] });
+    assert.equal(codeOf(() => store.transition(m.id, 'sending', { from: ['queued'] })), 'BAD_STATE');
+    assert.equal(codeOf(() => store.transition(hex16(), 'failed')), 'NOT_FOUND');
+    store.scheduleRetry(m.id, clock.now() + 2000, 'TIMEOUT');
+    store.transition(m.id, 'sending', { from: ['queued'] });
+    store.markDelivered(m.id, u8(64), clock.now());
+    store.markDelivered(m.id, u8(64), clock.now()); // a second receipt changes nothing
+    assert.deepEqual(store.listEvents(m.id).map((e) => [e.state, e.detail]), [
+      ['queued', null], ['sending', null], ['queued', 'TIMEOUT'], ['sending', null], ['delivered', null],
+    ]);
+    assert.equal(store.listEvents(m.id)[1]!.at, clock.now());
+    // An incoming message cannot take an outgoing state.
+    const i = inc(clock);
+    store.commitIncoming(i);
+    assert.equal(codeOf(() => store.transition(i.id, 'queued')), 'CONSTRAINT');
+    // Bad shapes are refused by the schema.
+    assert.equal(codeOf(() => store.insertOutgoing(out(clock, { id: 'XYZ' }))), 'CONSTRAINT');
+    assert.equal(codeOf(() => store.insertOutgoing(out(clock, { peerIdentity: 'zz' }))), 'CONSTRAINT');
+    const dupId = out(clock);
+    store.insertOutgoing(dupId);
+    assert.equal(codeOf(() => store.insertOutgoing(dupId)), 'CONSTRAINT');
+  } finally {
+    store.close();
+  }
+});
+
+test('due rows, next due time, expiry, hold/release, defer, resetInFlight, counts', () => {
+  const { store, clock } = fresh();
+  try {
+    const t0 = clock.now();
+    assert.equal(store.nextDueAt(), null);
+    const a = store.insertOutgoing(out(clock, { nextAttemptAt: t0 + 100, expiresAt: t0 + 10_000 }));
+    const b = store.insertOutgoing(out(clock, { peerIdentity: B, nextAttemptAt: t0 + 50, expiresAt: t0 + 5_000 }));
+    const h = store.insertOutgoing(out(clock, { state: 'held', stateReason: 'key changed', expiresAt: t0 + 1_000 }));
+    assert.equal(store.nextDueAt(), t0 + 50);
+    assert.equal(store.nextDueAt({ excludePeers: [B] }), t0 + 100);
+    assert.deepEqual(store.dueOutgoing(t0 + 100, 10).map((m) => m.id), [b.id, a.id]);
+    assert.deepEqual(store.dueOutgoing(t0 + 100, 10, { excludePeers: [B] }).map((m) => m.id), [a.id]);
+    assert.equal(store.deferPeer(A, t0 + 3_000), 1);
+    assert.equal(store.nextDueAt({ excludePeers: [B] }), t0 + 1_000, "the held message's expiry");
+    assert.deepEqual(store.expireDue(t0 + 1_000), [h.id]);
+    assert.equal(store.getMessage(h.id)!.state, 'expired');
+    assert.equal(store.makeDue(A, t0 + 200), 1);
+    assert.equal(store.getMessage(a.id)!.nextAttemptAt, t0 + 200);
+    store.transition(a.id, 'sending', { from: ['queued'] });
+    store.recordAttemptStart(a.id, t0 + 200);
+    assert.equal(store.holdForPeer(B, 'key changed'), 1);
+    assert.deepEqual(store.counts(), { queued: 0, sending: 1, delivered: 0, failed: 0, expired: 1, held: 1, inbox: 0, unread: 0 });
+    assert.equal(store.resetInFlight(), 1);
+    assert.equal(store.listAttempts(a.id)[0]!.outcome, 'aborted');
+    clock.advance(300);
+    assert.equal(store.releaseHeld(B), 1);
+    const released = store.getMessage(b.id)!;
+    assert.equal(released.state, 'queued');
+    assert.equal(released.stateReason, null);
+    assert.equal(released.nextAttemptAt, clock.now());
+    assert.deepEqual(store.counts(), { queued: 2, sending: 0, delivered: 0, failed: 0, expired: 1, held: 0, inbox: 0, unread: 0 });
+  } finally {
+    store.close();
+  }
+});
+
+test('listing: pages newest first with a cursor, filters, threads with unread counts, markRead', () => {
+  const { store, clock } = fresh();
+  try {
+    const root1 = inc(clock, { subject: 'first', kind: 'mail' });
+    store.commitIncoming(root1);
+    const ids = [root1.id];
+    for (let i = 0; i < 9; i++) {
+      clock.advance(1000);
+      const reply = i % 2 === 0
+        ? out(clock, { threadId: root1.id, inReplyTo: root1.id, subject: 'Re: first', peerIdentity: B })
+        : undefined;
+      if (reply) {
+        store.insertOutgoing(reply);
+        ids.push(reply.id);
+      } else {
+        const m = inc(clock, { threadId: root1.id, subject: 'Re: first' });
+        store.commitIncoming(m);
+        ids.push(m.id);
+      }
+    }
+    clock.advance(1000);
+    const chat = inc(clock, { kind: 'chat', peerIdentity: A, body: 'hey' });
+    store.commitIncoming(chat);
+
+    const all = store.listMessages();
+    assert.equal(all.length, 11);
+    assert.equal(all[0]!.id, chat.id);
+    const page1 = store.listMessages({ limit: 4 });
+    const last = page1.at(-1)!;
+    const page2 = store.listMessages({ limit: 4, before: { at: last.receivedAt ?? last.createdAt, id: last.id } });
+    assert.deepEqual([...page1, ...page2].map((m) => m.id), all.slice(0, 8).map((m) => m.id));
+    assert.equal(store.listMessages({ direction: 'in' }).length, 6);
+    assert.equal(store.listMessages({ kind: 'chat' }).length, 1);
+    assert.deepEqual(store.listMessages({ thread: root1.id }).map((m) => m.id), [...ids].reverse());
+
+    const threads = store.listThreads();
+    assert.equal(threads.length, 2);
+    assert.equal(threads[0]!.threadId, chat.id);
+    assert.equal(threads[1]!.subject, 'first');
+    assert.equal(threads[1]!.messages, 10);
+    assert.equal(threads[1]!.unread, 5);
+    store.markRead(root1.id);
+    assert.equal(store.listThreads()[1]!.unread, 4);
+    assert.equal(store.counts().unread, 5);
+    assert.equal(codeOf(() => store.markRead(hex16())), 'NOT_FOUND');
+  } finally {
+    store.close();
+  }
+});
+
+test('contacts: case-insensitive aliases, lookup by identity, one alias per identity, key change round trip', () => {
+  const { store, clock } = fresh();
+  try {
+    const c = store.upsertContact({ alias: 'Alice', identityKey: A, onion: 'a.onion', source: 'registry', registryName: 'alice', registryVersion: 3, pinnedBundle: u8(10), pinnedAt: clock.now() });
+    assert.equal(c.alias, 'Alice');
+    assert.equal(store.getContact('ALICE')!.identityKey, A);
+    assert.equal(store.getContact(A)!.alias, 'Alice');
+    assert.equal(store.getContact('bob'), null);
+    clock.advance(5);
+    const updated = store.upsertContact({ alias: 'alice', identityKey: A, onion: 'a2.onion', source: 'registry', notes: 'met at camp' });
+    assert.equal(updated.onion, 'a2.onion');
+    assert.equal(updated.createdAt, c.createdAt);
+    assert.equal(updated.updatedAt, c.createdAt + 5);
+    assert.equal(store.listContacts().length, 1);
+    assert.equal(codeOf(() => store.upsertContact({ alias: 'Alice2', identityKey: A, onion: 'x.onion', source: 'manual' })), 'CONSTRAINT');
+    assert.equal(codeOf(() => store.upsertContact({ alias: '  ', identityKey: B, onion: 'x.onion', source: 'manual' })), 'CONSTRAINT');
+    const change = { identityKey: B, encryptionKey: null, onion: 'b.onion', seenAt: clock.now(), reason: 'registry v4 without rotation statement', registryVersion: 4 };
+    store.setKeyChange('ALICE', change);
+    assert.deepEqual(store.getContact('alice')!.keyChange, change);
+    store.setKeyChange('alice', null);
+    assert.equal(store.getContact('alice')!.keyChange, null);
+    assert.equal(codeOf(() => store.setKeyChange('nobody', null)), 'NOT_FOUND');
+    assert.equal(store.removeContact('ALICE'), true);
+    assert.equal(store.removeContact('alice'), false);
+    store.setSetting('k', 'v');
+    assert.equal(store.getSetting('k'), 'v');
+    store.setSetting('k', null);
+    assert.equal(store.getSetting('k'), null);
+  } finally {
+    store.close();
+  }
+});
