@@ -11,3 +11,8 @@ export {
   type BundleFrame, type BundleRequestFrame, type DecodeLimits, type DeliverFrame, type Frame, type FrameType, type HelloFrame,
   type PingFrame, type PongFrame, type ReceiptFrame, type RejectFrame,
 } from './frames.js';
+export {
+  DEFAULT_REQUEST_TIMEOUT_MS, PROTOCOL_VERSIONS, PeerConnection, TokenBucket, heartbeatStep, negotiateVersion, rejectForDecodeError,
+  type DeliverAnswer, type DeliverResult, type HeartbeatAction, type PeerCloseInfo, type PeerConnectionOptions, type PeerHello,
+  type PeerState, type RequestOptions, type ServerHandlers,
+} from './peer.js';

@@ -1,0 +1,352 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from '../../src/clock.js';
+import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../../src/limits.js';
+import {
+  NO_MESSAGE_ID, PeerConnection, ProtocolError, RejectCode, TokenBucket, decodeFrame, encodeFrame, heartbeatStep, negotiateVersion,
+  type DeliverAnswer, type Frame, type ServerHandlers,
+} from '../../src/protocol/index.js';
+import { createMemoryPair, type ChannelCloseInfo, type MessageChannel } from '../../src/transport/index.js';
+
+const LIMITS = resolveLimits({ maxFrame: 8192, maxEnvelope: 4096, handshakeTimeoutMs: 1_000, heartbeatIntervalMs: 500, heartbeatTimeoutMs: 800 });
+
+/** Lets the memory pair's setImmediate deliveries and promise chains run. */
+async function flush(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}
+
+function id(n: number): Uint8Array {
+  return Uint8Array.from({ length: 16 }, (_, i) => (n + i) & 0xff);
+}
+
+function receiptFor(messageId: Uint8Array): DeliverAnswer {
+  return { receipt: { envelopeHash: new Uint8Array(32).fill(messageId[0]!), signature: new Uint8Array(64).fill(messageId[0]! ^ 0xff) } };
+}
+
+const okHandlers: ServerHandlers = {
+  onDeliver: async (messageId) => receiptFor(messageId),
+  onBundleRequest: () => Uint8Array.of(9, 9, 9),
+};
+
+function pair(opts: { handlers?: ServerHandlers; limits?: Partial<Limits>; clock?: ManualClock } = {}) {
+  const clock = opts.clock ?? new ManualClock();
+  const limits = { ...LIMITS, ...opts.limits };
+  const [c, s] = createMemoryPair({ limits, clock });
+  const client = new PeerConnection({ channel: c, role: 'client', limits, clock });
+  const server = new PeerConnection({ channel: s, role: 'server', limits, clock, handlers: opts.handlers ?? okHandlers, capabilities: ['mailbox'] });
+  return { client, server, clock };
+}
+
+/** A hand-driven peer on the raw channel: records decoded frames and the close. */
+function raw(channel: MessageChannel) {
+  const frames: Frame[] = [];
+  let closeInfo: ChannelCloseInfo | undefined;
+  channel.on('message', (b) => frames.push(decodeFrame(b, LIMITS)));
+  channel.on('close', (info) => (closeInfo = info));
+  return {
+    frames,
+    get closed() {
+      return closeInfo;
+    },
+    send: (f: Frame) => channel.send(encodeFrame(f)),
+    sendBytes: (b: Uint8Array) => channel.send(b),
+    close: (code: number, reason: string) => channel.close(code, reason),
+    hello: () => channel.send(encodeFrame({ type: 'HELLO', versions: [1], capabilities: [] })),
+  };
+}
+
+function serverWithRaw(opts: { handlers?: ServerHandlers; limits?: Partial<Limits>; role?: 'client' | 'server' } = {}) {
+  const clock = new ManualClock();
+  const limits = { ...LIMITS, ...opts.limits };
+  const [a, b] = createMemoryPair({ limits, clock });
+  const peer = new PeerConnection({ channel: a, role: opts.role ?? 'server', limits, clock, handlers: opts.handlers ?? okHandlers });
+  return { peer, remote: raw(b), clock };
+}
+
+test('pure helpers: version negotiation, token bucket, heartbeat steps', () => {
+  assert.equal(negotiateVersion([1], [1]), 1);
+  assert.equal(negotiateVersion([1, 2, 3], [3, 2, 9]), 3);
+  assert.equal(negotiateVersion([1], [2, 3]), undefined);
+  const b = new TokenBucket(10, 3, 0);
+  assert.deepEqual([b.take(0), b.take(0), b.take(0), b.take(0)], [true, true, true, false]);
+  assert.equal(b.take(99), false);
+  assert.equal(b.take(100), true); // 10/s → one token per 100 ms
+  assert.equal(b.take(100_000), true);
+  const l = { heartbeatIntervalMs: 500, heartbeatTimeoutMs: 800 };
+  assert.deepEqual(heartbeatStep(1000, 900, undefined, l), { action: 'wait', delayMs: 400 });
+  assert.deepEqual(heartbeatStep(1400, 900, undefined, l), { action: 'ping', delayMs: 800 });
+  assert.deepEqual(heartbeatStep(1500, 900, 1400, l), { action: 'wait', delayMs: 700 });
+  assert.deepEqual(heartbeatStep(2200, 900, 1400, l), { action: 'timeout' });
+  assert.deepEqual(heartbeatStep(2200, 1450, 1400, l), { action: 'ping', delayMs: 800 }); // a frame arrived after the PING
+});
+
+test('handshake: both sides send HELLO, agree on version 1, see capabilities', async () => {
+  const { client, server, clock } = pair();
+  await flush();
+  const [hc, hs] = await Promise.all([client.ready, server.ready]);
+  assert.deepEqual(hc, { version: 1, capabilities: ['mailbox'] });
+  assert.deepEqual(hs, { version: 1, capabilities: [] });
+  assert.equal(client.state, 'open');
+  await client.close();
+  await server.closed;
+  assert.equal(clock.pending, 0, 'every timer cleared');
+});
+
+test('a peer that never sends HELLO is closed after handshakeTimeoutMs', async () => {
+  const { peer, remote, clock } = serverWithRaw();
+  await flush();
+  assert.equal(remote.frames[0]?.type, 'HELLO', 'we speak first');
+  clock.advance(LIMITS.handshakeTimeoutMs - 1);
+  assert.equal(peer.state, 'handshaking');
+  clock.advance(1);
+  const info = await peer.closed;
+  assert.ok(info.error instanceof ProtocolError);
+  assert.equal(info.error.code, 'HANDSHAKE_TIMEOUT');
+  await assert.rejects(peer.ready, (e: unknown) => e instanceof ProtocolError && e.code === 'HANDSHAKE_TIMEOUT');
+  await flush();
+  assert.equal(remote.closed?.code, 1008);
+  assert.equal(clock.pending, 0);
+});
+
+test('no common version → REJECT UNSUPPORTED_VERSION, close, NO_COMMON_VERSION', async () => {
+  const { peer, remote } = serverWithRaw();
+  remote.send({ type: 'HELLO', versions: [7, 8], capabilities: [] });
+  const info = await peer.closed;
+  assert.equal((info.error as ProtocolError).code, 'NO_COMMON_VERSION');
+  await flush();
+  const reject = remote.frames.find((f) => f.type === 'REJECT');
+  assert.equal(reject?.type === 'REJECT' && reject.code, RejectCode.UNSUPPORTED_VERSION);
+});
+
+test('DELIVER → onDeliver → RECEIPT with exactly what the handler returned', async () => {
+  const seen: [Uint8Array, Uint8Array][] = [];
+  const { client } = pair({
+    handlers: { ...okHandlers, onDeliver: async (m, e) => (seen.push([m, e]), receiptFor(m)) },
+  });
+  const envelope = Uint8Array.from({ length: 1072 }, (_, i) => i & 0xff);
+  const p = client.deliver(id(5), envelope);
+  await flush();
+  const r = await p;
+  assert.deepEqual(seen, [[id(5), envelope]]);
+  const expected = receiptFor(id(5));
+  assert.ok('receipt' in expected);
+  assert.deepEqual(r, { kind: 'receipt', ...expected.receipt });
+});
+
+test('a handler reject becomes REJECT; a handler throw becomes REJECT INTERNAL (retryable); a bad receipt is never sent', async () => {
+  const { client, server } = pair({
+    handlers: {
+      ...okHandlers,
+      onDeliver: async (m) => {
+        if (m[0] === 1) return { reject: { code: RejectCode.EXPIRED, retryable: false, reason: 'expired' } };
+        if (m[0] === 2) throw new Error('disk on fire');
+        return { receipt: { envelopeHash: new Uint8Array(31), signature: new Uint8Array(64) } };
+      },
+    },
+  });
+  const results = Promise.all([client.deliver(id(1), Uint8Array.of(1)), client.deliver(id(2), Uint8Array.of(1)), client.deliver(id(3), Uint8Array.of(1))]);
+  await flush(10);
+  assert.deepEqual(await results, [
+    { kind: 'reject', code: RejectCode.EXPIRED, retryable: false, reason: 'expired' },
+    { kind: 'reject', code: RejectCode.INTERNAL, retryable: true, reason: 'internal error' },
+    { kind: 'reject', code: RejectCode.INTERNAL, retryable: true, reason: 'internal error' },
+  ]);
+  assert.equal(server.state, 'open', 'handler failures do not cost the connection');
+});
+
+test('concurrent delivers are correlated by messageId, whatever order the answers come in', async () => {
+  const waiting = new Map<number, () => void>();
+  const { client } = pair({
+    handlers: {
+      ...okHandlers,
+      onDeliver: (m) => new Promise((resolve) => waiting.set(m[0]!, () => resolve(receiptFor(m)))),
+    },
+  });
+  const ids = [10, 20, 30, 40, 50];
+  const ps = ids.map((n) => client.deliver(id(n), Uint8Array.of(n)));
+  await flush(10);
+  assert.equal(waiting.size, 5);
+  for (const n of [...ids].reverse()) waiting.get(n)!();
+  await flush(10);
+  const results = await Promise.all(ps);
+  results.forEach((r, i) => {
+    assert.equal(r.kind, 'receipt');
+    assert.ok(r.kind === 'receipt' && r.envelopeHash[0] === ids[i]);
+  });
+  await assert.rejects(
+    (async () => {
+      const p = client.deliver(id(60), Uint8Array.of(1));
+      const dup = client.deliver(id(60), Uint8Array.of(1));
+      void p.catch(() => {});
+      await dup;
+    })(),
+    (e: unknown) => e instanceof ProtocolError && e.code === 'DUPLICATE_REQUEST',
+  );
+});
+
+test('more than maxPendingDelivers in flight → REJECT BUSY for the excess', async () => {
+  const { client } = pair({ limits: { maxPendingDelivers: 2 }, handlers: { ...okHandlers, onDeliver: () => new Promise(() => {}) } });
+  const ps = [1, 2, 3].map((n) => client.deliver(id(n), Uint8Array.of(1), { timeoutMs: 100 }));
+  await flush(10);
+  const third = await ps[2]!;
+  assert.deepEqual(third, { kind: 'reject', code: RejectCode.BUSY, retryable: true, reason: 'too many deliveries in flight' });
+  void ps[0]!.catch(() => {});
+  void ps[1]!.catch(() => {});
+  await client.close();
+});
+
+test('deliver times out (TIMEOUT), aborts (ABORTED), and fails with CLOSED when the connection goes', async () => {
+  const { client, server, clock } = pair({ handlers: { ...okHandlers, onDeliver: () => new Promise(() => {}) } });
+  await flush();
+  const timed = client.deliver(id(1), Uint8Array.of(1), { timeoutMs: 300 });
+  const ac = new AbortController();
+  const aborted = client.deliver(id(2), Uint8Array.of(1), { signal: ac.signal });
+  const orphan = client.deliver(id(3), Uint8Array.of(1));
+  await flush();
+  clock.advance(300);
+  await assert.rejects(timed, (e: unknown) => e instanceof ProtocolError && e.code === 'TIMEOUT');
+  ac.abort(new Error('stop'));
+  await assert.rejects(aborted, (e: unknown) => e instanceof ProtocolError && e.code === 'ABORTED');
+  server.destroy();
+  await assert.rejects(orphan, (e: unknown) => e instanceof ProtocolError && e.code === 'CLOSED');
+  await client.closed;
+  await assert.rejects(client.deliver(id(4), Uint8Array.of(1)), (e: unknown) => e instanceof ProtocolError && e.code === 'CLOSED');
+  assert.equal(clock.pending, 0);
+});
+
+test('deliver refuses an oversized envelope and a bad id without sending', async () => {
+  const { client } = pair();
+  await assert.rejects(client.deliver(id(1), new Uint8Array(LIMITS.maxEnvelope + 1)), (e: unknown) => e instanceof ProtocolError && e.code === 'TOO_LARGE');
+  await assert.rejects(client.deliver(new Uint8Array(15), Uint8Array.of(1)), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_FIELD');
+  await client.close();
+});
+
+test('bundle request → BUNDLE; a failing onBundleRequest → REMOTE_REJECT, connection kept', async () => {
+  let fail = false;
+  const { client, server } = pair({
+    handlers: {
+      ...okHandlers,
+      onBundleRequest: async () => {
+        if (fail) throw new Error('no bundle');
+        return Uint8Array.of(1, 2, 3);
+      },
+    },
+  });
+  const p = client.requestBundle();
+  await flush(10);
+  assert.deepEqual(await p, Uint8Array.of(1, 2, 3));
+  fail = true;
+  const q = assert.rejects(client.requestBundle(), (e: unknown) => e instanceof ProtocolError && e.code === 'REMOTE_REJECT' && e.remoteReject?.code === RejectCode.INTERNAL);
+  await flush(10);
+  await q;
+  assert.equal(server.state, 'open');
+  assert.equal(client.state, 'open');
+  await assert.rejects(server.requestBundle(), (e: unknown) => e instanceof ProtocolError && e.code === 'WRONG_ROLE');
+});
+
+test('heartbeat: idle peers PING/PONG and stay open', async () => {
+  const { client, server, clock } = pair();
+  await flush();
+  await Promise.all([client.ready, server.ready]);
+  for (let i = 0; i < 20; i++) {
+    clock.advance(LIMITS.heartbeatIntervalMs);
+    await flush();
+  }
+  assert.equal(client.state, 'open');
+  assert.equal(server.state, 'open');
+});
+
+test('heartbeat: a silent peer is destroyed with PEER_TIMEOUT', async () => {
+  const { peer, remote, clock } = serverWithRaw();
+  remote.hello();
+  await flush();
+  await peer.ready;
+  clock.advance(LIMITS.heartbeatIntervalMs);
+  await flush();
+  assert.equal(remote.frames.at(-1)?.type, 'PING');
+  clock.advance(LIMITS.heartbeatTimeoutMs - 1);
+  assert.equal(peer.state, 'open');
+  clock.advance(1);
+  const info = await peer.closed;
+  assert.equal((info.error as ProtocolError).code, 'PEER_TIMEOUT');
+  assert.equal(info.code, 1006);
+});
+
+test('rate limit: over framesPerSecond/frameBurst → REJECT RATE_LIMITED, then close', async () => {
+  const { peer, remote } = serverWithRaw({ limits: { framesPerSecond: 10, frameBurst: 5 } });
+  remote.hello();
+  for (let i = 0; i < 10; i++) remote.send({ type: 'PING', nonce: BigInt(i) });
+  const info = await peer.closed;
+  assert.equal((info.error as ProtocolError).code, 'RATE_LIMITED');
+  await flush();
+  assert.deepEqual(remote.frames.map((f) => f.type), ['HELLO', 'PONG', 'PONG', 'PONG', 'PONG', 'REJECT']);
+  const last = remote.frames.at(-1)!;
+  assert.ok(last.type === 'REJECT' && last.code === RejectCode.RATE_LIMITED && last.retryable);
+  assert.equal(remote.closed?.code, 1008);
+});
+
+test('garbage → REJECT MALFORMED then close; an oversized DELIVER → REJECT TOO_LARGE', async () => {
+  {
+    const { peer, remote } = serverWithRaw();
+    remote.hello();
+    remote.sendBytes(Uint8Array.of(1, 4, 1, 2, 3));
+    const info = await peer.closed;
+    assert.equal((info.error as ProtocolError).code, 'PEER_MALFORMED');
+    await flush();
+    const last = remote.frames.at(-1)!;
+    assert.ok(last.type === 'REJECT' && last.code === RejectCode.MALFORMED && !last.retryable);
+    assert.deepEqual(last.messageId, NO_MESSAGE_ID);
+    assert.equal(remote.closed?.code, 1002);
+  }
+  {
+    const { peer, remote } = serverWithRaw();
+    remote.hello();
+    const big = encodeFrame({ type: 'DELIVER', messageId: id(1), envelope: new Uint8Array(LIMITS.maxEnvelope + 1) });
+    remote.sendBytes(big);
+    await peer.closed;
+    await flush();
+    const last = remote.frames.at(-1)!;
+    assert.ok(last.type === 'REJECT' && last.code === RejectCode.TOO_LARGE);
+    assert.equal(remote.closed?.code, 1009);
+  }
+});
+
+test('frames the role or state does not allow → REJECT UNEXPECTED_FRAME, close', async () => {
+  {
+    const { peer, remote } = serverWithRaw();
+    remote.send({ type: 'DELIVER', messageId: id(1), envelope: Uint8Array.of(1) }); // before HELLO
+    assert.equal(((await peer.closed).error as ProtocolError).code, 'UNEXPECTED_FRAME');
+  }
+  {
+    const { peer, remote } = serverWithRaw({ role: 'client' });
+    remote.hello();
+    remote.send({ type: 'DELIVER', messageId: id(1), envelope: Uint8Array.of(1) }); // a server must not deliver
+    assert.equal(((await peer.closed).error as ProtocolError).code, 'UNEXPECTED_FRAME');
+    await flush();
+    const last = remote.frames.at(-1)!;
+    assert.ok(last.type === 'REJECT' && last.code === RejectCode.UNEXPECTED_FRAME);
+  }
+});
+
+test('a connection-level REJECT then close from the peer: REMOTE_REJECT, pending requests fail CLOSED', async () => {
+  const { peer, remote } = serverWithRaw({ role: 'client' });
+  remote.hello();
+  await flush();
+  const pending = assert.rejects(peer.deliver(id(1), Uint8Array.of(1)), (e: unknown) =>
+    e instanceof ProtocolError && e.code === 'CLOSED' && e.cause instanceof ProtocolError && e.cause.code === 'REMOTE_REJECT');
+  remote.send({ type: 'REJECT', messageId: NO_MESSAGE_ID, code: RejectCode.RATE_LIMITED, retryable: true, reason: 'slow down' });
+  await flush();
+  assert.equal(peer.state, 'open', 'a REJECT alone does not close');
+  void remote.close(1008, 'rate limited');
+  const info = await peer.closed;
+  assert.equal(info.code, 1008);
+  assert.ok(info.error instanceof ProtocolError && info.error.code === 'REMOTE_REJECT');
+  assert.deepEqual(info.error.remoteReject, { code: RejectCode.RATE_LIMITED, retryable: true, reason: 'slow down' });
+  await pending;
+});
+
+test('defaults: DEFAULT_LIMITS has the heartbeat and rate fields the engine reads', () => {
+  for (const k of ['handshakeTimeoutMs', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'framesPerSecond', 'frameBurst', 'maxPendingDelivers'] as const) {
+    assert.ok(DEFAULT_LIMITS[k] > 0, k);
+  }
+});
