@@ -156,8 +156,9 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   function nextWake(): number | null {
     const now = clock.now();
     if (storeFailedUntil > now) return storeFailedUntil;
-    // At the global cap only a finishing delivery frees a slot, and each finish wakes us.
-    if (inflight.size >= maxConcurrency) return null;
+    // At the global cap only a finishing delivery frees a slot (and each finish wakes us); until
+    // then only expiries are due.
+    if (inflight.size >= maxConcurrency) return store.nextExpiryAt();
     return store.nextDueAt({ excludePeers: busyPeers() });
   }
 

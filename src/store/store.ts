@@ -193,6 +193,10 @@ class SqliteStore implements Store {
     });
   }
 
+  nextExpiryAt(): number | null {
+    return this.#run('nextExpiryAt', () => (this.#s.nextExpiry.get() as { t: number | null }).t);
+  }
+
   expireDue(now: number): string[] {
     return this.#run('expireDue', () =>
       this.#tx(() => {
@@ -513,6 +517,7 @@ function prepareAll(db: Db) {
         SELECT MIN(next_attempt_at) AS t FROM messages WHERE state = 'queued' AND ${notExcluded}
         UNION ALL
         SELECT MIN(expires_at) AS t FROM messages WHERE state IN ('queued', 'held'))`),
+    nextExpiry: db.prepare(`SELECT MIN(expires_at) AS t FROM messages WHERE state IN ('queued', 'held')`),
     expiring: db.prepare(`SELECT id FROM messages WHERE state IN ('queued', 'held') AND expires_at <= ? ORDER BY expires_at`),
     bumpAttempts: db.prepare('UPDATE messages SET attempts = attempts + 1 WHERE id = ?'),
     insertAttempt: db.prepare('INSERT INTO attempts (message_id, started_at) VALUES (?, ?)'),

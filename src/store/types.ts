@@ -277,6 +277,8 @@ export interface Store {
    * (skipping `excludePeers`) or expires_at of a queued/held one (all peers). Null when idle.
    */
   nextDueAt(opts?: { excludePeers?: Iterable<string> }): number | null;
+  /** The earliest expires_at of a queued or held message, or null. */
+  nextExpiryAt(): number | null;
   /** Every queued or held message with expires_at ≤ now becomes expired (with an event). Returns their ids. */
   expireDue(now: number): string[];
   /** Records an attempt and increments the message's attempt count; returns the attempt id. */
