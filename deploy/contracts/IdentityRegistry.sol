@@ -37,6 +37,9 @@ pragma solidity ^0.8.20;
  * Together: nobody can take the name you are claiming, and nobody can make a valid record that
  * points at your keys but is owned by someone else.
  *
+ * Owner-only functions (update, transfer, release) act on msg.sender's own record, so there is no
+ * way to name someone else's: a sender without a record gets NO_RECORD.
+ *
  * After `transfer` the record keeps its keys and signature, but the signature names the old owner,
  * so clients reject the record until the new owner calls `update` with their own signed record.
  */

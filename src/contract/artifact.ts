@@ -9,8 +9,8 @@ import { ContractError } from './errors.js';
 
 export const CONTRACT_NAME = 'IdentityRegistry';
 
-/** Finds the repository root: the nearest ancestor of this module holding deploy/contracts. */
-function repoRoot(): string {
+/** The repository root, from this module's location (src/contract or dist/src/contract). */
+export function repoRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   // src/contract -> ../.. ; dist/src/contract -> ../../..
   const parts = here.split(/[\\/]/);
