@@ -164,21 +164,25 @@ export interface SealedMessage {
   message: InnerMessage;
 }
 
-/** Signs `draft` as `sender`, pads and seals it to the recipient's encryption key. */
+/**
+ * Signs `draft` as `sender`, pads and seals it to the recipient's encryption key. `id` and
+ * `expiresAt` may be given to seal a message that was queued earlier (its id and TTL fixed then).
+ */
 export function sealMessage(
   sender: Identity,
   recipientEncryptionKey: Uint8Array,
   draft: MessageDraft,
-  opts: { now: number; random?: RandomBytes },
+  opts: { now: number; random?: RandomBytes; id?: Uint8Array; expiresAt?: number },
 ): SealedMessage {
   checkLength(recipientEncryptionKey, 32, 'recipient encryption key');
   checkLength(draft.recipient, 32, 'recipient identity key');
+  if (opts.id) checkLength(opts.id, 16, 'message id');
   const random = opts.random ?? secureRandomBytes;
   const message: Omit<InnerMessage, 'senderOnion'> = {
     kind: draft.kind,
-    id: random(16),
+    id: opts.id ? Uint8Array.from(opts.id) : random(16),
     createdAt: opts.now,
-    expiresAt: opts.now + (draft.ttlMs ?? DEFAULT_TTL_MS),
+    expiresAt: opts.expiresAt ?? opts.now + (draft.ttlMs ?? DEFAULT_TTL_MS),
     sender: sender.identityKey,
     recipient: draft.recipient,
     threadId: draft.threadId ?? null,

@@ -22,7 +22,7 @@
 import type { Clock, TimerHandle } from '../clock.js';
 import { OnionpostError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { StoreError, type Store, type StoredMessage } from '../store/index.js';
+import { StoreError, type MessageState, type Store, type StoredMessage } from '../store/index.js';
 import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './policy.js';
 
 /** What one delivery attempt came to. */
@@ -68,6 +68,8 @@ export interface OutboxOptions {
   closeGraceMs?: number;
   /** Delay before trying again after the store itself failed (disk full, busy), ms. Default 30 000. */
   storeRetryMs?: number;
+  /** Told after each recorded state change of a message ('sending', 'delivered', 'queued' for a retry, …). */
+  onChange?: (id: string, state: MessageState, detail: { code?: string; reason?: string }) => void;
 }
 
 export interface Outbox {
@@ -136,7 +138,14 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     return out;
   }
 
+  // Group commit: every write of one pump round is one transaction, and outcomes that finish
+  // together are recorded together (flushFinished), so under synchronous=FULL a burst of N messages
+  // costs a few fsyncs instead of 4N.
   function pump(): void {
+    store.batch(pumpRound);
+  }
+
+  function pumpRound(): void {
     const now = clock.now();
     for (const id of store.expireDue(now)) logger.info({ id }, 'message expired undelivered');
     // Each round starts at least one delivery or stops, so this runs at most maxConcurrency times.
@@ -205,6 +214,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     inflight.set(row.id, entry);
     peerLoad.set(entry.peer, (peerLoad.get(entry.peer) ?? 0) + 1);
     logger.debug({ id: row.id, attempt: message.attempts }, 'delivering');
+    opts.onChange?.(row.id, 'sending', {});
     entry.done = (async () => {
       let outcome: DeliveryOutcome;
       try {
@@ -224,12 +234,61 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     else peerLoad.delete(entry.peer);
   }
 
+  const finished: [InFlight, DeliveryOutcome][] = [];
+  let flushScheduled = false;
+
   function finish(entry: InFlight, outcome: DeliveryOutcome): void {
     if (entry.abandoned) return; // close() already put it back in the queue
-    release(entry);
+    finished.push([entry, outcome]);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      // After the current I/O callbacks, so receipts read together are recorded in one transaction.
+      setImmediate(flushFinished);
+    }
+  }
+
+  function flushFinished(): void {
+    flushScheduled = false;
+    const batch = finished.splice(0).filter(([e]) => !e.abandoned);
+    if (batch.length === 0) return;
     const now = clock.now();
+    for (const [e] of batch) release(e);
+    try {
+      store.batch(() => {
+        for (const [e, o] of batch) record(e, o, now);
+      });
+    } catch {
+      // One bad row must not lose the others' outcomes: record them one by one.
+      for (const [e, o] of batch) recordSafely(e, o, now);
+    }
+    if (opts.onChange) {
+      for (const [e, o] of batch) {
+        const state: MessageState = o.kind === 'retry' ? 'queued' : o.kind;
+        opts.onChange(e.id, state, o.kind === 'delivered' ? {} : o.kind === 'retry' ? { code: o.code } : { code: o.code, reason: o.reason });
+      }
+    }
+    wake();
+  }
+
+  function recordSafely(entry: InFlight, outcome: DeliveryOutcome, now: number): void {
     const { id } = entry;
     try {
+      record(entry, outcome, now);
+    } catch (err) {
+      if (closed && err instanceof StoreError && err.code === 'CLOSED') return;
+      logger.error({ id, err: describeError(err) }, 'outbox: recording the outcome failed');
+      // Put it back so it is not stuck in 'sending' until the next restart (best effort: the store may be full).
+      try {
+        store.scheduleRetry(id, now + storeRetryMs, 'STORE');
+      } catch {
+        logger.error({ id }, 'outbox: message left in sending until restart');
+      }
+    }
+  }
+
+  function record(entry: InFlight, outcome: DeliveryOutcome, now: number): void {
+    const { id } = entry;
+    {
       switch (outcome.kind) {
         case 'delivered':
           store.markDelivered(id, outcome.receipt, now);
@@ -258,17 +317,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
           logger.warn({ id, code: outcome.code }, 'deliveries to peer held');
           break;
       }
-    } catch (err) {
-      if (closed && err instanceof StoreError && err.code === 'CLOSED') return;
-      logger.error({ id, err: describeError(err) }, 'outbox: recording the outcome failed');
-      // Put it back so it is not stuck in 'sending' until the next restart (best effort: the store may be full).
-      try {
-        store.scheduleRetry(id, now + storeRetryMs, 'STORE');
-      } catch {
-        logger.error({ id }, 'outbox: message left in sending until restart');
-      }
     }
-    wake();
   }
 
   return {
@@ -303,6 +352,8 @@ export function createOutbox(opts: OutboxOptions): Outbox {
 
     close() {
       if (closing) return closing;
+      // Outcomes already received are recorded, not thrown away and re-sent.
+      flushFinished();
       closed = true;
       armTimer(null);
       const entries = [...inflight.values()];

@@ -131,6 +131,20 @@ class SqliteStore implements Store {
 
   // ── outgoing ───────────────────────────────────────────────────────────────
 
+  batch<T>(fn: () => T): T {
+    return this.#run('batch', () => this.#tx(fn));
+  }
+
+  setEnvelope(id: string, envelope: Uint8Array, envelopeHash: Uint8Array): void {
+    this.#run('setEnvelope', () =>
+      this.#tx(() => {
+        const row = this.#row(id);
+        if (row.direction !== 'out' || (row.envelope && row.envelope.length > 0)) throw new StoreError('BAD_STATE', `message ${id} is already sealed`);
+        this.#db.prepare('UPDATE messages SET envelope = ?, envelope_hash = ? WHERE id = ?').run(envelope, envelopeHash, id);
+      }),
+    );
+  }
+
   insertOutgoing(m: NewOutgoing): StoredMessage {
     return this.#run('insertOutgoing', () =>
       this.#tx(() => {

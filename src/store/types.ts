@@ -261,6 +261,17 @@ export interface Store {
   readonly schemaVersion: number;
 
   // ── outgoing ───────────────────────────────────────────────────────────────
+  /**
+   * Runs `fn` in one transaction (one fsync under synchronous=FULL): group commit for callers that
+   * write many rows at once. Calls to other Store methods inside `fn` join it.
+   */
+  batch<T>(fn: () => T): T;
+  /**
+   * Seals a message queued before its recipient's encryption key was known (queued with an empty
+   * envelope). Throws BAD_STATE if the message already has an envelope: a message is sealed once,
+   * so every retry sends the same bytes and gets the same receipt.
+   */
+  setEnvelope(id: string, envelope: Uint8Array, envelopeHash: Uint8Array): void;
   /** Stores a sealed outgoing message as queued (or held) with a 'queued'/'held' event. */
   insertOutgoing(m: NewOutgoing): StoredMessage;
   /**

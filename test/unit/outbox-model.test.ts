@@ -31,7 +31,8 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ t: fc.constant('release' as const), peer: fc.nat(2) }),
 );
 
-const flush = () => new Promise<void>((r) => setImmediate(r));
+// Two turns: deliver() settles in the first, the outbox records outcomes (group commit) in the next.
+const flush = () => new Promise<void>((r) => setImmediate(() => setImmediate(r)));
 
 test('outbox model: caps, one timer, never early or after expiry, terminal states stick, delivered once', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'onionpost-outbox-model-'));

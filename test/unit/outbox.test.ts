@@ -17,7 +17,8 @@ const PEER_C = 'cc'.repeat(32);
 const RECEIPT = new Uint8Array(64).fill(7);
 
 /** Lets the outbox's promise continuations (outcome handling) run. */
-const flush = () => new Promise<void>((r) => setImmediate(r));
+// Two turns: deliver() settles in the first, the outbox records outcomes (group commit) in the next.
+const flush = () => new Promise<void>((r) => setImmediate(() => setImmediate(r)));
 
 interface Harness {
   dir: string;
