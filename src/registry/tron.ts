@@ -74,7 +74,7 @@ export class TronNode {
   }
 
   async #post(path: string, body: object, signal: AbortSignal | undefined): Promise<NodeReply> {
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw new RegistryError('ABORTED', 'registry request aborted', { cause: signal.reason });
     let data: unknown;
     try {
       const res = await this.#provider.instance.request({ url: path, method: 'post', data: body, signal });
