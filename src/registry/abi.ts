@@ -96,6 +96,7 @@ export function decodeRevert(hex: string): string | null {
     if (h.startsWith('08c379a0')) return String(decode(['string'], h.slice(8))[0]);
     if (h.startsWith('4e487b71')) return `Panic(0x${BigInt(decode(['uint256'], h.slice(8))[0] as bigint).toString(16)})`;
   } catch {
+    // Truncated or garbled revert data carries no readable reason; the caller reports the node's text.
     return null;
   }
   return null;

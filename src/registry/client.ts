@@ -255,7 +255,8 @@ class TronRegistry implements IdentityRegistry {
     const readyAt = commitTx.blockTimeStamp + ctx.minCommitmentAge * 1000;
     const deadline = this.#clock.now() + ctx.minCommitmentAge * 1000 + this.#commitSlackMs;
     if (ctx.minCommitmentAge > 0) progress({ stage: 'waiting', txId: commitTx.id, readyAt });
-    await this.#sleep(readyAt - this.#clock.now(), signal);
+    // Bounded by minCommitmentAge itself, so a local clock far behind the chain's cannot stall us.
+    await this.#sleep(Math.min(readyAt - this.#clock.now(), ctx.minCommitmentAge * 1000), signal);
     for (;;) {
       const dry = await node.constantCall(this.#contract.hex, call, { from: signer.hex, signal });
       if (dry.ok) break;

@@ -70,7 +70,7 @@ export interface IdentityRegistry {
    * call, BAD_RECORD for a record that does not verify, UNREACHABLE / ENDPOINTS_DISAGREE / ABORTED.
    */
   resolveName(name: string, opts?: ResolveOptions): Promise<VerifiedRecord | null>;
-  /** The verified record owned by a TRON account (base58 or 41-hex), or null. */
+  /** The verified record owned by a TRON account (base58 or 41-hex; anything else is a TypeError), or null. */
   resolveOwner(owner: string, opts?: ResolveOptions): Promise<VerifiedRecord | null>;
   /**
    * Claims `name` for `identity` under this client's account: commit, wait until the commitment is
