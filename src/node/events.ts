@@ -1,0 +1,29 @@
+/**
+ * The node's event bus: what the API pushes to WebSocket subscribers (the web UI) and what
+ * `messages.send --wait` listens to.
+ *
+ *   message.received   {id, from, subject, kind}
+ *   message.state      {id, state, reason?}
+ *   tor.status         NetworkStatus & {reachable}
+ *   contact.keyChange  {alias, reason}
+ */
+import type { ApiEvent, EventSource } from '../api/index.js';
+
+export class EventBus implements EventSource {
+  readonly #listeners = new Set<(ev: ApiEvent) => void>();
+
+  subscribe(listener: (ev: ApiEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  emit(ev: ApiEvent): void {
+    for (const l of [...this.#listeners]) {
+      try {
+        l(ev);
+      } catch {
+        // A failing subscriber (a closed socket) must not stop the others.
+      }
+    }
+  }
+}
