@@ -134,7 +134,7 @@ export function socksConnect(opts: SocksConnectOptions): Promise<net.Socket> {
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      socket.off('data', onData);
+      socket.off('readable', onReadable);
       socket.off('error', onError);
       socket.off('close', onClose);
       socket.off('connect', onConnect);
@@ -143,6 +143,8 @@ export function socksConnect(opts: SocksConnectOptions): Promise<net.Socket> {
         reject(err);
         return;
       }
+      // Bytes after tor's reply belong to the caller. With the 'readable' listener gone the stream is
+      // neither flowing nor paused, so the caller's first 'data' listener receives them.
       if (buf.length) socket.unshift(buf);
       resolve(socket);
     };
@@ -158,8 +160,11 @@ export function socksConnect(opts: SocksConnectOptions): Promise<net.Socket> {
       connected = true;
       socket.write(Buffer.from([0x05, 0x01, user ? 0x02 : 0x00]));
     };
-    const onData = (d: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, d]) : d;
+    // 'readable' rather than 'data': a 'data' listener would switch the socket to flowing mode and
+    // bytes unshifted after the handshake would be emitted to nobody.
+    const onReadable = () => {
+      let d: Buffer | null;
+      while ((d = socket.read() as Buffer | null) !== null) buf = buf.length ? Buffer.concat([buf, d]) : d;
       try {
         step();
       } catch (err) {
@@ -219,7 +224,7 @@ export function socksConnect(opts: SocksConnectOptions): Promise<net.Socket> {
       timeoutMs,
     );
     socket.once('connect', onConnect);
-    socket.on('data', onData);
+    socket.on('readable', onReadable);
     socket.on('error', onError);
     socket.on('close', onClose);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
