@@ -295,6 +295,8 @@ export async function upTestNetwork(opts: UpTestNetworkOptions): Promise<TestNet
   const consensusTimeoutMs = opts.consensusTimeoutMs ?? 60_000;
   const tor = await findTor(opts.torPath ? { torPath: opts.torPath } : {});
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // A network still running from this dir would keep its ports and be orphaned by a new network.json.
+  await downTestNetwork(dir);
   const routersTotal = AUTHORITIES + relays;
   const previous = await readFile(join(dir, 'keys.json'), 'utf8').then((t) => (JSON.parse(t) as KeyCache).basePort, () => undefined);
   const basePort = opts.basePort ?? (await choosePorts(routersTotal, previous));
