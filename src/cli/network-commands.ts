@@ -1,0 +1,119 @@
+/**
+ * Commands for the world around a node: the private Tor network (`testnet`), the local TRON dev
+ * chain (`chain`), the registry contract (`deploy`), and names (`register`, `lookup`).
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Argv } from 'yargs';
+import { TronWeb } from 'tronweb';
+import { cryptoReady, readKeyFile } from '../crypto/index.js';
+import { createLogger } from '../log.js';
+import { DEFAULT_DEV_CHAIN_PORT, startDevChain } from '../chain/index.js';
+import { deployRegistry, writeDeployment } from '../contract/index.js';
+import { createTronRegistry } from '../registry/index.js';
+import { recordView } from '../node/index.js';
+import { downTestNetwork, upTestNetwork } from '../tor/index.js';
+import { print, type GlobalArgs } from './main.js';
+import { dataPaths } from './paths.js';
+import { CliError, readPassphrase } from './prompt.js';
+import { fullHostOf, networkOf, registryTarget, tronKey, userDeploymentsPath } from './registry-config.js';
+
+const defaultTestnetDir = () => join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'onionpost-testnet');
+
+function registryOptions<T>(y: Argv<T>) {
+  return y
+    .option('network', { type: 'string', default: 'dev', describe: 'TRON network: mainnet, nile, shasta or dev' })
+    .option('full-host', { type: 'string', describe: "TRON node URL (default: the network's)" })
+    .option('registry', { type: 'string', describe: 'registry contract address (default: the recorded deployment)' });
+}
+
+function keyOptions<T>(y: Argv<T>) {
+  return y
+    .option('tron-key-file', { type: 'string', describe: 'file holding the TRON private key (hex); else $TRON_PRIVATE_KEY' })
+    .option('dev-account', { type: 'number', describe: 'on the dev chain: use prefunded account N' });
+}
+
+export function registerNetworkCommands(cli: Argv<GlobalArgs>): void {
+  cli.command('testnet', 'a private Tor network on 127.0.0.1 for tests and demos', (y) => y
+    .command('up', 'build and start it (about a minute), then print how nodes join', (yy) => yy
+      .option('dir', { type: 'string', default: defaultTestnetDir(), describe: 'where the network lives' })
+      .option('relays', { type: 'number', default: 2, describe: 'relays besides the 3 authorities (≥ 2)' }), async (a) => {
+      const net = await upTestNetwork({ dir: a.dir, relays: a.relays, log: (l) => process.stderr.write(`testnet: ${l}\n`) });
+      print(a as unknown as GlobalArgs, { dir: net.dir, dirAuthorities: net.info.dirAuthorities }, () =>
+        `Private Tor network up in ${net.dir}\nJoin it with:  onionpost start --tor-network ${net.dir}\nStop it with:  onionpost testnet down --dir ${net.dir}`);
+    })
+    .command('down', 'stop it (no tor process is left)', (yy) => yy.option('dir', { type: 'string', default: defaultTestnetDir() }), async (a) => {
+      await downTestNetwork(a.dir);
+      print(a as unknown as GlobalArgs, { stopped: a.dir }, () => `Private Tor network in ${a.dir} stopped.`);
+    })
+    .demandCommand(1, 'testnet up or testnet down'), () => {});
+
+  cli.command('chain', 'run a local TRON dev chain for the registry (offline)', (y) => y
+    .option('port', { type: 'number', default: DEFAULT_DEV_CHAIN_PORT })
+    .option('host', { type: 'string', default: '127.0.0.1' })
+    .option('accounts', { type: 'number', default: 5 }), async (a) => {
+    const chain = await startDevChain({ host: a.host, port: a.port, accounts: a.accounts, logger: createLogger({ level: 'warn' }) });
+    print(a, { url: chain.url, accounts: chain.accounts.map((x, i) => ({ index: i, address: x.address, privateKey: x.privateKey })) }, () => [
+      `TRON dev chain at ${chain.url} (chain id ${chain.chainId})`,
+      'Prefunded accounts (dev only; use with --dev-account N):',
+      ...chain.accounts.map((x, i) => `  ${i}  ${x.address}  ${x.privateKey}`),
+      `Deploy the registry:  onionpost deploy --network dev`,
+      'Ctrl-C stops it (state is in memory).',
+    ].join('\n'));
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await chain.close();
+  });
+
+  cli.command('deploy', 'deploy the registry contract and record its address', (y) => keyOptions(registryOptions(y))
+    .option('min-commit-age', { type: 'number', describe: 'seconds a name commitment must age (default 60; dev 1)' })
+    .option('timeout', { type: 'number', default: 180, describe: 'seconds to wait for confirmation' }), async (a) => {
+    const network = networkOf(a);
+    const fullHost = fullHostOf(a);
+    const privateKey = tronKey(a, { devDefault: 0 });
+    const tronWeb = new TronWeb({ fullHost, privateKey });
+    const d = await deployRegistry({
+      tronWeb, minCommitmentAge: a.minCommitAge ?? (network === 'dev' ? 1 : 60), maxCommitmentAge: 86_400, timeoutMs: a.timeout * 1000,
+    });
+    const file = userDeploymentsPath();
+    writeDeployment(network, { address: d.address, txId: d.txId, deployedAt: new Date().toISOString(), fullHost }, file);
+    print(a, { network, address: d.address, txId: d.txId, fullHost, deploymentsFile: file }, () =>
+      `IdentityRegistry deployed on ${network} at ${d.address}\n  tx: ${d.txId}\n  recorded in ${file}: later commands on ${network} find it by themselves`);
+  });
+
+  cli.command('register <name>', "publish this node's signed keys under a name in the registry", (y) => keyOptions(registryOptions(y))
+    .positional('name', { type: 'string', demandOption: true })
+    .option('passphrase-file', { type: 'string' }), async (a) => {
+    await cryptoReady();
+    const identity = readKeyFile(dataPaths(a.dataDir).keyFile, await readPassphrase({ passphraseFile: a.passphraseFile }));
+    const target = registryTarget(a, true)!;
+    const registry = createTronRegistry({ fullHost: target.fullHost, contractAddress: target.contractAddress, tronPrivateKey: tronKey(a) });
+    try {
+      const r = await registry.register(identity, a.name, {
+        onProgress: (p) => {
+          if (!a.json) process.stderr.write(p.stage === 'committed' ? 'committed the name claim…\n' : p.stage === 'waiting' ? 'waiting for the commitment to age…\n' : 'registered.\n');
+        },
+      });
+      print(a, { name: a.name, onion: identity.onion, owner: registry.address, txId: r.txId, version: r.version }, () =>
+        `Registered "${a.name}" → ${identity.onion} (owner ${registry.address}, version ${r.version})`);
+    } finally {
+      registry.close();
+    }
+  });
+
+  cli.command('lookup <name>', 'resolve and verify a registry name or TRON address', (y) => registryOptions(y).positional('name', { type: 'string', demandOption: true }), async (a) => {
+    await cryptoReady();
+    const target = registryTarget(a, true)!;
+    const registry = createTronRegistry({ fullHost: target.fullHost, contractAddress: target.contractAddress });
+    try {
+      const rec = /^T[1-9A-HJ-NP-Za-km-z]{33}$/.test(a.name) ? await registry.resolveOwner(a.name) : await registry.resolveName(a.name);
+      if (!rec) throw new CliError('NOT_FOUND', `"${a.name}" is not registered on ${target.network}`);
+      const v = recordView(rec);
+      print(a, v, () => [`${v.name} (verified, version ${v.version})`, `  onion:          ${v.onion}`, `  owner:          ${v.owner}`, `  identity key:   ${v.identityKey}`, `  encryption key: ${v.encryptionKey}`, ...(v.mailboxes.length ? [`  mailboxes:      ${v.mailboxes.join(', ')}`] : [])].join('\n'));
+    } finally {
+      registry.close();
+    }
+  });
+}

@@ -1,0 +1,32 @@
+/**
+ * Where a node keeps its files. One directory (mode 0700) per identity:
+ *
+ *   identity.json   the passphrase-encrypted key file (0600)
+ *   node.db         SQLite: messages, outbox, contacts, dedup (+ -wal, -shm)
+ *   api-token       the local API's bearer token (0600), made at first start
+ *   api.json        {url, pid} of the running node's API; removed when it stops
+ *   tor/            the node's own Tor data directory
+ *   node.log        the running node's log (JSON lines)
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.ONIONPOST_HOME) return env.ONIONPOST_HOME;
+  const xdg = env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(xdg, 'onionpost');
+}
+
+export function dataPaths(dataDir: string) {
+  return {
+    dataDir,
+    keyFile: join(dataDir, 'identity.json'),
+    db: join(dataDir, 'node.db'),
+    apiToken: join(dataDir, 'api-token'),
+    apiEndpoint: join(dataDir, 'api.json'),
+    torDir: join(dataDir, 'tor'),
+    log: join(dataDir, 'node.log'),
+  };
+}
+
+export type DataPaths = ReturnType<typeof dataPaths>;
