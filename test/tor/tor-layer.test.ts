@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import {
   SocksError, TorError, TorOperationError, TorSocksAgent, launchTor, publishOnion, socksConnect,
 } from '../../src/tor/index.js';
+import { createLogger } from '../../src/log.js';
 import { retryUntil, testNetworkFromEnv, withTor } from '../fixtures/tor.js';
 
 /** The research recipe: h = SHA-512(seed), clamped; blob = base64 of all 64 bytes. */
@@ -66,7 +67,9 @@ const pids: number[] = [];
 test('two node tors on the private network: publish, reach, errors, crash', async (t) => {
   let started = Date.now();
   const progress: number[] = [];
-  const a = await withTor(t, { onProgress: (p) => progress.push(p.progress) });
+  let logged = '';
+  const logger = createLogger({ level: 'trace', destination: { write: (line: string) => void (logged += line) } });
+  const a = await withTor(t, { onProgress: (p) => progress.push(p.progress), logger });
   t.diagnostic(`tor A bootstrapped in ${Date.now() - started} ms (progress reports: ${progress.join(',')})`);
   started = Date.now();
   const b = await withTor(t);
@@ -159,6 +162,13 @@ test('two node tors on the private network: publish, reach, errors, crash', asyn
     assert.ok(!(onions.get('onions/current') ?? '').includes(serviceIdOf(seed2)), 'the mismatched onion was removed');
     const info = await a.control.getInfo(['version', 'status/bootstrap-phase']);
     assert.match(info.get('version') ?? '', /^0\.4\./);
+  });
+
+  await t.test('neither the control cookie nor the onion key reaches the logs', () => {
+    assert.ok(logged.includes('tor bootstrapped'), 'the logger was used');
+    const cookie = fs.readFileSync(join(a.torDir, 'control_auth_cookie'));
+    assert.ok(!logged.toLowerCase().includes(cookie.toString('hex')));
+    assert.ok(!logged.includes(keyBlob(seed).slice('ED25519-V3:'.length, 40)));
   });
 
   await t.test('SIGKILL of a tor is observed through `exited` within a second', async () => {
