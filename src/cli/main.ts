@@ -16,6 +16,7 @@ import { readPassphrase } from './prompt.js';
 import { short, shortOnion, table, when } from './format.js';
 import { registerNetworkCommands } from './network-commands.js';
 import { registerStartCommand } from './start.js';
+import { registerSandboxCommand } from './sandbox.js';
 
 export interface GlobalArgs {
   dataDir: string;
@@ -153,6 +154,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     });
   registerStartCommand(cli as unknown as Argv<GlobalArgs>);
   registerNetworkCommands(cli as unknown as Argv<GlobalArgs>);
+  registerSandboxCommand(cli as unknown as Argv<GlobalArgs>);
   return cli as unknown as Argv<GlobalArgs>;
 }
 

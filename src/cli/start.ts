@@ -18,6 +18,7 @@ import type { GlobalArgs } from './main.js';
 import { dataPaths } from './paths.js';
 import { readPassphrase } from './prompt.js';
 import { registryTarget } from './registry-config.js';
+import { loadWebHandler } from './web.js';
 
 /** Reads the API token, making one (32 random bytes, 0600) on first start. */
 export function ensureApiToken(path: string): string {
@@ -109,14 +110,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
           ...(!local && 'tor' in network ? { agent: new CurrentTorAgent(network as TorNetwork) } : {}),
         });
       }
-      let web: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => boolean | Promise<boolean>) | undefined;
-      try {
-        const webModule = '../web/index.js';
-        const mod = (await import(webModule)) as { createWebHandler?: (o: { logger: Logger }) => typeof web };
-        web = mod.createWebHandler?.({ logger: logger.child({ layer: 'web' }) });
-      } catch {
-        web = undefined;
-      }
+      const web = await loadWebHandler(logger.child({ layer: 'web' }));
       const node = new OnionpostNode({
         identity, dbPath: paths.db, network, logger, ...(registry ? { registry } : {}),
         api: { port: a.apiPort, token, ...(web ? { web } : {}) },

@@ -1,0 +1,198 @@
+/**
+ * `onionpost sandbox` (what `npm start` runs): the whole system on one machine, offline.
+ *
+ *   1. a private Tor network on 127.0.0.1 (3 authorities + 2 relays)
+ *   2. a local TRON dev chain with the IdentityRegistry deployed
+ *   3. three nodes, alice, bob and carol, each with its own data dir, its own tor, its onion
+ *      published, its name registered, its local API and web UI
+ *   4. demo mail between them, addressed by registered name
+ *
+ * It prints each node's onion, web UI login URL and CLI usage, then runs until Ctrl-C; `--once`
+ * prints a summary and exits 0 only if every demo message was delivered. Everything it starts it
+ * stops: no tor is left behind.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { API_ENDPOINT_FILE } from '../api/index.js';
+import { startDevChain, type DevChain } from '../chain/index.js';
+import { deployRegistry, writeDeployment } from '../contract/index.js';
+import {
+  KDF_FAST, cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, readKeyFile, type Identity,
+} from '../crypto/index.js';
+import { describeError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { OnionpostNode, torNetwork } from '../node/index.js';
+import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
+import { upTestNetwork, type TestNetwork } from '../tor/index.js';
+import { TronWeb } from 'tronweb';
+import { existsSync } from 'node:fs';
+import { writeKeyFile } from '../crypto/index.js';
+import type { GlobalArgs } from './main.js';
+import { dataPaths } from './paths.js';
+import { ensureApiToken } from './start.js';
+import { loadWebHandler } from './web.js';
+import { table } from './format.js';
+
+const NAMES = ['alice', 'bob', 'carol'] as const;
+const PASSPHRASE = 'sandbox';
+
+interface Member {
+  name: string;
+  identity: Identity;
+  node: OnionpostNode;
+  registry: IdentityRegistry;
+  dataDir: string;
+  token: string;
+}
+
+function say(line: string): void {
+  process.stderr.write(`sandbox: ${line}\n`);
+}
+
+function loadOrCreateIdentity(dataDir: string): Identity {
+  const { keyFile } = dataPaths(dataDir);
+  if (existsSync(keyFile)) return readKeyFile(keyFile, PASSPHRASE);
+  const id = generateIdentity();
+  writeKeyFile(keyFile, id, PASSPHRASE, { strength: KDF_FAST });
+  return id;
+}
+
+export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
+  cli.command(
+    'sandbox',
+    'the whole system offline: private Tor network, dev chain, three nodes exchanging mail',
+    (y) => y
+      .option('dir', { type: 'string', describe: 'keep state here between runs (default: a temporary dir, removed at exit)' })
+      .option('once', { type: 'boolean', default: false, describe: 'run the demo, print a summary, exit (0 only if all was delivered)' }),
+    async (a) => {
+      await cryptoReady();
+      const started = Date.now();
+      const dir = a.dir ? resolve(a.dir) : mkdtempSync(join(tmpdir(), 'onionpost-sandbox-'));
+      ensurePrivateDir(dir);
+      const logger = createLogger({ level: a.logLevel === 'info' ? 'warn' : (a.logLevel as 'warn'), pretty: process.stderr.isTTY });
+      let testnet: TestNetwork | undefined;
+      let chain: DevChain | undefined;
+      const members: Member[] = [];
+      let torndown: Promise<void> | undefined;
+      const teardown = () => {
+        torndown ??= (async () => {
+          say('stopping…');
+          for (const m of members.reverse()) {
+            rmSync(join(m.dataDir, API_ENDPOINT_FILE), { force: true });
+            await m.node.close().catch((err) => say(`closing ${m.name}: ${describeError(err)}`));
+            m.registry.close();
+          }
+          await chain?.close();
+          await testnet?.down();
+          if (!a.dir) rmSync(dir, { recursive: true, force: true });
+          say('stopped; no tor process left');
+        })();
+        return torndown;
+      };
+      process.once('SIGINT', () => void teardown().then(() => process.exit(130)));
+      process.once('SIGTERM', () => void teardown().then(() => process.exit(143)));
+      try {
+        say(`state in ${dir}`);
+        say('starting a private Tor network on 127.0.0.1 (about 30-40 s)…');
+        const t0 = Date.now();
+        testnet = await upTestNetwork({ dir: join(dir, 'testnet'), ownerPid: process.pid, log: (l) => say(`tor network: ${l}`) });
+        const torNetSeconds = (Date.now() - t0) / 1000;
+
+        say('starting the TRON dev chain and deploying the registry…');
+        const t1 = Date.now();
+        chain = await startDevChain({ logger: createLogger({ level: 'warn' }) });
+        const deployer = chain.accounts[0]!;
+        const tronWeb = new TronWeb({ fullHost: chain.url, privateKey: deployer.privateKey });
+        const deployed = await deployRegistry({ tronWeb, minCommitmentAge: 1, maxCommitmentAge: 86_400, timeoutMs: 60_000 });
+        writeDeployment('dev', { address: deployed.address, txId: deployed.txId, deployedAt: new Date().toISOString(), fullHost: chain.url }, join(dir, 'deployments.json'));
+        const chainSeconds = (Date.now() - t1) / 1000;
+        say(`registry at ${deployed.address} on ${chain.url}`);
+
+        const t2 = Date.now();
+        say('starting alice, bob and carol, each with its own tor…');
+        const web = await loadWebHandler(logger.child({ layer: 'web' }));
+        await Promise.all(NAMES.map(async (name, i) => {
+          const dataDir = join(dir, name);
+          ensurePrivateDir(dataDir);
+          const identity = loadOrCreateIdentity(dataDir);
+          const token = ensureApiToken(dataPaths(dataDir).apiToken);
+          const account = chain!.accounts[i + 1]!;
+          const registry = createTronRegistry({ fullHost: chain!.url, contractAddress: deployed.address, tronPrivateKey: account.privateKey, logger: logger.child({ layer: 'registry', node: name }) });
+          const network = torNetwork({ dataDir, keyBlob: () => onionKeyBlob(identity.seed), testNetwork: testnet!.info, logger: logger.child({ node: name }), bootstrapTimeoutMs: 90_000 });
+          network.onStatus((s) => {
+            if (s.state === 'bootstrapping' && s.bootstrap % 25 === 0) say(`${name}: tor ${s.bootstrap}%`);
+            if (s.state === 'online') say(`${name}: onion published`);
+          });
+          const node = new OnionpostNode({
+            identity, dbPath: dataPaths(dataDir).db, network, registry, logger: logger.child({ node: name }),
+            api: { token, ...(web ? { web } : {}) }, selfCheckTimeoutMs: 120_000,
+            outbox: { policy: { fastBaseMs: 1_000, fastMaxMs: 10_000 } },
+          });
+          await node.start();
+          writeFileSync(join(dataDir, API_ENDPOINT_FILE), JSON.stringify({ url: node.apiUrl, pid: process.pid }), { mode: 0o600 });
+          members.push({ name, identity, node, registry, dataDir, token });
+        }));
+        members.sort((x, y) => NAMES.indexOf(x.name as never) - NAMES.indexOf(y.name as never));
+
+        say('registering the names alice, bob and carol in the registry…');
+        for (const m of members) {
+          const existing = await m.registry.resolveName(m.name, { fresh: true });
+          if (!existing) await m.registry.register(m.identity, m.name);
+        }
+        for (const m of members) {
+          const deadline = Date.now() + 180_000;
+          while (!m.node.reachable && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+          say(`${m.name}: ${m.node.reachable ? 'reachable' : 'NOT reachable yet'} at ${m.identity.onion}`);
+        }
+        const nodesSeconds = (Date.now() - t2) / 1000;
+
+        const [alice, bob, carol] = members as [Member, Member, Member];
+        const demo: [Member, string, string, string, 'mail' | 'chat'][] = [
+          [alice, 'bob', 'Lunch on Friday?', 'Hi Bob, shall we meet at noon? – Alice', 'mail'],
+          [bob, 'carol', 'Fwd: lunch', 'Carol, Alice suggests Friday noon. Coming?', 'mail'],
+          [carol, 'alice', 'Re: lunch', 'Count me in!', 'mail'],
+          [alice, 'carol', '', 'see you there 👋', 'chat'],
+        ];
+        say(`sending ${demo.length} demo messages, addressed by registered name…`);
+        const results = await Promise.all(demo.map(async ([from, to, subject, body, kind]) => {
+          const t = Date.now();
+          const r = await from.node.send({ to, subject, body, kind, wait: true, waitMs: 180_000 });
+          return { from: from.name, to, state: r.state, ms: Date.now() - t, reason: r.reason };
+        }));
+        const delivered = results.filter((r) => r.state === 'delivered').length;
+
+        const cliPrefix = (m: Member) => `onionpost --data-dir ${m.dataDir}`;
+        process.stdout.write([
+          '',
+          table(['NODE', 'ONION', 'WEB UI'], members.map((m) => [m.name, m.identity.onion, `${m.node.apiUrl}/login?token=${m.token}`])),
+          '',
+          'Demo messages:',
+          table(['FROM', 'TO', 'STATE', 'SEND→RECEIPT'], results.map((r) => [r.from, r.to, r.state + (r.reason ? ` (${r.reason})` : ''), `${r.ms} ms`])),
+          '',
+          `Summary: ${demo.length} sent, ${delivered} delivered. Setup: Tor network ${torNetSeconds.toFixed(1)} s, chain + registry ${chainSeconds.toFixed(1)} s, nodes online + names registered ${nodesSeconds.toFixed(1)} s; total ${((Date.now() - started) / 1000).toFixed(1)} s.`,
+          '',
+          ...(a.once ? [] : [
+            'Try it (in another terminal):',
+            `  ${cliPrefix(bob)} inbox`,
+            `  ${cliPrefix(bob)} send alice --subject "hello" --body "from the CLI" --wait`,
+            `  ${cliPrefix(alice)} status`,
+            'Open a WEB UI link above in a browser on this machine. Ctrl-C stops everything.',
+            '',
+          ]),
+        ].join('\n'));
+        if (a.once) {
+          if (a.json) process.stdout.write(`${JSON.stringify({ sent: demo.length, delivered, results })}\n`);
+          await teardown();
+          if (delivered !== demo.length) process.exitCode = 1;
+          return;
+        }
+        await new Promise<void>(() => {});
+      } catch (err) {
+        await teardown();
+        throw err;
+      }
+    },
+  );
+}
