@@ -60,7 +60,9 @@ async function main(): Promise<number> {
   try {
     log(`running ${files.length} files: ${files.map((f) => relative(here, f)).join(' ')}`);
     const code = await new Promise<number>((resolve) => {
-      const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], {
+      // A hung test fails after 5 minutes instead of stalling CI (tests that need longer say so);
+      // --test-force-exit keeps a leaked handle from holding the run open after the last test.
+      const child = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-timeout=300000', '--test-force-exit', ...files], {
         stdio: 'inherit',
         env: { ...process.env, ...fixtures.env },
       });
