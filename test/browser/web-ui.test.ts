@@ -1,0 +1,438 @@
+/**
+ * The web UI in a real browser (Debian's Chromium through playwright-core), against two nodes
+ * running in this process over the loopback peer network, each with its API and UI on 127.0.0.1.
+ *
+ * Covers: login by URL, compose → live inbox on the other node → live `delivered` in the outbox
+ * (no reloads), sending to a contact alias, replying, the key-change alert and its approval, the
+ * sign-in page, refusals (wrong token, foreign Host, foreign Origin, a foreign page's fetch and
+ * WebSocket), the static handler's headers and path handling. Writes screenshots of the inbox,
+ * compose, outbox, contacts and status views to docs/screenshots/ (1200×800).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { generateIdentity } from '../../src/crypto/index.js';
+import { silentLogger } from '../../src/log.js';
+import type { OnionpostNode } from '../../src/node/index.js';
+import { createWebHandler } from '../../src/web/index.js';
+import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const SHOTS = join(REPO, 'docs', 'screenshots');
+const WAIT = 10_000;
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+const tokens = { alice: randomBytes(32).toString('hex'), bob: randomBytes(32).toString('hex') };
+let t: TestNodes;
+let alice: OnionpostNode;
+let bob: OnionpostNode;
+let browser: Browser;
+let aliceCtx: BrowserContext;
+let bobCtx: BrowserContext;
+let foreign: Server | undefined;
+
+before(async () => {
+  t = await testNodes('onionpost-web-');
+  const web = () => createWebHandler({ logger: silentLogger() });
+  alice = await t.make('alice', { api: { token: tokens.alice, web: web() } });
+  bob = await t.make('bob', { api: { token: tokens.bob, web: web() } });
+  // playwright gives every launch a fresh temporary profile (user-data dir) and removes it on close.
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30_000 });
+  // One context per user: cookies ignore ports, so both sessions in one jar would collide.
+  const ctxOpts = { viewport: { width: 1200, height: 800 }, reducedMotion: 'reduce' as const, locale: 'en-GB', timezoneId: 'UTC' };
+  aliceCtx = await browser.newContext(ctxOpts);
+  bobCtx = await browser.newContext(ctxOpts);
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise<void>((r) => (foreign ? foreign.close(() => r()) : r()));
+  await t?.cleanup();
+});
+
+const apiUrl = (n: OnionpostNode) => n.apiUrl!;
+
+/** Opens the node's UI in `ctx` through its login URL and waits until the live stream is up. */
+async function openUi(ctx: BrowserContext, n: OnionpostNode, token: string, hash = '#/inbox'): Promise<Page> {
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(WAIT);
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+  (page as Page & { jsErrors?: string[] }).jsErrors = errors;
+  await page.goto(`${apiUrl(n)}/login?token=${token}`);
+  await page.waitForSelector('[data-testid="conn-state"][data-state="live"]').catch((err: Error) => {
+    throw new Error(`the UI did not come up; page errors: ${JSON.stringify(errors)}`, { cause: err });
+  });
+  if (hash !== '#/inbox') await page.goto(`${apiUrl(n)}/${hash}`);
+  await page.waitForSelector(`main[data-view="${hash.slice(2).split(/[/?]/)[0]}"]`);
+  return page;
+}
+
+/** Sets a flag in the page; `assertNotReloaded` fails if the page was reloaded or navigated away since. */
+async function markPage(page: Page): Promise<void> {
+  await page.evaluate('window.__noReload = true');
+}
+async function assertNotReloaded(page: Page): Promise<void> {
+  assert.equal(await page.evaluate('window.__noReload === true'), true, 'the page was reloaded');
+}
+function jsErrors(page: Page): string[] {
+  return (page as Page & { jsErrors?: string[] }).jsErrors ?? [];
+}
+
+async function compose(page: Page, to: string, subject: string, body: string, kind: 'mail' | 'chat' = 'mail'): Promise<void> {
+  await page.click('nav a[data-nav="compose"]');
+  await page.waitForSelector('main[data-view="compose"]');
+  await page.fill('[data-testid="compose-to"]', to);
+  await page.check(`[data-testid="compose-kind-${kind}"]`);
+  await page.fill('[data-testid="compose-subject"]', subject);
+  await page.fill('[data-testid="compose-body"]', body);
+  await page.click('[data-testid="compose-send"]');
+}
+
+/** Raw HTTP, so the test controls Host and Origin (fetch forbids setting both). */
+function http(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolveP, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
+      let b = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (b += c));
+      res.on('end', () => resolveP({ status: res.statusCode ?? 0, headers: res.headers, body: b }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+const portOf = (n: OnionpostNode) => Number(new URL(apiUrl(n)).port);
+
+test('compose to an onion: the message appears in the recipient UI and turns delivered in the outbox, live', async () => {
+  const bobInbox = await openUi(bobCtx, bob, tokens.bob);
+  const aliceOutbox = await openUi(aliceCtx, alice, tokens.alice, '#/outbox');
+  const aliceCompose = await aliceCtx.newPage();
+  aliceCompose.setDefaultTimeout(WAIT);
+  await aliceCompose.goto(`${apiUrl(alice)}/#/inbox`); // the session cookie carries over within the context
+  await aliceCompose.waitForSelector('[data-testid="conn-state"][data-state="live"]');
+  await markPage(bobInbox);
+  await markPage(aliceOutbox);
+
+  await compose(aliceCompose, bob.identity.onion, 'Hello Bob', 'First line.\nSecond line <b>not bold</b>.');
+  await aliceCompose.waitForSelector('[data-testid="send-result"]:not([hidden]) [data-testid="send-state"]');
+  // The compose view follows the message's state live too.
+  await aliceCompose.waitForSelector('[data-testid="send-state"][data-state="delivered"]');
+
+  const thread = bobInbox.locator('[data-testid="thread"]', { hasText: 'Hello Bob' });
+  await thread.waitFor();
+  assert.equal(await thread.getAttribute('data-unread'), 'true');
+  assert.equal(await bobInbox.locator('[data-testid="unread-count"]').getAttribute('data-count'), '1');
+
+  const row = aliceOutbox.locator('[data-testid="outbox-row"]', { hasText: 'Hello Bob' });
+  await row.locator('[data-testid="outbox-state"][data-state="delivered"]').waitFor();
+
+  // Bob reads it: the body is text, not HTML, and the thread is no longer unread.
+  await thread.click();
+  await bobInbox.waitForSelector('main[data-view="read"]');
+  const body = bobInbox.locator('[data-testid="message-body"]').first();
+  assert.equal(await body.textContent(), 'First line.\nSecond line <b>not bold</b>.');
+  assert.equal(await bobInbox.locator('[data-testid="message-body"] b').count(), 0);
+  await bobInbox.locator('[data-testid="unread-count"][hidden]').waitFor({ state: 'attached' });
+
+  await assertNotReloaded(bobInbox);
+  await assertNotReloaded(aliceOutbox);
+  for (const p of [bobInbox, aliceOutbox, aliceCompose]) assert.deepEqual(jsErrors(p), []);
+  await Promise.all([bobInbox.close(), aliceOutbox.close(), aliceCompose.close()]);
+});
+
+test('add a contact, compose to its alias, reply from the other side; inboxes update live', async () => {
+  const alicePage = await openUi(aliceCtx, alice, tokens.alice, '#/contacts');
+  const bobPage = await openUi(bobCtx, bob, tokens.bob);
+  await markPage(bobPage);
+
+  await alicePage.fill('[data-testid="contact-alias"]', 'bob');
+  await alicePage.fill('[data-testid="contact-address"]', bob.identity.onion);
+  await alicePage.click('[data-testid="contact-add"]');
+  const card = alicePage.locator('[data-testid="contact"][data-alias="bob"]');
+  await card.waitFor();
+  const fp = (await card.locator('[data-testid="contact-fingerprint"]').textContent())!.replaceAll(' ', '');
+  assert.equal(fp, Buffer.from(bob.identity.identityKey).toString('hex'));
+
+  await markPage(alicePage);
+  await compose(alicePage, 'bob', 'Via alias', 'Sent to a contact name.', 'chat');
+  await alicePage.waitForSelector('[data-testid="send-state"][data-state="delivered"]');
+  const thread = bobPage.locator('[data-testid="thread"]', { hasText: 'Via alias' });
+  await thread.waitFor();
+
+  // Bob replies from the read view; Alice's inbox gets it without a reload.
+  await alicePage.click('nav a[data-nav="inbox"]');
+  await alicePage.waitForSelector('main[data-view="inbox"]');
+  await thread.click();
+  await bobPage.click('[data-testid="reply"]');
+  await bobPage.waitForSelector('main[data-view="compose"]');
+  assert.equal(await bobPage.inputValue('[data-testid="compose-to"]'), alice.identity.onion);
+  assert.equal(await bobPage.inputValue('[data-testid="compose-subject"]'), 'Re: Via alias');
+  assert.equal(await bobPage.isChecked('[data-testid="compose-kind-chat"]'), true);
+  await bobPage.fill('[data-testid="compose-body"]', 'Got it, thanks.');
+  await bobPage.click('[data-testid="compose-send"]');
+  await bobPage.waitForSelector('[data-testid="send-state"][data-state="delivered"]');
+
+  const reply = alicePage.locator('[data-testid="thread"]', { hasText: 'Via alias' });
+  await reply.waitFor();
+  assert.equal(await reply.getAttribute('data-unread'), 'true');
+  // The reply continues the thread: opening it shows both messages, oldest first.
+  await reply.click();
+  await alicePage.waitForSelector('main[data-view="read"]');
+  const bodies = await alicePage.locator('[data-testid="message-body"]').allTextContents();
+  assert.deepEqual(bodies, ['Sent to a contact name.', 'Got it, thanks.']);
+
+  await assertNotReloaded(alicePage);
+  await assertNotReloaded(bobPage);
+  for (const p of [alicePage, bobPage]) assert.deepEqual(jsErrors(p), []);
+  await Promise.all([alicePage.close(), bobPage.close()]);
+});
+
+test('a pending key change shows a prominent alert in Contacts, live; "Approve new key" clears it; held and failed show in the outbox', async () => {
+  const carol = generateIdentity();
+  const carolNew = generateIdentity();
+  await alice.handlers['contacts.add']!({ alias: 'carol', address: carol.onion });
+  const page = await openUi(aliceCtx, alice, tokens.alice, '#/contacts');
+  const outbox = await openUi(aliceCtx, alice, tokens.alice, '#/outbox');
+  await markPage(page);
+  await markPage(outbox);
+  assert.equal(await page.locator('[data-testid="key-change-alert"]').count(), 0);
+
+  const reason = 'registry record v2 without a rotation statement';
+  alice.store.setKeyChange('carol', {
+    identityKey: Buffer.from(carolNew.identityKey).toString('hex'), encryptionKey: Buffer.from(carolNew.encryptionKey).toString('hex'),
+    onion: carolNew.onion, seenAt: Date.now(), reason, registryVersion: 2,
+  });
+  alice.events.emit({ type: 'contact.keyChange', alias: 'carol', reason });
+
+  const alert = page.locator('[data-testid="key-change-alert"][data-alias="carol"]');
+  await alert.waitFor();
+  assert.equal(await alert.getAttribute('role'), 'alert');
+  assert.match((await alert.textContent())!, new RegExp(reason));
+  assert.equal((await alert.locator('[data-testid="new-key"]').textContent())!.replaceAll(' ', ''), Buffer.from(carolNew.identityKey).toString('hex'));
+  await page.locator('[data-testid="global-keychange"]').waitFor();
+  await page.locator('[data-testid="keychange-count"]:not([hidden])').waitFor();
+
+  // A message to carol now is held, and the outbox says so (with why), live.
+  const sent = (await alice.handlers['messages.send']!({ to: 'carol', subject: 'While keys changed', body: 'x' })) as { id: string; state: string };
+  assert.equal(sent.state, 'held');
+  const heldRow = outbox.locator(`[data-testid="outbox-row"][data-id="${sent.id}"]`);
+  await heldRow.locator('[data-testid="outbox-state"][data-state="held"]').waitFor();
+  assert.match((await heldRow.locator('[data-testid="outbox-reason"]').textContent())!, /key change/);
+
+  await hideToast(page);
+  await page.screenshot({ path: join(SHOTS, 'contacts.png') });
+
+  await alert.locator('[data-testid="approve-key"]').click();
+  await alert.waitFor({ state: 'detached' });
+  await page.locator('[data-testid="global-keychange"]').waitFor({ state: 'detached' });
+  const fp = await page.locator('[data-testid="contact"][data-alias="carol"] [data-testid="contact-fingerprint"]').textContent();
+  assert.equal(fp!.replaceAll(' ', ''), Buffer.from(carolNew.identityKey).toString('hex'));
+  assert.equal(alice.store.getContact('carol')!.keyChange, null);
+
+  // Approval re-sends the held message to the new key: the old copy turns failed (with why) and a new row appears.
+  await heldRow.locator('[data-testid="outbox-state"][data-state="failed"]').waitFor();
+  assert.match((await heldRow.locator('[data-testid="outbox-reason"]').textContent())!, /superseded/);
+  await eventually(async () => (await outbox.locator('[data-testid="outbox-row"]', { hasText: 'While keys changed' }).count()) === 2, WAIT, 'the re-sent copy in the outbox');
+
+  for (const p of [page, outbox]) {
+    await assertNotReloaded(p);
+    assert.deepEqual(jsErrors(p), []);
+  }
+  await Promise.all([page.close(), outbox.close()]);
+});
+
+test('without a session the UI explains how to log in; a wrong login token is refused', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  try {
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(WAIT);
+    await page.goto(`${apiUrl(alice)}/`);
+    const box = page.locator('[data-testid="login-needed"]');
+    await box.waitFor();
+    assert.match((await box.textContent())!, /onionpost ui/);
+    assert.equal(await page.locator('#nav').isHidden(), true);
+    const res = await page.goto(`${apiUrl(alice)}/login?token=${'0'.repeat(64)}`);
+    assert.equal(res?.status(), 401);
+    assert.deepEqual(await ctx.cookies(), []);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('the API refuses a wrong token, a foreign Host and a foreign Origin', async () => {
+  const port = portOf(alice);
+  const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'node.status' });
+  const json = { 'content-type': 'application/json' };
+  assert.equal((await http(port, 'POST', '/rpc', { ...json, authorization: `Bearer ${tokens.bob}` }, call)).status, 401);
+  assert.equal((await http(port, 'POST', '/rpc', { ...json, cookie: `onionpost_session=${tokens.bob}` }, call)).status, 401);
+  assert.equal((await http(port, 'POST', '/rpc', json, call)).status, 401);
+  const good = { ...json, authorization: `Bearer ${tokens.alice}` };
+  assert.equal((await http(port, 'POST', '/rpc', good, call)).status, 200);
+  assert.equal((await http(port, 'POST', '/rpc', { ...good, host: `evil.example:${port}` }, call)).status, 403);
+  assert.equal((await http(port, 'POST', '/rpc', { ...good, origin: 'http://evil.example' }, call)).status, 403);
+  assert.equal((await http(port, 'POST', '/rpc', { ...good, origin: `http://127.0.0.1:${port + 1}` }, call)).status, 403);
+  // The UI shell is refused too when Host is foreign (DNS rebinding cannot even load it).
+  assert.equal((await http(port, 'GET', '/', { host: `evil.example:${port}` })).status, 403);
+});
+
+test('a page from another origin, with the user logged in, can neither call /rpc nor open /ws', async () => {
+  const apiOrigin = apiUrl(alice);
+  const before = alice.store.listMessages({ direction: 'out', limit: 1000 }).length;
+  const send = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'messages.send', params: { to: bob.identity.onion, subject: 'forged' } });
+  // The attacking page's script: a credentialed JSON fetch (preflighted), a no-cors "simple" POST,
+  // and a WebSocket (not covered by CORS at all: only the server's Origin check stops it).
+  const script = `
+    (async () => {
+      const api = ${JSON.stringify(apiOrigin)}, body = ${JSON.stringify(send)}, out = {};
+      try { const r = await fetch(api + '/rpc', { method: 'POST', credentials: 'include', headers: { 'content-type': 'application/json' }, body }); out.fetch = 'status ' + r.status + ' ' + await r.text(); }
+      catch (e) { out.fetch = 'blocked'; }
+      try { const r = await fetch(api + '/rpc', { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body }); out.simple = r.type; }
+      catch (e) { out.simple = 'blocked'; }
+      out.ws = await new Promise((res) => {
+        const ws = new WebSocket(api.replace('http:', 'ws:') + '/ws');
+        ws.onopen = () => { ws.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'messages.send', params: { to: ${JSON.stringify(bob.identity.onion)}, subject: 'forged-ws' } })); setTimeout(() => res('open'), 500); };
+        ws.onerror = () => res('error');
+        setTimeout(() => res('timeout'), 5000);
+      });
+      window.__result = out;
+    })();`;
+  foreign = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><title>elsewhere</title><script>${script}</script>`);
+  });
+  await new Promise<void>((r) => foreign!.listen(0, '127.0.0.1', () => r()));
+  const foreignUrl = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}/`;
+
+  // Log in first, so the browser holds a valid session cookie that the foreign page could ride on.
+  const uiPage = await openUi(aliceCtx, alice, tokens.alice);
+  assert.ok((await aliceCtx.cookies(apiOrigin)).some((c) => c.name === 'onionpost_session'));
+  const page = await aliceCtx.newPage();
+  await page.goto(foreignUrl);
+  await page.waitForFunction('window.__result !== undefined', undefined, { timeout: WAIT });
+  const result = (await page.evaluate('window.__result')) as { fetch: string; simple: string; ws: string };
+  assert.equal(result.fetch, 'blocked');
+  assert.equal(result.ws, 'error');
+  // The opaque no-cors POST may reach the server; the server must have refused it (no message queued).
+  await new Promise((r) => setTimeout(r, 200));
+  const forged = alice.store.listMessages({ direction: 'out', limit: 1000 }).filter((m) => m.subject?.startsWith('forged'));
+  assert.deepEqual(forged, []);
+  assert.equal(alice.store.listMessages({ direction: 'out', limit: 1000 }).length, before);
+  await Promise.all([page.close(), uiPage.close()]);
+});
+
+test('static files: security headers, content types, / → index.html, HEAD, 405, 404, no traversal', async () => {
+  const port = portOf(alice);
+  const index = await http(port, 'GET', '/');
+  assert.equal(index.status, 200);
+  assert.equal(index.headers['content-type'], 'text/html; charset=utf-8');
+  assert.match(index.body, /<main id="main"/);
+  assert.equal(index.headers['content-security-policy'],
+    "default-src 'self'; connect-src 'self' ws://127.0.0.1:* ws://localhost:*; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+  assert.equal(index.headers['x-frame-options'], 'DENY');
+  assert.equal(index.headers['referrer-policy'], 'no-referrer');
+  assert.equal(index.headers['x-content-type-options'], 'nosniff');
+  assert.equal((await http(port, 'GET', '/index.html')).body, index.body);
+  assert.equal((await http(port, 'GET', '/js/app.js')).headers['content-type'], 'text/javascript; charset=utf-8');
+  assert.equal((await http(port, 'GET', '/style.css')).headers['content-type'], 'text/css; charset=utf-8');
+  assert.equal((await http(port, 'GET', '/favicon.svg')).headers['content-type'], 'image/svg+xml');
+  const head = await http(port, 'HEAD', '/style.css');
+  assert.equal(head.status, 200);
+  assert.equal(head.body, '');
+  assert.ok(Number(head.headers['content-length']) > 0);
+  const post = await http(port, 'POST', '/index.html');
+  assert.equal(post.status, 405);
+  assert.equal(post.headers['allow'], 'GET, HEAD');
+  for (const path of [
+    '/nope.html', '/js/', '/../package.json', '/%2e%2e/package.json', '/js/..%2f..%2fpackage.json', '/..%5cpackage.json',
+    '/js/%2e%2e/%2e%2e/package.json', '/%2e%2e%2f%2e%2e%2fpackage.json', '/.gitignore', '/index.html%00.js', '/%E0%A4%A', '//etc/passwd',
+    '/../../../../etc/passwd', '/..%2f..%2f..%2f..%2fetc%2fpasswd',
+  ]) {
+    const r = await http(port, 'GET', path);
+    assert.equal(r.status, 404, `${path} → ${r.status}`);
+    assert.doesNotMatch(r.body, /"name": "onionpost"|root:/, path);
+  }
+
+  // A handler on its own, over a directory with a symlink pointing outside it.
+  const dir = mkdtempSync(join(tmpdir(), 'onionpost-webroot-'));
+  const outside = mkdtempSync(join(tmpdir(), 'onionpost-outside-'));
+  let srv: Server | undefined;
+  try {
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'index.html'), '<p>root</p>');
+    writeFileSync(join(dir, 'sub', 'a.txt'), 'a');
+    writeFileSync(join(dir, 'data.bin'), 'x');
+    writeFileSync(join(outside, 'secret.txt'), 'secret');
+    symlinkSync(join(outside, 'secret.txt'), join(dir, 'leak.txt'));
+    const handler = createWebHandler({ logger: silentLogger(), root: dir });
+    srv = createServer((req, res) => {
+      void handler(req, res).then((handled) => {
+        if (!handled) res.writeHead(404).end();
+      });
+    });
+    await new Promise<void>((r) => srv!.listen(0, '127.0.0.1', () => r()));
+    const p = (srv.address() as AddressInfo).port;
+    assert.equal((await http(p, 'GET', '/')).body, '<p>root</p>');
+    assert.equal((await http(p, 'GET', '/sub/a.txt')).body, 'a');
+    assert.equal((await http(p, 'GET', '/leak.txt')).status, 404);
+    assert.equal((await http(p, 'GET', '/data.bin')).status, 404, 'unknown types are not served');
+    assert.equal((await http(p, 'GET', '/sub')).status, 404, 'a directory is not a file');
+  } finally {
+    await new Promise<void>((r) => (srv ? srv.close(() => r()) : r()));
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  }
+});
+
+test('screenshots: inbox, compose, outbox, status (docs/screenshots, 1200×800)', async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  // Give Bob a few more messages, one of them unread, so the inbox looks like an inbox.
+  await alice.send({ to: bob.identity.onion, subject: 'Lunch on Friday?', body: 'The usual place at noon?', kind: 'chat', wait: true, waitMs: WAIT });
+  await alice.send({ to: bob.identity.onion, subject: 'Minutes of the tenants’ meeting', body: 'Attached below, in plain text.', wait: true, waitMs: WAIT });
+  const bobPage = await openUi(bobCtx, bob, tokens.bob);
+  await bobPage.locator('[data-testid="thread"]', { hasText: 'Minutes' }).waitFor();
+  await hideToast(bobPage);
+  await bobPage.screenshot({ path: join(SHOTS, 'inbox.png') });
+
+  // Compose after one message went out: the result panel shows its state; a new draft is filled in.
+  const alicePage = await openUi(aliceCtx, alice, tokens.alice, '#/compose');
+  await alicePage.fill('[data-testid="compose-to"]', 'bob');
+  await alicePage.fill('[data-testid="compose-subject"]', 'Plans for the weekend');
+  await alicePage.fill('[data-testid="compose-body"]', 'Hi Bob, are you around on Saturday?');
+  await alicePage.click('[data-testid="compose-send"]');
+  await alicePage.waitForSelector('[data-testid="send-state"][data-state="delivered"]');
+  await alicePage.fill('[data-testid="compose-subject"]', 'Re: Plans for the weekend');
+  await alicePage.fill('[data-testid="compose-body"]', 'And I could bring the maps.\n\nAlice');
+  await hideToast(alicePage);
+  await alicePage.screenshot({ path: join(SHOTS, 'compose.png') });
+
+  await alicePage.click('nav a[data-nav="outbox"]');
+  await alicePage.waitForSelector('main[data-view="outbox"] [data-testid="outbox-row"]');
+  await hideToast(alicePage);
+  await alicePage.screenshot({ path: join(SHOTS, 'outbox.png') });
+
+  await alicePage.click('nav a[data-nav="status"]');
+  await alicePage.waitForSelector('[data-testid="onion-address"]');
+  assert.equal(await alicePage.locator('[data-testid="onion-address"]').textContent(), alice.identity.onion);
+  assert.equal(await alicePage.locator('[data-testid="reachable"]').getAttribute('data-value'), alice.reachable ? 'yes' : 'no');
+  await eventually(async () => (await alicePage.locator('[data-testid="bootstrap-pct"]').textContent()) === '100%', WAIT, 'bootstrap shown');
+  await hideToast(alicePage);
+  await alicePage.screenshot({ path: join(SHOTS, 'status.png') });
+  for (const p of [alicePage, bobPage]) assert.deepEqual(jsErrors(p), []);
+  await Promise.all([alicePage.close(), bobPage.close()]);
+});
+
+async function hideToast(page: Page): Promise<void> {
+  await page.evaluate("document.getElementById('announcer').classList.remove('show')");
+}

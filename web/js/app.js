@@ -1,0 +1,205 @@
+// The single-page app: a hash router (#/inbox, #/read/<id>, #/compose?to=…, #/outbox, #/contacts,
+// #/status), the shared header (unread count, key-change alerts, connection state), the live
+// event stream, and the polite announcer. Each view module exports
+//   mount(ctx, route) → Promise<{ el, title, refresh?(), onEvent?(ev), destroy?() }>
+import { ApiError, connectLive, rpc, rpcBatch } from './api.js';
+import { debounce, h } from './dom.js';
+import * as inbox from './views/inbox.js';
+import * as read from './views/read.js';
+import * as compose from './views/compose.js';
+import * as outbox from './views/outbox.js';
+import * as contacts from './views/contacts.js';
+import * as status from './views/status.js';
+
+const VIEWS = { inbox, read, compose, outbox, contacts, status };
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const conn = document.getElementById('conn');
+const alerts = document.getElementById('alerts');
+const announcer = document.getElementById('announcer');
+
+let current = null;
+let renderSeq = 0;
+let loggedOut = false;
+let live = null;
+let toastTimer = null;
+
+/** Shown when the API answers 401: how to get a session, nothing more. */
+function showLoggedOut() {
+  if (loggedOut) return;
+  loggedOut = true;
+  live?.stop();
+  current?.destroy?.();
+  current = null;
+  nav.hidden = true;
+  conn.hidden = true;
+  alerts.replaceChildren();
+  document.title = 'Sign in · onionpost';
+  main.replaceChildren(
+    h('section', { class: 'view narrow', testid: 'login-needed' },
+      h('h1', { tabindex: -1 }, 'Open your login link'),
+      h('p', {}, 'This page talks to your onionpost node only after you sign in with the login link the node prints. The link carries a secret, so it is never shown here.'),
+      h('ol', { class: 'steps' },
+        h('li', {}, 'In a terminal, run ', h('code', {}, 'onionpost ui'), ' (or look at what ', h('code', {}, 'onionpost start'), ' printed).'),
+        h('li', {}, 'Open the URL it shows, like ', h('code', {}, `http://${location.host}/login?token=…`), ', in this browser.'),
+        h('li', {}, 'You land back here, signed in. The session lasts until you close the browser.')),
+      h('p', { class: 'muted' }, 'Never paste the login link into a site or a chat: anyone with it can read and send your mail.')),
+  );
+  main.querySelector('h1').focus();
+}
+
+/** Wraps API calls so that any 401 switches to the sign-in page. */
+async function guarded(p) {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'UNAUTHORIZED') showLoggedOut();
+    throw err;
+  }
+}
+
+/** Says something to screen readers and shows it briefly as a toast. */
+function announce(text) {
+  announcer.textContent = text;
+  announcer.classList.add('show');
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => announcer.classList.remove('show'), 5000);
+}
+
+/** A nav badge: hidden at 0; its visible text plus words for screen readers. */
+function setBadge(el, count, visible, spoken) {
+  el.hidden = count === 0;
+  el.dataset.count = String(count);
+  el.replaceChildren(visible, h('span', { class: 'visually-hidden' }, spoken));
+}
+
+/** Header state that every view shares: unread count, key-change banner. */
+const refreshGlobals = debounce(async () => {
+  let st;
+  try {
+    st = await guarded(rpc('node.status'));
+  } catch {
+    return;
+  }
+  const unread = st.counts?.unread ?? 0;
+  setBadge(nav.querySelector('[data-testid="unread-count"]'), unread, String(unread), ' unread');
+  const keyWarnings = (st.warnings ?? []).filter((w) => w.type === 'contact.keyChange');
+  setBadge(nav.querySelector('[data-testid="keychange-count"]'), keyWarnings.length, '!', ` ${keyWarnings.length} key change${keyWarnings.length === 1 ? '' : 's'} to review`);
+  alerts.replaceChildren(...keyWarnings.map((w) =>
+    h('div', { class: 'banner warn', role: 'alert', testid: 'global-keychange' },
+      h('strong', {}, 'Key change: '), w.message, /[.!?]$/.test(w.message) ? ' ' : '. ',
+      h('a', { href: '#/contacts' }, 'Review in Contacts'))));
+}, 50);
+
+const ctx = {
+  rpc: (method, params) => guarded(rpc(method, params)),
+  batch: (calls) => guarded(rpcBatch(calls)),
+  announce,
+  refreshGlobals,
+  navigate: (hash) => {
+    location.hash = hash;
+  },
+  /** This node's onion, filled in at boot. */
+  self: null,
+};
+
+function parseRoute() {
+  const raw = location.hash.startsWith('#/') ? location.hash.slice(2) : 'inbox';
+  const [path, query = ''] = raw.split('?');
+  const [name, ...rest] = path.split('/');
+  const known = Object.hasOwn(VIEWS, name);
+  return { name: known ? name : 'inbox', arg: rest.length ? decodeURIComponent(rest.join('/')) : null, query: new URLSearchParams(query) };
+}
+
+function markNav(name) {
+  const section = name === 'read' ? 'inbox' : name;
+  for (const a of nav.querySelectorAll('a[data-nav]')) {
+    if (a.dataset.nav === section) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+function errorView(err) {
+  return {
+    title: 'Error',
+    el: h('section', { class: 'view' },
+      h('h1', { tabindex: -1 }, 'Something went wrong'),
+      h('p', { class: 'error', role: 'alert', testid: 'view-error' }, err instanceof ApiError ? `${err.message} (${err.code})` : String(err?.message ?? err)),
+      h('p', {}, h('a', { href: '#/inbox' }, 'Back to the inbox'))),
+  };
+}
+
+/** Renders the route's view; moves focus to its heading when the user navigated. */
+async function show({ focus = true } = {}) {
+  if (loggedOut) return;
+  const route = parseRoute();
+  const seq = ++renderSeq;
+  markNav(route.name);
+  let view;
+  try {
+    view = await VIEWS[route.name].mount(ctx, route);
+  } catch (err) {
+    if (loggedOut) return;
+    view = errorView(err);
+  }
+  if (seq !== renderSeq || loggedOut) {
+    view.destroy?.();
+    return;
+  }
+  current?.destroy?.();
+  current = view;
+  main.replaceChildren(view.el);
+  main.dataset.view = route.name;
+  document.title = `${view.title} · onionpost`;
+  if (focus) (view.el.querySelector('h1') ?? main).focus();
+}
+
+function onEvent(ev) {
+  if (ev.type === 'message.received') {
+    announce(`New ${ev.kind === 'chat' ? 'chat message' : 'mail'} from ${ev.peerLabel || 'an unknown sender'}${ev.subject ? `: ${ev.subject}` : ''}`);
+    refreshGlobals();
+  } else if (ev.type === 'message.state') {
+    if (ev.state === 'delivered') announce('Message delivered.');
+    else if (ev.state === 'failed') announce(`Message failed${ev.reason ? `: ${ev.reason}` : ''}.`);
+    else if (ev.state === 'held') announce('Message held until you review a key change.');
+  } else if (ev.type === 'contact.keyChange') {
+    announce(`Warning: ${ev.alias}'s keys changed. Messages to them are held.`);
+    refreshGlobals();
+  }
+  current?.onEvent?.(ev);
+}
+
+function onLiveState(state, { reconnected }) {
+  conn.dataset.state = state;
+  conn.querySelector('.conn-text').textContent = state === 'live' ? 'Live' : state === 'connecting' ? 'Connecting…' : 'Offline, retrying…';
+  conn.title = state === 'live' ? 'Receiving updates from your node' : 'Not connected to your node; updates resume when it is back';
+  if (state === 'live' && reconnected) {
+    // Events may have been missed while away: reload what is on screen.
+    refreshGlobals();
+    current?.refresh?.();
+  }
+}
+
+async function boot() {
+  document.querySelector('[data-skip]').addEventListener('click', (e) => {
+    e.preventDefault();
+    main.focus();
+  });
+  let st;
+  try {
+    st = await guarded(rpc('node.status'));
+  } catch (err) {
+    if (!loggedOut) main.replaceChildren(errorView(err).el);
+    return;
+  }
+  ctx.self = st.onion;
+  nav.hidden = false;
+  conn.hidden = false;
+  refreshGlobals();
+  live = connectLive({ onEvent, onState: onLiveState });
+  addEventListener('hashchange', () => show());
+  await show({ focus: false });
+}
+
+void boot();

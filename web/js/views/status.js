@@ -1,0 +1,82 @@
+// Status: this node's onion address (copyable), Tor bootstrap and reachability, queue counts,
+// warnings. Tor changes arrive live as tor.status events; counts follow message events.
+import { copyText, debounce, h } from '../dom.js';
+
+const COUNT_LABELS = [
+  ['queued', 'Queued'], ['sending', 'Sending'], ['delivered', 'Delivered'], ['held', 'Held'],
+  ['failed', 'Failed'], ['expired', 'Expired'], ['inbox', 'Received'], ['unread', 'Unread'],
+];
+
+export async function mount(ctx) {
+  const onion = h('code', { class: 'onion big', testid: 'onion-address' });
+  const copy = h('button', { type: 'button', testid: 'copy-onion' }, 'Copy address');
+  const copied = h('span', { class: 'muted', 'aria-live': 'polite' });
+  copy.addEventListener('click', async () => {
+    copied.textContent = (await copyText(onion.textContent, onion)) ? 'Copied.' : 'Selected: press Ctrl+C to copy.';
+    setTimeout(() => (copied.textContent = ''), 2500);
+  });
+
+  const reachable = h('span', { class: 'pill', testid: 'reachable' });
+  const progress = h('progress', { max: 100, value: 0, 'aria-labelledby': 'boot-label', testid: 'bootstrap' });
+  const bootPct = h('span', { class: 'pct', testid: 'bootstrap-pct' });
+  const torState = h('span', { testid: 'tor-state' });
+  const torMode = h('span', {});
+  const torVersion = h('span', { class: 'muted' });
+  const peers = h('span', {});
+  const counts = h('dl', { class: 'counts', testid: 'queue-counts' });
+  const warnings = h('ul', { class: 'warnings', testid: 'warnings' });
+
+  const el = h('section', { class: 'view' },
+    h('div', { class: 'view-head' }, h('h1', { tabindex: -1 }, 'Status')),
+    h('div', { class: 'card address' },
+      h('h2', {}, 'Your address'),
+      h('p', { class: 'muted' }, 'Give this to people who should be able to write to you.'),
+      h('div', { class: 'with-button' }, onion, copy), copied),
+    h('div', { class: 'grid' },
+      h('div', { class: 'card' },
+        h('h2', {}, 'Tor'),
+        h('dl', { class: 'kv' },
+          h('dt', {}, 'Mode'), h('dd', {}, torMode, ' ', torVersion),
+          h('dt', { id: 'boot-label' }, 'Bootstrap'), h('dd', { class: 'boot' }, progress, bootPct),
+          h('dt', {}, 'State'), h('dd', {}, torState),
+          h('dt', {}, 'Reachable'), h('dd', {}, reachable),
+          h('dt', {}, 'Peers'), h('dd', {}, peers))),
+      h('div', { class: 'card' }, h('h2', {}, 'Messages'), counts)),
+    h('div', { class: 'card' }, h('h2', {}, 'Warnings'), warnings));
+
+  function showTor(tor, isReachable) {
+    torMode.textContent = tor.mode === 'tor' ? 'Tor' : `${tor.mode} (no Tor: local testing)`;
+    torVersion.textContent = tor.version ? `v${tor.version}` : '';
+    progress.value = tor.bootstrap ?? 0;
+    bootPct.textContent = `${tor.bootstrap ?? 0}%`;
+    torState.textContent = tor.state ?? '';
+    reachable.textContent = isReachable ? 'Yes' : 'No';
+    reachable.className = `pill ${isReachable ? 'good' : 'bad'}`;
+    reachable.dataset.value = isReachable ? 'yes' : 'no';
+  }
+
+  async function refresh() {
+    const st = await ctx.rpc('node.status');
+    onion.textContent = st.onion;
+    showTor(st.tor ?? {}, st.reachable);
+    peers.textContent = `${st.peers?.connected ?? 0} connected`;
+    counts.replaceChildren(...COUNT_LABELS.map(([k, label]) =>
+      h('div', { class: `count count-${k}` }, h('dt', {}, label), h('dd', { 'data-count': k }, String(st.counts?.[k] ?? 0)))));
+    const ws = st.warnings ?? [];
+    warnings.replaceChildren(...(ws.length
+      ? ws.map((w) => h('li', { class: 'warn' }, w.message, w.type === 'contact.keyChange' ? [' ', h('a', { href: '#/contacts' }, 'Review')] : null))
+      : [h('li', { class: 'none' }, 'None.')]));
+  }
+  const again = debounce(() => void refresh().catch(() => {}), 100);
+
+  await refresh();
+  return {
+    el,
+    title: 'Status',
+    refresh: again,
+    onEvent(ev) {
+      if (ev.type === 'tor.status') showTor(ev, ev.reachable);
+      again();
+    },
+  };
+}
