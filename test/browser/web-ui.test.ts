@@ -52,6 +52,7 @@ before(async () => {
   const ctxOpts = { viewport: { width: 1200, height: 800 }, reducedMotion: 'reduce' as const, locale: 'en-GB', timezoneId: 'UTC' };
   aliceCtx = await browser.newContext(ctxOpts);
   bobCtx = await browser.newContext(ctxOpts);
+  mkdirSync(SHOTS, { recursive: true });
 });
 
 after(async () => {
@@ -263,6 +264,7 @@ test('without a session the UI explains how to log in; a wrong login token is re
     await box.waitFor();
     assert.match((await box.textContent())!, /onionpost ui/);
     assert.equal(await page.locator('#nav').isHidden(), true);
+    await page.screenshot({ path: join(SHOTS, 'signin.png') });
     const res = await page.goto(`${apiUrl(alice)}/login?token=${'0'.repeat(64)}`);
     assert.equal(res?.status(), 401);
     assert.deepEqual(await ctx.cookies(), []);
@@ -395,15 +397,49 @@ test('static files: security headers, content types, / → index.html, HEAD, 405
   }
 });
 
+test('the live connection reconnects with backoff after it drops, and the view catches up on what it missed', async () => {
+  const page = await bobCtx.newPage();
+  page.setDefaultTimeout(WAIT);
+  // Test-only instrumentation: record the page's WebSockets, and while __blockWs is set, point new
+  // ones at a closed port so that reconnection attempts fail like a node that is down.
+  await page.addInitScript(`{
+    const Orig = window.WebSocket;
+    window.__sockets = [];
+    window.WebSocket = class extends Orig {
+      constructor(url, protocols) {
+        super(window.__blockWs ? 'ws://127.0.0.1:9/' : url, protocols);
+        window.__sockets.push(this);
+      }
+    };
+  }`);
+  await page.goto(`${apiUrl(bob)}/#/inbox`);
+  await page.waitForSelector('[data-testid="conn-state"][data-state="live"]');
+  await markPage(page);
+  await page.evaluate('window.__blockWs = true; window.__sockets.forEach((s) => s.close())');
+  await page.waitForSelector('[data-testid="conn-state"][data-state="offline"]');
+  await alice.send({ to: bob.identity.onion, subject: 'Sent while you were away', body: '…', wait: true, waitMs: WAIT });
+  await eventually(async () => (await page.evaluate('window.__sockets.length')) as number >= 3, WAIT, 'two failed reconnection attempts');
+  assert.equal(await page.locator('[data-testid="thread"]', { hasText: 'Sent while you were away' }).count(), 0);
+  await page.evaluate('window.__blockWs = false');
+  await page.waitForSelector('[data-testid="conn-state"][data-state="live"]');
+  await page.locator('[data-testid="thread"]', { hasText: 'Sent while you were away' }).waitFor();
+  await assertNotReloaded(page);
+  await page.close();
+});
+
 test('screenshots: inbox, compose, outbox, status (docs/screenshots, 1200×800)', async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  // Give Bob a few more messages, one of them unread, so the inbox looks like an inbox.
+  // Give Bob a few more messages, unread, from a sender he knows by name, so the inbox looks like an inbox.
+  await bob.handlers['contacts.add']!({ alias: 'alice', address: alice.identity.onion });
   await alice.send({ to: bob.identity.onion, subject: 'Lunch on Friday?', body: 'The usual place at noon?', kind: 'chat', wait: true, waitMs: WAIT });
   await alice.send({ to: bob.identity.onion, subject: 'Minutes of the tenants’ meeting', body: 'Attached below, in plain text.', wait: true, waitMs: WAIT });
   const bobPage = await openUi(bobCtx, bob, tokens.bob);
   await bobPage.locator('[data-testid="thread"]', { hasText: 'Minutes' }).waitFor();
   await hideToast(bobPage);
   await bobPage.screenshot({ path: join(SHOTS, 'inbox.png') });
+  await bobPage.locator('[data-testid="thread"]', { hasText: 'Via alias' }).click();
+  await bobPage.waitForSelector('main[data-view="read"] [data-testid="reply"]');
+  await hideToast(bobPage);
+  await bobPage.screenshot({ path: join(SHOTS, 'read.png') });
 
   // Compose after one message went out: the result panel shows its state; a new draft is filled in.
   const alicePage = await openUi(aliceCtx, alice, tokens.alice, '#/compose');

@@ -97,6 +97,11 @@ const ctx = {
   batch: (calls) => guarded(rpcBatch(calls)),
   announce,
   refreshGlobals,
+  /** onion → contact alias, for naming peers of messages received before they became contacts. */
+  async contactNames() {
+    const cs = await guarded(rpc('contacts.list')).catch(() => []);
+    return new Map(cs.map((c) => [c.onion, c.alias]));
+  },
   navigate: (hash) => {
     location.hash = hash;
   },

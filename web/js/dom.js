@@ -33,9 +33,13 @@ export function shortOnion(onion) {
   return bare.length > 16 ? `${bare.slice(0, 8)}…${bare.slice(-4)}.onion` : onion;
 }
 
-/** Who a message is from or to: the contact alias if known, else the short onion. */
-export function peerName(m) {
-  return m.peerLabel || shortOnion(m.direction === 'out' ? m.to : m.from);
+/**
+ * Who a message is from or to: the contact's current alias if `names` (onion → alias) knows the
+ * peer, else the label stored with the message, else the short onion.
+ */
+export function peerName(m, names) {
+  const onion = m.direction === 'out' ? m.to : m.from;
+  return names?.get(onion) || m.peerLabel || shortOnion(onion);
 }
 
 /** A key as groups of four hex digits, for reading aloud and comparing by eye. */

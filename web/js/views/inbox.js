@@ -16,14 +16,14 @@ function threads(msgs) {
   return [...by.values()].sort((a, b) => at(b.latest) - at(a.latest));
 }
 
-function threadItem(t, fresh) {
+function threadItem(t, fresh, names) {
   const m = t.latest;
   const subject = t.first.subject || m.subject || '(no subject)';
   return h('li', {},
     h('a', { href: `#/read/${m.id}`, class: `thread${t.unread ? ' unread' : ''}${fresh ? ' fresh' : ''}`, testid: 'thread', 'data-id': m.id, 'data-unread': t.unread ? 'true' : 'false' },
       h('span', { class: 'dot', 'aria-hidden': 'true' }),
       t.unread ? h('span', { class: 'visually-hidden' }, 'Unread. ') : null,
-      h('span', { class: 'from', testid: 'thread-from' }, peerName(m)),
+      h('span', { class: 'from', testid: 'thread-from' }, peerName(m, names)),
       h('span', { class: 'subject' },
         h('span', { testid: 'thread-subject' }, subject),
         t.count > 1 ? h('span', { class: 'count', 'aria-label': `${t.count} messages` }, ` ${t.count}`) : null),
@@ -43,9 +43,9 @@ export async function mount(ctx) {
     list, empty);
 
   async function refresh(freshId) {
-    const msgs = await ctx.rpc('messages.inbox', { limit: 500 });
+    const [msgs, names] = await Promise.all([ctx.rpc('messages.inbox', { limit: 500 }), ctx.contactNames()]);
     const ts = threads(msgs);
-    list.replaceChildren(...ts.map((t) => threadItem(t, freshId && t.latest.id === freshId)));
+    list.replaceChildren(...ts.map((t) => threadItem(t, freshId && t.latest.id === freshId, names)));
     empty.hidden = ts.length > 0;
     list.hidden = ts.length === 0;
   }

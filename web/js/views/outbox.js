@@ -1,9 +1,9 @@
 // Outbox: every sent message with its live delivery state.
 import { debounce, h, peerName, setStateBadge, stateBadge, timeEl } from '../dom.js';
 
-function row(m) {
+function row(m, names) {
   return h('tr', { testid: 'outbox-row', 'data-id': m.id },
-    h('td', {}, h('span', { title: m.to }, peerName(m))),
+    h('td', {}, h('span', { title: m.to }, peerName(m, names))),
     h('td', { class: 'subject' }, m.subject || '(no subject)', m.kind === 'chat' ? h('span', { class: 'tag' }, 'chat') : null),
     h('td', {}, stateBadge(m.state, 'outbox-state'), h('span', { class: 'reason', testid: 'outbox-reason' }, m.reason ?? '')),
     h('td', { class: 'num' }, String(m.attempts ?? 0)),
@@ -27,8 +27,8 @@ export async function mount(ctx) {
     table, empty, legend);
 
   async function refresh() {
-    const msgs = await ctx.rpc('messages.outbox', { limit: 500 });
-    tbody.replaceChildren(...msgs.map(row));
+    const [msgs, names] = await Promise.all([ctx.rpc('messages.outbox', { limit: 500 }), ctx.contactNames()]);
+    tbody.replaceChildren(...msgs.map((m) => row(m, names)));
     empty.hidden = msgs.length > 0;
     table.hidden = msgs.length === 0;
   }

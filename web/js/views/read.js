@@ -15,11 +15,11 @@ function replyHref(m) {
   return `#/compose?${q}`;
 }
 
-function article(m, current) {
+function article(m, current, names) {
   const out = m.direction === 'out';
   return h('article', { class: `msg ${out ? 'out' : 'in'}${current ? ' current' : ''}`, testid: 'message', 'data-id': m.id, 'aria-current': current ? 'true' : null },
     h('header', {},
-      h('span', { class: 'who' }, out ? 'You → ' : '', h('strong', { title: out ? m.to : m.from }, out ? peerName(m) : peerName(m))),
+      h('span', { class: 'who' }, out ? 'You → ' : '', h('strong', { title: out ? m.to : m.from }, peerName(m, names))),
       m.kind === 'chat' ? h('span', { class: 'tag' }, 'chat') : null,
       out ? stateBadge(m.state, 'message-state') : null,
       timeEl(m.receivedAt ?? m.createdAt)),
@@ -37,7 +37,7 @@ export async function mount(ctx, route) {
     const summaries = await ctx.rpc('messages.thread', { threadId });
     // Bodies come from messages.get; fetch the thread's last 50 in one batch.
     const shown = summaries.slice(-50);
-    const full = await ctx.batch(shown.map((m) => ['messages.get', { id: m.id }]));
+    const [full, names] = await Promise.all([ctx.batch(shown.map((m) => ['messages.get', { id: m.id }])), ctx.contactNames()]);
     const items = shown.map((m, i) => (full[i] instanceof Error ? m : full[i]));
     if (!items.some((m) => m.id === msg.id)) items.push(msg);
     const subject = items[0]?.subject || msg.subject || '(no subject)';
@@ -45,7 +45,7 @@ export async function mount(ctx, route) {
       h('div', { class: 'view-head' },
         h('a', { class: 'back', href: '#/inbox' }, '← Inbox'),
         h('h1', { tabindex: -1, testid: 'read-subject' }, subject)),
-      h('div', { class: 'thread-view', testid: 'thread-view' }, items.map((m) => article(m, m.id === msg.id))),
+      h('div', { class: 'thread-view', testid: 'thread-view' }, items.map((m) => article(m, m.id === msg.id, names))),
       h('div', { class: 'actions' },
         h('a', { class: 'button primary', href: replyHref(msg), testid: 'reply' }, 'Reply')));
     ctx.refreshGlobals();
