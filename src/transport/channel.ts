@@ -18,7 +18,11 @@
  * - close(code, reason) is graceful (messages already sent still arrive, then both sides see 'close'
  *   with that code and reason), falls back to destroy after a timer, and returns the same promise on
  *   every call; destroy(err) is immediate: our 'close' carries `err`, the peer's has code 1006;
- * - 'close' is emitted exactly once per side, asynchronously.
+ * - 'close' is emitted exactly once per side, asynchronously;
+ * - messages that arrive before the first 'message' listener is attached are held (at most
+ *   MAX_HELD_MESSAGES, beyond that the channel is destroyed) and delivered, in order, just after
+ *   it is attached: a consumer may attach after an `await` (e.g. after dialWs resolves) without
+ *   losing the peer's first frames.
  */
 import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from '../clock.js';
@@ -41,6 +45,8 @@ export const CloseCode = Object.freeze({
 
 /** Longest close reason a WebSocket close frame can carry, bytes of UTF-8. */
 export const MAX_CLOSE_REASON_BYTES = 123;
+/** Messages a channel keeps for a consumer that has not attached its 'message' listener yet. */
+export const MAX_HELD_MESSAGES = 64;
 /** How long a graceful close waits for the peer before destroying, ms. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 3_000;
 
@@ -112,6 +118,10 @@ export abstract class BaseChannel implements MessageChannel {
   #fallback: TimerHandle | undefined;
   /** The error this side will report in 'close', if any. */
   protected failure: Error | undefined;
+  /** Messages received before anyone listened; undefined once released. */
+  #held: Uint8Array[] | undefined = [];
+  #releasing = false;
+  #closeEmitted = false;
 
   constructor(opts: BaseChannelOptions) {
     this.remote = opts.remote;
@@ -165,7 +175,26 @@ export abstract class BaseChannel implements MessageChannel {
 
   protected emitMessage(bytes: Uint8Array): void {
     if (this.#state === 'closed') return;
-    this.#events.emit('message', bytes);
+    if (!this.#held) this.#events.emit('message', bytes);
+    // Nobody will read what arrives after close() with no listener; don't keep it.
+    else if (this.#state === 'open') {
+      // The consumer is expected within a tick or two; a peer cannot make us hoard beyond this.
+      if (this.#held.length >= MAX_HELD_MESSAGES) this.destroy(new TransportError('TOO_LARGE', 'messages arrived with no listener'));
+      else this.#held.push(bytes);
+    }
+  }
+
+  #release(): void {
+    if (this.#releasing) return;
+    this.#releasing = true;
+    queueMicrotask(() => {
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      for (const m of held) {
+        if (this.#closeEmitted) break;
+        this.#events.emit('message', m);
+      }
+    });
   }
 
   /** Reports the end of the connection; the first call wins. */
@@ -178,6 +207,8 @@ export abstract class BaseChannel implements MessageChannel {
     const error = this.failure ?? info.error;
     if (error) out.error = error;
     queueMicrotask(() => {
+      this.#closeEmitted = true;
+      this.#held = undefined;
       this.#resolveClosed();
       this.#events.emit('close', out);
     });
@@ -185,10 +216,12 @@ export abstract class BaseChannel implements MessageChannel {
 
   on<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this {
     this.#events.on(event, listener as never);
+    if (event === 'message') this.#release();
     return this;
   }
   once<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this {
     this.#events.once(event, listener as never);
+    if (event === 'message') this.#release();
     return this;
   }
   off<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { createServer, type Socket } from 'node:net';
+import { createHash } from 'node:crypto';
 import { channelContract } from '../fixtures/channel-contract.js';
 import { TransportError, createWsListener, dialWs, type MessageChannel, type WsListener } from '../../src/transport/index.js';
 
@@ -138,4 +139,31 @@ test('listener: close() closes channels with 1001, is idempotent, and refuses ne
   assert.equal(listener.connections, 0);
   const err = await dialCode(dialWs({ url: `ws://127.0.0.1:${listener.port}/`, limits, timeoutMs: 2_000 }));
   assert.equal(err.code, 'DIAL_FAILED');
+});
+
+test('close() against a peer that never answers the close falls back to destroy after closeTimeoutMs', async () => {
+  // A server that completes the upgrade, then ignores everything (a wedged peer or a dead circuit).
+  const sockets = new Set<Socket>();
+  const srv = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.once('data', (d: Buffer) => {
+      const key = /Sec-WebSocket-Key: (\S+)/i.exec(d.toString())?.[1] ?? '';
+      const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  try {
+    const ch = await dialWs({ url: `ws://127.0.0.1:${(srv.address() as { port: number }).port}/`, limits, closeTimeoutMs: 200 });
+    const closed = new Promise<{ code: number }>((r) => ch.once('close', r));
+    const t0 = Date.now();
+    await ch.close(1000, 'bye');
+    const waited = Date.now() - t0;
+    assert.equal((await closed).code, 1006);
+    assert.ok(waited >= 150 && waited < 2_000, `waited ${waited} ms`);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
 });

@@ -1,0 +1,197 @@
+/**
+ * The listener + PeerConnection under abuse, on real sockets on 127.0.0.1. Each test ends by checking
+ * that a well-behaved client on the same listener still completes HELLO and DELIVER: one bad peer
+ * costs its own connection, never the server or the process.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { randomBytes, createHash } from 'node:crypto';
+import { WebSocket } from 'ws';
+import { resolveLimits } from '../../src/limits.js';
+import {
+  PeerConnection, RejectCode, decodeFrame, encodeFrame, type Frame, type ServerHandlers,
+} from '../../src/protocol/index.js';
+import { TransportError, createWsListener, dialWs, type WsListener } from '../../src/transport/index.js';
+
+const limits = resolveLimits({ maxFrame: 8192, maxEnvelope: 4096, maxConnections: 4, handshakeTimeoutMs: 2_000 });
+
+const handlers: ServerHandlers = {
+  onDeliver: async (messageId) => ({ receipt: { envelopeHash: new Uint8Array(32).fill(messageId[0]!), signature: new Uint8Array(64).fill(7) } }),
+  onBundleRequest: () => Uint8Array.of(1),
+};
+
+async function startServer(): Promise<{ listener: WsListener; url: string; peers: PeerConnection[] }> {
+  const peers: PeerConnection[] = [];
+  const listener = await createWsListener({
+    limits,
+    closeGraceMs: 300,
+    onChannel: (channel) => peers.push(new PeerConnection({ channel, role: 'server', limits, handlers })),
+  });
+  return { listener, url: `ws://127.0.0.1:${listener.port}/`, peers };
+}
+
+/** A well-behaved client: dial, HELLO, one DELIVER, close. */
+async function wellBehaved(url: string, n = 42): Promise<void> {
+  const channel = await dialWs({ url, limits, timeoutMs: 5_000 });
+  const client = new PeerConnection({ channel, role: 'client', limits });
+  const hello = await client.ready;
+  assert.equal(hello.version, 1);
+  const id = new Uint8Array(16).fill(n);
+  const r = await client.deliver(id, Uint8Array.of(1, 2, 3), { timeoutMs: 5_000 });
+  assert.equal(r.kind, 'receipt');
+  assert.ok(r.kind === 'receipt' && r.envelopeHash[0] === n);
+  await client.close();
+}
+
+/** A raw ws client with a larger maxPayload than the server, collecting decoded frames. */
+function rawClient(url: string) {
+  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 1 << 24 });
+  const frames: Frame[] = [];
+  ws.on('message', (d: Buffer) => frames.push(decodeFrame(new Uint8Array(d), limits)));
+  ws.on('error', () => {}); // the test reads the outcome from 'close'
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  return { ws, frames, opened, closed };
+}
+
+test('an oversized frame gets 1009 while another client on the same listener completes HELLO/DELIVER', async () => {
+  const { listener, url } = await startServer();
+  try {
+    const bad = rawClient(url);
+    await bad.opened;
+    const good = wellBehaved(url, 1);
+    bad.ws.send(encodeFrame({ type: 'HELLO', versions: [1], capabilities: [] }));
+    bad.ws.send(new Uint8Array(limits.maxFrame + 1));
+    assert.equal((await bad.closed).code, 1009);
+    await good;
+    await wellBehaved(url, 2);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('garbage bytes → REJECT MALFORMED, then close; the server keeps serving', async () => {
+  const { listener, url, peers } = await startServer();
+  try {
+    const bad = rawClient(url);
+    await bad.opened;
+    bad.ws.send(encodeFrame({ type: 'HELLO', versions: [1], capabilities: [] }));
+    bad.ws.send(randomBytes(100).fill(0xee, 0, 1)); // first byte 0xee: not our wire version
+    bad.ws.send(Uint8Array.of(1, 4, 9, 9, 9));
+    const closed = await bad.closed;
+    assert.equal(closed.code, 1002);
+    assert.deepEqual(bad.frames.map((f) => f.type), ['HELLO', 'REJECT']);
+    const reject = bad.frames[1]!;
+    assert.ok(reject.type === 'REJECT' && reject.code === RejectCode.UNSUPPORTED_VERSION);
+    const bad2 = rawClient(url);
+    await bad2.opened;
+    bad2.ws.send(encodeFrame({ type: 'HELLO', versions: [1], capabilities: [] }));
+    bad2.ws.send(Uint8Array.of(1, 4, 9, 9, 9));
+    assert.equal((await bad2.closed).code, 1002);
+    const r2 = bad2.frames.at(-1)!;
+    assert.ok(r2.type === 'REJECT' && r2.code === RejectCode.MALFORMED);
+    const text = rawClient(url);
+    await text.opened;
+    text.ws.send('hello, text');
+    assert.equal((await text.closed).code, 1003);
+    await wellBehaved(url);
+    assert.ok(peers.length >= 4);
+  } finally {
+    await listener.close();
+  }
+});
+
+/** Opens a raw TCP connection and performs the WebSocket upgrade by hand. */
+async function rawUpgrade(port: number): Promise<{ socket: Socket; ended: Promise<Buffer> }> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  const key = randomBytes(16).toString('base64');
+  const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  let buf = Buffer.alloc(0);
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      const head = buf.subarray(0, end).toString();
+      if (!head.startsWith('HTTP/1.1 101') || !head.includes(accept)) reject(new Error(`bad upgrade answer: ${head}`));
+      else resolve();
+      buf = buf.subarray(end + 4);
+    };
+    socket.on('data', onData);
+  });
+  const ended = new Promise<Buffer>((resolve) => {
+    const chunks: Buffer[] = [buf];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.once('close', () => resolve(Buffer.concat(chunks)));
+  });
+  return { socket, ended };
+}
+
+/** The close code in the first server frame, if it is a close frame (server frames are unmasked). */
+function closeCodeOf(bytes: Buffer): number | undefined {
+  const i = bytes.indexOf(0x88);
+  if (i < 0 || bytes.length < i + 4) return undefined;
+  return bytes.readUInt16BE(i + 2);
+}
+
+test('hand-built malformed WebSocket frames over a raw socket: closed, process alive, server serving', async () => {
+  const { listener, url } = await startServer();
+  try {
+    const mask = Buffer.from([1, 2, 3, 4]);
+    const cases: { name: string; frame: Buffer; code: number }[] = [
+      // RSV1 set without an extension, binary, masked, empty.
+      { name: 'RSV1', frame: Buffer.concat([Buffer.from([0xc2, 0x80]), mask]), code: 1002 },
+      // Reserved opcode 0x3.
+      { name: 'opcode 3', frame: Buffer.concat([Buffer.from([0x83, 0x80]), mask]), code: 1002 },
+      // A client frame without the mask bit.
+      { name: 'unmasked', frame: Buffer.from([0x82, 0x01, 0x00]), code: 1002 },
+      // 64-bit length with the top bit set.
+      { name: '2^63 length', frame: Buffer.concat([Buffer.from([0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0]), mask]), code: 1009 },
+      // Declared length just over maxPayload; the payload never comes.
+      { name: 'over maxPayload', frame: Buffer.concat([Buffer.from([0x82, 0xfe]), Buffer.from([0x20, 0x01]), mask]), code: 1009 },
+      // A fragmented control frame (ping without FIN).
+      { name: 'fragmented ping', frame: Buffer.concat([Buffer.from([0x09, 0x80]), mask]), code: 1002 },
+    ];
+    for (const c of cases) {
+      const { socket, ended } = await rawUpgrade(listener.port);
+      socket.write(c.frame);
+      const got = await ended;
+      assert.equal(closeCodeOf(got), c.code, c.name);
+    }
+    await wellBehaved(url);
+  } finally {
+    await listener.close();
+  }
+});
+
+test('connection cap: upgrades over maxConnections get 503; a slot frees when a connection closes', async () => {
+  const { listener, url } = await startServer();
+  try {
+    const held = Array.from({ length: limits.maxConnections }, () => rawClient(url));
+    await Promise.all(held.map((h) => h.opened));
+    let err: unknown;
+    try {
+      await dialWs({ url, limits, timeoutMs: 5_000 });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof TransportError);
+    assert.equal(err.code, 'DIAL_REJECTED');
+    assert.equal(err.status, 503);
+    held[0]!.ws.close();
+    await held[0]!.closed;
+    for (let i = 0; i < 100 && listener.connections >= limits.maxConnections; i++) await new Promise((r) => setTimeout(r, 10));
+    await wellBehaved(url);
+    for (const h of held) h.ws.terminate();
+  } finally {
+    await listener.close();
+  }
+});
