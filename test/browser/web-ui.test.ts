@@ -465,6 +465,10 @@ test('screenshots: inbox, compose, outbox, status (docs/screenshots, 1200×800)'
   await eventually(async () => (await alicePage.locator('[data-testid="bootstrap-pct"]').textContent()) === '100%', WAIT, 'bootstrap shown');
   await hideToast(alicePage);
   await alicePage.screenshot({ path: join(SHOTS, 'status.png') });
+  // The copy button puts the full address on the clipboard.
+  await aliceCtx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: apiUrl(alice) });
+  await alicePage.click('[data-testid="copy-onion"]');
+  assert.equal(await alicePage.evaluate('navigator.clipboard.readText()'), alice.identity.onion);
   for (const p of [alicePage, bobPage]) assert.deepEqual(jsErrors(p), []);
   await Promise.all([alicePage.close(), bobPage.close()]);
 });

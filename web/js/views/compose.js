@@ -30,6 +30,9 @@ export async function mount(ctx, route) {
   const datalist = h('datalist', { id: 'contact-options' }, contacts.map((c) => h('option', { value: c.alias }, shortOnion(c.onion))));
 
   let sentId = null;
+  // State events can outrun the messages.send reply (delivery over a fast link finishes first):
+  // remember recent ones so the reply's state can be brought up to date at once.
+  const recentStates = new Map();
 
   const form = h('form', { class: 'card form', novalidate: true, 'aria-labelledby': 'compose-h' },
     field('To', to, 'A contact, a registered name, or an .onion address.'),
@@ -55,6 +58,8 @@ export async function mount(ctx, route) {
       const r = await ctx.rpc('messages.send', params);
       sentId = r.id;
       showSent(r, recipient);
+      if (recentStates.has(r.id)) applyState(recentStates.get(r.id));
+      recentStates.clear();
       body.value = '';
       if (!reply) subject.value = '';
       ctx.announce(`Message to ${recipient} ${r.state}.`);
@@ -91,11 +96,16 @@ export async function mount(ctx, route) {
     el,
     title: 'Compose',
     onEvent(ev) {
-      if (ev.type !== 'message.state' || ev.id !== sentId) return;
-      const badge = result.querySelector('[data-testid="send-state"]');
-      if (badge) setStateBadge(badge, ev.state);
-      const reason = result.querySelector('[data-testid="send-reason"]');
-      if (reason) reason.textContent = ev.reason && ev.state !== 'delivered' ? ` ${ev.reason}` : '';
+      if (ev.type !== 'message.state') return;
+      if (ev.id === sentId) applyState(ev);
+      else if (send.disabled) recentStates.set(ev.id, ev);
     },
   };
+
+  function applyState(ev) {
+    const badge = result.querySelector('[data-testid="send-state"]');
+    if (badge) setStateBadge(badge, ev.state);
+    const reason = result.querySelector('[data-testid="send-reason"]');
+    if (reason) reason.textContent = ev.reason && ev.state !== 'delivered' ? ` ${ev.reason}` : '';
+  }
 }
