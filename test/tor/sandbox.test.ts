@@ -1,0 +1,48 @@
+/**
+ * The README's main command, as CI would run it: `onionpost sandbox --once` (what `npm start -- --once`
+ * runs) brings up its own private Tor network, dev chain and three nodes, delivers every demo
+ * message by registered name, exits 0, and leaves no tor behind.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), '../../../bin/onionpost.js');
+const dir = mkdtempSync(join(tmpdir(), 'onionpost-sandbox-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** PIDs of processes whose command line mentions `needle` (our sandbox dir). */
+function processesMentioning(needle: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) out.push(Number(p));
+    } catch {
+      // gone already
+    }
+  }
+  return out;
+}
+
+test('sandbox --once: all demo messages delivered, exit 0, no tor left', { timeout: 400_000 }, async () => {
+  const child = spawn(process.execPath, [bin, 'sandbox', '--once', '--json', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const killer = setTimeout(() => child.kill('SIGINT'), 360_000);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  clearTimeout(killer);
+  assert.equal(code, 0, `sandbox failed:\n${err.slice(-3000)}`);
+  const summary = JSON.parse(out.trim().split('\n').at(-1)!) as { sent: number; delivered: number; results: { state: string; ms: number }[] };
+  assert.equal(summary.sent, 4);
+  assert.equal(summary.delivered, 4);
+  assert.ok(summary.results.every((r) => r.state === 'delivered'));
+  assert.match(out, /alice\s+[a-z2-7]{56}\.onion\s+http:\/\/127\.0\.0\.1:\d+\/login\?token=[0-9a-f]{64}/);
+  assert.deepEqual(processesMentioning(dir), [], 'no process (tor) of the sandbox is left');
+});
