@@ -27,7 +27,7 @@ import {
 import { createOutbox, type BackoffPolicy, type DeliveryOutcome, type Outbox } from '../outbox/index.js';
 import { PeerConnection, ProtocolError, RejectCode, rejectCodeName, type DeliverAnswer } from '../protocol/index.js';
 import { comparePin, isValidName, normalizeName, type IdentityRegistry, type VerifiedRecord } from '../registry/index.js';
-import { StoreError, openStore, type Contact, type MessageState, type Store, type StoredMessage, type NewIncoming, type CommitResult } from '../store/index.js';
+import { StoreError, openStore, type Contact, type MessageState, type Store, type StoredMessage, type NewIncoming, type NewOutgoing, type CommitResult } from '../store/index.js';
 import { createWsListener, type MessageChannel, type WsListener } from '../transport/index.js';
 import { NodeError } from './errors.js';
 import { EventBus } from './events.js';
@@ -145,6 +145,8 @@ export class OnionpostNode {
   #api: ApiServer | undefined;
   #bundle: Uint8Array | undefined;
   #committer: GroupCommitter<NewIncoming, CommitResult> | undefined;
+  #outgoing: GroupCommitter<NewOutgoing, StoredMessage | Error> | undefined;
+  #kickScheduled = false;
   readonly #inbound = new Set<PeerConnection>();
   readonly #peers = new Map<string, PeerConnection>();
   readonly #dialing = new Map<string, Promise<PeerConnection>>();
@@ -188,6 +190,23 @@ export class OnionpostNode {
         const results = store.commitIncomingBatch(items);
         this.#o.hooks?.afterInboundCommit?.(items.map((i) => i.id));
         return results;
+      });
+      // Sends queued in the same turn share one transaction (one fsync); each send() still resolves
+      // only after its own row committed.
+      this.#outgoing = new GroupCommitter((items) => {
+        try {
+          return store.batch(() => items.map((m) => store.insertOutgoing(m)));
+        } catch (err) {
+          if (items.length === 1) return [err as Error];
+          // One bad row must not fail the others: insert them one by one, each with its own outcome.
+          return items.map((m) => {
+            try {
+              return store.insertOutgoing(m);
+            } catch (e) {
+              return e as Error;
+            }
+          });
+        }
       });
       this.#bundle = encodeBundle(signBundle(this.identity, { now: this.#clock.now() }));
       this.#listener = await this.#listen();
@@ -493,6 +512,11 @@ export class OnionpostNode {
   // ── sending ────────────────────────────────────────────────────────────────
 
   #queue(r: Recipient, p: SendParams): StoredMessage {
+    return this.store.insertOutgoing(this.#prepare(r, p));
+  }
+
+  /** Seals (when the recipient's encryption key is known) and builds the row `insertOutgoing` takes. */
+  #prepare(r: Recipient, p: SendParams): NewOutgoing {
     const now = this.#clock.now();
     const id = this.#random(16);
     const kind = p.kind ?? 'mail';
@@ -508,11 +532,11 @@ export class OnionpostNode {
       envelope = sealed.envelope;
       envelopeHash = sealed.envelopeHash;
     }
-    return this.store.insertOutgoing({
+    return {
       id: toHex(id), kind, peerIdentity: toHex(r.identityKey), peerOnion: r.onion, peerLabel: r.label, subject: p.subject ?? '',
       body: p.body ?? '', threadId: p.threadId ?? null, inReplyTo: p.inReplyTo ?? null, createdAt: now, expiresAt, envelope, envelopeHash,
       ...(r.held ? { state: 'held' as const, stateReason: `key change: ${r.held}` } : {}),
-    });
+    };
   }
 
   /** Queues a message; with `wait`, resolves when it reaches a final state or `waitMs` passes. */
@@ -520,12 +544,25 @@ export class OnionpostNode {
     const signal = AbortSignal.any([this.#closeController.signal, AbortSignal.timeout(60_000)]);
     const r = await this.#resolve(p.to, signal);
     if (bytesEqual(r.identityKey, this.identity.identityKey)) throw new NodeError('SELF', 'that is your own address');
-    const waitDone = p.wait ? this.#waitFor(() => row.id, p.waitMs ?? 120_000) : null;
-    const row = this.#queue(r, p);
+    const draft = this.#prepare(r, p);
+    const waitDone = p.wait ? this.#waitFor(() => draft.id, p.waitMs ?? 120_000) : null;
+    // Resolves once the row is committed (group commit with the other sends of this turn).
+    const row = await this.#outgoing!.commit(draft);
+    if (row instanceof Error) throw row;
     this.events.emit({ type: 'message.state', id: row.id, state: row.state });
-    this.#outbox?.kick();
+    this.#kickSoon();
     const final = waitDone ? await waitDone : row;
     return { id: row.id, state: final.state, to: row.peerOnion ?? r.onion, ...(final.stateReason && final.state !== 'delivered' ? { reason: final.stateReason } : {}) };
+  }
+
+  /** One outbox kick for all the sends that committed together (each kick queries the store). */
+  #kickSoon(): void {
+    if (this.#kickScheduled) return;
+    this.#kickScheduled = true;
+    queueMicrotask(() => {
+      this.#kickScheduled = false;
+      this.#outbox?.kick();
+    });
   }
 
   #waitFor(id: () => string, ms: number): Promise<StoredMessage> {
