@@ -150,7 +150,11 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     for (const id of store.expireDue(now)) logger.info({ id }, 'message expired undelivered');
     // Each round starts at least one delivery or stops, so this runs at most maxConcurrency times.
     while (inflight.size < maxConcurrency) {
-      const rows = store.dueOutgoing(now, maxConcurrency - inflight.size, { excludePeers: busyPeers() });
+      // At most one peer's worth of rows per query: rows come back whole (body and envelope), and
+      // fetching hundreds to start the few a busy peer has room for dominated a burst's CPU time.
+      // Each round still starts at least one or stops, so all free slots fill within the loop.
+      const limit = Math.min(maxConcurrency - inflight.size, perPeer);
+      const rows = store.dueOutgoing(now, limit, { excludePeers: busyPeers() });
       let begun = 0;
       for (const row of rows) {
         if (inflight.size >= maxConcurrency) break;
@@ -158,7 +162,9 @@ export function createOutbox(opts: OutboxOptions): Outbox {
         begin(row, now);
         begun++;
       }
-      if (begun === 0) break;
+      // Fewer rows than asked for: that was every due row of a non-busy peer, so another query
+      // would find nothing (it scans the busy peers' queued rows to say so).
+      if (begun === 0 || rows.length < limit) break;
     }
   }
 
