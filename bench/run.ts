@@ -1,0 +1,22 @@
+/**
+ * Benchmarks. `npm run bench -- <name>`; each prints readable lines and then, as its last line, a
+ * JSON summary. Figures are ratios against a baseline measured in the same run, plus absolute
+ * numbers labelled with the machine.
+ *
+ *   pipeline   full message pipeline between two nodes over ws on 127.0.0.1 vs raw ws echo
+ *   tor        send→receipt latency over the private Tor network vs raw ws echo on the same onion
+ *   registry   cached and uncached name lookups against the dev chain
+ */
+const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
+  pipeline: () => import('./pipeline.js'),
+  tor: () => import('./tor.js'),
+  registry: () => import('./registry.js'),
+};
+
+const [name, ...rest] = process.argv.slice(2);
+if (!name || !benches[name]) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}>`);
+  process.exit(2);
+}
+const mod = await benches[name]!();
+await mod.run(rest);
