@@ -159,12 +159,17 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
 }
 
 export async function main(argv = hideBin(process.argv)): Promise<void> {
+  // Library timers are unref'd (they must not keep a host process alive); a command, though, runs
+  // until it settles, or Node would exit 0 in the middle of e.g. a registry commitment wait.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   try {
     await buildCli(argv).parseAsync();
   } catch (err) {
     if (process.env.ONIONPOST_DEBUG) console.error(err);
     process.stderr.write(`onionpost: ${describeError(err)}\n`);
     process.exitCode = err instanceof OnionpostError && err.code === 'USAGE' ? 2 : 1;
+  } finally {
+    clearInterval(keepAlive);
   }
 }
 

@@ -1,0 +1,111 @@
+/**
+ * The CLI as a new user types it: real `onionpost` processes, a real dev chain process, real files.
+ * Checks the one-line errors (no stack traces) and the JSON shapes the issues promise.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), '../../../bin/onionpost.js');
+const root = mkdtempSync(join(tmpdir(), 'onionpost-cli-'));
+const env = { ...process.env, ONIONPOST_PASSPHRASE: 'correct horse', ONIONPOST_DEPLOYMENTS: join(root, 'deployments.json'), ONIONPOST_HOME: join(root, 'default-home') };
+delete (env as Record<string, unknown>).TRON_PRIVATE_KEY;
+let chain: ChildProcess | undefined;
+let chainUrl = '';
+
+function run(args: string[], extraEnv: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [bin, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function oneLineError(r: { code: number | null; err: string }, code: string): void {
+  assert.notEqual(r.code, 0);
+  const lines = r.err.trim().split('\n').filter((l) => l.startsWith('onionpost:'));
+  assert.equal(lines.length, 1, `one error line, got: ${r.err}`);
+  assert.match(lines[0]!, new RegExp(`\\[${code}\\]$`));
+  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+}
+
+before(async () => {
+  chain = spawn(process.execPath, [bin, 'chain', '--port', '0', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dev chain did not start: ${out}`)), 30_000);
+    chain!.stdout!.on('data', (d) => {
+      out += d;
+      try {
+        chainUrl = (JSON.parse(out) as { url: string }).url;
+        clearTimeout(timer);
+        resolve();
+      } catch {
+        // not all of it yet
+      }
+    });
+  });
+});
+
+after(() => {
+  if (chain?.pid) chain.kill('SIGTERM');
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('init, address, --help: clear output; key file 0600 in a 0700 dir', () => {
+  const help = run(['--help']);
+  assert.equal(help.code, 0);
+  for (const cmd of ['init', 'address', 'start', 'send', 'inbox', 'read', 'outbox', 'status', 'contacts', 'testnet', 'chain', 'deploy', 'register', 'lookup', 'sandbox']) {
+    assert.match(help.out, new RegExp(`onionpost ${cmd}`), `--help lists ${cmd}`);
+  }
+  const dir = join(root, 'alice');
+  const init = run(['init', '--data-dir', dir, '--kdf', 'fast', '--json']);
+  assert.equal(init.code, 0, init.err);
+  const made = JSON.parse(init.out) as { onion: string };
+  assert.equal(statSync(join(dir, 'identity.json')).mode & 0o777, 0o600);
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  const addr = JSON.parse(run(['address', '--data-dir', dir, '--json']).out) as { onion: string; identityKey: string; encryptionKey: string };
+  assert.equal(addr.onion, made.onion);
+  assert.match(addr.onion, /^[a-z2-7]{56}\.onion$/);
+  assert.match(addr.identityKey, /^[0-9a-f]{64}$/);
+  assert.match(addr.encryptionKey, /^[0-9a-f]{64}$/);
+  assert.match(run(['address', '--data-dir', dir]).out, new RegExp(addr.onion));
+  oneLineError(run(['init', '--data-dir', dir, '--kdf', 'fast']), 'KEYFILE_EXISTS');
+});
+
+test('wrong passphrase, missing data dir, no running node, bad usage: one line, non-zero exit', () => {
+  oneLineError(run(['start', '--data-dir', join(root, 'alice'), '--loopback', join(root, 'lb')], { ONIONPOST_PASSPHRASE: 'wrong' }), 'WRONG_PASSPHRASE');
+  oneLineError(run(['address', '--data-dir', join(root, 'nobody')]), 'KEYFILE_MISSING');
+  oneLineError(run(['inbox', '--data-dir', join(root, 'alice')]), 'NODE_NOT_RUNNING');
+  const usage = run(['frobnicate']);
+  assert.equal(usage.code, 2);
+  oneLineError(usage, 'USAGE');
+});
+
+test('registry: deploy, register, lookup as typed by a user; missing key, taken name, unfunded, unreachable', () => {
+  const dev = ['--network', 'dev', '--full-host', chainUrl];
+  const deploy = run(['deploy', ...dev, '--json']);
+  assert.equal(deploy.code, 0, deploy.err);
+  assert.match((JSON.parse(deploy.out) as { address: string }).address, /^T[1-9A-HJ-NP-Za-km-z]{33}$/);
+  const bobDir = join(root, 'bob');
+  assert.equal(run(['init', '--data-dir', bobDir, '--kdf', 'fast']).code, 0);
+  oneLineError(run(['register', 'alice', '--data-dir', join(root, 'alice'), ...dev]), 'NO_KEY');
+  const reg = run(['register', 'alice', '--data-dir', join(root, 'alice'), ...dev, '--dev-account', '1', '--json']);
+  assert.equal(reg.code, 0, reg.err);
+  assert.equal((JSON.parse(reg.out) as { version: number }).version, 1);
+  oneLineError(run(['register', 'alice', '--data-dir', bobDir, ...dev, '--dev-account', '2']), 'NAME_TAKEN');
+  oneLineError(run(['register', 'bob', '--data-dir', bobDir, ...dev], { TRON_PRIVATE_KEY: randomBytes(32).toString('hex') }), 'UNFUNDED');
+  const look = run(['lookup', 'alice', ...dev, '--json']);
+  assert.equal(look.code, 0, look.err);
+  const rec = JSON.parse(look.out) as { onion: string; identityKey: string; encryptionKey: string; owner: string };
+  const alice = JSON.parse(run(['address', '--data-dir', join(root, 'alice'), '--json']).out) as { onion: string; identityKey: string };
+  assert.deepEqual([rec.onion, rec.identityKey], [alice.onion, alice.identityKey]);
+  assert.match(rec.owner, /^T/);
+  // Later commands on the network find the deployment by themselves (no --registry).
+  assert.equal(run(['lookup', 'alice', ...dev]).code, 0);
+  oneLineError(run(['lookup', 'nobody', ...dev]), 'NOT_FOUND');
+  oneLineError(run(['lookup', 'alice', '--network', 'dev', '--full-host', 'http://127.0.0.1:1']), 'UNREACHABLE');
+  oneLineError(run(['lookup', 'alice', '--network', 'nile']), 'NO_DEPLOYMENT');
+});
