@@ -34,7 +34,7 @@ import { toHex } from '../bytes.js';
 import { CloseCode, TransportError, type ChannelCloseInfo, type MessageChannel } from '../transport/index.js';
 import { ProtocolError, type ProtocolErrorCode, type RemoteReject } from './errors.js';
 import {
-  ENVELOPE_HASH_BYTES, MESSAGE_ID_BYTES, NO_MESSAGE_ID, RejectCode, SIGNATURE_BYTES, decodeFrame, encodeFrame,
+  ENVELOPE_HASH_BYTES, FRAME_TYPE_IDS, MESSAGE_ID_BYTES, NO_MESSAGE_ID, RejectCode, SIGNATURE_BYTES, decodeFrame, encodeFrame,
   isRetryableByDefault, rejectCodeName, type Frame, type HelloFrame,
 } from './frames.js';
 
@@ -52,6 +52,8 @@ export function negotiateVersion(ours: readonly number[], theirs: readonly numbe
   for (const v of theirs) if (ours.includes(v) && (best === undefined || v > best)) best = v;
   return best;
 }
+
+const ANSWER_TYPE_IDS: ReadonlySet<number> = new Set([FRAME_TYPE_IDS.BUNDLE, FRAME_TYPE_IDS.RECEIPT, FRAME_TYPE_IDS.REJECT, FRAME_TYPE_IDS.PONG]);
 
 /** A token bucket over an injected time: `rate` tokens per second, at most `burst` stored. */
 export class TokenBucket {
@@ -310,7 +312,10 @@ export class PeerConnection {
   #receive(bytes: Uint8Array): void {
     if (this.#state === 'closing' || this.#state === 'closed') return;
     const now = this.#clock.now();
-    if (!this.#bucket.take(now)) {
+    // Only frames that ask us for work are charged (HELLO, BUNDLE_REQUEST, DELIVER, PING): answers to
+    // our own requests are bounded by what we asked, and charging them made a busy sender close its
+    // own connection on the receiver's RECEIPTs. The type byte is peeked before any decoding.
+    if (!ANSWER_TYPE_IDS.has(bytes[1] ?? -1) && !this.#bucket.take(now)) {
       this.#violate(RejectCode.RATE_LIMITED, 'RATE_LIMITED', 'too many frames', CloseCode.POLICY_VIOLATION);
       return;
     }

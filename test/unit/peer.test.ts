@@ -350,3 +350,17 @@ test('defaults: DEFAULT_LIMITS has the heartbeat and rate fields the engine read
     assert.ok(DEFAULT_LIMITS[k] > 0, k);
   }
 });
+
+test('rate limit: answers to our own requests are not charged (a busy sender keeps its connection)', async () => {
+  const clock = new ManualClock();
+  const strict = { ...LIMITS, framesPerSecond: 1, frameBurst: 2 };
+  const [c, s] = createMemoryPair({ limits: LIMITS, clock });
+  const client = new PeerConnection({ channel: c, role: 'client', limits: strict, clock });
+  const server = new PeerConnection({ channel: s, role: 'server', limits: LIMITS, clock, handlers: okHandlers });
+  await client.ready;
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => client.deliver(id(i * 3), Uint8Array.of(i))));
+  assert.equal(answers.filter((a) => a.kind === 'receipt').length, 20, '20 receipts through a 2-frame burst');
+  assert.equal(client.state, 'open');
+  await client.close();
+  await server.closed;
+});
