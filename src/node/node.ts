@@ -371,7 +371,10 @@ export class OnionpostNode {
       const retry = (e as { retry?: string }).retry;
       const code = (e as { code?: string }).code;
       if (retry === 'never' && code) return { kind: 'failed', code, reason: describeError(e) };
-      if ((retry === 'soon' || retry === 'later') && code) return { kind: 'retry', code, when: retry };
+      // Tor's 'later' means "the peer looks offline". That is the normal case the backoff schedule is
+      // made for (2 s doubling to 2 min, then the slow phase), so a peer back within a minute gets
+      // its mail within a minute; skipping straight to the 5-minute slow phase would not.
+      if ((retry === 'soon' || retry === 'later') && code) return { kind: 'retry', code, when: 'soon' };
     }
     const code = err instanceof OnionpostError ? err.code : 'UNEXPECTED';
     if (!(err instanceof OnionpostError) || err instanceof StoreError) this.#log.warn({ err: describeError(err) }, 'delivery attempt failed unexpectedly');

@@ -127,7 +127,18 @@ export function torNetwork(opts: TorNetworkOptions): TorNetwork {
       const t = tor;
       if (!t || status.state === 'restarting') throw new TorDownError('our tor is restarting');
       const host = onion.endsWith('.onion') ? onion : `${onion}.onion`;
-      return dialWs({ url: `ws://${host}/`, agent: agentFor(host, t.socksPort), signal: o.signal, timeoutMs: o.timeoutMs, limits: o.limits });
+      const agent = agentFor(host, t.socksPort);
+      try {
+        return await dialWs({ url: `ws://${host}/`, agent, signal: o.signal, timeoutMs: o.timeoutMs, limits: o.limits });
+      } catch (err) {
+        // A failed dial gets a fresh isolation key next time, so tor builds new circuits instead of
+        // retrying through one that may be stuck (e.g. toward a peer that restarted).
+        if (agents.get(host) === agent) {
+          agents.delete(host);
+          agent.destroy();
+        }
+        throw err;
+      }
     },
     status: () => status,
     onStatus(l) {

@@ -79,7 +79,9 @@ test('two node tors on the private network: publish, reach, errors, crash', asyn
   await t.test('bootstrap progress is reported up to 100', () => {
     assert.ok(progress.length >= 1);
     assert.equal(progress[progress.length - 1], 100);
-    for (let i = 1; i < progress.length; i++) assert.ok(progress[i]! > progress[i - 1]!, 'progress only increases');
+    // Tor's own reports are not monotonic (seen here: 14,10,15,…,100, a cached-state report first),
+    // so only the range and the final 100 are promised.
+    for (const p of progress) assert.ok(p >= 0 && p <= 100, `progress ${p} within 0..100`);
     assert.ok(a.socksPort > 0 && a.controlPort > 0 && a.socksPort !== b.socksPort);
     assert.equal(a.features.pow, true, 'tor 0.4.9.11 supports PoW');
   });
