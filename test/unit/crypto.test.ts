@@ -10,6 +10,7 @@ import {
 } from '../../src/crypto/index.js';
 import { fromHex, toHex } from '../../src/bytes.js';
 import { sodium } from '../../src/crypto/sodium.js';
+import { cryptoCodeOf } from '../fixtures/codes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Vectors live in the source tree (test/vectors), two levels above dist/test/unit.
@@ -20,15 +21,7 @@ const vectors = JSON.parse(readFileSync(join(here, '../../../test/vectors/crypto
 
 before(cryptoReady);
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof CryptoError, `expected CryptoError, got ${String(err)}`);
-    return err.code;
-  }
-  return 'no error';
-}
+const codeOf = cryptoCodeOf;
 
 test('identity vectors: seed -> identity key, onion address, Tor key blob, RFC 8032 signature', () => {
   for (const v of vectors.identities) {

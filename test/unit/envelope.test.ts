@@ -8,20 +8,13 @@ import {
 import { sodium } from '../../src/crypto/sodium.js';
 import { PADDING_BUCKETS, SEAL_OVERHEAD } from '../../src/limits.js';
 import { toHex } from '../../src/bytes.js';
+import { cryptoCodeOf } from '../fixtures/codes.js';
 
 before(cryptoReady);
 const NOW = Date.UTC(2026, 10, 22, 12);
 const SKEW = 24 * 3600 * 1000;
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof CryptoError, `expected CryptoError, got ${String(err)}`);
-    return err.code;
-  }
-  return 'no error';
-}
+const codeOf = cryptoCodeOf;
 
 function mail(to: Identity, body = 'hello bob') {
   return { kind: 'mail' as const, recipient: to.identityKey, subject: 'hi', body };

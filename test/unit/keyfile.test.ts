@@ -4,20 +4,13 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CryptoError, KDF_FAST, cryptoReady, generateIdentity, readKeyFile, readPublicIdentity, writeKeyFile } from '../../src/crypto/index.js';
+import { cryptoCodeOf } from '../fixtures/codes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'onionpost-keyfile-'));
 before(cryptoReady);
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof CryptoError, `expected CryptoError, got ${String(err)}`);
-    return err.code;
-  }
-  return 'no error';
-}
+const codeOf = cryptoCodeOf;
 
 test('key file: 0600 in a 0700 dir, round trip, public part readable without passphrase', () => {
   const dir = join(root, 'a', 'data');
