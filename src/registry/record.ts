@@ -7,7 +7,7 @@
  */
 import {
   CryptoError, onionAddress, verifyRegistryRecord, verifyRotation,
-  type EncryptionKey, type IdentityKey, type OnionAddress, type RotationStatement,
+  type EncryptionKey, type IdentityKey, type OnionAddress, type RotationStatement, type RegistryRecordFields,
 } from '../crypto/index.js';
 import { bytesEqual } from '../bytes.js';
 import { parseTronAddress, type TronAddress } from './address.js';
@@ -16,17 +16,10 @@ import { decodeMetadata } from './metadata.js';
 import { isValidName, normalizeName } from './name.js';
 
 /** A record exactly as `lookup`/`lookupByOwner` return it (decoded ABI values, not yet trusted). */
-export interface RawRecord {
-  name: string;
-  /** 21 bytes, 0x41-prefixed. */
-  owner: Uint8Array;
-  identityKey: Uint8Array;
-  encryptionKey: Uint8Array;
-  /** The metadata string (see metadata.ts). */
-  mailboxes: string;
-  version: number;
+export type RawRecord = Omit<RegistryRecordFields, 'chainId' | 'contract'> & {
+  /** The identity key's signature over the record (see crypto's registryRecordBody). */
   signature: Uint8Array;
-}
+};
 
 /** Where a record lives: it is signed for exactly this chain and contract. */
 export interface RecordContext {

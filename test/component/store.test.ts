@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../../src/log.js';
 import { MIGRATIONS, SCHEMA_VERSION, StoreError, migrate, openStore, type NewIncoming } from '../../src/store/index.js';
+import { errorCodeOf } from '../fixtures/codes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'onionpost-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -34,15 +35,7 @@ function incoming(over: Partial<NewIncoming> = {}): NewIncoming {
   };
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof StoreError, `expected StoreError, got ${String(err)}`);
-    return err.code;
-  }
-  return 'no error';
-}
+const codeOf = (fn: () => unknown): string => errorCodeOf(StoreError, fn);
 
 test('pragmas: WAL, synchronous=FULL, foreign keys, busy timeout, bounded WAL; files are 0600', () => {
   const path = dbPath();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ManualClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { StoreError, openStore, type NewIncoming, type NewOutgoing, type Store } from '../../src/store/index.js';
+import { errorCodeOf } from '../fixtures/codes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'onionpost-store-unit-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -35,15 +36,7 @@ function inc(clock: ManualClock, over: Partial<NewIncoming> = {}): NewIncoming {
   };
 }
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof StoreError, `expected StoreError, got ${String(err)}`);
-    return err.code;
-  }
-  return 'no error';
-}
+const codeOf = (fn: () => unknown): string => errorCodeOf(StoreError, fn);
 
 test('transitions write one event each and refuse states outside `from`', () => {
   const { store, clock } = fresh();
