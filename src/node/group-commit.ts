@@ -1,7 +1,9 @@
 /**
- * Group commit: DELIVERs that arrive together are written in one SQLite transaction (one fsync
- * under synchronous=FULL) instead of one each. Each caller still gets its own result only after
- * the transaction holding its row has committed, so no receipt ever precedes its commit.
+ * Group commit: rows that arrive together (inbound DELIVERs, outgoing sends) are written in one
+ * SQLite transaction (one fsync under synchronous=FULL) instead of one each. Each caller still gets
+ * its own result only after the transaction holding its row has committed, so no receipt ever
+ * precedes its commit. If a batch fails, each item is written again on its own, so one bad row
+ * fails only its own caller.
  */
 export class GroupCommitter<In, Out> {
   readonly #write: (items: In[]) => Out[];
@@ -36,7 +38,14 @@ export class GroupCommitter<In, Out> {
     try {
       results = this.#write(batch.map((b) => b.item));
     } catch (err) {
-      for (const b of batch) b.reject(err);
+      if (batch.length === 1) return batch[0]!.reject(err);
+      for (const b of batch) {
+        try {
+          b.resolve(this.#write([b.item])[0]!);
+        } catch (e) {
+          b.reject(e);
+        }
+      }
       return;
     }
     batch.forEach((b, i) => b.resolve(results[i]!));

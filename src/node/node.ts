@@ -145,7 +145,7 @@ export class OnionpostNode {
   #api: ApiServer | undefined;
   #bundle: Uint8Array | undefined;
   #committer: GroupCommitter<NewIncoming, CommitResult> | undefined;
-  #outgoing: GroupCommitter<NewOutgoing, StoredMessage | Error> | undefined;
+  #outgoing: GroupCommitter<NewOutgoing, StoredMessage> | undefined;
   #kickScheduled = false;
   readonly #inbound = new Set<PeerConnection>();
   readonly #peers = new Map<string, PeerConnection>();
@@ -193,21 +193,7 @@ export class OnionpostNode {
       });
       // Sends queued in the same turn share one transaction (one fsync); each send() still resolves
       // only after its own row committed.
-      this.#outgoing = new GroupCommitter((items) => {
-        try {
-          return store.batch(() => items.map((m) => store.insertOutgoing(m)));
-        } catch (err) {
-          if (items.length === 1) return [err as Error];
-          // One bad row must not fail the others: insert them one by one, each with its own outcome.
-          return items.map((m) => {
-            try {
-              return store.insertOutgoing(m);
-            } catch (e) {
-              return e as Error;
-            }
-          });
-        }
-      });
+      this.#outgoing = new GroupCommitter((items) => store.batch(() => items.map((m) => store.insertOutgoing(m))));
       this.#bundle = encodeBundle(signBundle(this.identity, { now: this.#clock.now() }));
       this.#listener = await this.#listen();
       let generation = 0;
@@ -243,12 +229,10 @@ export class OnionpostNode {
   }
 
   #listen(): Promise<WsListener> {
-    return Promise.resolve(
-      createWsListener({
-        host: '127.0.0.1', port: 0, limits: this.#limits, logger: this.#o.logger.child({ layer: 'transport' }), clock: this.#clock,
-        onChannel: (ch) => this.#accept(ch),
-      }),
-    );
+    return createWsListener({
+      host: '127.0.0.1', port: 0, limits: this.#limits, logger: this.#o.logger.child({ layer: 'transport' }), clock: this.#clock,
+      onChannel: (ch) => this.#accept(ch),
+    });
   }
 
   /** An inbound connection: we are the server side of the protocol. */
@@ -548,10 +532,10 @@ export class OnionpostNode {
     const r = await this.#resolve(p.to, signal);
     if (bytesEqual(r.identityKey, this.identity.identityKey)) throw new NodeError('SELF', 'that is your own address');
     const draft = this.#prepare(r, p);
-    const waitDone = p.wait ? this.#waitFor(() => draft.id, p.waitMs ?? 120_000) : null;
     // Resolves once the row is committed (group commit with the other sends of this turn).
     const row = await this.#outgoing!.commit(draft);
-    if (row instanceof Error) throw row;
+    // Subscribed before the outbox is kicked (#kickSoon defers it), so no state change is missed.
+    const waitDone = p.wait ? this.#waitFor(row.id, p.waitMs ?? 120_000) : null;
     this.events.emit({ type: 'message.state', id: row.id, state: row.state });
     this.#kickSoon();
     const final = waitDone ? await waitDone : row;
@@ -568,11 +552,11 @@ export class OnionpostNode {
     });
   }
 
-  #waitFor(id: () => string, ms: number): Promise<StoredMessage> {
+  #waitFor(id: string, ms: number): Promise<StoredMessage> {
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const check = () => {
-        const m = this.store.getMessage(id());
+        const m = this.store.getMessage(id);
         if (m && TERMINAL.has(m.state)) finish(m);
       };
       const finish = (m: StoredMessage) => {
@@ -581,9 +565,9 @@ export class OnionpostNode {
         resolve(m);
       };
       const off = this.events.subscribe((ev) => {
-        if (ev.type === 'message.state' && ev.id === id()) check();
+        if (ev.type === 'message.state' && ev.id === id) check();
       });
-      timer = setTimeout(() => finish(this.store.getMessage(id())!), ms);
+      timer = setTimeout(() => finish(this.store.getMessage(id)!), ms);
       queueMicrotask(check);
     });
   }
