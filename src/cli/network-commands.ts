@@ -10,7 +10,7 @@ import { cryptoReady, readKeyFile } from '../crypto/index.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_DEV_CHAIN_PORT, startDevChain } from '../chain/index.js';
 import { deployRegistry, writeDeployment } from '../contract/index.js';
-import { createTronRegistry } from '../registry/index.js';
+import { createTronRegistry, resolveNameOrOwner } from '../registry/index.js';
 import { recordView } from '../node/index.js';
 import { downTestNetwork, upTestNetwork } from '../tor/index.js';
 import { print, type GlobalArgs } from './main.js';
@@ -108,7 +108,7 @@ export function registerNetworkCommands(cli: Argv<GlobalArgs>): void {
     const target = registryTarget(a, true)!;
     const registry = createTronRegistry({ fullHost: target.fullHost, contractAddress: target.contractAddress });
     try {
-      const rec = /^T[1-9A-HJ-NP-Za-km-z]{33}$/.test(a.name) ? await registry.resolveOwner(a.name) : await registry.resolveName(a.name);
+      const rec = await resolveNameOrOwner(registry, a.name);
       if (!rec) throw new CliError('NOT_FOUND', `"${a.name}" is not registered on ${target.network}`);
       const v = recordView(rec);
       print(a, v, () => [`${v.name} (verified, version ${v.version})`, `  onion:          ${v.onion}`, `  owner:          ${v.owner}`, `  identity key:   ${v.identityKey}`, `  encryption key: ${v.encryptionKey}`, ...(v.mailboxes.length ? [`  mailboxes:      ${v.mailboxes.join(', ')}`] : [])].join('\n'));

@@ -11,7 +11,7 @@
  * prints a summary and exits 0 only if every demo message was delivered. Everything it starts it
  * stops: no tor is left behind.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
@@ -19,16 +19,14 @@ import { API_ENDPOINT_FILE } from '../api/index.js';
 import { startDevChain, type DevChain } from '../chain/index.js';
 import { deployRegistry, writeDeployment } from '../contract/index.js';
 import {
-  KDF_FAST, cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, readKeyFile, type Identity,
+  KDF_FAST, cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, readKeyFile, writeKeyFile, type Identity,
 } from '../crypto/index.js';
 import { describeError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { OnionpostNode, torNetwork } from '../node/index.js';
 import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
-import { upTestNetwork, type TestNetwork } from '../tor/index.js';
 import { TronWeb } from 'tronweb';
-import { existsSync } from 'node:fs';
-import { writeKeyFile } from '../crypto/index.js';
+import { upTestNetwork, type TestNetwork } from '../tor/index.js';
 import type { GlobalArgs } from './main.js';
 import { dataPaths } from './paths.js';
 import { ensureApiToken } from './start.js';

@@ -26,7 +26,7 @@ import {
 } from '../crypto/index.js';
 import { createOutbox, type BackoffPolicy, type DeliveryOutcome, type Outbox } from '../outbox/index.js';
 import { PeerConnection, ProtocolError, RejectCode, rejectCodeName, type DeliverAnswer } from '../protocol/index.js';
-import { comparePin, isValidName, normalizeName, type IdentityRegistry, type VerifiedRecord } from '../registry/index.js';
+import { comparePin, isValidName, normalizeName, resolveNameOrOwner, type IdentityRegistry, type VerifiedRecord } from '../registry/index.js';
 import { StoreError, openStore, type Contact, type MessageState, type Store, type StoredMessage, type NewIncoming, type NewOutgoing, type CommitResult } from '../store/index.js';
 import { createWsListener, type MessageChannel, type WsListener } from '../transport/index.js';
 import { NodeError } from './errors.js';
@@ -635,7 +635,7 @@ export class OnionpostNode {
       'registry.lookup': async (x) => {
         if (!this.#o.registry) throw new NodeError('NO_REGISTRY', 'this node has no registry configured');
         const name = p<{ name: string }>(x).name;
-        const rec = /^T[1-9A-HJ-NP-Za-km-z]{33}$/.test(name) ? await this.#o.registry.resolveOwner(name) : await this.#o.registry.resolveName(normalizeName(name));
+        const rec = await resolveNameOrOwner(this.#o.registry, name);
         if (!rec) throw new NodeError('NOT_FOUND', `"${name}" is not registered`);
         return recordView(rec);
       },

@@ -15,7 +15,7 @@
  *   reg.close();
  */
 import type { Identity, OnionAddress, RotationStatement } from '../crypto/index.js';
-import type { TronAddress } from './address.js';
+import { parseTronAddress, type TronAddress } from './address.js';
 import type { VerifiedRecord } from './record.js';
 
 export interface ResolveOptions {
@@ -88,6 +88,11 @@ export interface IdentityRegistry {
   invalidate(nameOrOwner: string): void;
   /** Releases the HTTP agent the client created (not one passed in). Idempotent. */
   close(): void;
+}
+
+/** Resolves a TRON account (base58 or 41-hex) by owner, anything else as a name. */
+export function resolveNameOrOwner(registry: IdentityRegistry, input: string, opts?: ResolveOptions): Promise<VerifiedRecord | null> {
+  return parseTronAddress(input) ? registry.resolveOwner(input, opts) : registry.resolveName(input, opts);
 }
 
 export { RegistryError, type RegistryErrorCode } from './errors.js';

@@ -103,6 +103,9 @@ test('registry: deploy, register, lookup as typed by a user; missing key, taken 
   const alice = JSON.parse(run(['address', '--data-dir', join(root, 'alice'), '--json']).out) as { onion: string; identityKey: string };
   assert.deepEqual([rec.onion, rec.identityKey], [alice.onion, alice.identityKey]);
   assert.match(rec.owner, /^T/);
+  const byOwner = run(['lookup', rec.owner, ...dev, '--json']);
+  assert.equal(byOwner.code, 0, byOwner.err);
+  assert.equal((JSON.parse(byOwner.out) as { onion: string }).onion, alice.onion, 'a T-address resolves by owner');
   // Later commands on the network find the deployment by themselves (no --registry).
   assert.equal(run(['lookup', 'alice', ...dev]).code, 0);
   oneLineError(run(['lookup', 'nobody', ...dev]), 'NOT_FOUND');
