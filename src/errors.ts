@@ -1,13 +1,13 @@
 /**
  * The root of every error onionpost throws on purpose.
  *
- * Each layer defines its own subclass (CryptoError, ProtocolError, StoreError, TorError, …) and a
- * closed set of string `code`s. Callers branch on `code` or `instanceof`, never on `message`, which
+ * Each layer defines its own subclass with its closed set of string codes, usually in one line:
+ * `export class StoreError extends OnionpostError<StoreErrorCode> {}`. Callers branch on `code` or `instanceof`, never on `message`, which
  * is for people and may change. The underlying failure, if any, travels in `cause`.
  */
-export class OnionpostError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+export class OnionpostError<Code extends string = string> extends Error {
+  readonly code: Code;
+  constructor(code: Code, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;

@@ -22,12 +22,7 @@ export const JSONRPC_CODES: Record<ApiErrorCode, number> = {
   NODE_NOT_RUNNING: -32003,
 };
 
-export class ApiError extends OnionpostError {
-  declare readonly code: ApiErrorCode;
-  constructor(code: ApiErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class ApiError extends OnionpostError<ApiErrorCode> {}
 
 /**
  * An error returned by a remote node over JSON-RPC, rebuilt on the client side. `code` is the

@@ -7,9 +7,4 @@ export type ChainErrorCode =
   | 'LISTEN_FAILED' // the HTTP server could not bind
   | 'CLOSED'; // the chain was closed
 
-export class ChainError extends OnionpostError {
-  declare readonly code: ChainErrorCode;
-  constructor(code: ChainErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class ChainError extends OnionpostError<ChainErrorCode> {}

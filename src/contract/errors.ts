@@ -11,8 +11,7 @@ export type ContractErrorCode =
   | 'COMPILE' // solc reported errors
   | 'DEPLOYMENTS_FILE'; // the deployments file is unreadable or malformed
 
-export class ContractError extends OnionpostError {
-  declare readonly code: ContractErrorCode;
+export class ContractError extends OnionpostError<ContractErrorCode> {
   /** java-tron's broadcast result code, for BROADCAST_REJECTED and UNFUNDED (e.g. "CONTRACT_VALIDATE_ERROR"). */
   readonly nodeCode: string | undefined;
   constructor(code: ContractErrorCode, message: string, options?: { cause?: unknown; nodeCode?: string }) {

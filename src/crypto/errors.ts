@@ -27,9 +27,4 @@ export type CryptoErrorCode =
   | 'BAD_ROTATION' // a rotation statement that does not verify
   | 'BAD_RECORD'; // a registry record whose signature or derived onion does not match
 
-export class CryptoError extends OnionpostError {
-  declare readonly code: CryptoErrorCode;
-  constructor(code: CryptoErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class CryptoError extends OnionpostError<CryptoErrorCode> {}

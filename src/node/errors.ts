@@ -10,9 +10,4 @@ export type NodeErrorCode =
   | 'NOT_STARTED'
   | 'CLOSED';
 
-export class NodeError extends OnionpostError {
-  declare readonly code: NodeErrorCode;
-  constructor(code: NodeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class NodeError extends OnionpostError<NodeErrorCode> {}

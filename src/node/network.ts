@@ -44,9 +44,7 @@ export interface PeerNetwork {
   close(): Promise<void>;
 }
 
-export class NetworkError extends OnionpostError {
-  declare readonly code: 'PEER_UNKNOWN' | 'CLOSED';
-}
+export class NetworkError extends OnionpostError<'PEER_UNKNOWN' | 'CLOSED'> {}
 
 function statusHub(initial: NetworkStatus) {
   let current = initial;

@@ -30,7 +30,7 @@ export interface TorNetworkOptions {
 }
 
 /** A dial refused because our own tor is not running right now; the outbox retries soon. */
-export class TorDownError extends OnionpostError {
+export class TorDownError extends OnionpostError<'TOR_DOWN'> {
   readonly retry = 'soon' as const;
   constructor(message: string) {
     super('TOR_DOWN', message);

@@ -44,12 +44,7 @@ export type Deliver = (message: StoredMessage, signal: AbortSignal) => Promise<D
 
 export type OutboxErrorCode = 'CLOSED'; // the outbox was closed (the abort reason given to in-flight deliveries)
 
-export class OutboxError extends OnionpostError {
-  declare readonly code: OutboxErrorCode;
-  constructor(code: OutboxErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class OutboxError extends OnionpostError<OutboxErrorCode> {}
 
 export interface OutboxOptions {
   store: Store;

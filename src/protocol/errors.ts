@@ -37,8 +37,7 @@ export interface RemoteReject {
   reason: string;
 }
 
-export class ProtocolError extends OnionpostError {
-  declare readonly code: ProtocolErrorCode;
+export class ProtocolError extends OnionpostError<ProtocolErrorCode> {
   /** Set for REMOTE_REJECT. */
   readonly remoteReject: RemoteReject | undefined;
   constructor(code: ProtocolErrorCode, message: string, options?: { cause?: unknown; remoteReject?: RemoteReject }) {

@@ -17,8 +17,7 @@ export type RegistryErrorCode =
   | 'TIMEOUT' // a transaction was not confirmed, or a commitment did not age, before the deadline
   | 'ABORTED'; // the caller's AbortSignal fired
 
-export class RegistryError extends OnionpostError {
-  declare readonly code: RegistryErrorCode;
+export class RegistryError extends OnionpostError<RegistryErrorCode> {
   /** The contract's revert string, when the failure came from a revert (e.g. "NAME_TAKEN"). */
   readonly reason: string | undefined;
   constructor(code: RegistryErrorCode, message: string, options?: { cause?: unknown; reason?: string }) {

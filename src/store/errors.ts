@@ -12,12 +12,7 @@ export type StoreErrorCode =
   | 'IO' // any other SQLite I/O failure (permissions, read-only file system, I/O error)
   | 'MIGRATION_FAILED'; // a schema migration failed (rolled back), or the file's schema is newer than this build
 
-export class StoreError extends OnionpostError {
-  declare readonly code: StoreErrorCode;
-  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class StoreError extends OnionpostError<StoreErrorCode> {}
 
 /**
  * Translates a better-sqlite3 failure into a StoreError. Anything that is not a SQLite error (a bug

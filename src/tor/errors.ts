@@ -25,24 +25,17 @@ export type TorErrorCode =
   | 'TIMEOUT' // a bounded wait (other than bootstrap) ran out
   | 'TESTNET_FAILED'; // the private test network did not come up (consensus deadline, a router died)
 
-export class TorError extends OnionpostError {
-  declare readonly code: TorErrorCode;
-  constructor(code: TorErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class TorError extends OnionpostError<TorErrorCode> {}
 
 /** Tor sent bytes that do not follow the control protocol's reply grammar. */
-export class TorProtocolError extends OnionpostError {
-  declare readonly code: 'CONTROL_PROTOCOL';
+export class TorProtocolError extends OnionpostError<'CONTROL_PROTOCOL'> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONTROL_PROTOCOL', message, options);
   }
 }
 
 /** Tor refused a command. `status` is Tor's 3-digit code (451, 510, 512, 550, 552, …), `text` its reply text. */
-export class TorOperationError extends OnionpostError {
-  declare readonly code: 'CONTROL_REFUSED';
+export class TorOperationError extends OnionpostError<'CONTROL_REFUSED'> {
   readonly status: number;
   readonly text: string;
   readonly command: string;
@@ -57,9 +50,4 @@ export class TorOperationError extends OnionpostError {
 export type TorSocketErrorCode = 'CONNECT_FAILED' | 'CONNECTION_CLOSED' | 'CONNECT_TIMEOUT' | 'ABORTED';
 
 /** The control connection failed: could not connect, broke, or was closed (by us or by tor). */
-export class TorSocketError extends OnionpostError {
-  declare readonly code: TorSocketErrorCode;
-  constructor(code: TorSocketErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export class TorSocketError extends OnionpostError<TorSocketErrorCode> {}

@@ -67,8 +67,7 @@ const REPLIES: Record<number, [SocksErrorCode, SocksRetry, string]> = {
   0xf7: ['ONION_INTRO_TIMEOUT', 'soon', 'onion service introduction timed out'],
 };
 
-export class SocksError extends OnionpostError {
-  declare readonly code: SocksErrorCode;
+export class SocksError extends OnionpostError<SocksErrorCode> {
   /** The SOCKS5 reply byte when the proxy answered, else undefined. */
   readonly replyCode: number | undefined;
   readonly retry: SocksRetry;

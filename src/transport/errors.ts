@@ -12,8 +12,7 @@ export type TransportErrorCode =
   | 'TOO_LARGE' // a message over limits.maxFrame (refused on send; a peer that sends one is closed with 1009)
   | 'BAD_FRAME'; // the peer broke WebSocket framing or sent a text message; the channel is closed
 
-export class TransportError extends OnionpostError {
-  declare readonly code: TransportErrorCode;
+export class TransportError extends OnionpostError<TransportErrorCode> {
   /** The HTTP status of a DIAL_REJECTED upgrade. */
   readonly status: number | undefined;
   constructor(code: TransportErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
