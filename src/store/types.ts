@@ -65,10 +65,11 @@ export interface StoredMessage {
   lastErrorCode: string | null;
 }
 
-/** What `insertOutgoing` needs: a message already sealed to its recipient. */
-export interface NewOutgoing {
+/** The fields a new message has in either direction. */
+interface NewMessage {
   id: string;
   kind: MessageKind;
+  /** The peer's Ed25519 identity key (64 hex chars): recipient (out) or sender (in). */
   peerIdentity: string;
   peerOnion?: string | null;
   peerLabel?: string | null;
@@ -79,8 +80,16 @@ export interface NewOutgoing {
   inReplyTo?: string | null;
   createdAt: number;
   expiresAt: number;
-  envelope: Uint8Array;
+  /** SHA-256 of the envelope (what receipts sign); empty while an outgoing message is unsealed. */
   envelopeHash: Uint8Array;
+}
+
+/**
+ * What `insertOutgoing` needs: a message sealed to its recipient, or, when the recipient's key is
+ * not known yet, with an empty envelope and hash to be sealed later (`setEnvelope`).
+ */
+export interface NewOutgoing extends NewMessage {
+  envelope: Uint8Array;
   /** 'held' queues it behind an unapproved key change of the peer. Default 'queued'. */
   state?: 'queued' | 'held';
   stateReason?: string | null;
@@ -89,21 +98,8 @@ export interface NewOutgoing {
 }
 
 /** What `commitIncoming` needs: an opened, verified message and the receipt we will send for it. */
-export interface NewIncoming {
-  id: string;
-  kind: MessageKind;
-  /** The sender's Ed25519 identity key (64 hex chars). */
-  peerIdentity: string;
-  peerOnion?: string | null;
-  peerLabel?: string | null;
-  subject?: string | null;
-  body: string;
-  threadId?: string | null;
-  inReplyTo?: string | null;
-  createdAt: number;
-  expiresAt: number;
+export interface NewIncoming extends NewMessage {
   receivedAt: number;
-  envelopeHash: Uint8Array;
   /** Our signed receipt; stored and returned unchanged for every duplicate. */
   receipt: Uint8Array;
 }
