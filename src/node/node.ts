@@ -474,6 +474,10 @@ export class OnionpostNode {
     }
   }
 
+  #heldFor(peerIdentity: string): StoredMessage[] {
+    return this.store.listMessages({ direction: 'out', state: 'held', peer: peerIdentity, limit: 500 });
+  }
+
   #approveKeyChange(alias: string): Contact {
     const c = this.store.getContact(alias);
     if (!c) throw new NodeError('NOT_FOUND', `no contact "${alias}"`);
@@ -482,16 +486,17 @@ export class OnionpostNode {
     const now = this.#clock.now();
     const oldIdentity = c.identityKey;
     const updated = this.store.upsertContact({ ...c, identityKey: k.identityKey, encryptionKey: k.encryptionKey, onion: k.onion ?? onionAddress(fromHex(k.identityKey)), registryVersion: k.registryVersion ?? c.registryVersion, pinnedAt: now, keyChange: null });
-    // Held messages were sealed to the old key: re-send each to the approved key, mark the old copy failed.
-    const held = this.store.listMessages({ direction: 'out', limit: 1000 }).filter((m) => m.state === 'held' && m.peerIdentity === oldIdentity);
-    this.store.batch(() => {
-      for (const m of held) {
-        this.#queue({ identityKey: fromHex(updated.identityKey), onion: updated.onion, label: updated.alias, encryptionKey: updated.encryptionKey ? fromHex(updated.encryptionKey) : null, held: null }, {
-          to: updated.alias, subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now),
-        });
-        this.store.transition(m.id, 'failed', { from: ['held'], reason: 'superseded: re-sent to the approved new key' });
-      }
-    });
+    // Held messages were sealed to the old key: re-send each to the approved key, mark the old copy
+    // failed. Each page leaves 'held', so the loop ends when none is left.
+    const to = this.#fromContact(updated);
+    for (let held = this.#heldFor(oldIdentity); held.length > 0; held = this.#heldFor(oldIdentity)) {
+      this.store.batch(() => {
+        for (const m of held) {
+          this.#queue(to, { to: updated.alias, subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now) });
+          this.store.transition(m.id, 'failed', { from: ['held'], reason: 'superseded: re-sent to the approved new key' });
+        }
+      });
+    }
     this.#outbox?.kick();
     return updated;
   }
@@ -588,12 +593,11 @@ export class OnionpostNode {
   }
 
   #findMessage(idOrPrefix: string): StoredMessage {
-    const id = idOrPrefix.toLowerCase();
-    const exact = id.length === 32 ? this.store.getMessage(id) : null;
-    if (exact) return exact;
-    const matches = [...this.store.listMessages({ direction: 'in', limit: 1000 }), ...this.store.listMessages({ direction: 'out', limit: 1000 })].filter((m) => m.id.startsWith(id));
+    const matches = this.store.listMessages({ idPrefix: idOrPrefix.toLowerCase(), limit: 2 });
     if (matches.length === 0) throw new NodeError('NOT_FOUND', `no message ${idOrPrefix}`);
-    if (matches.length > 1) throw new NodeError('AMBIGUOUS_ID', `${idOrPrefix} matches ${matches.length} messages; give more characters`);
+    if (matches.length > 1 && matches[0]!.id !== idOrPrefix.toLowerCase()) {
+      throw new NodeError('AMBIGUOUS_ID', `${idOrPrefix} matches more than one message; give more characters`);
+    }
     return matches[0]!;
   }
 

@@ -377,6 +377,14 @@ class SqliteStore implements Store {
       if (opts.direction) (where.push('direction = @direction'), (params.direction = opts.direction));
       if (opts.kind) (where.push('kind = @kind'), (params.kind = opts.kind));
       if (opts.thread) (where.push('thread_id = @thread'), (params.thread = opts.thread));
+      if (opts.peer) (where.push('peer_identity = @peer'), (params.peer = opts.peer));
+      if (opts.state) (where.push('state = @state'), (params.state = opts.state));
+      if (opts.idPrefix !== undefined) {
+        // Ids are lower-case hex; anything else matches nothing (and never reaches GLOB as a pattern).
+        if (!/^[0-9a-f]*$/.test(opts.idPrefix)) return [];
+        where.push('id GLOB @idGlob');
+        params.idGlob = `${opts.idPrefix}*`;
+      }
       if (typeof opts.before === 'number') (where.push('sort_at < @beforeAt'), (params.beforeAt = opts.before));
       else if (opts.before) {
         where.push('(sort_at < @beforeAt OR (sort_at = @beforeAt AND id < @beforeId))');

@@ -121,6 +121,11 @@ export interface ListOptions {
   direction?: Direction;
   kind?: MessageKind;
   thread?: string;
+  /** Only messages whose id starts with these hex characters (what the CLI's `read <id>` takes). */
+  idPrefix?: string;
+  /** Only messages to or from this peer identity (64 hex chars). */
+  peer?: string;
+  state?: MessageState;
   /** Default 50, at most 1000. */
   limit?: number;
   /**

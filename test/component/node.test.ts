@@ -35,6 +35,9 @@ test('two nodes over ws on 127.0.0.1: mail both ways, receipts verified, inbox a
   assert.equal(inbox.length, 1);
   assert.deepEqual([inbox[0]!.id, inbox[0]!.from, inbox[0]!.subject], [sent.id, alice.identity.onion, 'hello']);
   assert.equal(typeof inbox[0]!.receivedAt, 'number');
+  const read = (await bob.handlers['messages.get']!({ id: sent.id.slice(0, 8) })) as { id: string; body: string; read: boolean };
+  assert.deepEqual([read.id, read.body, read.read], [sent.id, 'hi bob', true], 'found by id prefix, marked read');
+  await assert.rejects(Promise.resolve().then(() => bob.handlers['messages.get']!({ id: 'ffffffff' })), { code: 'NOT_FOUND' });
 
   // Bob replies in the same thread through the API handler (as the CLI would).
   const reply = (await bob.handlers['messages.send']!({ to: alice.identity.onion, subject: 'Re: hello', body: 'hi alice', threadId: sent.id, inReplyTo: sent.id, wait: true })) as { id: string; state: string };

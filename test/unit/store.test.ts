@@ -190,3 +190,25 @@ test('contacts: case-insensitive aliases, lookup by identity, one alias per iden
     store.close();
   }
 });
+
+test('listMessages filters: id prefix (hex only, indexed GLOB), peer and state', () => {
+  const { store } = fresh();
+  try {
+    const peerA = 'a'.repeat(64);
+    const peerB = 'b'.repeat(64);
+    const mk = (id: string, peer: string, state: 'queued' | 'held') =>
+      store.insertOutgoing({ id, kind: 'mail', peerIdentity: peer, body: 'x', createdAt: 1, expiresAt: 10_000_000_000_000, envelope: new Uint8Array(1), envelopeHash: new Uint8Array(32), state });
+    mk('ab'.padEnd(32, '0'), peerA, 'held');
+    mk('ab'.padEnd(32, '1'), peerB, 'queued');
+    mk('cd'.padEnd(32, '0'), peerA, 'queued');
+    assert.equal(store.listMessages({ idPrefix: 'ab' }).length, 2);
+    assert.deepEqual(store.listMessages({ idPrefix: 'cd0' }).map((m) => m.id), ['cd'.padEnd(32, '0')]);
+    assert.deepEqual(store.listMessages({ idPrefix: 'ab*' }), [], 'a glob character is not a pattern');
+    assert.deepEqual(store.listMessages({ idPrefix: 'zz' }), []);
+    assert.deepEqual(store.listMessages({ peer: peerA, state: 'held' }).map((m) => m.id), ['ab'.padEnd(32, '0')]);
+    assert.equal(store.listMessages({ peer: peerA }).length, 2);
+    assert.equal(store.listMessages({ state: 'queued' }).length, 2);
+  } finally {
+    store.close();
+  }
+});
