@@ -8,7 +8,6 @@ import { Agent, type ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { API_ENDPOINT_FILE } from '../api/index.js';
 import { cryptoReady, ensurePrivateDir, onionKeyBlob, readKeyFile } from '../crypto/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { OnionpostNode, loopbackNetwork, torNetwork, TorDownError, type PeerNetwork, type TorNetwork } from '../node/index.js';

@@ -25,7 +25,7 @@ import {
   type Identity, type InnerMessage, type RandomBytes,
 } from '../crypto/index.js';
 import { createOutbox, type BackoffPolicy, type DeliveryOutcome, type Outbox } from '../outbox/index.js';
-import { PeerConnection, ProtocolError, RejectCode, rejectCodeName, type DeliverAnswer } from '../protocol/index.js';
+import { PeerConnection, RejectCode, rejectCodeName, type DeliverAnswer } from '../protocol/index.js';
 import { comparePin, isValidName, normalizeName, resolveNameOrOwner, type IdentityRegistry, type VerifiedRecord } from '../registry/index.js';
 import { StoreError, openStore, type Contact, type MessageState, type Store, type StoredMessage, type NewIncoming, type NewOutgoing, type CommitResult } from '../store/index.js';
 import { createWsListener, type MessageChannel, type WsListener } from '../transport/index.js';

@@ -46,7 +46,7 @@ after(async () => {
 test('send by name pins the keys; a key change without a statement holds mail and warns; with one, the node follows', async () => {
   const alice = await t.make('alice', { registry: client(null) });
   const bobId = generateIdentity();
-  const bob = await t.make('bob', { identity: bobId });
+  await t.make('bob', { identity: bobId }); // online to receive
   const bobChain = client(2);
   await bobChain.register(bobId, 'bob');
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  CryptoError, cryptoReady, decodeBundle, decodeRotation, encodeBundle, encodeRotation, generateIdentity, identityFromSecrets,
+  cryptoReady, decodeBundle, decodeRotation, encodeBundle, encodeRotation, generateIdentity, identityFromSecrets,
   onionAddress, onionKeyBlob, parseOnionAddress, signBundle, signDomain, signRegistryRecord, signRotation, verifyBundle,
   verifyRegistryRecord, verifyRotation, type IdentityKey, type OnionAddress,
 } from '../../src/crypto/index.js';

@@ -2,7 +2,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  CryptoError, cryptoReady, envelopeHash, generateIdentity, isEnvelopeSize, openMessage, pad, sealMessage, signReceipt, unpad,
+  cryptoReady, envelopeHash, generateIdentity, isEnvelopeSize, openMessage, pad, sealMessage, signReceipt, unpad,
   verifyReceipt, type Identity,
 } from '../../src/crypto/index.js';
 import { sodium } from '../../src/crypto/sodium.js';

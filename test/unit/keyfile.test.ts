@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CryptoError, KDF_FAST, cryptoReady, generateIdentity, readKeyFile, readPublicIdentity, writeKeyFile } from '../../src/crypto/index.js';
+import { KDF_FAST, cryptoReady, generateIdentity, readKeyFile, readPublicIdentity, writeKeyFile } from '../../src/crypto/index.js';
 import { cryptoCodeOf } from '../fixtures/codes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'onionpost-keyfile-'));
