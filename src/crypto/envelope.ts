@@ -29,7 +29,8 @@ import { ByteReader, ByteWriter, bytesEqual } from '../bytes.js';
 import { PADDING_BUCKETS, SEAL_OVERHEAD } from '../limits.js';
 import { CryptoError } from './errors.js';
 import { onionAddress, sha256, signDomain, verifyDomain, type Identity, type IdentityKey, type OnionAddress } from './keys.js';
-import { checkLength, secureRandomBytes, sodium, type RandomBytes } from './sodium.js';
+import { openSealed, sealTo } from './native.js';
+import { checkLength, secureRandomBytes, type RandomBytes } from './sodium.js';
 
 export const MESSAGE_VERSION = 1;
 export const MAX_SUBJECT_BYTES = 998;
@@ -194,7 +195,7 @@ export function sealMessage(
   const inner = encodeInner(message);
   const signature = signDomain(sender.signingKey, 'message/v1', inner);
   const padded = pad(new ByteWriter().bytes(inner).bytes(signature).finish());
-  const envelope = sodium().crypto_box_seal(padded, recipientEncryptionKey);
+  const envelope = sealTo(padded, recipientEncryptionKey);
   padded.fill(0);
   return { id: message.id, envelope, envelopeHash: sha256(envelope), message: { ...message, senderOnion: sender.onion } };
 }
@@ -210,12 +211,7 @@ export function isEnvelopeSize(n: number): boolean {
  */
 export function openMessage(recipient: Identity, envelope: Uint8Array, opts: { now: number; maxSkewMs: number }): InnerMessage {
   if (!isEnvelopeSize(envelope.length)) throw new CryptoError('ENVELOPE_SIZE', `envelope of ${envelope.length} bytes is not a bucket size`);
-  let padded: Uint8Array;
-  try {
-    padded = sodium().crypto_box_seal_open(envelope, recipient.encryptionKey, recipient.encryptionSecret);
-  } catch (err) {
-    throw new CryptoError('DECRYPT_FAILED', 'envelope does not open with our key', { cause: err });
-  }
+  const padded = openSealed(envelope, recipient.encryptionKey, recipient.encryptionSecret);
   const { message, signed, signature } = decodeInner(unpad(padded));
   if (!bytesEqual(message.recipient, recipient.identityKey)) throw new CryptoError('WRONG_RECIPIENT', 'message is addressed to another identity');
   if (message.createdAt > opts.now + opts.maxSkewMs) throw new CryptoError('CLOCK_SKEW', 'message created in the future beyond the allowed skew');

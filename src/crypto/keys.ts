@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CryptoError } from './errors.js';
+import { ed25519Sign, ed25519Verify } from './native.js';
 import { checkLength, secureRandomBytes, sodium, type RandomBytes } from './sodium.js';
 
 declare const brand: unique symbol;
@@ -163,16 +164,11 @@ export function onionKeyBlob(seed: Uint8Array): string {
 
 /** Ed25519 signature with a domain-separation label, so a signature made for one purpose is never valid for another. */
 export function signDomain(signingKey: Uint8Array, domain: string, message: Uint8Array): Uint8Array {
-  return sodium().crypto_sign_detached(domainMessage(domain, message), signingKey);
+  return ed25519Sign(signingKey, domainMessage(domain, message));
 }
 
 export function verifyDomain(identityKey: Uint8Array, domain: string, message: Uint8Array, signature: Uint8Array): boolean {
-  if (signature.length !== 64 || identityKey.length !== 32) return false;
-  try {
-    return sodium().crypto_sign_verify_detached(signature, domainMessage(domain, message), identityKey);
-  } catch {
-    return false;
-  }
+  return ed25519Verify(identityKey, domainMessage(domain, message), signature);
 }
 
 function domainMessage(domain: string, message: Uint8Array): Uint8Array {
