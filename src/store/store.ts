@@ -140,7 +140,8 @@ class SqliteStore implements Store {
       this.#tx(() => {
         const row = this.#row(id);
         if (row.direction !== 'out' || (row.envelope && row.envelope.length > 0)) throw new StoreError('BAD_STATE', `message ${id} is already sealed`);
-        this.#db.prepare('UPDATE messages SET envelope = ?, envelope_hash = ? WHERE id = ?').run(envelope, envelopeHash, id);
+        this.#s.setEnvelope.run(envelope, id);
+        this.#s.setEnvelopeHash.run(envelopeHash, id);
       }),
     );
   }
@@ -151,11 +152,12 @@ class SqliteStore implements Store {
         const state = m.state ?? 'queued';
         this.#s.insertMessage.run({
           id: m.id, direction: 'out', kind: m.kind, peer_identity: m.peerIdentity, peer_onion: m.peerOnion ?? null,
-          peer_label: m.peerLabel ?? null, subject: m.subject ?? null, body: m.body, thread_id: m.threadId ?? m.id,
+          peer_label: m.peerLabel ?? null, subject: m.subject ?? null, thread_id: m.threadId ?? m.id,
           in_reply_to: m.inReplyTo ?? null, created_at: m.createdAt, expires_at: m.expiresAt, received_at: null,
-          sort_at: m.createdAt, state, state_reason: m.stateReason ?? null, envelope: m.envelope,
+          sort_at: m.createdAt, state, state_reason: m.stateReason ?? null,
           envelope_hash: m.envelopeHash, receipt: null, next_attempt_at: m.nextAttemptAt ?? m.createdAt,
         });
+        this.#s.insertContent.run(m.id, m.body, m.envelope);
         this.#event(m.id, this.#now(), state, m.stateReason ?? null);
         return messageFromRow(this.#row(m.id));
       }),
@@ -195,16 +197,34 @@ class SqliteStore implements Store {
   }
 
   dueOutgoing(now: number, limit: number, opts: { excludePeers?: Iterable<string> } = {}): StoredMessage[] {
-    return this.#run('dueOutgoing', () =>
-      (this.#s.due.all(now, JSON.stringify([...(opts.excludePeers ?? [])]), Math.max(0, Math.trunc(limit))) as MessageRow[]).map(messageFromRow),
-    );
+    return this.#run('dueOutgoing', () => {
+      const max = Math.max(0, Math.trunc(limit));
+      const peers = this.#queuedPeers(opts.excludePeers).filter((p) => p.t <= now).sort((a, b) => a.t - b.t);
+      // A merge of the peers' due rows, each peer's already in order: once `max` rows are held and
+      // the next peer's earliest row comes after the last of them, no later peer can contribute.
+      let rows: MessageRow[] = [];
+      for (const p of peers) {
+        if (rows.length >= max && rows[max - 1]!.next_attempt_at! < p.t) break;
+        rows = rows.concat(this.#s.dueForPeer.all(p.peer, now, max) as MessageRow[]);
+        // Stable: ties keep each peer's own (rowid) order from the index.
+        rows.sort((a, b) => a.next_attempt_at! - b.next_attempt_at! || a.sort_at - b.sort_at);
+      }
+      return rows.slice(0, max).map(messageFromRow);
+    });
   }
 
   nextDueAt(opts: { excludePeers?: Iterable<string> } = {}): number | null {
     return this.#run('nextDueAt', () => {
-      const r = this.#s.nextDue.get(JSON.stringify([...(opts.excludePeers ?? [])])) as { t: number | null };
-      return r.t;
+      let t = (this.#s.nextExpiry.get() as { t: number | null }).t;
+      for (const p of this.#queuedPeers(opts.excludePeers)) if (t === null || p.t < t) t = p.t;
+      return t;
     });
+  }
+
+  /** Every peer with queued messages, minus `exclude`, with its earliest next_attempt_at. O(peers · log n). */
+  #queuedPeers(exclude: Iterable<string> = []): { peer: string; t: number }[] {
+    const skip = new Set(exclude);
+    return (this.#s.queuedPeers.all() as { peer: string; t: number }[]).filter((p) => !skip.has(p.peer));
   }
 
   nextExpiryAt(): number | null {
@@ -339,11 +359,12 @@ class SqliteStore implements Store {
     }
     this.#s.insertMessage.run({
       id: m.id, direction: 'in', kind: m.kind, peer_identity: m.peerIdentity, peer_onion: m.peerOnion ?? null,
-      peer_label: m.peerLabel ?? null, subject: m.subject ?? null, body: m.body, thread_id: m.threadId ?? m.id,
+      peer_label: m.peerLabel ?? null, subject: m.subject ?? null, thread_id: m.threadId ?? m.id,
       in_reply_to: m.inReplyTo ?? null, created_at: m.createdAt, expires_at: m.expiresAt, received_at: m.receivedAt,
-      sort_at: m.receivedAt, state: 'received', state_reason: null, envelope: null, envelope_hash: m.envelopeHash,
+      sort_at: m.receivedAt, state: 'received', state_reason: null, envelope_hash: m.envelopeHash,
       receipt: m.receipt, next_attempt_at: null,
     });
+    this.#s.insertContent.run(m.id, m.body, null);
     this.#s.insertSeen.run(m.id, m.peerIdentity, m.envelopeHash, m.receipt, m.receivedAt, m.expiresAt + this.#dedupSkewMs);
     this.#event(m.id, m.receivedAt, 'received', null);
     return { duplicate: false, receipt: bytes(m.receipt), conflict: false };
@@ -392,7 +413,7 @@ class SqliteStore implements Store {
         params.beforeId = opts.before.id;
       }
       params.limit = Math.min(MAX_LIST, Math.max(0, Math.trunc(opts.limit ?? 50)));
-      const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY sort_at DESC, id DESC LIMIT @limit`;
+      const sql = `SELECT * FROM message_rows ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY sort_at DESC, id DESC LIMIT @limit`;
       let stmt = this.#listCache.get(sql);
       if (!stmt) this.#listCache.set(sql, (stmt = this.#db.prepare(sql)));
       return (stmt.all(params) as MessageRow[]).map(messageFromRow);
@@ -510,16 +531,18 @@ class SqliteStore implements Store {
 }
 
 function prepareAll(db: Db) {
-  const notExcluded = 'peer_identity NOT IN (SELECT value FROM json_each(?))';
   return {
-    getMessage: db.prepare('SELECT * FROM messages WHERE id = ?'),
+    getMessage: db.prepare('SELECT * FROM message_rows WHERE id = ?'),
     insertMessage: db.prepare(`
-      INSERT INTO messages (id, direction, kind, peer_identity, peer_onion, peer_label, subject, body, thread_id,
-        in_reply_to, created_at, expires_at, received_at, sort_at, state, state_reason, envelope, envelope_hash,
+      INSERT INTO messages (id, direction, kind, peer_identity, peer_onion, peer_label, subject, thread_id,
+        in_reply_to, created_at, expires_at, received_at, sort_at, state, state_reason, envelope_hash,
         receipt, next_attempt_at)
-      VALUES (@id, @direction, @kind, @peer_identity, @peer_onion, @peer_label, @subject, @body, @thread_id,
-        @in_reply_to, @created_at, @expires_at, @received_at, @sort_at, @state, @state_reason, @envelope,
+      VALUES (@id, @direction, @kind, @peer_identity, @peer_onion, @peer_label, @subject, @thread_id,
+        @in_reply_to, @created_at, @expires_at, @received_at, @sort_at, @state, @state_reason,
         @envelope_hash, @receipt, @next_attempt_at)`),
+    insertContent: db.prepare('INSERT INTO message_content (id, body, envelope) VALUES (?, ?, ?)'),
+    setEnvelope: db.prepare('UPDATE message_content SET envelope = ? WHERE id = ?'),
+    setEnvelopeHash: db.prepare('UPDATE messages SET envelope_hash = ? WHERE id = ?'),
     insertEvent: db.prepare('INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)'),
     setState: db.prepare(`
       UPDATE messages SET state = @state, state_reason = @reason,
@@ -530,15 +553,20 @@ function prepareAll(db: Db) {
     markDelivered: db.prepare(`
       UPDATE messages SET state = 'delivered', receipt = ?, delivered_at = ?, next_attempt_at = NULL, state_reason = NULL
       WHERE id = ?`),
-    due: db.prepare(`
-      SELECT * FROM messages
-      WHERE state = 'queued' AND next_attempt_at <= ? AND ${notExcluded}
-      ORDER BY next_attempt_at, sort_at, rowid LIMIT ?`),
-    nextDue: db.prepare(`
-      SELECT MIN(t) AS t FROM (
-        SELECT MIN(next_attempt_at) AS t FROM messages WHERE state = 'queued' AND ${notExcluded}
+    // A loose index scan over messages_due_by_peer: one seek per distinct queued peer.
+    queuedPeers: db.prepare(`
+      WITH RECURSIVE peers (p) AS (
+        SELECT (SELECT peer_identity FROM messages WHERE state = 'queued' ORDER BY peer_identity LIMIT 1)
         UNION ALL
-        SELECT MIN(expires_at) AS t FROM messages WHERE state IN ('queued', 'held'))`),
+        SELECT (SELECT peer_identity FROM messages WHERE state = 'queued' AND peer_identity > p ORDER BY peer_identity LIMIT 1)
+        FROM peers WHERE p IS NOT NULL)
+      SELECT p AS peer, (SELECT MIN(next_attempt_at) FROM messages WHERE state = 'queued' AND peer_identity = p) AS t
+      FROM peers WHERE p IS NOT NULL`),
+    dueForPeer: db.prepare(`
+      SELECT m.*, c.body AS body, c.envelope AS envelope
+      FROM messages m INDEXED BY messages_due_by_peer JOIN message_content c ON c.id = m.id
+      WHERE m.state = 'queued' AND m.peer_identity = ? AND m.next_attempt_at <= ?
+      ORDER BY m.next_attempt_at, m.sort_at LIMIT ?`),
     nextExpiry: db.prepare(`SELECT MIN(expires_at) AS t FROM messages WHERE state IN ('queued', 'held')`),
     expiring: db.prepare(`SELECT id FROM messages WHERE state IN ('queued', 'held') AND expires_at <= ? ORDER BY expires_at`),
     bumpAttempts: db.prepare('UPDATE messages SET attempts = attempts + 1 WHERE id = ?'),

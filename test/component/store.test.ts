@@ -123,7 +123,7 @@ test('commitIncomingBatch: one transaction, duplicates inside and across batches
   }
 });
 
-test('migrations: a v1 file is migrated with its rows intact; a failing migration rolls back; a newer file is refused', () => {
+test('migrations: a v1 file is migrated with its rows intact (content split out, history kept); a failing migration rolls back; a newer file is refused', () => {
   const path = dbPath();
   const id = randomBytes(16).toString('hex');
   const v1 = new Database(path);
@@ -131,25 +131,36 @@ test('migrations: a v1 file is migrated with its rows intact; a failing migratio
   assert.deepEqual(migrate(v1, silentLogger(), MIGRATIONS.slice(0, 1)), { from: 0, to: 1 });
   v1.prepare(`INSERT INTO messages (id, direction, kind, peer_identity, body, thread_id, created_at, expires_at, sort_at, state, envelope, envelope_hash, next_attempt_at)
               VALUES (?, 'out', 'mail', ?, 'old', ?, 1, 2000000000000, 1, 'queued', x'01', x'02', 1)`).run(id, SENDER, id);
+  v1.prepare(`INSERT INTO message_events (message_id, at, state) VALUES (?, 1, 'queued')`).run(id);
   assert.equal(v1.pragma('user_version', { simple: true }), 1);
   assert.throws(() => v1.prepare('SELECT * FROM attempts').all(), /no such table/);
   v1.close();
 
   const store = openStore({ path, logger: silentLogger() });
-  assert.equal(store.schemaVersion, 2);
+  assert.equal(store.schemaVersion, SCHEMA_VERSION);
   const row = store.getMessage(id)!;
   assert.equal(row.body, 'old');
+  assert.deepEqual(row.envelope, Uint8Array.of(1));
+  assert.deepEqual(row.envelopeHash, Uint8Array.of(2));
   assert.equal(row.state, 'queued');
   assert.equal(row.lastErrorCode, null);
+  // v3 rebuilt the messages table: the history that references it must not have been cascaded away.
+  assert.deepEqual(store.listEvents(id).map((e) => e.state), ['queued']);
+  assert.deepEqual(store.dueOutgoing(10, 5).map((m) => m.id), [id]);
   const attempt = store.recordAttemptStart(id, 5);
   store.recordAttemptFinish(attempt, 6, 'retry', 'UNREACHABLE');
   assert.equal(store.listAttempts(id)[0]!.errorCode, 'UNREACHABLE');
   store.close();
 
   const db = new Database(path);
-  const broken = [...MIGRATIONS, { version: 3, description: 'broken', up: 'CREATE TABLE t3 (a); INSERT INTO nope VALUES (1);' }];
+  db.pragma('foreign_keys = ON');
+  const broken = [...MIGRATIONS, { version: SCHEMA_VERSION + 1, description: 'broken', up: 'CREATE TABLE t3 (a); INSERT INTO nope VALUES (1);' }];
   assert.throws(() => migrate(db, silentLogger(), broken), (e: unknown) => e instanceof StoreError && e.code === 'MIGRATION_FAILED');
-  assert.equal(db.pragma('user_version', { simple: true }), 2);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.equal(db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are back on after a failed migration');
+  const dangling = [...MIGRATIONS, { version: SCHEMA_VERSION + 1, description: 'dangling', up: `INSERT INTO message_events (message_id, at, state) VALUES ('${'e'.repeat(32)}', 1, 'queued');` }];
+  assert.throws(() => migrate(db, silentLogger(), dangling), (e: unknown) => e instanceof StoreError && e.code === 'MIGRATION_FAILED', 'a migration that breaks a foreign key is rolled back');
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   assert.equal((db.prepare(`SELECT COUNT(*) AS n FROM sqlite_schema WHERE name = 't3'`).get() as { n: number }).n, 0);
   db.pragma('user_version = 99');
   db.close();
