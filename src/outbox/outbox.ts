@@ -133,13 +133,9 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     return out;
   }
 
-  // Group commit: every write of one pump round is one transaction, and outcomes that finish
-  // together are recorded together (flushFinished), so under synchronous=FULL a burst of N messages
-  // costs a few fsyncs instead of 4N.
-  function pump(): void {
-    store.batch(pumpRound);
-  }
-
+  // Group commit: the outcomes that finished together and the deliveries they make room for are
+  // written in one transaction (flushFinished → wake(record)), so under synchronous=FULL a burst
+  // of N messages costs a few fsyncs instead of 4N.
   function pumpRound(): void {
     const now = clock.now();
     for (const id of store.expireDue(now)) logger.info({ id }, 'message expired undelivered');
@@ -172,10 +168,15 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     return store.nextDueAt({ excludePeers: busyPeers() });
   }
 
-  function wake(): void {
-    if (!started || closed) return;
-    if (waking) {
-      again = true;
+  /**
+   * Starts what is due and re-arms the timer. `record` (outcomes to write) runs first, in the same
+   * transaction; if that transaction fails it is run again on its own, so outcomes are not lost
+   * to a failure of the round.
+   */
+  function wake(record?: () => void): void {
+    if (!started || closed || waking) {
+      record?.();
+      if (waking) again = true;
       return;
     }
     waking = true;
@@ -184,7 +185,16 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       // A deliver() that synchronously kicks us sets `again`; bounded anyway.
       for (let i = 0; i < 16; i++) {
         again = false;
-        pump();
+        const first = i === 0 ? record : undefined;
+        try {
+          store.batch(() => {
+            first?.();
+            pumpRound();
+          });
+        } catch (err) {
+          first?.();
+          throw err;
+        }
         if (!again) break;
       }
       next = nextWake();
@@ -254,21 +264,22 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     if (batch.length === 0) return;
     const now = clock.now();
     for (const [e] of batch) release(e);
-    try {
-      store.batch(() => {
-        for (const [e, o] of batch) record(e, o, now);
-      });
-    } catch {
-      // One bad row must not lose the others' outcomes: record them one by one.
-      for (const [e, o] of batch) recordSafely(e, o, now);
-    }
+    wake(() => {
+      try {
+        store.batch(() => {
+          for (const [e, o] of batch) record(e, o, now);
+        });
+      } catch {
+        // One bad row must not lose the others' outcomes: record them one by one.
+        for (const [e, o] of batch) recordSafely(e, o, now);
+      }
+    });
     if (opts.onChange) {
       for (const [e, o] of batch) {
         const state: MessageState = o.kind === 'retry' ? 'queued' : o.kind;
         opts.onChange(e.id, state, o.kind === 'delivered' ? {} : o.kind === 'retry' ? { code: o.code } : { code: o.code, reason: o.reason });
       }
     }
-    wake();
   }
 
   function recordSafely(entry: InFlight, outcome: DeliveryOutcome, now: number): void {
