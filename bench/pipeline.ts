@@ -100,7 +100,7 @@ async function pipelineRun(node: OnionpostNode, to: string, body: string, n: num
   for (const r of results) ids.add(r.id);
   if ([...delivered].filter((id) => ids.has(id)).length === n) finish();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([done, new Promise<void>((_, rej) => (timer = setTimeout(() => rej(new Error(`only ${delivered.size}/${n} delivered after ${timeoutMs} ms${failed ? `; ${failed}` : ''}`)), timeoutMs)))]);
+  await Promise.race([done, new Promise<void>((_, rej) => (timer = setTimeout(() => rej(new Error(`only ${delivered.size}/${n} delivered after ${timeoutMs} ms${failed ? `; ${failed}` : ''}; sender store: ${JSON.stringify(node.store.counts())}`)), timeoutMs)))]);
   clearTimeout(timer);
   const secs = (performance.now() - t0) / 1000;
   off();
@@ -144,7 +144,7 @@ export async function run(args: string[]): Promise<void> {
     await rawEcho(echoPort, envelopeSize, warmup, window);
     const raw = await rawEcho(echoPort, envelopeSize, n, window);
 
-    const m = await pipelineRun(node, to, body, n, 600_000);
+    const m = await pipelineRun(node, to, body, n, numArg(args, 'timeout', 600) * 1000);
     const rate = n / m.secs;
     const ratio = rate / raw;
     const machine = machineLabel();
