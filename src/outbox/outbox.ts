@@ -285,7 +285,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   function recordSafely(entry: InFlight, outcome: DeliveryOutcome, now: number): void {
     const { id } = entry;
     try {
-      record(entry, outcome, now);
+      store.batch(() => record(entry, outcome, now));
     } catch (err) {
       if (closed && err instanceof StoreError && err.code === 'CLOSED') return;
       logger.error({ id, err: describeError(err) }, 'outbox: recording the outcome failed');

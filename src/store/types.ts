@@ -264,7 +264,9 @@ export interface Store {
   // ── outgoing ───────────────────────────────────────────────────────────────
   /**
    * Runs `fn` in one transaction (one fsync under synchronous=FULL): group commit for callers that
-   * write many rows at once. Calls to other Store methods inside `fn` join it.
+   * write many rows at once. Calls to other Store methods inside `fn` join it, without a savepoint
+   * each: when one throws, let the error leave `fn` (the batch rolls back). A batch inside a batch
+   * is a savepoint: catching its error inside the outer `fn` undoes just the inner writes.
    */
   batch<T>(fn: () => T): T;
   /**
@@ -277,9 +279,9 @@ export interface Store {
   insertOutgoing(m: NewOutgoing): StoredMessage;
   /**
    * Moves a message to `to`, writing an event. `from` (if given) lists the states it may be in;
-   * otherwise BAD_STATE. NOT_FOUND if absent. Returns the updated row.
+   * otherwise BAD_STATE. NOT_FOUND if absent.
    */
-  transition(id: string, to: MessageState, opts?: { reason?: string | null; from?: readonly MessageState[]; errorCode?: string | null }): StoredMessage;
+  transition(id: string, to: MessageState, opts?: { reason?: string | null; from?: readonly MessageState[]; errorCode?: string | null }): void;
   /** sending|queued → delivered, storing the peer's receipt. */
   markDelivered(id: string, receipt: Uint8Array, at: number): void;
   /** Queued messages with next_attempt_at ≤ now, earliest first, skipping `excludePeers`. */

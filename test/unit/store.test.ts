@@ -212,3 +212,42 @@ test('listMessages filters: id prefix (hex only, indexed GLOB), peer and state',
     store.close();
   }
 });
+
+test('batch: methods join it and roll back with it; a nested batch is a savepoint its caller may catch', () => {
+  const { store, clock } = fresh();
+  try {
+    const kept = out(clock);
+    const lost = out(clock);
+    assert.equal(codeOf(() => store.batch(() => {
+      store.insertOutgoing(kept);
+      store.insertOutgoing(lost);
+      store.transition(lost.id, 'sending', { from: ['held'] }); // BAD_STATE: the whole batch goes
+    })), 'BAD_STATE');
+    assert.equal(store.getMessage(kept.id), null);
+    assert.equal(store.getMessage(lost.id), null);
+
+    store.batch(() => {
+      store.insertOutgoing(kept);
+      assert.equal(codeOf(() => store.batch(() => {
+        store.insertOutgoing(lost);
+        store.insertOutgoing({ ...out(clock), id: kept.id }); // CONSTRAINT: only the inner batch goes
+      })), 'CONSTRAINT');
+    });
+    assert.equal(store.getMessage(kept.id)!.state, 'queued');
+    assert.equal(store.getMessage(lost.id), null);
+    assert.deepEqual(store.listEvents(kept.id).map((e) => e.state), ['queued']);
+  } finally {
+    store.close();
+  }
+});
+
+test('insertOutgoing returns the row as a later read sees it', () => {
+  const { store, clock } = fresh();
+  try {
+    for (const m of [out(clock), out(clock, { state: 'held', stateReason: 'key change', threadId: hex16(), inReplyTo: hex16(), subject: 's', peerOnion: 'x.onion', peerLabel: 'bob', nextAttemptAt: clock.now() + 5 })]) {
+      assert.deepEqual(store.insertOutgoing(m), store.getMessage(m.id));
+    }
+  } finally {
+    store.close();
+  }
+});
