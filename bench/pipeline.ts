@@ -10,6 +10,11 @@
  *
  * Baseline, same run, same two processes: raw `ws` echo of a message of the same size as the
  * sealed envelope, with the same number of messages in flight as the node's perPeerConcurrency.
+ *
+ * Second reference, same run: the crypto every message needs whatever the pipeline around
+ * it (sender: seal = X25519 keygen + DH + Ed25519 sign, then the receipt's Ed25519 verify;
+ * receiver: open = DH + Ed25519 verify, then the receipt's sign), timed here, and the msgs/s it
+ * alone would allow on this machine's cores. It says how much of the gap to raw ws is the crypto.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { cryptoReady, generateIdentity } from '../src/crypto/index.js';
+import { cpus } from 'node:os';
+import { cryptoReady, generateIdentity, openMessage, sealMessage, signReceipt, verifyReceipt } from '../src/crypto/index.js';
 import { silentLogger } from '../src/log.js';
 import { OnionpostNode, loopbackNetwork } from '../src/node/index.js';
 import { numArg } from './args.js';
@@ -77,6 +83,36 @@ async function rawEcho(port: number, size: number, n: number, window: number): P
   const secs = (performance.now() - t0) / 1000;
   ws.close();
   return n / secs;
+}
+
+/**
+ * Times the per-message public-key work of each side (`n` messages of `bodySize` bytes) and the
+ * msgs/s it alone allows: each side is one process (one core at most), both share `cores`.
+ */
+function cryptoCeiling(bodySize: number, n: number, cores: number): { senderUs: number; receiverUs: number; msgsPerS: number } {
+  const a = generateIdentity();
+  const b = generateIdentity();
+  const body = 'x'.repeat(bodySize);
+  const now = Date.now();
+  const sealed: { id: Uint8Array; envelope: Uint8Array; envelopeHash: Uint8Array }[] = [];
+  let t = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = sealMessage(a, b.encryptionKey, { kind: 'mail', recipient: b.identityKey as never, subject: `bench ${i}`, body }, { now });
+    sealed.push({ id: s.id, envelope: s.envelope, envelopeHash: s.envelopeHash });
+  }
+  const sealUs = ((performance.now() - t) * 1000) / n;
+  const receipts: Uint8Array[] = [];
+  t = performance.now();
+  for (const s of sealed) {
+    openMessage(b, s.envelope, { now, maxSkewMs: 60_000 });
+    receipts.push(signReceipt(b, s.id, s.envelopeHash));
+  }
+  const receiverUs = ((performance.now() - t) * 1000) / n;
+  t = performance.now();
+  sealed.forEach((s, i) => verifyReceipt(b.identityKey, s.id, s.envelopeHash, receipts[i]!));
+  const senderUs = sealUs + ((performance.now() - t) * 1000) / n;
+  const msgsPerS = Math.min(1e6 / senderUs, 1e6 / receiverUs, (Math.min(cores, 2) * 1e6) / (senderUs + receiverUs));
+  return { senderUs, receiverUs, msgsPerS };
 }
 
 /** Queues `n` messages and resolves when all are delivered (bounded by `timeoutMs`). */
@@ -144,6 +180,10 @@ export async function run(args: string[]): Promise<void> {
     await rawEcho(echoPort, envelopeSize, warmup, window);
     const raw = await rawEcho(echoPort, envelopeSize, n, window);
 
+    const cores = cpus().length;
+    cryptoCeiling(bodySize, 100, cores);
+    const floor = cryptoCeiling(bodySize, 1000, cores);
+
     const m = await pipelineRun(node, to, body, n, numArg(args, 'timeout', 600) * 1000);
     const rate = n / m.secs;
     const ratio = rate / raw;
@@ -154,9 +194,14 @@ export async function run(args: string[]): Promise<void> {
         `  node pipeline   ${round(rate, 0)} msgs/s   (${round(m.secs, 2)} s; all ${n} queued after ${round(m.queuedSecs, 2)} s)`,
         `  raw ws echo     ${round(raw, 0)} msgs/s   (${envelopeSize} B each way, ${window} in flight)`,
         `  ratio           ${round(ratio, 3)}× raw ws   (target ≥ 0.5×, and ≥ 2000 msgs/s)`,
+        `  crypto alone    ${round(floor.msgsPerS, 0)} msgs/s at most   (crypto per message: sender ${round(floor.senderUs, 0)} µs, receiver ${round(floor.receiverUs, 0)} µs; ${Math.min(cores, 2)} cores)`,
+        `  vs crypto       ${round(rate / floor.msgsPerS, 3)}× the crypto-only ceiling`,
         `  machine         ${machine}`,
       ],
-      { bench: 'pipeline', msgs_per_s: round(rate, 0), raw_ws_msgs_per_s: round(raw, 0), ratio: round(ratio, 3), n, envelope_bytes: envelopeSize, window, fps_limit: fps > 0 ? fps : DEFAULT_LIMITS.framesPerSecond, machine },
+      {
+        bench: 'pipeline', msgs_per_s: round(rate, 0), raw_ws_msgs_per_s: round(raw, 0), ratio: round(ratio, 3), n,
+        crypto_ceiling_msgs_per_s: round(floor.msgsPerS, 0), crypto_us_per_msg: { sender: round(floor.senderUs, 0), receiver: round(floor.receiverUs, 0) },
+        vs_crypto_ceiling: round(rate / floor.msgsPerS, 3), envelope_bytes: envelopeSize, window, fps_limit: fps > 0 ? fps : DEFAULT_LIMITS.framesPerSecond, machine },
     );
   } finally {
     await node?.close().catch(() => {});
