@@ -22,6 +22,12 @@
  * as a sign of life, not only the matching PONG (a PONG can queue behind a large DELIVER on a slow
  * circuit).
  *
+ * Flow control: each side's HELLO carries the capability `window=N`, N = its maxPendingDelivers
+ * (DELIVERs it takes at once on a connection before answering REJECT BUSY). A client keeps at most
+ * the peer's N DELIVERs unanswered on the wire and queues the rest in order, so a sender with
+ * more messages in flight than the receiver takes waits instead of being refused. A peer that
+ * does not say is assumed to take our own maxPendingDelivers.
+ *
  * Receipt-after-commit: a server sends RECEIPT only with the hash and signature its onDeliver
  * returned, so the node must resolve onDeliver only after its database commit. A client gets the
  * receipt bytes as received: verifying the signature (crypto/verifyReceipt) is the caller's job.
@@ -103,6 +109,20 @@ export function heartbeatStep(
   const idle = now - lastRxAt;
   if (idle >= limits.heartbeatIntervalMs) return { action: 'ping', delayMs: limits.heartbeatTimeoutMs };
   return { action: 'wait', delayMs: limits.heartbeatIntervalMs - idle };
+}
+
+/** The HELLO capability that states a peer's DELIVER window: `window=N`. */
+export function windowCapability(n: number): string {
+  return `window=${n}`;
+}
+
+/** The window a peer stated in its HELLO capabilities (1..65535), or undefined. */
+export function parseWindow(capabilities: readonly string[]): number | undefined {
+  for (const c of capabilities) {
+    const m = /^window=([1-9][0-9]{0,4})$/.exec(c);
+    if (m && Number(m[1]) <= 0xffff) return Number(m[1]);
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -202,6 +222,11 @@ export class PeerConnection {
   #localError: Error | undefined;
   #remoteReject: RemoteReject | undefined;
   #delivers = new Map<string, Tracker<DeliverResult>>();
+  /** DELIVERs waiting for room in the peer's window, in call order. */
+  #deliverQueue: { tracker: Tracker<DeliverResult>; frame: Frame; sent: boolean }[] = [];
+  /** DELIVERs sent and not yet answered (nor given up on). */
+  #deliversOnWire = 0;
+  #peerWindow: number;
   #bundles: Tracker<Uint8Array>[] = [];
   #serverPending = 0;
   #bundleChain: Promise<void> = Promise.resolve();
@@ -219,6 +244,7 @@ export class PeerConnection {
     this.#versions = opts.versions ?? PROTOCOL_VERSIONS;
     this.#lastRxAt = this.#clock.now();
     this.#bucket = new TokenBucket(this.#limits.framesPerSecond, this.#limits.frameBurst, this.#lastRxAt);
+    this.#peerWindow = this.#limits.maxPendingDelivers;
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
@@ -240,7 +266,8 @@ export class PeerConnection {
       if (this.#state !== 'handshaking') return;
       this.#fail('HANDSHAKE_TIMEOUT', `no HELLO within ${this.#limits.handshakeTimeoutMs} ms`, CloseCode.POLICY_VIOLATION);
     }, this.#limits.handshakeTimeoutMs);
-    const hello: HelloFrame = { type: 'HELLO', versions: [...this.#versions], capabilities: opts.capabilities ?? [] };
+    const capabilities = [...(opts.capabilities ?? []).filter((c) => parseWindow([c]) === undefined), windowCapability(this.#limits.maxPendingDelivers)];
+    const hello: HelloFrame = { type: 'HELLO', versions: [...this.#versions], capabilities };
     if (opts.agent !== undefined) hello.agent = opts.agent;
     this.#send(hello);
   }
@@ -272,9 +299,18 @@ export class PeerConnection {
     const key = toHex(messageId);
     if (this.#delivers.has(key)) return Promise.reject(new ProtocolError('DUPLICATE_REQUEST', 'a DELIVER for this messageId is in flight'));
     const frame: Frame = { type: 'DELIVER', messageId: Uint8Array.from(messageId), envelope };
-    const { promise, tracker } = this.#track<DeliverResult>(opts, 'deliver', () => this.#delivers.delete(key));
+    const queued = { frame, sent: false } as { tracker: Tracker<DeliverResult>; frame: Frame; sent: boolean };
+    const { promise, tracker } = this.#track<DeliverResult>(opts, 'deliver', () => {
+      this.#delivers.delete(key);
+      if (!queued.sent) return; // still queued: #pumpDelivers skips it
+      this.#deliversOnWire--;
+      this.#pumpDelivers();
+    });
+    if (tracker.done) return promise;
+    queued.tracker = tracker;
     this.#delivers.set(key, tracker);
-    this.#whenOpen(tracker, () => this.#send(frame));
+    this.#deliverQueue.push(queued);
+    this.#whenOpen(tracker, () => this.#pumpDelivers());
     return promise;
   }
 
@@ -387,6 +423,7 @@ export class PeerConnection {
     if (this.#handshakeTimer !== undefined) this.#clock.clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
     this.#hello = { version, capabilities: frame.capabilities };
+    this.#peerWindow = parseWindow(frame.capabilities) ?? this.#limits.maxPendingDelivers;
     if (frame.agent !== undefined) this.#hello.agent = frame.agent;
     this.#state = 'open';
     this.#log.debug({ version }, 'handshake complete');
@@ -523,6 +560,18 @@ export class PeerConnection {
   }
 
   /** Runs `send` once the handshake is done, or fails the tracker if it never will be. */
+  /** Sends queued DELIVERs while the peer's window has room. */
+  #pumpDelivers(): void {
+    if (this.#state !== 'open') return;
+    while (this.#deliversOnWire < this.#peerWindow && this.#deliverQueue.length > 0) {
+      const q = this.#deliverQueue.shift()!;
+      if (q.tracker.done) continue;
+      q.sent = true;
+      this.#deliversOnWire++;
+      this.#send(q.frame);
+    }
+  }
+
   #whenOpen(tracker: Tracker<unknown>, send: () => void): void {
     if (this.#state === 'open') {
       send();
@@ -583,6 +632,7 @@ export class PeerConnection {
   }
 
   #failAll(err: Error): void {
+    this.#deliverQueue = [];
     for (const t of [...this.#delivers.values()]) t.fail(err);
     for (const t of this.#bundles.splice(0)) t.fail(err);
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/clock.js';
 import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../../src/limits.js';
 import {
-  NO_MESSAGE_ID, PeerConnection, ProtocolError, RejectCode, TokenBucket, decodeFrame, encodeFrame, heartbeatStep, negotiateVersion,
+  NO_MESSAGE_ID, PeerConnection, ProtocolError, RejectCode, TokenBucket, decodeFrame, encodeFrame, heartbeatStep, negotiateVersion, parseWindow,
   type DeliverAnswer, type Frame, type ServerHandlers,
 } from '../../src/protocol/index.js';
 import { createMemoryPair, type ChannelCloseInfo, type MessageChannel } from '../../src/transport/index.js';
@@ -84,8 +84,8 @@ test('handshake: both sides send HELLO, agree on version 1, see capabilities', a
   const { client, server, clock } = pair();
   await flush();
   const [hc, hs] = await Promise.all([client.ready, server.ready]);
-  assert.deepEqual(hc, { version: 1, capabilities: ['mailbox'] });
-  assert.deepEqual(hs, { version: 1, capabilities: [] });
+  assert.deepEqual(hc, { version: 1, capabilities: ['mailbox', `window=${LIMITS.maxPendingDelivers}`] });
+  assert.deepEqual(hs, { version: 1, capabilities: [`window=${LIMITS.maxPendingDelivers}`] });
   assert.equal(client.state, 'open');
   await client.close();
   await server.closed;
@@ -184,15 +184,57 @@ test('concurrent delivers are correlated by messageId, whatever order the answer
   );
 });
 
-test('more than maxPendingDelivers in flight → REJECT BUSY for the excess', async () => {
-  const { client } = pair({ limits: { maxPendingDelivers: 2 }, handlers: { ...okHandlers, onDeliver: () => new Promise(() => {}) } });
-  const ps = [1, 2, 3].map((n) => client.deliver(id(n), Uint8Array.of(1), { timeoutMs: 100 }));
+test('a client that ignores the window: more than maxPendingDelivers in flight → REJECT BUSY for the excess', async () => {
+  const { peer, remote } = serverWithRaw({ limits: { maxPendingDelivers: 2 }, handlers: { ...okHandlers, onDeliver: () => new Promise(() => {}) } });
+  remote.hello();
+  for (const n of [1, 2, 3]) remote.send({ type: 'DELIVER', messageId: id(n), envelope: Uint8Array.of(1) });
   await flush(10);
-  const third = await ps[2]!;
-  assert.deepEqual(third, { kind: 'reject', code: RejectCode.BUSY, retryable: true, reason: 'too many deliveries in flight' });
-  void ps[0]!.catch(() => {});
-  void ps[1]!.catch(() => {});
+  assert.deepEqual(remote.frames[0], { type: 'HELLO', versions: [1], capabilities: ['window=2'] });
+  assert.deepEqual(remote.frames.slice(1), [{ type: 'REJECT', messageId: id(3), code: RejectCode.BUSY, retryable: true, reason: 'too many deliveries in flight' }]);
+  peer.destroy();
+});
+
+test("the client keeps at most the peer's window of DELIVERs on the wire and queues the rest in order", async () => {
+  assert.equal(parseWindow(['mailbox', 'window=12']), 12);
+  for (const bad of ['window=0', 'window=070', 'window=65536', 'window=', 'window=1x', 'windows=3']) assert.equal(parseWindow([bad]), undefined, bad);
+  const clock = new ManualClock();
+  const [c, s] = createMemoryPair({ limits: LIMITS, clock });
+  const client = new PeerConnection({ channel: c, role: 'client', limits: LIMITS, clock });
+  const seen: number[] = [];
+  let pending = 0;
+  let maxPending = 0;
+  const answer: (() => void)[] = [];
+  const server = new PeerConnection({
+    channel: s, role: 'server', limits: { ...LIMITS, maxPendingDelivers: 2 }, clock,
+    handlers: {
+      ...okHandlers,
+      onDeliver: (m) => {
+        seen.push(m[0]!);
+        maxPending = Math.max(maxPending, ++pending);
+        return new Promise((resolve) => answer.push(() => {
+          pending--;
+          resolve(receiptFor(m));
+        }));
+      },
+    },
+  });
+  const ps = [1, 2].map((n) => client.deliver(id(n), Uint8Array.of(n)));
+  const gone = client.deliver(id(99), Uint8Array.of(1), { timeoutMs: 50 }); // queued behind the window, then times out
+  ps.push(...[3, 4, 5, 6].map((n) => client.deliver(id(n), Uint8Array.of(n))));
+  await flush(10);
+  assert.deepEqual(seen, [1, 2], 'two on the wire, the rest queued');
+  clock.advance(50);
+  await assert.rejects(gone, (e: unknown) => e instanceof ProtocolError && e.code === 'TIMEOUT');
+  for (let round = 0; round < 10 && answer.length > 0; round++) {
+    answer.splice(0).forEach((a) => a());
+    await flush(10);
+  }
+  const results = await Promise.all(ps);
+  assert.ok(results.every((r) => r.kind === 'receipt'), 'no BUSY');
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6], 'in call order; the one that timed out while queued was never sent');
+  assert.equal(maxPending, 2);
   await client.close();
+  await server.closed;
 });
 
 test('deliver times out (TIMEOUT), aborts (ABORTED), and fails with CLOSED when the connection goes', async () => {
