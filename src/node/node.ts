@@ -334,7 +334,8 @@ export class OnionpostNode {
       const res = await conn.deliver(fromHex(m.id), envelope, { signal, timeoutMs: this.#o.deliverTimeoutMs ?? 60_000 });
       if (res.kind === 'reject') {
         const code = rejectCodeName(res.code);
-        return res.retryable ? { kind: 'retry', code, when: res.code === RejectCode.STORAGE_FULL ? 'later' : 'soon' } : { kind: 'failed', code, reason: res.reason || code };
+        if (!res.retryable) return { kind: 'failed', code, reason: res.reason || code };
+        return { kind: 'retry', code, when: res.code === RejectCode.STORAGE_FULL ? 'later' : res.code === RejectCode.BUSY ? 'busy' : 'soon' };
       }
       if (!hash || !bytesEqual(res.envelopeHash, hash)) return { kind: 'retry', code: 'BAD_RECEIPT', when: 'soon' };
       try {

@@ -6,4 +6,4 @@
 export {
   createOutbox, OutboxError, type Deliver, type DeliveryOutcome, type Outbox, type OutboxErrorCode, type OutboxOptions,
 } from './outbox.js';
-export { DEFAULT_BACKOFF, DEFAULT_TTL_MS, retryDelay, type BackoffPolicy } from './policy.js';
+export { DEFAULT_BACKOFF, DEFAULT_TTL_MS, retryDelay, type BackoffPolicy, type RetryWhen } from './policy.js';

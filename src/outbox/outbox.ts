@@ -23,14 +23,17 @@ import type { Clock, TimerHandle } from '../clock.js';
 import { OnionpostError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { StoreError, type MessageState, type Store, type StoredMessage } from '../store/index.js';
-import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './policy.js';
+import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy, type RetryWhen } from './policy.js';
 
 /** What one delivery attempt came to. */
 export type DeliveryOutcome =
   /** The recipient's receipt, already verified by `deliver`. */
   | { kind: 'delivered'; receipt: Uint8Array }
-  /** Outcome unknown or temporary (unreachable, timeout, REJECT retryable). 'later' skips to the slow phase. Default 'soon'. */
-  | { kind: 'retry'; code: string; when?: 'soon' | 'later' }
+  /**
+   * Outcome unknown or temporary (unreachable, timeout, REJECT retryable). 'later' skips to the
+   * slow phase, 'busy' waits a short fixed pause (see policy.ts). Default 'soon'.
+   */
+  | { kind: 'retry'; code: string; when?: RetryWhen }
   /** Permanent: the peer refused it for good (REJECT not retryable, too large, …). */
   | { kind: 'failed'; code: string; reason: string }
   /** The peer needs the user's attention (e.g. its key changed). Holds every queued message to that peer. */

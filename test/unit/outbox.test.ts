@@ -84,6 +84,10 @@ test('policy: nominal delays are the documented numbers, jitter stays within ±2
   assert.equal(retryDelay(DEFAULT_BACKOFF, 1, 'soon', () => 0), 1600);
   assert.equal(retryDelay(DEFAULT_BACKOFF, 1, 'soon', () => 0.999999), 2400);
   assert.equal(retryDelay(DEFAULT_BACKOFF, 200, 'soon', () => 0.5), 360 * min);
+  // BUSY is flow control: the same short pause after the first attempt or the fiftieth.
+  assert.equal(retryDelay(DEFAULT_BACKOFF, 1, 'busy', () => 0.5), 500);
+  assert.equal(retryDelay(DEFAULT_BACKOFF, 50, 'busy', () => 0.5), 500);
+  assert.equal(retryDelay(DEFAULT_BACKOFF, 50, 'busy', () => 0), 400);
 });
 
 test('retries follow the schedule exactly, one timer at a time, never early', async () => {
@@ -128,8 +132,8 @@ test("'later' skips to the slow phase; a throwing deliver is a retry with code U
   const h = harness();
   try {
     const outcomes: (() => Promise<DeliveryOutcome>)[] = [
-      async () => ({ kind: 'retry', code: 'PEER_BUSY', when: 'later' }),
-      async () => ({ kind: 'retry', code: 'PEER_BUSY', when: 'later' }),
+      async () => ({ kind: 'retry', code: 'STORAGE_FULL', when: 'later' }),
+      async () => ({ kind: 'retry', code: 'STORAGE_FULL', when: 'later' }),
       async () => {
         throw new Error('boom');
       },
