@@ -5,13 +5,14 @@
  * Covers: login by URL, compose → live inbox on the other node → live `delivered` in the outbox
  * (no reloads), sending to a contact alias, replying, the key-change alert and its approval, the
  * sign-in page, refusals (wrong token, foreign Host, foreign Origin, a foreign page's fetch and
- * WebSocket), the static handler's headers and path handling. Writes screenshots of the inbox,
- * compose, outbox, contacts and status views to docs/screenshots/ (1200×800).
+ * WebSocket), the static handler's headers and path handling. Takes screenshots of the inbox,
+ * compose, outbox, contacts and status views (1200×800): into docs/screenshots/ for the README
+ * when ONIONPOST_SCREENSHOTS=1, otherwise into a temp dir, so a test run leaves the tree clean.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,8 @@ import { createWebHandler } from '../../src/web/index.js';
 import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const SHOTS = join(REPO, 'docs', 'screenshots');
+const KEEP_SHOTS = process.env['ONIONPOST_SCREENSHOTS'] === '1';
+const SHOTS = KEEP_SHOTS ? join(REPO, 'docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'onionpost-shots-'));
 const WAIT = 10_000;
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -59,6 +61,7 @@ after(async () => {
   await browser?.close();
   await new Promise<void>((r) => (foreign ? foreign.close(() => r()) : r()));
   await t?.cleanup();
+  if (!KEEP_SHOTS) rmSync(SHOTS, { recursive: true, force: true });
 });
 
 const apiUrl = (n: OnionpostNode) => n.apiUrl!;
@@ -471,6 +474,7 @@ test('screenshots: inbox, compose, outbox, status (docs/screenshots, 1200×800)'
   assert.equal(await alicePage.evaluate('navigator.clipboard.readText()'), alice.identity.onion);
   for (const p of [alicePage, bobPage]) assert.deepEqual(jsErrors(p), []);
   await Promise.all([alicePage.close(), bobPage.close()]);
+  for (const f of ['inbox', 'read', 'compose', 'outbox', 'status']) assert.ok(statSync(join(SHOTS, `${f}.png`)).size > 10_000, `${f}.png written`);
 });
 
 async function hideToast(page: Page): Promise<void> {
