@@ -294,7 +294,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       logger.error({ id, err: describeError(err) }, 'outbox: recording the outcome failed');
       // Put it back so it is not stuck in 'sending' until the next restart (best effort: the store may be full).
       try {
-        store.scheduleRetry(id, now + storeRetryMs, 'STORE');
+        store.batch(() => store.scheduleRetry(id, now + storeRetryMs, 'STORE'));
       } catch {
         logger.error({ id }, 'outbox: message left in sending until restart');
       }
