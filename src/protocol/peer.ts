@@ -194,6 +194,13 @@ interface Tracker<T> {
   fail(err: Error): void;
 }
 
+/** A DELIVER in the client's queue; `sent` once it went on the wire (and counts against the window). */
+interface QueuedDeliver {
+  tracker: Tracker<DeliverResult>;
+  frame: Frame;
+  sent: boolean;
+}
+
 export class PeerConnection {
   readonly role: 'client' | 'server';
   /** Resolves when the handshake completes; rejects (ProtocolError) if the connection ends first. */
@@ -223,7 +230,7 @@ export class PeerConnection {
   #remoteReject: RemoteReject | undefined;
   #delivers = new Map<string, Tracker<DeliverResult>>();
   /** DELIVERs waiting for room in the peer's window, in call order. */
-  #deliverQueue: { tracker: Tracker<DeliverResult>; frame: Frame; sent: boolean }[] = [];
+  #deliverQueue: QueuedDeliver[] = [];
   /** DELIVERs sent and not yet answered (nor given up on). */
   #deliversOnWire = 0;
   #peerWindow: number;
@@ -299,7 +306,8 @@ export class PeerConnection {
     const key = toHex(messageId);
     if (this.#delivers.has(key)) return Promise.reject(new ProtocolError('DUPLICATE_REQUEST', 'a DELIVER for this messageId is in flight'));
     const frame: Frame = { type: 'DELIVER', messageId: Uint8Array.from(messageId), envelope };
-    const queued = { frame, sent: false } as { tracker: Tracker<DeliverResult>; frame: Frame; sent: boolean };
+    // Its tracker is set once #track returns; the remove callback only reads `sent`.
+    const queued = { frame, sent: false } as QueuedDeliver;
     const { promise, tracker } = this.#track<DeliverResult>(opts, 'deliver', () => {
       this.#delivers.delete(key);
       if (!queued.sent) return; // still queued: #pumpDelivers skips it
@@ -559,7 +567,6 @@ export class PeerConnection {
     }, delayMs);
   }
 
-  /** Runs `send` once the handshake is done, or fails the tracker if it never will be. */
   /** Sends queued DELIVERs while the peer's window has room. */
   #pumpDelivers(): void {
     if (this.#state !== 'open') return;
@@ -572,6 +579,7 @@ export class PeerConnection {
     }
   }
 
+  /** Runs `send` once the handshake is done, or fails the tracker if it never will be. */
   #whenOpen(tracker: Tracker<unknown>, send: () => void): void {
     if (this.#state === 'open') {
       send();
