@@ -18,7 +18,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { OnionpostError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { createLogThrottle, type Logger } from '../log.js';
 import { ApiError, JSONRPC_CODES } from './errors.js';
 import { openRpcDocument, validate, type MethodSpec } from './schema.js';
 
@@ -85,6 +85,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const host = opts.host ?? '127.0.0.1';
   const log = opts.logger;
   const maxBody = opts.maxBodyBytes ?? 2 * 1024 * 1024;
+  // Refused requests are counted, not logged one by one: a local process could otherwise flood the log.
+  const refusals = createLogThrottle({ logger: log });
   const specs = new Map(opts.methods.map((m) => [m.name, m]));
   const doc = openRpcDocument(opts.methods, opts.info ?? { title: 'onionpost', version: '0.1.0' });
   let port = 0;
@@ -164,7 +166,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const bad = checkOrigin(req);
-    if (bad) return send(res, 403, { jsonrpc: '2.0', id: null, error: errorObject(bad) });
+    if (bad) {
+      refusals.warn('forbidden-host', { path: req.url?.slice(0, 64) }, 'API request refused: foreign Host or Origin');
+      return send(res, 403, { jsonrpc: '2.0', id: null, error: errorObject(bad) });
+    }
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
     if (url.pathname === '/login' && req.method === 'GET') {
       if (!tokenMatches(url.searchParams.get('token') ?? undefined, opts.token)) return send(res, 401, { error: 'wrong token' });
@@ -176,7 +181,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       return void res.end();
     }
     if (url.pathname === '/rpc' || url.pathname === '/openrpc.json') {
-      if (!authorized(req)) return send(res, 401, { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('UNAUTHORIZED', 'missing or wrong API token')) });
+      if (!authorized(req)) {
+        refusals.warn('unauthorized', {}, 'API request refused: missing or wrong credential');
+        return send(res, 401, { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('UNAUTHORIZED', 'missing or wrong API token')) });
+      }
       if (url.pathname === '/openrpc.json') return send(res, 200, doc);
       if (req.method !== 'POST') return send(res, 405, { error: 'POST only' }, { allow: 'POST' });
       if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, { error: 'content-type must be application/json' });
@@ -184,7 +192,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       let size = 0;
       for await (const c of req) {
         size += (c as Buffer).length;
-        if (size > maxBody) return send(res, 413, { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('INVALID_REQUEST', `request body over ${maxBody} bytes`)) });
+        if (size > maxBody) {
+          refusals.warn('body-too-large', { maxBody }, 'API request refused: body too large');
+          return send(res, 413, { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('INVALID_REQUEST', `request body over ${maxBody} bytes`)) });
+        }
         chunks.push(c as Buffer);
       }
       let body: unknown;
@@ -270,6 +281,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     url: `http://127.0.0.1:${port}`,
     close() {
       closing ??= new Promise<void>((resolve) => {
+        refusals.close();
         for (const ws of sockets) ws.terminate();
         wss.close();
         server.close(() => resolve());
