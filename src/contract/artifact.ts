@@ -1,13 +1,18 @@
 /**
- * The checked-in compiled registry (deploy/artifacts/IdentityRegistry.json), loaded at run time.
- * Paths are resolved from this module's location, so it works both from src/ (ts) and dist/src/ (js).
+ * The checked-in compiled contracts (deploy/artifacts/<Name>.json), loaded at run time: the identity
+ * registry, the mailbox-provider directory, and a TRC-20 test token for the dev chain. Paths are
+ * resolved from this module's location, so it works both from src/ (ts) and dist/src/ (js).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ContractError } from './errors.js';
 
-export const CONTRACT_NAME = 'IdentityRegistry';
+/** Every contract the project ships, each compiled from deploy/contracts/<Name>.sol. */
+export const CONTRACT_NAMES = ['IdentityRegistry', 'ProviderDirectory', 'TestToken'] as const;
+export type ContractName = (typeof CONTRACT_NAMES)[number];
+
+export const CONTRACT_NAME: ContractName = 'IdentityRegistry';
 
 /** The repository root, from this module's location (src/contract or dist/src/contract). */
 export function repoRoot(): string {
@@ -18,15 +23,25 @@ export function repoRoot(): string {
   return distAt >= 0 ? parts.slice(0, distAt).join('/') || '/' : join(here, '..', '..');
 }
 
-export const SOURCE_PATH = join(repoRoot(), 'deploy', 'contracts', `${CONTRACT_NAME}.sol`);
-export const ARTIFACT_PATH = join(repoRoot(), 'deploy', 'artifacts', `${CONTRACT_NAME}.json`);
+export function sourcePath(name: ContractName): string {
+  return join(repoRoot(), 'deploy', 'contracts', `${name}.sol`);
+}
+
+export function artifactPath(name: ContractName): string {
+  return join(repoRoot(), 'deploy', 'artifacts', `${name}.json`);
+}
+
+export const SOURCE_PATH = sourcePath(CONTRACT_NAME);
+export const ARTIFACT_PATH = artifactPath(CONTRACT_NAME);
 
 /**
- * The artifact file. `abi` is solc's JSON ABI (flat: no tuples); `bytecode` is the creation code as
- * hex without 0x (constructor arguments `(uint256 minCommitmentAge, uint256 maxCommitmentAge)` are
- * appended by the deployer); `sourceHash` is sha256 of the .sol text it was built from.
+ * An artifact file. `abi` is solc's JSON ABI (flat: no tuples); `bytecode` is the creation code as
+ * hex without 0x (constructor arguments are appended by the deployer: IdentityRegistry
+ * `(uint256 minCommitmentAge, uint256 maxCommitmentAge)`, ProviderDirectory `(uint256 minStakeSun,
+ * uint256 withdrawalDelaySeconds)`, TestToken `(string name, string symbol, uint256 supply)`);
+ * `sourceHash` is sha256 of the .sol text it was built from.
  */
-export interface RegistryArtifact {
+export interface ContractArtifact {
   contractName: string;
   abi: unknown[];
   bytecode: string;
@@ -35,8 +50,19 @@ export interface RegistryArtifact {
   sourceHash: string;
 }
 
-/** Reads and shape-checks the artifact. Throws ContractError('ARTIFACT') if missing or malformed. */
-export function loadRegistryArtifact(path: string = ARTIFACT_PATH): RegistryArtifact {
+export type RegistryArtifact = ContractArtifact;
+
+/** Reads and shape-checks the registry's artifact (or the one at `path`). */
+export function loadRegistryArtifact(path: string = ARTIFACT_PATH): ContractArtifact {
+  return readArtifact(path, CONTRACT_NAME);
+}
+
+/** Reads and shape-checks a contract's artifact. Throws ContractError('ARTIFACT') if missing or malformed. */
+export function loadArtifact(name: ContractName): ContractArtifact {
+  return readArtifact(artifactPath(name), name);
+}
+
+function readArtifact(path: string, name: ContractName): ContractArtifact {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
@@ -49,7 +75,7 @@ export function loadRegistryArtifact(path: string = ARTIFACT_PATH): RegistryArti
     !/^[0-9a-f]+$/.test(a.bytecode) || typeof a.evmVersion !== 'string' || typeof a.sourceHash !== 'string' ||
     typeof a.solcVersion !== 'string'
   ) {
-    throw new ContractError('ARTIFACT', `${path} is not a registry artifact`);
+    throw new ContractError('ARTIFACT', `${path} is not a contract artifact`);
   }
-  return { contractName: a.contractName ?? CONTRACT_NAME, abi: a.abi, bytecode: a.bytecode, solcVersion: a.solcVersion, evmVersion: a.evmVersion, sourceHash: a.sourceHash };
+  return { contractName: a.contractName ?? name, abi: a.abi, bytecode: a.bytecode, solcVersion: a.solcVersion, evmVersion: a.evmVersion, sourceHash: a.sourceHash };
 }

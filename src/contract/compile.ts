@@ -1,6 +1,6 @@
 /**
- * Compiles deploy/contracts/IdentityRegistry.sol with the npm `solc` (wasm) and writes the checked-in
- * artifact deploy/artifacts/IdentityRegistry.json. Run after changing the contract:
+ * Compiles each deploy/contracts/<Name>.sol with the npm `solc` (wasm) and writes the checked-in
+ * artifact deploy/artifacts/<Name>.json. Run after changing a contract:
  *
  *   npx tsc -p . && node dist/src/contract/compile.js
  *
@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { ContractError } from './errors.js';
-import { ARTIFACT_PATH, CONTRACT_NAME, SOURCE_PATH, type RegistryArtifact } from './artifact.js';
+import { CONTRACT_NAMES, CONTRACT_NAME, artifactPath, sourcePath, type ContractArtifact, type ContractName } from './artifact.js';
 
 export const EVM_VERSION = 'cancun';
 
@@ -27,11 +27,16 @@ export function sourceHash(source: string): string {
   return createHash('sha256').update(source, 'utf8').digest('hex');
 }
 
-/** Compiles the registry source (read from the repo unless given) into an artifact. Takes ~1 s and ~250 MB. */
-export function compileRegistry(source: string = readFileSync(SOURCE_PATH, 'utf8')): RegistryArtifact {
+/** Compiles the registry source (read from the repo unless given) into an artifact. */
+export function compileRegistry(source?: string): ContractArtifact {
+  return compileContract(CONTRACT_NAME, source);
+}
+
+/** Compiles one contract's source (read from the repo unless given) into an artifact. Takes ~1 s and ~250 MB. */
+export function compileContract(name: ContractName, source: string = readFileSync(sourcePath(name), 'utf8')): ContractArtifact {
   // solc is CommonJS and loads a large wasm blob; require it lazily so importing this module is cheap.
   const solc = createRequire(import.meta.url)('solc') as { compile(input: string): string; version(): string };
-  const fileName = `${CONTRACT_NAME}.sol`;
+  const fileName = `${name}.sol`;
   const input = {
     language: 'Solidity',
     sources: { [fileName]: { content: source } },
@@ -46,10 +51,10 @@ export function compileRegistry(source: string = readFileSync(SOURCE_PATH, 'utf8
   if (errors.length > 0) {
     throw new ContractError('COMPILE', errors.map((e) => e.formattedMessage).join('\n'));
   }
-  const c = out.contracts?.[fileName]?.[CONTRACT_NAME];
-  if (!c) throw new ContractError('COMPILE', `solc produced no ${CONTRACT_NAME}`);
+  const c = out.contracts?.[fileName]?.[name];
+  if (!c) throw new ContractError('COMPILE', `solc produced no ${name}`);
   return {
-    contractName: CONTRACT_NAME,
+    contractName: name,
     abi: c.abi,
     bytecode: c.evm.bytecode.object,
     solcVersion: solc.version(),
@@ -59,12 +64,14 @@ export function compileRegistry(source: string = readFileSync(SOURCE_PATH, 'utf8
 }
 
 /** The artifact's canonical file text (stable key order, trailing newline). */
-export function serializeArtifact(a: RegistryArtifact): string {
+export function serializeArtifact(a: ContractArtifact): string {
   return JSON.stringify(a, null, 2) + '\n';
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const artifact = compileRegistry();
-  writeFileSync(ARTIFACT_PATH, serializeArtifact(artifact));
-  console.log(`wrote ${ARTIFACT_PATH} (solc ${artifact.solcVersion}, ${artifact.bytecode.length / 2} bytes)`);
+  for (const name of CONTRACT_NAMES) {
+    const artifact = compileContract(name);
+    writeFileSync(artifactPath(name), serializeArtifact(artifact));
+    console.log(`wrote ${artifactPath(name)} (solc ${artifact.solcVersion}, ${artifact.bytecode.length / 2} bytes)`);
+  }
 }

@@ -7,20 +7,17 @@
  */
 import type { TronWeb } from 'tronweb';
 import { decodeRevertReason } from './abi.js';
-import { loadRegistryArtifact, CONTRACT_NAME } from './artifact.js';
+import { loadArtifact, type ContractName } from './artifact.js';
 import { ContractError } from './errors.js';
 import {
   buildCreate, confirmedInfo, defaultHexAddress, fullHostOf, hasPrivateKey, hexToUtf8, sendRaw, signTx, toBase58, unconfirmedInfo,
   type TxInfoLike,
 } from './tronweb.js';
 
-export interface DeployRegistryOptions {
+/** How a deploy is sent and awaited, whatever the contract. */
+export interface DeployTxOptions {
   /** A TronWeb with fullHost and the deployer's private key set (its defaultAddress pays). */
   tronWeb: TronWeb;
-  /** Seconds a commitment must age before register() (real networks: 60; tests may use 0). */
-  minCommitmentAge: number;
-  /** Seconds after which a commitment expires (real networks: 86400). */
-  maxCommitmentAge: number;
   /** Most the deploy may burn, sun; default 2 000 TRX (the dev chain charges ~110 TRX at 100 sun/energy). */
   feeLimit?: number;
   signal?: AbortSignal;
@@ -28,6 +25,13 @@ export interface DeployRegistryOptions {
   timeoutMs: number;
   /** Pause between receipt polls, ms; default 1000 (the first poll is immediate). */
   pollIntervalMs?: number;
+}
+
+export interface DeployRegistryOptions extends DeployTxOptions {
+  /** Seconds a commitment must age before register() (real networks: 60; tests may use 0). */
+  minCommitmentAge: number;
+  /** Seconds after which a commitment expires (real networks: 86400). */
+  maxCommitmentAge: number;
 }
 
 export interface DeployedRegistry {
@@ -43,13 +47,18 @@ const UNFUNDED = /balance is not sufficient|no OwnerAccount|account .* does not 
 
 /** Deploys IdentityRegistry(minCommitmentAge, maxCommitmentAge); resolves once the creation is mined successfully. */
 export async function deployRegistry(o: DeployRegistryOptions): Promise<DeployedRegistry> {
-  const deadline = Date.now() + o.timeoutMs;
-  const owner = defaultHexAddress(o.tronWeb);
-  if (!owner || !hasPrivateKey(o.tronWeb)) throw new ContractError('BROADCAST_REJECTED', 'tronWeb has no default private key to deploy with');
   if (!(Number.isSafeInteger(o.minCommitmentAge) && Number.isSafeInteger(o.maxCommitmentAge) && o.minCommitmentAge >= 0 && o.maxCommitmentAge >= o.minCommitmentAge)) {
     throw new RangeError('need 0 <= minCommitmentAge <= maxCommitmentAge (seconds)');
   }
-  const artifact = loadRegistryArtifact();
+  return deployContract(o, 'IdentityRegistry', [o.minCommitmentAge, o.maxCommitmentAge]);
+}
+
+/** Deploys one of the project's contracts with its constructor `parameters`; resolves once mined successfully. */
+export async function deployContract(o: DeployTxOptions, name: ContractName, parameters: unknown[]): Promise<DeployedRegistry> {
+  const deadline = Date.now() + o.timeoutMs;
+  const owner = defaultHexAddress(o.tronWeb);
+  if (!owner || !hasPrivateKey(o.tronWeb)) throw new ContractError('BROADCAST_REJECTED', 'tronWeb has no default private key to deploy with');
+  const artifact = loadArtifact(name);
   await preflight(fullHostOf(o.tronWeb), deadline, o.signal);
 
   const tx = await guard(async () => {
@@ -57,8 +66,8 @@ export async function deployRegistry(o: DeployRegistryOptions): Promise<Deployed
       abi: artifact.abi,
       bytecode: artifact.bytecode,
       feeLimit: o.feeLimit ?? DEFAULT_DEPLOY_FEE_LIMIT,
-      parameters: [o.minCommitmentAge, o.maxCommitmentAge],
-      name: CONTRACT_NAME,
+      parameters,
+      name,
     }, owner);
     return signTx(o.tronWeb, unsigned);
   });
@@ -82,7 +91,7 @@ export async function deployRegistry(o: DeployRegistryOptions): Promise<Deployed
   return { address: toBase58(o.tronWeb, address), txId: tx.txID };
 }
 
-async function pollReceipt(o: DeployRegistryOptions, txId: string, deadline: number): Promise<TxInfoLike> {
+async function pollReceipt(o: DeployTxOptions, txId: string, deadline: number): Promise<TxInfoLike> {
   const interval = o.pollIntervalMs ?? 1000;
   // Bounded by the deadline: every pass either returns, throws, or sleeps until at most the deadline.
   for (;;) {

@@ -17,8 +17,11 @@
  * A missing record reads as zero values (owner = address(0) / name = ""), never a revert.
  */
 export { ContractError, type ContractErrorCode } from './errors.js';
-export { loadRegistryArtifact, ARTIFACT_PATH, SOURCE_PATH, CONTRACT_NAME, type RegistryArtifact } from './artifact.js';
-export { deployRegistry, DEFAULT_DEPLOY_FEE_LIMIT, type DeployRegistryOptions, type DeployedRegistry } from './deploy.js';
+export {
+  loadArtifact, loadRegistryArtifact, artifactPath, sourcePath, ARTIFACT_PATH, SOURCE_PATH, CONTRACT_NAME, CONTRACT_NAMES,
+  type ContractArtifact, type ContractName, type RegistryArtifact,
+} from './artifact.js';
+export { deployContract, deployRegistry, DEFAULT_DEPLOY_FEE_LIMIT, type DeployRegistryOptions, type DeployTxOptions, type DeployedRegistry } from './deploy.js';
 export {
   KNOWN_NETWORKS, DEFAULT_DEPLOYMENTS_PATH, isNetworkName, readDeployments, getDeployment, writeDeployment,
   type NetworkName, type Deployment, type Deployments,

@@ -1,21 +1,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { compileRegistry, serializeArtifact, sourceHash } from '../../src/contract/compile.js';
-import { ARTIFACT_PATH, SOURCE_PATH, loadRegistryArtifact } from '../../src/contract/artifact.js';
+import { compileContract, serializeArtifact, sourceHash } from '../../src/contract/compile.js';
+import { CONTRACT_NAMES, artifactPath, loadArtifact, loadRegistryArtifact, sourcePath } from '../../src/contract/artifact.js';
 
-test('the checked-in artifact is what the checked-in source compiles to (rebuild: node dist/src/contract/compile.js)', () => {
-  const source = readFileSync(SOURCE_PATH, 'utf8');
-  const checkedIn = loadRegistryArtifact();
-  assert.equal(checkedIn.sourceHash, sourceHash(source), 'IdentityRegistry.sol changed since the artifact was built');
-  const fresh = compileRegistry(source);
-  assert.equal(fresh.evmVersion, 'cancun');
-  assert.equal(checkedIn.evmVersion, 'cancun');
-  assert.equal(checkedIn.solcVersion, fresh.solcVersion);
-  assert.deepEqual(checkedIn.abi, fresh.abi);
-  assert.equal(checkedIn.bytecode, fresh.bytecode);
-  assert.equal(readFileSync(ARTIFACT_PATH, 'utf8'), serializeArtifact(fresh));
-});
+for (const name of CONTRACT_NAMES) {
+  test(`the checked-in ${name} artifact is what its checked-in source compiles to (rebuild: node dist/src/contract/compile.js)`, () => {
+    const source = readFileSync(sourcePath(name), 'utf8');
+    const checkedIn = loadArtifact(name);
+    assert.equal(checkedIn.sourceHash, sourceHash(source), `${name}.sol changed since the artifact was built`);
+    const fresh = compileContract(name, source);
+    assert.equal(fresh.evmVersion, 'cancun');
+    assert.equal(checkedIn.evmVersion, 'cancun');
+    assert.equal(checkedIn.solcVersion, fresh.solcVersion);
+    assert.deepEqual(checkedIn.abi, fresh.abi);
+    assert.equal(checkedIn.bytecode, fresh.bytecode);
+    assert.equal(readFileSync(artifactPath(name), 'utf8'), serializeArtifact(fresh));
+    const types = JSON.stringify(checkedIn.abi).match(/"type":"[^"]*"/g) ?? [];
+    for (const t of types) assert.doesNotMatch(t, /tuple/, `${name}'s ABI must be flat`);
+  });
+}
 
 test('the ABI is flat: no tuple types anywhere (TRON getcontract ABIs cannot carry components)', () => {
   const { abi } = loadRegistryArtifact();
