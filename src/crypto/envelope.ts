@@ -78,6 +78,25 @@ export interface InnerMessage {
 
 export const DEFAULT_TTL_MS = 14 * 24 * 3600 * 1000;
 
+/**
+ * Bytes a message's subject, body and files may take together: the largest padding bucket minus
+ * the padding's length prefix (4), the fixed header (130), the subject and body length fields
+ * (2 + 4), the attachment count (1) and the signature (64). 261 939 bytes.
+ */
+export const MESSAGE_CAPACITY = PADDING_BUCKETS[PADDING_BUCKETS.length - 1]! - 4 - 130 - 2 - 4 - 1 - 64;
+
+/**
+ * What a message's content takes of MESSAGE_CAPACITY: the UTF-8 subject and body, and per file
+ * its name and media type with their length fields (1 + 1 + 4) and its data. A message fits when
+ * this is ≤ MESSAGE_CAPACITY (the web UI and the CLI say so before sending).
+ */
+export function messageContentSize(m: { subject: string; body: string; attachments?: readonly { name: string; mediaType: string; data: { length: number } }[] }): number {
+  const enc = new TextEncoder();
+  let n = enc.encode(m.subject).length + enc.encode(m.body).length;
+  for (const a of m.attachments ?? []) n += 6 + enc.encode(a.name).length + enc.encode(a.mediaType).length + a.data.length;
+  return n;
+}
+
 const badMessage = (what: string) => new CryptoError('BAD_MESSAGE', `bad message: ${what}`);
 
 function encodeInner(m: Omit<InnerMessage, 'senderOnion'>): Uint8Array {

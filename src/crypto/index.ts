@@ -16,9 +16,10 @@ export {
   type KeyBundle, type RegistryRecordFields, type RotationStatement,
 } from './bundle.js';
 export {
-  DEFAULT_TTL_MS, MAX_SUBJECT_BYTES, envelopeHash, isEnvelopeSize, openMessage, pad, sealMessage, signReceipt, unpad, verifyReceipt,
+  DEFAULT_TTL_MS, MAX_ATTACHMENTS, MAX_SUBJECT_BYTES, MESSAGE_CAPACITY, envelopeHash, messageContentSize, isEnvelopeSize, openMessage, pad, sealMessage, signReceipt, unpad, verifyReceipt,
   type Attachment, type InnerMessage, type MessageDraft, type MessageKind, type SealedMessage,
 } from './envelope.js';
+export { formatSafetyNumber, safetyNumber } from './safety.js';
 export {
   KDF_DEFAULT, KDF_FAST, ensurePrivateDir, readKeyFile, readPublicIdentity, writeKeyFile,
   type KdfStrength, type PublicIdentity,

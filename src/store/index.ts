@@ -6,7 +6,7 @@ export { openStore, STORE_DEFAULTS } from './store.js';
 export { StoreError, type StoreErrorCode } from './errors.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './schema.js';
 export type {
-  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, ContactSource, Direction, InState, KeyChange, ListOptions,
+  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, ContactSource, Direction, Draft, DraftInput, InState, KeyChange, ListOptions,
   MessageEvent, MessageKind, MessageState, NewIncoming, NewOutgoing, OutState, Store, StoreCounts, StoreDiagnostics, StoreOptions,
-  StoredMessage, ThreadSummary,
+  SearchOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';

@@ -31,6 +31,8 @@ export interface MessageRow {
   attempts: number;
   next_attempt_at: number | null;
   last_error_code: string | null;
+  archived: number;
+  attachment_count: number;
 }
 
 export interface ContactRow {
@@ -94,6 +96,8 @@ export function messageFromRow(r: MessageRow): StoredMessage {
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
     lastErrorCode: r.last_error_code,
+    archived: r.archived === 1,
+    attachmentCount: r.attachment_count,
   };
 }
 

@@ -205,6 +205,80 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT m.*, c.body AS body, c.envelope AS envelope FROM messages m JOIN message_content c ON c.id = m.id;
     `,
   },
+  {
+    version: 4,
+    description: 'everyday use: attachments, archive flag, drafts, full-text search',
+    // The code that uses these tables is in mailbox.ts.
+    // - Attachments are stored beside the message (both directions: an outgoing message queued
+    //   before its recipient's key was known is sealed later, from these rows). Deleting a message
+    //   cascades to them; secure_delete overwrites the freed pages.
+    // - Search is an FTS5 table with FTS5's own 'secure-delete' on, so deleting a message removes its
+    //   terms from the index at once. It keeps its own copy of the text: a contentless table (no
+    //   copy) only marks deleted rows and leaves their terms in the index until a merge, which
+    //   deleting a message must not do. Its rowids come from message_search_ids (INTEGER PRIMARY
+    //   KEY, stable across VACUUM, unlike the implicit rowid of messages). Triggers keep it in step
+    //   with message_content (insert) and messages (delete).
+    up: `
+      ALTER TABLE messages ADD COLUMN archived INTEGER NOT NULL DEFAULT 0 CHECK (archived IN (0, 1));
+      ALTER TABLE messages ADD COLUMN attachment_count INTEGER NOT NULL DEFAULT 0;
+
+      CREATE TABLE message_attachments (
+        message_id TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        idx        INTEGER NOT NULL CHECK (idx >= 0 AND idx < 16),
+        name       TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        data       BLOB NOT NULL,
+        PRIMARY KEY (message_id, idx)
+      ) STRICT, WITHOUT ROWID;
+
+      -- Unsent messages being written. recipient is what the user typed (alias, name or onion).
+      CREATE TABLE drafts (
+        id          TEXT PRIMARY KEY CHECK (${HEX32('id')}),
+        kind        TEXT NOT NULL CHECK (kind IN ('mail', 'chat')),
+        recipient   TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        thread_id   TEXT,
+        in_reply_to TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX drafts_by_update ON drafts (updated_at DESC);
+      CREATE TABLE draft_attachments (
+        draft_id   TEXT NOT NULL REFERENCES drafts (id) ON DELETE CASCADE,
+        idx        INTEGER NOT NULL CHECK (idx >= 0 AND idx < 16),
+        name       TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        data       BLOB NOT NULL,
+        PRIMARY KEY (draft_id, idx)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE message_search_ids (
+        rowid      INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL UNIQUE
+      ) STRICT;
+      CREATE VIRTUAL TABLE message_search USING fts5 (
+        sender, subject, body, tokenize = 'unicode61 remove_diacritics 2'
+      );
+      INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
+
+      CREATE TRIGGER message_search_add AFTER INSERT ON message_content BEGIN
+        INSERT INTO message_search_ids (message_id) VALUES (new.id);
+        INSERT INTO message_search (rowid, sender, subject, body)
+          SELECT i.rowid, concat_ws(' ', m.peer_label, m.peer_onion), coalesce(m.subject, ''), new.body
+          FROM messages m JOIN message_search_ids i ON i.message_id = m.id WHERE m.id = new.id;
+      END;
+      CREATE TRIGGER message_search_remove AFTER DELETE ON messages BEGIN
+        DELETE FROM message_search WHERE rowid = (SELECT rowid FROM message_search_ids WHERE message_id = old.id);
+        DELETE FROM message_search_ids WHERE message_id = old.id;
+      END;
+
+      INSERT INTO message_search_ids (message_id) SELECT id FROM messages ORDER BY sort_at, id;
+      INSERT INTO message_search (rowid, sender, subject, body)
+        SELECT i.rowid, concat_ws(' ', m.peer_label, m.peer_onion), coalesce(m.subject, ''), c.body
+        FROM message_search_ids i JOIN messages m ON m.id = i.message_id JOIN message_content c ON c.id = m.id;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

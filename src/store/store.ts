@@ -11,13 +11,14 @@ import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { systemClock } from '../clock.js';
 import { StoreError, toStoreError } from './errors.js';
 import { migrate } from './schema.js';
+import { Mailbox } from './mailbox.js';
 import {
   aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow,
   type AttemptRow, type ContactRow, type MessageRow,
 } from './rows.js';
 import type {
-  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, KeyChange, ListOptions, MessageEvent, MessageState,
-  NewIncoming, NewOutgoing, Store, StoreCounts, StoreDiagnostics, StoreOptions, StoredMessage, ThreadSummary,
+  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, Draft, DraftInput, KeyChange, ListOptions, MessageEvent, MessageState,
+  NewIncoming, NewOutgoing, SearchOptions, Store, StoreCounts, StoreDiagnostics, StoreOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';
 
 export const STORE_DEFAULTS = Object.freeze({
@@ -94,6 +95,7 @@ class SqliteStore implements Store {
   #closed = false;
   #listCache = new Map<string, Statement>();
   #s: ReturnType<typeof prepareAll>;
+  #mail: Mailbox;
 
   constructor(db: Db, now: () => number, logger: StoreOptions['logger'], dedupSkewMs: number, schemaVersion: number) {
     this.#db = db;
@@ -102,6 +104,7 @@ class SqliteStore implements Store {
     this.#dedupSkewMs = dedupSkewMs;
     this.schemaVersion = schemaVersion;
     this.#s = prepareAll(db);
+    this.#mail = new Mailbox(db, now);
   }
 
   /** Every public method runs through here: CLOSED check, SQLite errors mapped to StoreError. */
@@ -176,6 +179,7 @@ class SqliteStore implements Store {
           envelope_hash: m.envelopeHash, receipt: null, next_attempt_at: m.nextAttemptAt ?? m.createdAt,
         });
         this.#s.insertContent.run(m.id, m.body, m.envelope);
+        this.#mail.addAttachments(m.id, m.attachments);
         this.#event(m.id, this.#now(), state, m.stateReason ?? null);
         // What was just written, without reading it back (the envelope is kilobytes).
         return {
@@ -184,6 +188,7 @@ class SqliteStore implements Store {
           inReplyTo: m.inReplyTo ?? null, createdAt: m.createdAt, expiresAt: m.expiresAt, receivedAt: null, deliveredAt: null,
           state, stateReason: m.stateReason ?? null, envelope: bytes(m.envelope), envelopeHash: bytes(m.envelopeHash), receipt: null,
           read: false, attempts: 0, nextAttemptAt: m.nextAttemptAt ?? m.createdAt, lastErrorCode: null,
+          archived: false, attachmentCount: m.attachments?.length ?? 0,
         };
       }),
     );
@@ -389,6 +394,7 @@ class SqliteStore implements Store {
       receipt: m.receipt, next_attempt_at: null,
     });
     this.#s.insertContent.run(m.id, m.body, null);
+    this.#mail.addAttachments(m.id, m.attachments);
     this.#s.insertSeen.run(m.id, m.peerIdentity, m.envelopeHash, m.receipt, m.receivedAt, m.expiresAt + this.#dedupSkewMs);
     this.#event(m.id, m.receivedAt, 'received', null);
     return { duplicate: false, receipt: bytes(m.receipt), conflict: false };
@@ -424,6 +430,7 @@ class SqliteStore implements Store {
       if (opts.thread) (where.push('thread_id = @thread'), (params.thread = opts.thread));
       if (opts.peer) (where.push('peer_identity = @peer'), (params.peer = opts.peer));
       if (opts.state) (where.push('state = @state'), (params.state = opts.state));
+      if (opts.archived !== undefined) (where.push('archived = @archived'), (params.archived = opts.archived ? 1 : 0));
       if (opts.idPrefix !== undefined) {
         // Ids are lower-case hex; anything else matches nothing (and never reaches GLOB as a pattern).
         if (!/^[0-9a-f]*$/.test(opts.idPrefix)) return [];
@@ -463,6 +470,40 @@ class SqliteStore implements Store {
 
   counts(): StoreCounts {
     return this.#run('counts', () => this.#s.counts.get() as StoreCounts);
+  }
+
+  // ── everyday use (mailbox.ts) ──────────────────────────────────────────────
+
+  search(query: string, opts?: SearchOptions): StoredMessage[] {
+    return this.#run('search', () => this.#mail.search(query, opts));
+  }
+
+  setArchived(id: string, archived: boolean): void {
+    this.#run('setArchived', () => this.#mail.setArchived(id, archived));
+  }
+
+  deleteMessage(id: string): boolean {
+    return this.#run('deleteMessage', () => this.#tx(() => this.#mail.deleteMessage(id)));
+  }
+
+  getAttachments(messageId: string): StoredAttachment[] {
+    return this.#run('getAttachments', () => this.#mail.getAttachments(messageId));
+  }
+
+  saveDraft(d: DraftInput): Draft {
+    return this.#run('saveDraft', () => this.#tx(() => this.#mail.saveDraft(d)));
+  }
+
+  getDraft(id: string): Draft | null {
+    return this.#run('getDraft', () => this.#mail.getDraft(id));
+  }
+
+  listDrafts(opts?: { limit?: number }): Draft[] {
+    return this.#run('listDrafts', () => this.#mail.listDrafts(opts));
+  }
+
+  deleteDraft(id: string): boolean {
+    return this.#run('deleteDraft', () => this.#mail.deleteDraft(id));
   }
 
   // ── contacts ───────────────────────────────────────────────────────────────

@@ -63,6 +63,43 @@ export interface StoredMessage {
   nextAttemptAt: number | null;
   /** Out: the code of the last failed attempt, e.g. 'TIMEOUT', 'UNREACHABLE'. */
   lastErrorCode: string | null;
+  /** Moved out of the inbox by the user (still searchable, listed with `archived: true`). */
+  archived: boolean;
+  /** How many files the message carries (read them with `getAttachments`). */
+  attachmentCount: number;
+}
+
+/** A file carried by a message or a draft (the envelope allows at most 16 per message). */
+export interface StoredAttachment {
+  /** File name as the sender gave it (display only; never used as a path). */
+  name: string;
+  /** Media type as the sender gave it, e.g. 'image/png' (never trusted for rendering). */
+  mediaType: string;
+  data: Uint8Array;
+}
+
+/** An unsent message being written; survives restarts. */
+export interface Draft {
+  /** 32 hex chars. */
+  id: string;
+  kind: MessageKind;
+  /** What the user typed in To: an alias, a registry name or an onion; may be empty. */
+  to: string;
+  subject: string;
+  body: string;
+  threadId: string | null;
+  inReplyTo: string | null;
+  attachments: StoredAttachment[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type DraftInput = Pick<Draft, 'id' | 'kind' | 'to' | 'subject' | 'body'> & Partial<Pick<Draft, 'threadId' | 'inReplyTo' | 'attachments'>>;
+
+export interface SearchOptions {
+  direction?: Direction;
+  /** Default 50, at most 1000. */
+  limit?: number;
 }
 
 /** The fields a new message has in either direction. */
@@ -82,6 +119,8 @@ interface NewMessage {
   expiresAt: number;
   /** SHA-256 of the envelope (what receipts sign); empty while an outgoing message is unsealed. */
   envelopeHash: Uint8Array;
+  /** Files the message carries, in order (at most 16). */
+  attachments?: readonly StoredAttachment[];
 }
 
 /**
@@ -126,6 +165,8 @@ export interface ListOptions {
   /** Only messages to or from this peer identity (64 hex chars). */
   peer?: string;
   state?: MessageState;
+  /** true: only archived messages; false: only those not archived; omitted: both. */
+  archived?: boolean;
   /** Default 50, at most 1000. */
   limit?: number;
   /**
@@ -333,6 +374,32 @@ export interface Store {
   /** Marks an incoming message read. NOT_FOUND if absent. */
   markRead(id: string, read?: boolean): void;
   counts(): StoreCounts;
+
+  // ── everyday use: search, archive, delete, attachments, drafts (mailbox.ts) ──
+  /**
+   * Messages whose sender, subject or body contain every word of `query` (word prefixes, case and
+   * accents ignored), plus those to or from a contact whose alias or registry name starts with the
+   * whole query. Newest first. An empty query finds nothing.
+   */
+  search(query: string, opts?: SearchOptions): StoredMessage[];
+  /** Moves a message out of the inbox (or back). NOT_FOUND if absent. */
+  setArchived(id: string, archived: boolean): void;
+  /**
+   * Deletes a message with its content, attachments, events and attempts; secure_delete overwrites
+   * the freed pages and the search index drops its terms. The dedup row stays, so a replay of a
+   * deleted message is not taken as new. BAD_STATE for an outgoing message still queued, sending or
+   * held (cancel it first); returns false if there was no such message.
+   */
+  deleteMessage(id: string): boolean;
+  /** The files a message carries, in order. */
+  getAttachments(messageId: string): StoredAttachment[];
+  /** Inserts or replaces a draft (its attachments too). */
+  saveDraft(d: DraftInput): Draft;
+  getDraft(id: string): Draft | null;
+  /** Most recently edited first; attachments without their data (`data` empty). */
+  listDrafts(opts?: { limit?: number }): Draft[];
+  /** True if a draft was removed. */
+  deleteDraft(id: string): boolean;
 
   // ── contacts ───────────────────────────────────────────────────────────────
   /** Inserts or replaces the contact with this alias (case-insensitive). CONSTRAINT if the identity belongs to another alias. */
