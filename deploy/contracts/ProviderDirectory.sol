@@ -215,6 +215,11 @@ contract ProviderDirectory {
         return paid[provider_][subscriberTag];
     }
 
+    /// The chain id bindings are signed for (TRON's block.chainid).
+    function chainId() external view returns (uint256) {
+        return block.chainid;
+    }
+
     function ownerCount() external view returns (uint256) {
         return owners.length;
     }

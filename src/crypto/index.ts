@@ -24,3 +24,6 @@ export {
   KDF_DEFAULT, KDF_FAST, ensurePrivateDir, readKeyFile, readPublicIdentity, writeKeyFile,
   type KdfStrength, type PublicIdentity,
 } from './keyfile.js';
+export {
+  providerBindingBody, signProviderBinding, subscriberTag, verifyProviderBinding, type ProviderBindingFields,
+} from './provider.js';

@@ -8,14 +8,15 @@ import { bytesEqual, toHex } from '../bytes.js';
 import { systemClock, type Clock } from '../clock.js';
 import { secureRandomBytes, signRegistryRecord, type Identity, type RandomBytes, type RotationStatement, type OnionAddress } from '../crypto/index.js';
 import { silentLogger, type Logger } from '../log.js';
-import { calls, commitmentOf, decodeLookup, decodeLookupByOwner, decodeUint, type EncodedCall } from './abi.js';
+import { calls, commitmentOf, decodeLookup, decodeLookupByOwner, decodeUint } from './abi.js';
 import { parseTronAddress, type ParsedTronAddress, type TronAddress } from './address.js';
 import { TtlCache } from './cache.js';
 import { RegistryError } from './errors.js';
 import { decodeMetadata, encodeMetadata } from './metadata.js';
 import { normalizeName } from './name.js';
 import { verifyRecord, type RawRecord, type RecordContext, type VerifiedRecord } from './record.js';
-import { TronNode, addressOfPrivateKey, type TxInfo } from './tron.js';
+import { ContractAccess } from './contract-access.js';
+import { TronNode, addressOfPrivateKey } from './tron.js';
 import type { IdentityRegistry, RegisterOptions, RegisterProgress, ResolveOptions, UpdateOptions, WriteResult } from './index.js';
 
 export interface TronRegistryOptions {
@@ -64,11 +65,6 @@ const REVERT_CODES: Record<string, RegistryError['code']> = {
   NOT_OWNER: 'NOT_OWNER', NO_RECORD: 'NOT_FOUND',
 };
 
-function revertError(what: string, reason: string | null, message: string): RegistryError {
-  const code = (reason && REVERT_CODES[reason]) || 'TX_FAILED';
-  return new RegistryError(code, `${what} failed: ${reason ?? message}`, reason ? { reason } : undefined);
-}
-
 export function createTronRegistry(opts: TronRegistryOptions): IdentityRegistry {
   const hosts = opts.fullHosts ?? (opts.fullHost ? [opts.fullHost] : []);
   if (hosts.length === 0) throw new TypeError('createTronRegistry: give fullHost or fullHosts');
@@ -84,7 +80,7 @@ export function createTronRegistry(opts: TronRegistryOptions): IdentityRegistry 
 
 class TronRegistry implements IdentityRegistry {
   readonly address: TronAddress | null;
-  readonly #nodes: TronNode[];
+  readonly #access: ContractAccess;
   readonly #contract: ParsedTronAddress;
   readonly #signer: ParsedTronAddress | null;
   readonly #privateKey: string | undefined;
@@ -92,9 +88,6 @@ class TronRegistry implements IdentityRegistry {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #cache: TtlCache<VerifiedRecord>;
-  readonly #confirmedReads: boolean;
-  readonly #feeLimit: number;
-  readonly #confirmTimeoutMs: number;
   readonly #commitSlackMs: number;
   readonly #pollMs: number;
   readonly #random: RandomBytes;
@@ -104,7 +97,6 @@ class TronRegistry implements IdentityRegistry {
   constructor(hosts: string[], contract: ParsedTronAddress, signerHex: string | null, opts: TronRegistryOptions) {
     this.#ownedAgent = opts.agent ? null : new Agent({ keepAlive: true, maxSockets: 8 });
     const agent = opts.agent ?? this.#ownedAgent!;
-    this.#nodes = hosts.map((host) => new TronNode({ host, timeoutMs: opts.timeoutMs ?? 15_000, agent }));
     this.#contract = contract;
     this.#signer = signerHex ? parseTronAddress(signerHex) : null;
     this.address = this.#signer?.base58 ?? null;
@@ -112,11 +104,14 @@ class TronRegistry implements IdentityRegistry {
     this.#clock = opts.clock ?? systemClock;
     this.#log = opts.logger ?? silentLogger();
     this.#cache = new TtlCache({ clock: this.#clock, ttlMs: opts.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS });
-    this.#confirmedReads = opts.confirmedReads ?? true;
-    this.#feeLimit = opts.feeLimitSun ?? DEFAULT_FEE_LIMIT_SUN;
-    this.#confirmTimeoutMs = opts.confirmTimeoutMs ?? 120_000;
     this.#commitSlackMs = opts.commitSlackMs ?? 120_000;
     this.#pollMs = opts.pollIntervalMs ?? 1_000;
+    this.#access = new ContractAccess({
+      nodes: hosts.map((host) => new TronNode({ host, timeoutMs: opts.timeoutMs ?? 15_000, agent })),
+      contract, clock: this.#clock, log: this.#log, confirmedReads: opts.confirmedReads ?? true,
+      feeLimitSun: opts.feeLimitSun ?? DEFAULT_FEE_LIMIT_SUN, confirmTimeoutMs: opts.confirmTimeoutMs ?? 120_000,
+      pollIntervalMs: this.#pollMs, revertCodes: REVERT_CODES,
+    });
     this.#random = opts.randomBytes ?? secureRandomBytes;
   }
 
@@ -129,8 +124,8 @@ class TronRegistry implements IdentityRegistry {
       const hit = this.#cache.get(key);
       if (hit) return hit;
     }
-    const hex = await this.#readAll(calls.lookup(name), opts.signal);
-    const raw = this.#decode(() => decodeLookup(name, hex));
+    const hex = await this.#access.readAll(calls.lookup(name), opts.signal);
+    const raw = this.#access.decode(() => decodeLookup(name, hex));
     return raw ? this.#accept(raw, opts.signal) : null;
   }
 
@@ -142,8 +137,8 @@ class TronRegistry implements IdentityRegistry {
       const hit = this.#cache.get(key);
       if (hit) return hit;
     }
-    const hex = await this.#readAll(calls.lookupByOwner(owner.bytes), opts.signal);
-    const raw = this.#decode(() => decodeLookupByOwner(owner.bytes, hex));
+    const hex = await this.#access.readAll(calls.lookupByOwner(owner.bytes), opts.signal);
+    const raw = this.#access.decode(() => decodeLookupByOwner(owner.bytes, hex));
     return raw ? this.#accept(raw, opts.signal) : null;
   }
 
@@ -172,43 +167,11 @@ class TronRegistry implements IdentityRegistry {
     return rec;
   }
 
-  #decode<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (err) {
-      throw new RegistryError('BAD_RESPONSE', 'the registry returned data that does not decode', { cause: err });
-    }
-  }
-
-  /** One view call on every host; all must succeed with identical bytes. Returns the result hex. */
-  async #readAll(call: EncodedCall, signal: AbortSignal | undefined): Promise<string> {
-    this.#checkOpen();
-    const started = performance.now();
-    const settled = await Promise.allSettled(
-      this.#nodes.map((n) => n.constantCall(this.#contract.hex, call, { confirmed: this.#confirmedReads, signal })),
-    );
-    const results: string[] = [];
-    for (const [i, s] of settled.entries()) {
-      if (s.status === 'rejected') throw s.reason;
-      if (!s.value.ok) {
-        throw new RegistryError('BAD_RESPONSE', `${call.selector} reverted on ${this.#nodes[i]!.host}: ${s.value.reason ?? s.value.message}`);
-      }
-      results.push(s.value.result);
-    }
-    const first = results[0]!;
-    const odd = results.findIndex((r) => r !== first);
-    if (odd > 0) {
-      throw new RegistryError('ENDPOINTS_DISAGREE', `${this.#nodes[0]!.host} and ${this.#nodes[odd]!.host} return different answers to ${call.selector}`);
-    }
-    this.#log.debug({ call: call.selector, hosts: this.#nodes.length, ms: Math.round(performance.now() - started) }, 'registry read');
-    return first;
-  }
-
   /** Chain id and commitment age, read once (cross-checked) and kept for the client's life. */
   #ctx(signal: AbortSignal | undefined): Promise<RecordContext & { minCommitmentAge: number }> {
     this.#context ??= (async () => {
-      const chainId = decodeUint(await this.#readAll(calls.chainId(), signal));
-      const minAge = decodeUint(await this.#readAll(calls.minCommitmentAge(), signal));
+      const chainId = decodeUint(await this.#access.readAll(calls.chainId(), signal));
+      const minAge = decodeUint(await this.#access.readAll(calls.minCommitmentAge(), signal));
       return { chainId, contract: this.#contract.bytes, minCommitmentAge: Number(minAge) };
     })();
     const p = this.#context;
@@ -228,20 +191,20 @@ class TronRegistry implements IdentityRegistry {
     const { signal } = opts;
     const progress = (p: RegisterProgress) => opts.onProgress?.(p);
     const ctx = await this.#ctx(signal);
-    const node = this.#nodes[0]!;
+    const node = this.#access.writeNode;
 
     // Cheap checks first, so a doomed registration does not burn a commit.
-    const taken = await this.#headRead(calls.lookup(name), (h) => decodeLookup(name, h), signal);
+    const taken = await this.#access.headRead(calls.lookup(name), (h) => decodeLookup(name, h), signal);
     if (taken) {
       if (bytesEqual(taken.owner, signer.bytes)) throw new RegistryError('ALREADY_REGISTERED', `${signer.base58} already owns "${name}"`);
       throw new RegistryError('NAME_TAKEN', `"${name}" is already registered to another account`);
     }
-    const mine = await this.#headRead(calls.lookupByOwner(signer.bytes), (h) => decodeLookupByOwner(signer.bytes, h), signal);
+    const mine = await this.#access.headRead(calls.lookupByOwner(signer.bytes), (h) => decodeLookupByOwner(signer.bytes, h), signal);
     if (mine) throw new RegistryError('ALREADY_REGISTERED', `${signer.base58} already owns "${mine.name}"`);
-    await this.#checkFunded(signer, signal);
+    await this.#access.checkFunded(signer, signal);
 
     const secret = this.#random(32);
-    const commitTx = await this.#sendAndWait('commit', calls.commit(commitmentOf(name, signer.bytes, secret)), privateKey, signal);
+    const commitTx = await this.#access.sendAndWait('commit', calls.commit(commitmentOf(name, signer.bytes, secret)), privateKey, signal);
     progress({ stage: 'committed', txId: commitTx.id });
     this.#log.info({ name, txId: commitTx.id, minCommitmentAge: ctx.minCommitmentAge }, 'registry: commitment mined');
 
@@ -256,16 +219,16 @@ class TronRegistry implements IdentityRegistry {
     const deadline = this.#clock.now() + ctx.minCommitmentAge * 1000 + this.#commitSlackMs;
     if (ctx.minCommitmentAge > 0) progress({ stage: 'waiting', txId: commitTx.id, readyAt });
     // Bounded by minCommitmentAge itself, so a local clock far behind the chain's cannot stall us.
-    await this.#sleep(Math.min(readyAt - this.#clock.now(), ctx.minCommitmentAge * 1000), signal);
+    await this.#access.sleep(Math.min(readyAt - this.#clock.now(), ctx.minCommitmentAge * 1000), signal);
     for (;;) {
       const dry = await node.constantCall(this.#contract.hex, call, { from: signer.hex, signal });
       if (dry.ok) break;
-      if (dry.reason !== 'COMMITMENT_TOO_NEW') throw revertError(`register "${name}"`, dry.reason, dry.message);
+      if (dry.reason !== 'COMMITMENT_TOO_NEW') throw this.#access.revertError(`register "${name}"`, dry.reason, dry.message);
       if (this.#clock.now() >= deadline) throw new RegistryError('TIMEOUT', `the commitment for "${name}" did not age in time`);
-      await this.#sleep(this.#pollMs, signal);
+      await this.#access.sleep(this.#pollMs, signal);
     }
 
-    const tx = await this.#sendAndWait(`register "${name}"`, call, privateKey, signal);
+    const tx = await this.#access.sendAndWait(`register "${name}"`, call, privateKey, signal);
     this.invalidate(name);
     this.invalidate(signer.hex);
     progress({ stage: 'registered', txId: tx.id });
@@ -280,11 +243,11 @@ class TronRegistry implements IdentityRegistry {
     let current: RawRecord | null;
     if (opts.name !== undefined) {
       const name = normalizeName(opts.name);
-      current = await this.#headRead(calls.lookup(name), (h) => decodeLookup(name, h), signal);
+      current = await this.#access.headRead(calls.lookup(name), (h) => decodeLookup(name, h), signal);
       if (!current) throw new RegistryError('NOT_FOUND', `"${name}" is not registered`);
       if (!bytesEqual(current.owner, signer.bytes)) throw new RegistryError('NOT_OWNER', `"${name}" is not owned by ${signer.base58}`);
     } else {
-      current = await this.#headRead(calls.lookupByOwner(signer.bytes), (h) => decodeLookupByOwner(signer.bytes, h), signal);
+      current = await this.#access.headRead(calls.lookupByOwner(signer.bytes), (h) => decodeLookupByOwner(signer.bytes, h), signal);
       if (!current) throw new RegistryError('NOT_FOUND', `${signer.base58} owns no name`);
     }
     const name = current.name;
@@ -303,72 +266,25 @@ class TronRegistry implements IdentityRegistry {
     const version = current.version + 1;
     const signature = signRegistryRecord(identity, { name, owner: signer.bytes, mailboxes, version, chainId: ctx.chainId, contract: ctx.contract });
     const call = calls.update({ identityKey: identity.identityKey, encryptionKey: identity.encryptionKey, mailboxes, version, signature });
-    await this.#checkFunded(signer, signal);
-    const dry = await this.#nodes[0]!.constantCall(this.#contract.hex, call, { from: signer.hex, signal });
-    if (!dry.ok) throw revertError(`update "${name}"`, dry.reason, dry.message);
-    const tx = await this.#sendAndWait(`update "${name}"`, call, privateKey, signal);
+    await this.#access.checkFunded(signer, signal);
+    await this.#access.dryRun(`update "${name}"`, call, signer.hex, signal);
+    const tx = await this.#access.sendAndWait(`update "${name}"`, call, privateKey, signal);
     this.invalidate(name);
     this.invalidate(signer.hex);
     this.#log.info({ name, version, txId: tx.id }, 'registry: record updated');
     return { txId: tx.id, version };
   }
 
-  /** A view call on the write host at the head (writes race the head, not solidified state). */
-  async #headRead<T>(call: EncodedCall, decode: (hex: string) => T, signal: AbortSignal | undefined): Promise<T> {
-    const r = await this.#nodes[0]!.constantCall(this.#contract.hex, call, { signal });
-    if (!r.ok) throw new RegistryError('BAD_RESPONSE', `${call.selector} reverted: ${r.reason ?? r.message}`);
-    return this.#decode(() => decode(r.result));
-  }
-
-  async #checkFunded(signer: ParsedTronAddress, signal: AbortSignal | undefined): Promise<void> {
-    const balance = await this.#nodes[0]!.balance(signer.hex, signal);
-    if (!balance) throw new RegistryError('UNFUNDED', `TRON account ${signer.base58} has no TRX to pay for the transaction`);
-  }
-
-  async #sendAndWait(what: string, call: EncodedCall, privateKey: string, signal: AbortSignal | undefined): Promise<TxInfo> {
-    const node = this.#nodes[0]!;
-    const txId = await node.send(this.#contract.hex, call, privateKey, this.#feeLimit, signal);
-    const deadline = this.#clock.now() + this.#confirmTimeoutMs;
-    for (;;) {
-      const info = await node.txInfo(txId, signal);
-      if (info) {
-        if (!info.success) throw revertError(what, info.reason, info.message);
-        return info;
-      }
-      if (this.#clock.now() >= deadline) throw new RegistryError('TIMEOUT', `${what}: transaction ${txId} not in a block after ${this.#confirmTimeoutMs} ms`);
-      await this.#sleep(this.#pollMs, signal);
-    }
-  }
-
   #requireKey(): { signer: ParsedTronAddress; privateKey: string } {
-    this.#checkOpen();
+    this.#access.checkOpen();
     if (!this.#signer || this.#privateKey === undefined) throw new RegistryError('NO_KEY', 'this registry client has no TRON private key; writes need one');
     return { signer: this.#signer, privateKey: this.#privateKey };
-  }
-
-  #sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new RegistryError('ABORTED', 'registry operation aborted', { cause: signal.reason }));
-    if (ms <= 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.#clock.clearTimeout(timer);
-        reject(new RegistryError('ABORTED', 'registry operation aborted', { cause: signal?.reason }));
-      };
-      const timer = this.#clock.setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  #checkOpen(): void {
-    if (this.#closed) throw new RegistryError('ABORTED', 'registry client is closed');
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#access.close();
     this.#cache.clear();
     this.#ownedAgent?.destroy();
   }

@@ -15,6 +15,7 @@ export type RegistryErrorCode =
   | 'ENDPOINTS_DISAGREE' // two configured hosts returned different records for the same query
   | 'TX_FAILED' // a transaction or dry run reverted for another reason (`reason` holds the decoded revert string)
   | 'TIMEOUT' // a transaction was not confirmed, or a commitment did not age, before the deadline
+  | 'PRICE_CHANGED' // a provider's price rose above what the payer agreed to; nothing was sent
   | 'ABORTED'; // the caller's AbortSignal fired
 
 export class RegistryError extends OnionpostError<RegistryErrorCode> {

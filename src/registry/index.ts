@@ -103,3 +103,6 @@ export { verifyRecord, type RawRecord, type RecordContext, type VerifiedRecord }
 export { parseTronAddress, type ParsedTronAddress, type TronAddress } from './address.js';
 export { TtlCache } from './cache.js';
 export { DEFAULT_CACHE_TTL_MS, createTronRegistry, type TronRegistryOptions } from './client.js';
+export {
+  createProviderDirectory, type DirectoryOptions, type DirectoryPage, type Payment, type ProviderDirectory, type ProviderListing, type ProviderTerms,
+} from './directory.js';

@@ -92,11 +92,11 @@ export class TronNode {
   }
 
   /** A read-only call (`wallet/triggerconstantcontract`, or `walletsolidity/…` when `confirmed`). */
-  async constantCall(contractHex: string, call: EncodedCall, opts: { from?: string; confirmed?: boolean; signal?: AbortSignal }): Promise<ConstantResult> {
+  async constantCall(contractHex: string, call: EncodedCall, opts: { from?: string; confirmed?: boolean; signal?: AbortSignal; callValue?: number }): Promise<ConstantResult> {
     const path = `${opts.confirmed ? 'walletsolidity' : 'wallet'}/triggerconstantcontract`;
     const reply = await this.#post(path, {
       contract_address: contractHex, owner_address: opts.from ?? ANONYMOUS_CALLER,
-      function_selector: call.selector, parameter: call.parameter, call_value: 0,
+      function_selector: call.selector, parameter: call.parameter, call_value: opts.callValue ?? 0,
     }, opts.signal);
     if (reply.Error) throw new RegistryError('BAD_RESPONSE', `TRON node ${this.host}: ${text(reply.Error)}`);
     const out = reply.constant_result?.[0];
@@ -126,13 +126,14 @@ export class TronNode {
 
   /**
    * Builds (node side), checks, signs (locally) and broadcasts a contract call; returns the txID.
-   * The private key stays in this function's arguments: it is never logged or stored.
+   * The private key stays in this function's arguments: it is never logged or stored. `callValue`
+   * is TRX (sun) sent along with the call (stakes and payments).
    */
-  async send(contractHex: string, call: EncodedCall, privateKey: string, feeLimitSun: number, signal?: AbortSignal): Promise<string> {
+  async send(contractHex: string, call: EncodedCall, privateKey: string, feeLimitSun: number, signal?: AbortSignal, callValue = 0): Promise<string> {
     const from = TronWeb.address.toHex(TronWeb.address.fromPrivateKey(privateKey) as string).toLowerCase();
     const args = {
       contract_address: contractHex, owner_address: from, function_selector: call.selector, parameter: call.parameter,
-      call_value: 0, fee_limit: feeLimitSun,
+      call_value: callValue, fee_limit: feeLimitSun,
     };
     const built = await this.#post('wallet/triggersmartcontract', args, signal);
     if (built.Error) throw new RegistryError('TX_FAILED', `TRON node ${this.host} could not build ${call.selector}: ${text(built.Error)}`);

@@ -1,0 +1,64 @@
+/**
+ * A mailbox provider's binding and a subscriber's payment tag.
+ *
+ * Binding: the provider node's identity key signs the TRON account that lists it in the provider
+ * directory, under domain "provider-binding/v1", over
+ *
+ *   21 owner (TRON, 0x41-prefixed) | 32 identity key | 32 chain id (big-endian) | 21 contract (0x41-prefixed)
+ *
+ * so a listing that names someone else's onion, or is copied to another chain or deployment, does
+ * not verify.
+ *
+ * Subscriber tag: what a payment is recorded under on chain. It is
+ *
+ *   HMAC-SHA256(key = tagKey, "onionpost/subscriber-tag/v1" | provider identity key)
+ *
+ * where `tagKey` is a secret of the subscriber's (derived from its identity seed by the caller). The
+ * subscriber tells the provider its tag inside its signed subscription request; nobody else can link
+ * the tag to the subscriber's onion, not even by trying every published identity key.
+ */
+import { createHmac } from 'node:crypto';
+import { ByteWriter } from '../bytes.js';
+import { CryptoError } from './errors.js';
+import { signDomain, verifyDomain, type Identity } from './keys.js';
+import { checkLength } from './sodium.js';
+
+export interface ProviderBindingFields {
+  owner: Uint8Array;
+  identityKey: Uint8Array;
+  chainId: bigint;
+  contract: Uint8Array;
+}
+
+function be32(n: bigint): Uint8Array {
+  const out = new Uint8Array(32);
+  let c = n;
+  for (let i = 31; i >= 0 && c > 0n; i--) {
+    out[i] = Number(c & 0xffn);
+    c >>= 8n;
+  }
+  return out;
+}
+
+export function providerBindingBody(f: ProviderBindingFields): Uint8Array {
+  if (f.owner.length !== 21 || f.contract.length !== 21) throw new CryptoError('BAD_LENGTH', 'TRON addresses must be 21 bytes (0x41 prefix + 20)');
+  checkLength(f.identityKey, 32, 'identity key');
+  return new ByteWriter().bytes(f.owner).bytes(f.identityKey).bytes(be32(f.chainId)).bytes(f.contract).finish();
+}
+
+export function signProviderBinding(id: Identity, f: Omit<ProviderBindingFields, 'identityKey'>): Uint8Array {
+  return signDomain(id.signingKey, 'provider-binding/v1', providerBindingBody({ ...f, identityKey: id.identityKey }));
+}
+
+/** Throws BAD_RECORD unless `signature` is the identity key's binding to this owner, chain and contract. */
+export function verifyProviderBinding(f: ProviderBindingFields, signature: Uint8Array): void {
+  if (signature.length !== 64 || !verifyDomain(f.identityKey, 'provider-binding/v1', providerBindingBody(f), signature)) {
+    throw new CryptoError('BAD_RECORD', 'provider listing is not signed by its identity key for this owner, chain and contract');
+  }
+}
+
+export function subscriberTag(tagKey: Uint8Array, providerIdentityKey: Uint8Array): Uint8Array {
+  checkLength(tagKey, 32, 'subscriber tag key');
+  checkLength(providerIdentityKey, 32, 'provider identity key');
+  return new Uint8Array(createHmac('sha256', tagKey).update('onionpost/subscriber-tag/v1').update(providerIdentityKey).digest());
+}
