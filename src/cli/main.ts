@@ -11,7 +11,7 @@ import { describeError, OnionpostError } from '../errors.js';
 import { connectToNode, type ApiClient } from '../api/index.js';
 import { cryptoReady, generateIdentity, KDF_DEFAULT, KDF_FAST, readPublicIdentity, writeKeyFile } from '../crypto/index.js';
 import { toHex } from '../bytes.js';
-import { dataPaths, defaultDataDir } from './paths.js';
+import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { readPassphrase } from './prompt.js';
 import { short, shortOnion, table, when } from './format.js';
 import { registerNetworkCommands } from './network-commands.js';
@@ -60,7 +60,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         const id = generateIdentity();
         writeKeyFile(paths.keyFile, id, passphrase, { strength: a.kdf === 'fast' ? KDF_FAST : KDF_DEFAULT });
         print(a, { onion: id.onion, identityKey: toHex(id.identityKey), encryptionKey: toHex(id.encryptionKey), dataDir: a.dataDir }, () =>
-          `Created a new identity in ${a.dataDir}\n  address: ${id.onion}\nStart your node with: onionpost start${a.dataDir === defaultDataDir() ? '' : ` --data-dir ${a.dataDir}`}`);
+          `Created a new identity in ${a.dataDir}\n  address: ${id.onion}\nStart your node with: ${cliName()} start${a.dataDir === defaultDataDir() ? '' : ` --data-dir ${a.dataDir}`}`);
       },
     )
     .command('address', "print this identity's onion address and public keys", (y) => y, async (a) => {

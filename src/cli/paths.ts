@@ -8,8 +8,9 @@
  *   tor/            the node's own Tor data directory
  *   node.log        the running node's log (JSON lines)
  */
+import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ONIONPOST_HOME) return env.ONIONPOST_HOME;
@@ -30,3 +31,26 @@ export function dataPaths(dataDir: string) {
 }
 
 export type DataPaths = ReturnType<typeof dataPaths>;
+
+/**
+ * How the user runs this CLI, for the commands we print: `onionpost` when that name on PATH is
+ * this very program (installed or `npm link`ed), else `npx onionpost` (a clone, where npx finds the
+ * package's own bin).
+ */
+export function cliName(env: NodeJS.ProcessEnv = process.env, self = process.argv[1]): string {
+  const mine = self ? safeRealpath(self) : null;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const found = safeRealpath(join(dir, 'onionpost'));
+    if (found && found === mine) return 'onionpost';
+  }
+  return 'npx onionpost';
+}
+
+function safeRealpath(p: string): string | null {
+  try {
+    return realpathSync(p);
+  } catch {
+    return null;
+  }
+}

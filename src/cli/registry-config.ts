@@ -4,11 +4,17 @@
  * Deployments are recorded in the user's deployments file (env ONIONPOST_DEPLOYMENTS, default
  * $XDG_DATA_HOME/onionpost/deployments.json) and, for public networks, the repo's
  * deploy/deployments.json.
+ *
+ * A running sandbox (`npm start`) announces its dev chain in sandbox.json beside the user's
+ * deployments file, with its pid: while that process lives, `--network dev` means the sandbox's
+ * chain and registry, so the commands it prints work as typed. A dev deployment's own fullHost is
+ * used over the default 127.0.0.1:9090 (a dev chain may listen anywhere).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { DEFAULT_DEPLOYMENTS_PATH, KNOWN_NETWORKS, getDeployment, isNetworkName } from '../contract/index.js';
+import { dirname, join } from 'node:path';
+import { DEFAULT_DEPLOYMENTS_PATH, KNOWN_NETWORKS, getDeployment, isNetworkName, type Deployment } from '../contract/index.js';
+import { ensurePrivateDir } from '../crypto/index.js';
 import { deriveDevAccounts, DEFAULT_SEED } from '../chain/index.js';
 import { CliError } from './prompt.js';
 
@@ -25,6 +31,53 @@ export interface KeyArgs {
 
 export function userDeploymentsPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.ONIONPOST_DEPLOYMENTS || join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'onionpost', 'deployments.json');
+}
+
+/** What a running sandbox writes so that other commands find its dev chain. */
+export interface SandboxMarker {
+  pid: number;
+  /** The sandbox's state directory. */
+  dir: string;
+  dev: Deployment;
+}
+
+export function sandboxMarkerPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(dirname(userDeploymentsPath(env)), 'sandbox.json');
+}
+
+export function writeSandboxMarker(m: SandboxMarker, env: NodeJS.ProcessEnv = process.env): string {
+  const path = sandboxMarkerPath(env);
+  ensurePrivateDir(dirname(path));
+  writeFileSync(path, JSON.stringify(m, null, 2), { mode: 0o600 });
+  return path;
+}
+
+/** Removes the marker if it is this process's (a second sandbox may have replaced it). */
+export function removeSandboxMarker(pid: number, env: NodeJS.ProcessEnv = process.env): void {
+  if (runningSandbox(env)?.pid === pid) rmSync(sandboxMarkerPath(env), { force: true });
+}
+
+/** The sandbox whose marker names a live process, else null (a stale marker is ignored). */
+export function runningSandbox(env: NodeJS.ProcessEnv = process.env): SandboxMarker | null {
+  let m: SandboxMarker;
+  try {
+    m = JSON.parse(readFileSync(sandboxMarkerPath(env), 'utf8')) as SandboxMarker;
+    if (typeof m.pid !== 'number' || typeof m.dev?.address !== 'string' || typeof m.dev.fullHost !== 'string') return null;
+  } catch {
+    return null;
+  }
+  try {
+    process.kill(m.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  return m;
+}
+
+/** The deployment `--network` names on this machine: a running sandbox's for dev, else the recorded one. */
+function deploymentOf(network: string): Deployment | undefined {
+  if (network === 'dev') return runningSandbox()?.dev ?? getDeployment(network, userDeploymentsPath());
+  return getDeployment(network, userDeploymentsPath()) ?? getDeployment(network, DEFAULT_DEPLOYMENTS_PATH);
 }
 
 export function networkOf(a: RegistryArgs): string {
@@ -44,11 +97,12 @@ export function registryTarget(a: RegistryArgs, required: boolean): { network: s
     if (!required) return null;
   }
   const network = networkOf(a);
-  const fullHost = fullHostOf(a);
-  const contractAddress = a.registry ?? (getDeployment(network, userDeploymentsPath()) ?? (network !== 'dev' ? getDeployment(network, DEFAULT_DEPLOYMENTS_PATH) : undefined))?.address;
+  const deployment = a.registry ? undefined : deploymentOf(network);
+  const contractAddress = a.registry ?? deployment?.address;
   if (!contractAddress) {
-    throw new CliError('NO_DEPLOYMENT', `no registry is deployed on "${network}" that this machine knows of; run \`onionpost deploy --network ${network}\` or pass --registry <address>`);
+    throw new CliError('NO_DEPLOYMENT', `no registry is deployed on "${network}" that this machine knows of; run \`onionpost deploy --network ${network}\` (or start the sandbox, \`npm start\`), or pass --registry <address>`);
   }
+  const fullHost = a.fullHost ?? (network === 'dev' && deployment ? deployment.fullHost : fullHostOf(a));
   return { network, fullHost, contractAddress };
 }
 

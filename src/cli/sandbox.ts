@@ -28,7 +28,8 @@ import { createTronRegistry, type IdentityRegistry } from '../registry/index.js'
 import { TronWeb } from 'tronweb';
 import { upTestNetwork, type TestNetwork } from '../tor/index.js';
 import type { GlobalArgs } from './main.js';
-import { dataPaths } from './paths.js';
+import { cliName, dataPaths } from './paths.js';
+import { removeSandboxMarker, writeSandboxMarker } from './registry-config.js';
 import { ensureApiToken } from './start.js';
 import { loadWebHandler } from './web.js';
 import { table } from './format.js';
@@ -43,6 +44,11 @@ interface Member {
   registry: IdentityRegistry;
   dataDir: string;
   token: string;
+}
+
+/** A path as a POSIX shell word (quoted only when it has to be). */
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
 }
 
 function say(line: string): void {
@@ -77,6 +83,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
       const teardown = () => {
         torndown ??= (async () => {
           say('stopping…');
+          removeSandboxMarker(process.pid);
           for (const m of members.reverse()) {
             rmSync(join(m.dataDir, API_ENDPOINT_FILE), { force: true });
             await m.node.close().catch((err) => say(`closing ${m.name}: ${describeError(err)}`));
@@ -104,7 +111,10 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
         const deployer = chain.accounts[0]!;
         const tronWeb = new TronWeb({ fullHost: chain.url, privateKey: deployer.privateKey });
         const deployed = await deployRegistry({ tronWeb, minCommitmentAge: 1, maxCommitmentAge: 86_400, timeoutMs: 60_000 });
-        writeDeployment('dev', { address: deployed.address, txId: deployed.txId, deployedAt: new Date().toISOString(), fullHost: chain.url }, join(dir, 'deployments.json'));
+        const deployment = { address: deployed.address, txId: deployed.txId, deployedAt: new Date().toISOString(), fullHost: chain.url };
+        writeDeployment('dev', deployment, join(dir, 'deployments.json'));
+        // While we run, `onionpost … --network dev` on this machine means this chain (registry-config.ts).
+        writeSandboxMarker({ pid: process.pid, dir, dev: deployment });
         const chainSeconds = (Date.now() - t1) / 1000;
         say(`registry at ${deployed.address} on ${chain.url}`);
 
@@ -161,7 +171,8 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
         }));
         const delivered = results.filter((r) => r.state === 'delivered').length;
 
-        const cliPrefix = (m: Member) => `onionpost --data-dir ${m.dataDir}`;
+        const cli = cliName();
+        const cliPrefix = (m: Member) => `${cli} --data-dir ${shellQuote(m.dataDir)}`;
         process.stdout.write([
           '',
           table(['NODE', 'ONION', 'WEB UI'], members.map((m) => [m.name, m.identity.onion, `${m.node.apiUrl}/login?token=${m.token}`])),
@@ -176,6 +187,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             `  ${cliPrefix(bob)} inbox`,
             `  ${cliPrefix(bob)} send alice --subject "hello" --body "from the CLI" --wait`,
             `  ${cliPrefix(alice)} status`,
+            `  ${cli} lookup alice --network dev --json`,
             'Open a WEB UI link above in a browser on this machine. Ctrl-C stops everything.',
             '',
           ]),

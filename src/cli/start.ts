@@ -14,8 +14,8 @@ import { OnionpostNode, loopbackNetwork, torNetwork, TorDownError, type PeerNetw
 import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
 import { readTestNetwork, TorSocksAgent } from '../tor/index.js';
 import type { GlobalArgs } from './main.js';
-import { dataPaths } from './paths.js';
-import { readPassphrase } from './prompt.js';
+import { cliName, dataPaths, defaultDataDir } from './paths.js';
+import { CliError, readPassphrase } from './prompt.js';
 import { registryTarget } from './registry-config.js';
 import { loadWebHandler } from './web.js';
 
@@ -86,6 +86,10 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
     async (a) => {
       await cryptoReady();
       const paths = dataPaths(a.dataDir);
+      // Before the passphrase prompt: asking for the passphrase of an identity that is not there helps no one.
+      if (!existsSync(paths.keyFile)) {
+        throw new CliError('KEYFILE_MISSING', `no identity in ${a.dataDir} yet: create one first with \`${cliName()} init${a.dataDir === defaultDataDir() ? '' : ` --data-dir ${a.dataDir}`}\`, then start the node`);
+      }
       const passphrase = await readPassphrase({ passphraseFile: a.passphraseFile });
       const identity = readKeyFile(paths.keyFile, passphrase);
       ensurePrivateDir(a.dataDir);

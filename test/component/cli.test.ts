@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -111,4 +111,27 @@ test('registry: deploy, register, lookup as typed by a user; missing key, taken 
   oneLineError(run(['lookup', 'nobody', ...dev]), 'NOT_FOUND');
   oneLineError(run(['lookup', 'alice', '--network', 'dev', '--full-host', 'http://127.0.0.1:1']), 'UNREACHABLE');
   oneLineError(run(['lookup', 'alice', '--network', 'nile']), 'NO_DEPLOYMENT');
+
+  // A dev deployment records where its chain listens: no --full-host needed.
+  const plain = run(['lookup', 'alice', '--network', 'dev', '--json']);
+  assert.equal(plain.code, 0, plain.err);
+  // A running sandbox's marker (sandbox.json beside the deployments file) wins for --network dev...
+  const deployments = JSON.parse(readFileSync(env.ONIONPOST_DEPLOYMENTS, 'utf8')) as { dev: { address: string } };
+  const marker = join(root, 'sandbox.json');
+  writeFileSync(marker, JSON.stringify({ pid: chain!.pid, dir: root, dev: { ...deployments.dev, fullHost: 'http://127.0.0.1:1' } }));
+  oneLineError(run(['lookup', 'alice', '--network', 'dev']), 'UNREACHABLE');
+  // ...but only while its process lives.
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+  writeFileSync(marker, JSON.stringify({ pid: gone, dir: root, dev: { ...deployments.dev, fullHost: 'http://127.0.0.1:1' } }));
+  assert.equal(run(['lookup', 'alice', '--network', 'dev']).code, 0);
+  rmSync(marker);
+});
+
+test('start before init says to run init, before asking for a passphrase', () => {
+  const dir = join(root, 'not-yet');
+  const r = run(['start', '--data-dir', dir], { ONIONPOST_PASSPHRASE: '' });
+  oneLineError(r, 'KEYFILE_MISSING');
+  assert.match(r.err, new RegExp(`onionpost init --data-dir ${dir}`));
+  const noPass = spawnSync(process.execPath, [bin, 'start', '--data-dir', dir], { env: { ...env, ONIONPOST_PASSPHRASE: undefined }, encoding: 'utf8', timeout: 30_000 });
+  oneLineError({ code: noPass.status, err: noPass.stderr }, 'KEYFILE_MISSING');
 });
