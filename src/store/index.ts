@@ -3,7 +3,8 @@
  * pinned keys, settings). Open it once per node with `openStore`; every method is synchronous.
  */
 export { openStore, STORE_DEFAULTS } from './store.js';
-export { StoreError, type StoreErrorCode } from './errors.js';
+export { StoreError, toStoreError, type StoreErrorCode } from './errors.js';
+export { openDatabase, type DatabaseOptions } from './database.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './schema.js';
 export type {
   Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, ContactSource, Direction, Draft, DraftInput, InState, KeyChange, ListOptions,

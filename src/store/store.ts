@@ -5,12 +5,11 @@
  * and survives kill -9 and power loss (on storage that honours fsync). The receiver sends a receipt
  * only after commitIncoming returns. The WAL is bounded by wal_autocheckpoint and journal_size_limit.
  */
-import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { systemClock } from '../clock.js';
 import { StoreError, toStoreError } from './errors.js';
-import { migrate } from './schema.js';
+import { MIGRATIONS } from './schema.js';
+import { openDatabase } from './database.js';
 import { Mailbox } from './mailbox.js';
 import {
   aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow,
@@ -40,43 +39,7 @@ export function openStore(opts: StoreOptions): Store {
   const logger = opts.logger;
   const o = { ...STORE_DEFAULTS, ...definedOnly(opts) };
 
-  // Created by us with 0600 before SQLite sees it; SQLite gives -wal and -shm the same mode.
-  try {
-    if (!existsSync(opts.path)) closeSync(openSync(opts.path, 'a', 0o600));
-    else if ((statSync(opts.path).mode & 0o077) !== 0) {
-      chmodSync(opts.path, 0o600);
-      logger.warn('store file was readable by others; tightened to 0600');
-    }
-  } catch (err) {
-    throw new StoreError('IO', `cannot create the database file: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
-  }
-
-  let db: Db | undefined;
-  let schemaVersion: number;
-  try {
-    db = new Database(opts.path, { fileMustExist: true, timeout: o.busyTimeoutMs });
-    const mode = db.pragma('journal_mode = WAL', { simple: true });
-    if (mode !== 'wal') throw new StoreError('IO', `journal_mode WAL refused (got ${String(mode)})`);
-    db.pragma('synchronous = FULL');
-    // Statement journals (nested batches) and sort spills in memory: they never need to survive a
-    // crash, and on disk each journalled page cost a write.
-    db.pragma('temp_store = MEMORY');
-    db.pragma('foreign_keys = ON');
-    db.pragma(`busy_timeout = ${Math.trunc(o.busyTimeoutMs)}`);
-    db.pragma(`wal_autocheckpoint = ${Math.trunc(o.walAutocheckpointPages)}`);
-    db.pragma(`journal_size_limit = ${Math.trunc(o.journalSizeLimit)}`);
-    if (opts.maxSizeBytes !== undefined) {
-      const pageSize = db.pragma('page_size', { simple: true }) as number;
-      db.pragma(`max_page_count = ${Math.max(1, Math.floor(opts.maxSizeBytes / pageSize))}`);
-    }
-    // Deleted bodies are overwritten rather than left in free pages; the schema runs no untrusted SQL.
-    db.pragma('secure_delete = ON');
-    db.pragma('trusted_schema = OFF');
-    schemaVersion = migrate(db, logger).to;
-  } catch (err) {
-    db?.close();
-    throw toStoreError(err, 'open store');
-  }
+  const { db, schemaVersion } = openDatabase(opts.path, logger, o, MIGRATIONS, 'open store');
   return new SqliteStore(db, clock.now.bind(clock), logger, o.dedupSkewMs, schemaVersion);
 }
 

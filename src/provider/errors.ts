@@ -1,0 +1,18 @@
+import { OnionpostError } from '../errors.js';
+
+/**
+ * Every way the mailbox-provider role refuses. Stable codes; the wire maps each to a REJECT. Unknown
+ * queue and wrong capability share NO_CAPABILITY on purpose: a depositor learns nothing about which
+ * queues exist.
+ */
+export type ProviderErrorCode =
+  | 'NO_CAPABILITY' // no such queue, or the write/read capability does not match it
+  | 'OVER_QUOTA' // the deposit would take the queue owner's held bytes past its quota
+  | 'BAD_SIZE' // an envelope whose length is not an envelope size
+  | 'TOO_MANY_USERS' // the provider holds mail for as many users as it agreed to
+  | 'TOO_MANY_QUEUES' // the user has as many queues as allowed
+  | 'NOT_SUBSCRIBED' // a queue operation for an identity the provider holds no mail for
+  | 'QUEUE_EXISTS' // a queue id already in use (ids are random: a client bug or a replay)
+  | 'CLOSED'; // the provider store was closed
+
+export class ProviderError extends OnionpostError<ProviderErrorCode> {}

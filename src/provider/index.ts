@@ -1,0 +1,10 @@
+/**
+ * provider/: the mailbox-provider role (issue 11): mail held for users while they are offline, in
+ * per-contact queues with write and read capabilities. This round: the durable store. The wire
+ * frames (DEPOSIT, FETCH, ACK) and the node's wiring come on top of the session layer.
+ */
+export { ProviderError, type ProviderErrorCode } from './errors.js';
+export {
+  DEFAULT_PROVIDER_LIMITS, PROVIDER_MIGRATIONS, ProviderStore, capabilityHash,
+  type DepositResult, type HeldEnvelope, type ProviderLimits, type ProviderStats, type ProviderStoreOptions,
+} from './store.js';
