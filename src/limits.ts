@@ -57,3 +57,45 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   return { ...DEFAULT_LIMITS, ...overrides };
 }
+
+/** The mail bridge's inbound limits (SMTP and IMAP on 127.0.0.1; src/bridge/). */
+export interface BridgeLimits {
+  /** Concurrent connections, per server (SMTP and IMAP each). */
+  maxConnections: number;
+  /** RCPT TO per SMTP transaction (one onionpost message each). */
+  maxRecipients: number;
+  /** Commands before a successful login, per connection; then the connection is closed. */
+  maxUnauthenticatedCommands: number;
+  /** Failed logins per connection before it is closed. */
+  maxAuthFailures: number;
+  /** SMTP: time without a command before the connection is closed, ms. */
+  smtpIdleTimeoutMs: number;
+  /** IMAP: time without a command (IDLE included) before the connection is closed, ms (RFC 3501 asks ≥ 30 min). */
+  imapIdleTimeoutMs: number;
+  /** IMAP: longest command line without its literals, bytes. */
+  imapMaxLineBytes: number;
+  /** IMAP: largest literal (an APPENDed message), bytes. */
+  imapMaxLiteralBytes: number;
+  /** IMAP: largest command, lines and literals together, bytes. */
+  imapMaxCommandBytes: number;
+  /** IMAP: commands per second per connection (token bucket rate) and burst; beyond it, BYE and close. */
+  imapCommandsPerSecond: number;
+  imapCommandBurst: number;
+  /** IMAP: bytes a client may leave unread before we stop reading its commands (back-pressure), bytes. */
+  imapMaxPendingOutputBytes: number;
+}
+
+export const DEFAULT_BRIDGE_LIMITS: Readonly<BridgeLimits> = Object.freeze({
+  maxConnections: 32,
+  maxRecipients: 32,
+  maxUnauthenticatedCommands: 10,
+  maxAuthFailures: 3,
+  smtpIdleTimeoutMs: 5 * 60_000,
+  imapIdleTimeoutMs: 31 * 60_000,
+  imapMaxLineBytes: 64 * 1024,
+  imapMaxLiteralBytes: 2 * 1024 * 1024,
+  imapMaxCommandBytes: 2 * 1024 * 1024 + 64 * 1024,
+  imapCommandsPerSecond: 200,
+  imapCommandBurst: 1000,
+  imapMaxPendingOutputBytes: 8 * 1024 * 1024,
+});

@@ -91,6 +91,16 @@ export const API_METHODS: readonly MethodSpec[] = [
     result: { type: 'array', items: messageSummary },
   },
   {
+    name: 'bridge.settings', summary: 'Where a mail client connects to the mail bridge (SMTP and IMAP on 127.0.0.1) and how it logs in. The password is a secret.',
+    params: none,
+    result: obj({
+      smtp: obj({ host: str('always 127.0.0.1'), port: int('SMTP submission port') }, ['host', 'port']),
+      imap: obj({ host: str('always 127.0.0.1'), port: int('IMAP port') }, ['host', 'port']),
+      user: str('login name: your own address'), password: str('the bridge password (not the API token)'),
+      address: str('your own address in the bridge scheme: mail@<onion>'),
+    }, ['smtp', 'imap', 'user', 'password', 'address']),
+  },
+  {
     name: 'contacts.list', summary: 'Contacts with their pinned keys and any key-change warning.', params: none,
     result: { type: 'array', items: open('{ alias, onion, identityKey, encryptionKey, source, registryName, keyChange }') },
   },

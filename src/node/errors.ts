@@ -7,6 +7,7 @@ export type NodeErrorCode =
   | 'AMBIGUOUS_ID' // a message id prefix that matches several messages
   | 'NO_KEY_CHANGE' // approving a contact that has no pending key change
   | 'SELF' // sending to our own address
+  | 'BRIDGE_OFF' // the mail bridge is not running
   | 'NOT_STARTED'
   | 'CLOSED';
 

@@ -24,6 +24,8 @@ import {
   parseOnionAddress, sealMessage, secureRandomBytes, sha256, signBundle, signReceipt, verifyBundle, verifyReceipt,
   type Identity, type InnerMessage, type RandomBytes,
 } from '../crypto/index.js';
+import { createMailBridge, type MailBridge } from '../bridge/index.js';
+import { createMailPort } from './mail-port.js';
 import { createOutbox, type BackoffPolicy, type DeliveryOutcome, type Outbox } from '../outbox/index.js';
 import { PeerConnection, RejectCode, rejectCodeName, type DeliverAnswer } from '../protocol/index.js';
 import { comparePin, isValidName, normalizeName, resolveNameOrOwner, type IdentityRegistry, type VerifiedRecord } from '../registry/index.js';
@@ -47,6 +49,8 @@ export interface NodeOptions {
   outbox?: { policy?: Partial<BackoffPolicy>; perPeerConcurrency?: number; maxConcurrency?: number };
   /** The local API; omit for none (tests drive `handlers` directly). */
   api?: { port?: number; token: string; web?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean> };
+  /** The mail bridge (SMTP and IMAP on 127.0.0.1, src/bridge/); omit for none. Ports: 0 = any free port. */
+  bridge?: { smtpPort: number; imapPort: number; password: string };
   /** Dial deadline, ms. Default 45 s (onion rendezvous). */
   dialTimeoutMs?: number;
   /** DELIVER → RECEIPT deadline, ms. Default 60 s. */
@@ -77,6 +81,8 @@ export interface SendParams {
   kind?: 'mail' | 'chat';
   threadId?: string;
   inReplyTo?: string;
+  /** Files to carry (at most 16; subject, body and files together at most MESSAGE_CAPACITY bytes). */
+  attachments?: { name: string; mediaType: string; data: Uint8Array }[];
   ttlMs?: number;
   wait?: boolean;
   waitMs?: number;
@@ -143,6 +149,7 @@ export class OnionpostNode {
   #listener: WsListener | undefined;
   #outbox: Outbox | undefined;
   #api: ApiServer | undefined;
+  #bridge: MailBridge | undefined;
   #bundle: Uint8Array | undefined;
   #committer: GroupCommitter<NewIncoming, CommitResult> | undefined;
   #outgoing: GroupCommitter<NewOutgoing, StoredMessage> | undefined;
@@ -177,6 +184,18 @@ export class OnionpostNode {
 
   get reachable(): boolean {
     return this.#reachable;
+  }
+
+  /** The mail bridge's addresses, or null when it is off. */
+  get mailBridge(): MailBridge | null {
+    return this.#bridge ?? null;
+  }
+
+  /** Resolves a recipient as send() would (onion, contact or registry name), without sending. */
+  async resolveRecipient(to: string, signal: AbortSignal): Promise<{ onion: string; label: string | null }> {
+    const r = await this.#resolve(to, signal);
+    if (bytesEqual(r.identityKey, this.identity.identityKey)) throw new NodeError('SELF', 'that is your own address');
+    return { onion: r.onion, label: r.label };
   }
 
   /** Opens everything in order; on failure, closes what was opened and rethrows. */
@@ -215,6 +234,13 @@ export class OnionpostNode {
         onChange: (id, state, d) => this.events.emit({ type: 'message.state', id, state, ...d }),
       });
       this.#outbox.start();
+      if (this.#o.bridge) {
+        const b = this.#o.bridge;
+        this.#bridge = await createMailBridge({
+          mailPort: createMailPort(this), password: b.password, smtpPort: b.smtpPort, imapPort: b.imapPort,
+          logger: this.#o.logger.child({ layer: 'bridge' }), clock: this.#clock,
+        });
+      }
       if (this.#o.api) {
         this.#api = await createApiServer({
           port: this.#o.api.port ?? 0, token: this.#o.api.token, methods: API_METHODS, handlers: this.handlers, events: this.events,
@@ -269,7 +295,7 @@ export class OnionpostNode {
         id, kind: m.kind, peerIdentity: senderHex, peerOnion: m.senderOnion, peerLabel: contact?.alias ?? null,
         subject: m.subject, body: m.body, threadId: m.threadId ? toHex(m.threadId) : null, inReplyTo: m.inReplyTo ? toHex(m.inReplyTo) : null,
         createdAt: m.createdAt, expiresAt: m.expiresAt, receivedAt: now, envelopeHash,
-        receipt: signReceipt(this.identity, m.id, envelopeHash),
+        receipt: signReceipt(this.identity, m.id, envelopeHash), attachments: m.attachments,
       });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'DISK_FULL') {
@@ -324,6 +350,7 @@ export class OnionpostNode {
         const sealed = sealMessage(this.identity, bundle.encryptionKey, {
           kind: m.kind, recipient: bundle.identityKey, subject: m.subject ?? '', body: m.body,
           ...(m.threadId !== m.id ? { threadId: fromHex(m.threadId) } : {}), ...(m.inReplyTo ? { inReplyTo: fromHex(m.inReplyTo) } : {}),
+          ...(m.attachmentCount > 0 ? { attachments: this.store.getAttachments(m.id) } : {}),
         }, { now: m.createdAt, id: fromHex(m.id), expiresAt: m.expiresAt, random: this.#random });
         this.store.setEnvelope(m.id, sealed.envelope, sealed.envelopeHash);
         const contact = this.store.getContact(m.peerIdentity);
@@ -521,6 +548,7 @@ export class OnionpostNode {
       const sealed = sealMessage(this.identity, r.encryptionKey, {
         kind, recipient: r.identityKey as never, subject: p.subject ?? '', body: p.body ?? '',
         ...(p.threadId ? { threadId: fromHex(p.threadId) } : {}), ...(p.inReplyTo ? { inReplyTo: fromHex(p.inReplyTo) } : {}),
+        ...(p.attachments?.length ? { attachments: p.attachments } : {}),
       }, { now, id, expiresAt, random: this.#random });
       envelope = sealed.envelope;
       envelopeHash = sealed.envelopeHash;
@@ -528,6 +556,7 @@ export class OnionpostNode {
     return {
       id: toHex(id), kind, peerIdentity: toHex(r.identityKey), peerOnion: r.onion, peerLabel: r.label, subject: p.subject ?? '',
       body: p.body ?? '', threadId: p.threadId ?? null, inReplyTo: p.inReplyTo ?? null, createdAt: now, expiresAt, envelope, envelopeHash,
+      ...(p.attachments?.length ? { attachments: p.attachments } : {}),
       ...(r.held ? { state: 'held' as const, stateReason: `key change: ${r.held}` } : {}),
     };
   }
@@ -618,10 +647,18 @@ export class OnionpostNode {
       },
       'messages.get': (x) => {
         const m = this.#findMessage(p<{ id: string }>(x).id);
-        if (m.direction === 'in' && !m.read) this.store.markRead(m.id);
+        if (m.direction === 'in' && !m.read) {
+          this.store.markRead(m.id);
+          this.events.emit({ type: 'message.read', id: m.id });
+        }
         return { ...summary(m), read: m.direction === 'in' ? true : m.read, body: m.body, inReplyTo: m.inReplyTo, expiresAt: m.expiresAt, events: this.store.listEvents(m.id) };
       },
       'messages.thread': (x) => this.store.listMessages({ thread: p<{ threadId: string }>(x).threadId, limit: 1000 }).map(summary).reverse(),
+      'bridge.settings': () => {
+        const b = this.#bridge;
+        if (!b || !this.#o.bridge) throw new NodeError('BRIDGE_OFF', 'the mail bridge is off (start the node without --no-bridge)');
+        return { smtp: b.smtp, imap: b.imap, user: b.user, password: this.#o.bridge.password, address: b.user };
+      },
       'contacts.list': () => this.store.listContacts().map(contactView),
       'contacts.add': async (x) => {
         const q = p<{ alias: string; address: string }>(x);
@@ -661,6 +698,7 @@ export class OnionpostNode {
         }
       };
       await step('api', () => this.#api?.close());
+      await step('bridge', () => this.#bridge?.close());
       await step('outbox', () => this.#outbox?.close());
       await step('peers', () => Promise.all([...this.#peers.values(), ...this.#inbound].map((c) => c.close())));
       this.#unsubscribeNetwork?.();

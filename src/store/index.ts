@@ -11,3 +11,4 @@ export type {
   MessageEvent, MessageKind, MessageState, NewIncoming, NewOutgoing, OutState, Store, StoreCounts, StoreDiagnostics, StoreOptions,
   SearchOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';
+export { MAIL_FOLDER_NAMES, type MailFolderEntry, type MailFolderInfo, type MailFolderName, type MailFolders } from './mail-folders.js';

@@ -279,6 +279,35 @@ export const MIGRATIONS: readonly Migration[] = [
         FROM message_search_ids i JOIN messages m ON m.id = i.message_id JOIN message_content c ON c.id = m.id;
     `,
   },
+  {
+    version: 5,
+    description: 'mail bridge: IMAP folders with stable UIDs, per-entry flags, and how far the message log has been read',
+    // The code is in mail-folders.ts. A folder entry points at a message (ref = its id) or at a
+    // bounce the bridge writes for one (ref = 'dsn:<id>:<state>'). UIDs only grow (uidnext) and
+    // uidvalidity is fixed when the folder is made, so a mail client's cache stays valid across
+    // restarts. No foreign key on ref (a bounce is not a message): entries of a deleted message are
+    // dropped by the next sync.
+    up: `
+      CREATE TABLE mail_folders (
+        name        TEXT PRIMARY KEY,
+        uidvalidity INTEGER NOT NULL CHECK (uidvalidity > 0),
+        uidnext     INTEGER NOT NULL CHECK (uidnext > 0)
+      ) STRICT;
+      INSERT INTO mail_folders (name, uidvalidity, uidnext)
+        SELECT f.name, CAST(strftime('%s', 'now') AS INTEGER), 1
+        FROM (SELECT 'INBOX' AS name UNION ALL SELECT 'Sent' UNION ALL SELECT 'Trash') f;
+      CREATE TABLE mail_entries (
+        folder   TEXT NOT NULL REFERENCES mail_folders (name),
+        uid      INTEGER NOT NULL,
+        ref      TEXT NOT NULL,            -- message id, or 'dsn:<message id>:<state>'
+        flags    TEXT NOT NULL DEFAULT '', -- space-separated; the Seen flag of received mail is messages.read instead
+        version  TEXT,                     -- Sent: the delivery state this copy shows (a copy never changes)
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (folder, uid)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX mail_entries_ref ON mail_entries (ref);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

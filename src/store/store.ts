@@ -11,6 +11,7 @@ import { StoreError, toStoreError } from './errors.js';
 import { MIGRATIONS } from './schema.js';
 import { openDatabase } from './database.js';
 import { Mailbox } from './mailbox.js';
+import { createMailFolders, type MailFolders } from './mail-folders.js';
 import {
   aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow,
   type AttemptRow, type ContactRow, type MessageRow,
@@ -59,6 +60,7 @@ class SqliteStore implements Store {
   #listCache = new Map<string, Statement>();
   #s: ReturnType<typeof prepareAll>;
   #mail: Mailbox;
+  readonly mailFolders: MailFolders;
 
   constructor(db: Db, now: () => number, logger: StoreOptions['logger'], dedupSkewMs: number, schemaVersion: number) {
     this.#db = db;
@@ -68,6 +70,7 @@ class SqliteStore implements Store {
     this.schemaVersion = schemaVersion;
     this.#s = prepareAll(db);
     this.#mail = new Mailbox(db, now);
+    this.mailFolders = createMailFolders(db, { now, run: (what, fn) => this.#run(what, () => this.#tx(fn)) });
   }
 
   /** Every public method runs through here: CLOSED check, SQLite errors mapped to StoreError. */

@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { MailFolders } from './mail-folders.js';
 
 export type Direction = 'in' | 'out';
 export type MessageKind = 'mail' | 'chat';
@@ -411,6 +412,10 @@ export interface Store {
   removeContact(alias: string): boolean;
   /** Records (or clears, with null) an unapproved key change. NOT_FOUND if no such contact. */
   setKeyChange(alias: string, info: KeyChange | null): void;
+
+  // ── mail bridge ────────────────────────────────────────────────────────────
+  /** The mail bridge's IMAP folders (mail-folders.ts), on this same database. */
+  readonly mailFolders: MailFolders;
 
   // ── settings and housekeeping ──────────────────────────────────────────────
   getSetting(key: string): string | null;
