@@ -48,6 +48,8 @@ export interface PqPrekey {
   id: number;
   seed: Uint8Array;
   public: Uint8Array;
+  /** The 2400-byte decapsulation key, when the holder keeps it expanded (saves a key generation per INIT). */
+  secretKey?: Uint8Array;
 }
 
 /** A one-time X25519 prekey we hold. */
@@ -102,7 +104,8 @@ export function newOneTimePrekeys(firstId: number, count: number, random: Random
 export function newPqPrekey(id: number, random: RandomBytes = secureRandomBytes): PqPrekey {
   checkId(id, 'PQ prekey');
   const seed = random(KEM_SEED_BYTES);
-  return { id, seed, public: kemKeyPair(seed).publicKey };
+  const kp = kemKeyPair(seed);
+  return { id, seed, public: kp.publicKey, secretKey: kp.secretKey };
 }
 
 type BundleFields = Omit<BundleV2, 'signature' | 'onion' | 'bytes'>;

@@ -34,7 +34,7 @@ import { SessionError } from './errors.js';
 import { checkTimes, decodeMessage, encodeMessage, type SessionMessage } from './message.js';
 import {
   FF32, KEM_CIPHERTEXT_BYTES, KEY_BYTES, ZERO12, ZERO32, aeadOpen, aeadSeal, dh, hkdf, kemDecapsulate, kemEncapsulate,
-  kemKeyPair, label, sha256, x25519KeyPair, x25519Public,
+  kemKeyPair, label, sha256, x25519KeyPair,
 } from './primitives.js';
 
 const AGREEMENT_INFO = label('onionpost/v2/agreement');
@@ -223,7 +223,7 @@ export function respond(input: RespondInput): Responded {
   const dh2 = dh(self.encryptionSecret, ekA, 'BAD_INIT', 'ephemeral key');
   const dh3 = dh(spk.secret, ekA, 'BAD_INIT', 'ephemeral key');
   const dh4 = opk ? dh(opk.secret, ekA, 'BAD_INIT', 'ephemeral key') : null;
-  const ss = kemDecapsulate(ct, kemKeyPair(pq.seed).secretKey);
+  const ss = kemDecapsulate(ct, pq.secretKey ?? kemKeyPair(pq.seed).secretKey);
   const ks = senderKey({ dh2, dh3, dh4, ss }, self.identityKey, ekA, ct);
   const headerAt = SB_AT + ids.sealedBundleLength;
   let bundleBytes: Uint8Array;
@@ -244,7 +244,7 @@ export function respond(input: RespondInput): Responded {
   // Bob's side of RatchetInitBobHE: his signed prekey is his first ratchet key pair.
   const state: SessionState = {
     role: 'responder', id: keys.id, initiatorIdentity: peer.identityKey, responderIdentity: self.identityKey as IdentityKey,
-    rootKey: keys.rootKey, dhSelf: { secret: Uint8Array.from(spk.secret), public: x25519Public(spk.secret) }, dhRemote: null,
+    rootKey: keys.rootKey, dhSelf: { secret: Uint8Array.from(spk.secret), public: Uint8Array.from(spk.public) }, dhRemote: null,
     sendChain: null, recvChain: null, ns: 0, nr: 0, pn: 0,
     headerKeySend: null, headerKeyRecv: null, nextHeaderKeySend: keys.nhkb, nextHeaderKeyRecv: keys.hka,
     sendCounter: 0, recvHighest: -1, sendTagKey: keys.tagBA, recvTagKey: keys.tagAB,

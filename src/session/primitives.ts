@@ -99,10 +99,15 @@ function x25519PublicObject(pub: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.from(concat(SPKI_X25519, pub)), format: 'der', type: 'spki' });
 }
 
+const BASE_POINT = (() => {
+  const b = new Uint8Array(32);
+  b[0] = 9;
+  return b;
+})();
+
 /** pub(sk) = X25519(sk, 9). */
 export function x25519Public(secret: Uint8Array): Uint8Array {
-  const spki = createPublicKey(x25519Private(secret)).export({ format: 'der', type: 'spki' });
-  return Uint8Array.from(spki.subarray(spki.length - KEY_BYTES));
+  return u8(diffieHellman({ privateKey: x25519Private(secret), publicKey: x25519PublicObject(BASE_POINT) }));
 }
 
 export interface DhKeyPair {
