@@ -74,3 +74,39 @@ export class ManualClock implements Clock {
     this.#now = end;
   }
 }
+
+/**
+ * Waits `ms` on `clock`. Resolves early (without an error) when `signal` aborts, clearing the timer,
+ * so a loop that sleeps between tries stops at once on close; the caller checks `signal.aborted`.
+ */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clock.clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = clock.setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * An AbortSignal that aborts when `parent` does or `ms` pass on `clock` (the clock's answer to
+ * AbortSignal.timeout). Call `clear()` once the guarded work is over, to drop the timer.
+ */
+export function deadlineSignal(clock: Clock, ms: number, parent?: AbortSignal): { signal: AbortSignal; clear(): void } {
+  const ctl = new AbortController();
+  const onParent = () => ctl.abort(parent!.reason);
+  const timer = clock.setTimeout(() => ctl.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')), ms);
+  if (parent?.aborted) onParent();
+  else parent?.addEventListener('abort', onParent, { once: true });
+  return {
+    signal: ctl.signal,
+    clear() {
+      clock.clearTimeout(timer);
+      parent?.removeEventListener('abort', onParent);
+    },
+  };
+}

@@ -7,11 +7,37 @@
  */
 export class OnionpostError<Code extends string = string> extends Error {
   readonly code: Code;
-  constructor(code: Code, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /**
+   * Whether retrying the failed operation could help, for the error families that say so (a SOCKS
+   * dial through Tor, our own Tor being down, a dial that timed out). Set where the error is made;
+   * an error that wraps another adopts its direct cause's advice at construction unless it gives
+   * its own, so a caller reads it on the error it caught and never walks the `cause` chain.
+   * Undefined: the family gives no advice and the caller decides by `instanceof`.
+   */
+  readonly retryAdvice: RetryAdvice | undefined;
+  constructor(code: Code, message: string, options?: { cause?: unknown; retryAdvice?: RetryAdvice }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = new.target.name;
+    const cause = options?.cause;
+    this.retryAdvice = options?.retryAdvice ?? (cause instanceof OnionpostError ? cause.retryAdvice : undefined);
   }
+}
+
+/**
+ * How soon retrying could succeed: 'soon' (seconds: a transient failure, e.g. a circuit that timed
+ * out or our tor restarting), 'later' (the other side looks down: back off), 'never' (the request
+ * itself is wrong: a bad address, missing client authorization).
+ */
+export type RetryClass = 'soon' | 'later' | 'never';
+
+/**
+ * Retry advice carried by an error: its class, the code of the failure it is about (for a wrapper,
+ * the wrapped error's, e.g. Tor's ONION_DESC_NOT_FOUND under a DIAL_FAILED).
+ */
+export interface RetryAdvice {
+  readonly retryClass: RetryClass;
+  readonly code: string;
 }
 
 /** True when `err` is an OnionpostError carrying `code`. */

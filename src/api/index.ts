@@ -4,3 +4,4 @@ export { createApiServer, SESSION_COOKIE, type ApiEvent, type ApiServer, type Ap
 export { API_ENDPOINT_FILE, API_TOKEN_FILE, apiClient, connectToNode, type ApiClient, type ApiEndpointFile } from './client.js';
 export { openRpcDocument, validate, type JsonSchema, type MethodSpec } from './schema.js';
 export { API_METHODS, MESSAGE_STATES } from './methods.js';
+export { contactView, createHandlers, HandlerError, recordView, summary, type HandlerDeps, type HandlerErrorCode } from './handlers.js';

@@ -3,6 +3,9 @@
  * commands talk to the running node (`onionpost start`) through its authenticated local API.
  * Errors print one line, `onionpost: <what went wrong> [CODE]`, and exit non-zero; set
  * ONIONPOST_DEBUG=1 for stack traces.
+ *
+ * Importing this module runs nothing: bin/onionpost.js calls `main(argv)`. Command modules share
+ * helpers through common.ts, not through this file.
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -11,6 +14,7 @@ import { describeError, OnionpostError } from '../errors.js';
 import { connectToNode, type ApiClient } from '../api/index.js';
 import { cryptoReady, generateIdentity, KDF_DEFAULT, KDF_FAST, readPublicIdentity, writeKeyFile } from '../crypto/index.js';
 import { toHex } from '../bytes.js';
+import { print, type GlobalArgs } from './common.js';
 import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { readPassphrase } from './prompt.js';
 import { short, shortOnion, table, when } from './format.js';
@@ -18,15 +22,7 @@ import { registerNetworkCommands } from './network-commands.js';
 import { registerStartCommand } from './start.js';
 import { registerSandboxCommand } from './sandbox.js';
 
-export interface GlobalArgs {
-  dataDir: string;
-  json: boolean;
-  logLevel: string;
-}
-
-export function print(args: { json: boolean }, value: unknown, human: () => string): void {
-  process.stdout.write(args.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
-}
+export type { GlobalArgs } from './common.js';
 
 function node(args: GlobalArgs): ApiClient {
   return connectToNode(args.dataDir);
@@ -158,7 +154,8 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
   return cli as unknown as Argv<GlobalArgs>;
 }
 
-export async function main(argv = hideBin(process.argv)): Promise<void> {
+/** Runs the CLI on `argv` (the arguments after the script, as `hideBin(process.argv)` gives them). bin/onionpost.js calls it. */
+export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
   // Library timers are unref'd (they must not keep a host process alive); a command, though, runs
   // until it settles, or Node would exit 0 in the middle of e.g. a registry commitment wait.
   const keepAlive = setInterval(() => {}, 1 << 30);
@@ -173,4 +170,3 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   }
 }
 
-await main();

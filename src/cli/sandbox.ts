@@ -27,7 +27,7 @@ import { OnionpostNode, torNetwork } from '../node/index.js';
 import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
 import { TronWeb } from 'tronweb';
 import { upTestNetwork, type TestNetwork } from '../tor/index.js';
-import type { GlobalArgs } from './main.js';
+import type { GlobalArgs } from './common.js';
 import { cliName, dataPaths } from './paths.js';
 import { removeSandboxMarker, writeSandboxMarker } from './registry-config.js';
 import { ensureApiToken } from './start.js';

@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../log.js';
 import { OnionpostNode, loopbackNetwork, torNetwork, TorDownError, type PeerNetwork, type TorNetwork } from '../node/index.js';
 import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
 import { readTestNetwork, TorSocksAgent } from '../tor/index.js';
-import type { GlobalArgs } from './main.js';
+import type { GlobalArgs } from './common.js';
 import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
 import { registryTarget } from './registry-config.js';

@@ -1,7 +1,8 @@
-/** node/: the wiring module (the only one that knows every layer) and the networks it can run on. */
-export { OnionpostNode, recordView, type NodeOptions, type NodeStatus, type SendParams, type SendResult } from './node.js';
+/** node/: the wiring module (the only one that knows every layer), its lifecycle, and the networks it can run on. */
+export { OnionpostNode, type NodeOptions, type NodeStatus } from './node.js';
 export { NodeError, type NodeErrorCode } from './errors.js';
 export { EventBus } from './events.js';
-export { GroupCommitter } from './group-commit.js';
+export { Reachability, selfCheckDelay, type ReachabilityOptions } from './reachability.js';
 export { MemorySwitchboard, NetworkError, loopbackNetwork, memoryNetwork, type NetworkStatus, type PeerNetwork, type PublishTarget } from './network.js';
 export { TorDownError, torNetwork, type TorNetwork, type TorNetworkOptions } from './tor-network.js';
+export type { SendParams, SendResult } from '../pipeline/index.js';

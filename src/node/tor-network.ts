@@ -7,6 +7,7 @@
  * onion), and the status returns to 'online' with `generation` + 1, which tells the node to resume
  * its outbox and re-check reachability. Dials during a restart fail fast with a retryable error.
  */
+import { sleep, systemClock, type Clock } from '../clock.js';
 import { OnionpostError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TorSocksAgent, launchTor, publishOnion, type TestNetworkInfo, type TorProcess } from '../tor/index.js';
@@ -27,13 +28,14 @@ export interface TorNetworkOptions {
   uploadWaitMs?: number;
   /** MaxStreams on our onion service. Default 64. */
   maxStreams?: number;
+  /** Times the restart backoff and the upload wait (and tor's own launch waits). Default systemClock. */
+  clock?: Clock;
 }
 
 /** A dial refused because our own tor is not running right now; the outbox retries soon. */
 export class TorDownError extends OnionpostError<'TOR_DOWN'> {
-  readonly retry = 'soon' as const;
   constructor(message: string) {
-    super('TOR_DOWN', message);
+    super('TOR_DOWN', message, { retryAdvice: { retryClass: 'soon', code: 'TOR_DOWN' } });
   }
 }
 
@@ -41,6 +43,7 @@ export type TorNetwork = PeerNetwork & { readonly tor: TorProcess | undefined; s
 
 export function torNetwork(opts: TorNetworkOptions): TorNetwork {
   const log = opts.logger.child({ layer: 'tor' });
+  const clock = opts.clock ?? systemClock;
   let tor: TorProcess | undefined;
   let status: NetworkStatus & { generation: number } = { mode: 'tor', bootstrap: 0, state: 'starting', generation: 0 };
   const listeners = new Set<(s: NetworkStatus) => void>();
@@ -57,7 +60,7 @@ export function torNetwork(opts: TorNetworkOptions): TorNetwork {
   async function launch(): Promise<TorProcess> {
     set({ state: 'bootstrapping', bootstrap: 0 });
     const t = await launchTor({
-      dataDir: opts.dataDir, logger: log, signal: closer.signal, bootstrapTimeoutMs: opts.bootstrapTimeoutMs ?? 120_000,
+      dataDir: opts.dataDir, logger: log, signal: closer.signal, clock, bootstrapTimeoutMs: opts.bootstrapTimeoutMs ?? 120_000,
       ...(opts.torPath ? { torPath: opts.torPath } : {}), ...(opts.testNetwork ? { network: opts.testNetwork } : {}),
       onProgress: (p) => set({ bootstrap: p.progress, state: p.progress >= 100 ? 'bootstrapped' : 'bootstrapping' }),
     });
@@ -83,7 +86,7 @@ export function torNetwork(opts: TorNetworkOptions): TorNetwork {
       expectedServiceId: published.onion, signal: closer.signal,
     });
     const wait = opts.uploadWaitMs ?? 60_000;
-    await Promise.race([p.uploaded, new Promise((r) => setTimeout(r, wait).unref())]).catch((err) => log.warn({ err: describeError(err) }, 'descriptor upload not confirmed'));
+    await Promise.race([p.uploaded, sleep(clock, wait, closer.signal)]).catch((err) => log.warn({ err: describeError(err) }, 'descriptor upload not confirmed'));
     set({ state: 'online', generation: status.generation + 1 });
   }
 
@@ -99,7 +102,7 @@ export function torNetwork(opts: TorNetworkOptions): TorNetwork {
         const delay = Math.min(30_000, 1000 * 2 ** attempt);
         log.error({ err: describeError(err), delay }, 'tor restart failed; trying again');
         set({ state: 'restarting' });
-        await new Promise((r) => setTimeout(r, delay).unref());
+        await sleep(clock, delay, closer.signal);
       }
     }
   }

@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as net from 'node:net';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { TorError, TorOperationError, TorProtocolError, TorSocketError } from './errors.js';
@@ -78,6 +79,8 @@ export interface ControlConnectOptions {
   /** A command without a reply for this long destroys the connection, ms. Default 60 000. */
   commandTimeoutMs?: number;
   logger?: Logger;
+  /** Times the connect and command deadlines. Default systemClock. */
+  clock?: Clock;
 }
 
 interface Pending {
@@ -151,15 +154,17 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   #events = new Set<string>();
   #closed: Error | null = null;
   #closePromise: Promise<void> | null = null;
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  readonly #clock: Clock;
+  #timer: TimerHandle | null = null;
   #closedPromise: Promise<void>;
 
   /** Use connectControl(). */
-  constructor(socket: net.Socket, opts: { logger?: Logger; commandTimeoutMs?: number } = {}) {
+  constructor(socket: net.Socket, opts: { logger?: Logger; commandTimeoutMs?: number; clock?: Clock } = {}) {
     super();
     this.#socket = socket;
     this.#log = opts.logger ?? silentLogger();
     this.#commandTimeoutMs = opts.commandTimeoutMs ?? 60_000;
+    this.#clock = opts.clock ?? systemClock;
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.#onData(d));
     socket.on('error', (err) => this.#fail(new TorSocketError('CONNECTION_CLOSED', `control connection failed: ${err.message}`, { cause: err })));
@@ -340,9 +345,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       this.#closePromise = (async () => {
         if (!this.#closed) this.#fail(new TorSocketError('CONNECTION_CLOSED', 'control connection closed by us'), true);
         this.#socket.end();
-        const t = setTimeout(() => this.#socket.destroy(), 1000);
+        const t = this.#clock.setTimeout(() => this.#socket.destroy(), 1000);
         await this.#closedPromise;
-        clearTimeout(t);
+        this.#clock.clearTimeout(t);
       })();
     }
     return this.#closePromise;
@@ -360,10 +365,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     if (!next) return;
     this.#inflight = next.p;
     this.#socket.write(next.line + '\r\n');
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.destroy(new TorSocketError('CONNECTION_CLOSED', `no reply to ${next.p.command} within ${this.#commandTimeoutMs} ms`));
     }, this.#commandTimeoutMs);
-    this.#timer.unref();
   }
 
   #onData(d: Buffer): void {
@@ -385,7 +389,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         return;
       }
       this.#inflight = null;
-      if (this.#timer) clearTimeout(this.#timer);
+      if (this.#timer) this.#clock.clearTimeout(this.#timer);
       this.#timer = null;
       if (r.status >= 200 && r.status < 300) p.resolve(r);
       else p.reject(new TorOperationError(p.command, r.status, r.lines[r.lines.length - 1]!.text));
@@ -414,7 +418,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   #fail(err: Error, ours = false): void {
     if (this.#closed) return;
     this.#closed = err;
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     const pending = [...(this.#inflight ? [this.#inflight] : []), ...this.#queue.map((q) => q.p)];
     this.#inflight = null;
@@ -439,6 +443,7 @@ async function readCookie(path: string): Promise<Buffer> {
 /** Connects to tor's control port on 127.0.0.1 within a deadline. Authenticate next. */
 export function connectControl(opts: ControlConnectOptions): Promise<TorControl> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const clock = opts.clock ?? systemClock;
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) {
       reject(new TorSocketError('ABORTED', 'aborted before connecting to tor'));
@@ -446,7 +451,7 @@ export function connectControl(opts: ControlConnectOptions): Promise<TorControl>
     }
     const socket = net.connect({ host: '127.0.0.1', port: opts.port });
     const done = (err: Error | null) => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       socket.off('connect', onConnect);
@@ -454,7 +459,7 @@ export function connectControl(opts: ControlConnectOptions): Promise<TorControl>
         socket.destroy();
         reject(err);
       } else {
-        const ctlOpts: { logger?: Logger; commandTimeoutMs?: number } = {};
+        const ctlOpts: { logger?: Logger; commandTimeoutMs?: number; clock: Clock } = { clock };
         if (opts.logger) ctlOpts.logger = opts.logger;
         if (opts.commandTimeoutMs !== undefined) ctlOpts.commandTimeoutMs = opts.commandTimeoutMs;
         resolve(new TorControl(socket, ctlOpts));
@@ -463,7 +468,7 @@ export function connectControl(opts: ControlConnectOptions): Promise<TorControl>
     const onError = (err: Error) => done(new TorSocketError('CONNECT_FAILED', `cannot connect to tor's control port 127.0.0.1:${opts.port}: ${err.message}`, { cause: err }));
     const onConnect = () => done(null);
     const onAbort = () => done(new TorSocketError('ABORTED', 'aborted while connecting to tor'));
-    const timer = setTimeout(() => done(new TorSocketError('CONNECT_TIMEOUT', `no connection to tor's control port within ${timeoutMs} ms`)), timeoutMs);
+    const timer = clock.setTimeout(() => done(new TorSocketError('CONNECT_TIMEOUT', `no connection to tor's control port within ${timeoutMs} ms`)), timeoutMs);
     socket.once('error', onError);
     socket.once('connect', onConnect);
     opts.signal?.addEventListener('abort', onAbort, { once: true });

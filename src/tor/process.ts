@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { sleep, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { connectControl, parseBootstrap, type BootstrapStatus, type TorControl } from './control.js';
@@ -153,6 +154,8 @@ export interface LaunchTorOptions {
   require?: readonly (keyof TorFeatures)[];
   /** Override the tor/ templates directory. */
   templatesDir?: string;
+  /** Times every wait here (deadlines, polls, the SIGKILL fallback of close()). Default systemClock. */
+  clock?: Clock;
 }
 
 export interface TorExit {
@@ -195,12 +198,14 @@ export class TorProcess extends EventEmitter<{ exit: [TorExit] }> {
   /** Resolves when the process has exited (never rejects). */
   readonly exited: Promise<TorExit>;
   readonly #child: ChildProcess;
+  readonly #clock: Clock;
   #closing: Promise<void> | null = null;
 
   /** Use launchTor(). */
-  constructor(init: { child: ChildProcess; exited: Promise<TorExit>; socksPort: number; controlPort: number; check: TorCheck; control: TorControl; torDir: string }) {
+  constructor(init: { child: ChildProcess; exited: Promise<TorExit>; socksPort: number; controlPort: number; check: TorCheck; control: TorControl; torDir: string; clock: Clock }) {
     super();
     this.#child = init.child;
+    this.#clock = init.clock;
     this.pid = init.child.pid!;
     this.socksPort = init.socksPort;
     this.controlPort = init.controlPort;
@@ -227,32 +232,32 @@ export class TorProcess extends EventEmitter<{ exit: [TorExit] }> {
 
   /** Stops tor: SIGTERM, SIGKILL after 3 s, waits for the exit. Same promise on every call. */
   close(): Promise<void> {
-    this.#closing ??= stopChild(this.#child, this.exited).then(() => this.control.close());
+    this.#closing ??= stopChild(this.#child, this.exited, this.#clock).then(() => this.control.close());
     return this.#closing;
   }
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<TorExit>): Promise<void> {
+async function stopChild(child: ChildProcess, exited: Promise<TorExit>, clock: Clock): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: TimerHandle | undefined;
   const forced = new Promise<void>((r) => {
-    timer = setTimeout(() => {
+    timer = clock.setTimeout(() => {
       child.kill('SIGKILL');
       r();
     }, 3000);
   });
   await Promise.race([exited, forced]);
-  clearTimeout(timer);
+  clock.clearTimeout(timer!);
   await exited;
 }
 
 /** A promise that rejects when the signal aborts or the deadline passes; `cancel()` clears both. */
-function deadline(ms: number, signal: AbortSignal | undefined, onTimeout: () => Error): { promise: Promise<never>; cancel: () => void } {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+function deadline(clock: Clock, ms: number, signal: AbortSignal | undefined, onTimeout: () => Error): { promise: Promise<never>; cancel: () => void } {
+  let timer: TimerHandle | undefined;
   let onAbort: (() => void) | undefined;
   const promise = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
+    timer = clock.setTimeout(() => reject(onTimeout()), ms);
     if (signal) {
       onAbort = () => reject(new TorError('ABORTED', 'tor launch aborted'));
       if (signal.aborted) onAbort();
@@ -263,13 +268,11 @@ function deadline(ms: number, signal: AbortSignal | undefined, onTimeout: () => 
   return {
     promise,
     cancel: () => {
-      clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     },
   };
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Parses ControlPortWriteToFile's content (`PORT=127.0.0.1:9051`). */
 export function parseControlPortFile(text: string): number | null {
@@ -304,6 +307,7 @@ export function parseSocksListeners(value: string): number | null {
 /** Starts an owned tor and waits for 100 % bootstrap. See the file comment for the sequence. */
 export async function launchTor(opts: LaunchTorOptions): Promise<TorProcess> {
   const log = opts.logger ?? silentLogger();
+  const clock = opts.clock ?? systemClock;
   const torPath = await findTor(opts.torPath ? { torPath: opts.torPath } : {});
   const check = await checkTor(torPath, opts.require ? { require: opts.require } : {});
   const dataDir = isAbsolute(opts.dataDir) ? opts.dataDir : resolve(opts.dataDir);
@@ -351,7 +355,7 @@ export async function launchTor(opts: LaunchTorOptions): Promise<TorProcess> {
     log.info({ pid: child.pid, version: check.version.text, torDir }, 'tor started');
 
     // 1. The control port file.
-    const cpDeadline = deadline(opts.controlPortTimeoutMs ?? 30_000, opts.signal, () => new TorError('CONTROL_PORT_UNREACHABLE', `tor did not write ${portFile} in time`));
+    const cpDeadline = deadline(clock, opts.controlPortTimeoutMs ?? 30_000, opts.signal, () => new TorError('CONTROL_PORT_UNREACHABLE', `tor did not write ${portFile} in time`));
     cleanups.push(cpDeadline.cancel);
     const controlPort = await Promise.race([
       (async () => {
@@ -359,7 +363,7 @@ export async function launchTor(opts: LaunchTorOptions): Promise<TorProcess> {
           const text = await readFile(portFile, 'utf8').catch(() => '');
           const port = parseControlPortFile(text);
           if (port) return port;
-          await sleep(50);
+          await sleep(clock, 50);
         }
       })(),
       cpDeadline.promise,
@@ -369,7 +373,7 @@ export async function launchTor(opts: LaunchTorOptions): Promise<TorProcess> {
 
     // 2. Connect, authenticate, own.
     control = await Promise.race([
-      connectControl({ port: controlPort, timeoutMs: 10_000, logger: log, ...(opts.signal ? { signal: opts.signal } : {}) }),
+      connectControl({ port: controlPort, timeoutMs: 10_000, logger: log, clock, ...(opts.signal ? { signal: opts.signal } : {}) }),
       exitError,
     ]).catch((err) => {
       throw err instanceof TorError ? err : new TorError('CONTROL_PORT_UNREACHABLE', `cannot connect to tor's control port ${controlPort}`, { cause: err });
@@ -381,7 +385,7 @@ export async function launchTor(opts: LaunchTorOptions): Promise<TorProcess> {
     await ctl.resetConf(['__OwningControllerProcess']);
 
     // 3. Bootstrap.
-    const bsDeadline = deadline(bootstrapTimeoutMs, opts.signal, () => new TorError('BOOTSTRAP_TIMEOUT', `tor did not finish bootstrapping within ${bootstrapTimeoutMs} ms (last: ${last ? `${last.progress}% ${last.summary}` : 'none'})`));
+    const bsDeadline = deadline(clock, bootstrapTimeoutMs, opts.signal, () => new TorError('BOOTSTRAP_TIMEOUT', `tor did not finish bootstrapping within ${bootstrapTimeoutMs} ms (last: ${last ? `${last.progress}% ${last.summary}` : 'none'})`));
     cleanups.push(bsDeadline.cancel);
     let last: BootstrapStatus | undefined;
     let reached!: () => void;
@@ -406,11 +410,11 @@ export async function launchTor(opts: LaunchTorOptions): Promise<TorProcess> {
         const b = parseBootstrap(info.get('status/bootstrap-phase') ?? '');
         if (b) seen(b);
         if (b?.progress === 100) return;
-        await sleep(1000);
+        await sleep(clock, 1000);
       }
     })().catch(async (err: unknown) => {
       // A dying tor breaks the connection first; let TOR_EXITED win the race when that is the cause.
-      await sleep(300);
+      await sleep(clock, 300);
       throw err;
     });
     await Promise.race([done, poll, bsDeadline.promise, exitError]);
@@ -423,7 +427,7 @@ export async function launchTor(opts: LaunchTorOptions): Promise<TorProcess> {
     if (!socksPort) throw new TorError('CONTROL_PORT_UNREACHABLE', 'tor reports no loopback SOCKS listener');
     for (const c of cleanups) c();
     log.info({ pid: child.pid, socksPort, controlPort }, 'tor bootstrapped');
-    return new TorProcess({ child, exited, socksPort, controlPort, check, control: ctl, torDir });
+    return new TorProcess({ child, exited, socksPort, controlPort, check, control: ctl, torDir, clock });
   } catch (err) {
     for (const c of cleanups) c();
     if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill('SIGKILL');

@@ -72,7 +72,8 @@ export class SocksError extends OnionpostError<SocksErrorCode> {
   readonly replyCode: number | undefined;
   readonly retry: SocksRetry;
   constructor(code: SocksErrorCode, message: string, opts: { replyCode?: number; retry: SocksRetry; cause?: unknown }) {
-    super(code, message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    // The retry advice a dialer wrapping this error adopts (see OnionpostError.retryAdvice).
+    super(code, message, { ...(opts.cause === undefined ? {} : { cause: opts.cause }), retryAdvice: { retryClass: opts.retry, code } });
     this.replyCode = opts.replyCode;
     this.retry = opts.retry;
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupCommitter } from '../../src/node/group-commit.js';
+import { GroupCommitter } from '../../src/pipeline/group-commit.js';
 
 test('group commit: items of one turn share one write; each caller gets its own result after it', async () => {
   const writes: number[][] = [];

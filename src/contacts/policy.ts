@@ -1,0 +1,208 @@
+/**
+ * The contact book's trust policy: who a recipient string names, which keys we hold for them, and
+ * what happens when the registry says something else (DESIGN §6).
+ *
+ *   resolve(to):  onion address ─ parsed (a contact's pin, if any, supplies the encryption key)
+ *                 contact alias ─ its pin; if it came from the registry, the fresh record first
+ *                 name          ─ registry lookup, verified, pinned as a new contact
+ *   a fresh record against the pin (comparePin, src/registry/pin.ts):
+ *                 new / updated / rotated ─ (re-)pin it
+ *                 same                    ─ keep the pin
+ *                 conflict                ─ keep the pin, record the key change, hold queued mail,
+ *                                           warn (event contact.keyChange) until the user approves
+ *
+ * The policy reads and writes the store's contacts; it holds no state of its own.
+ */
+import { fromHex, toHex } from '../bytes.js';
+import { deadlineSignal, type Clock } from '../clock.js';
+import { isOnionAddress, onionAddress, parseOnionAddress } from '../crypto/index.js';
+import { OnionpostError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { comparePin, isValidName, normalizeName, resolveNameOrOwner, type IdentityRegistry, type VerifiedRecord } from '../registry/index.js';
+import type { Contact, Store } from '../store/index.js';
+
+export type ContactErrorCode =
+  | 'UNKNOWN_RECIPIENT' // not an onion address, a contact, or a registered name
+  | 'NO_REGISTRY' // a name was given but the node runs without a registry
+  | 'NOT_FOUND' // no such contact, or no such registry name
+  | 'NO_KEY_CHANGE'; // approving a contact that has no pending key change
+
+export class ContactError extends OnionpostError<ContactErrorCode> {}
+
+/** Whom a message goes to, as resolved for one send. */
+export interface Recipient {
+  identityKey: Uint8Array;
+  onion: string;
+  /** The contact's alias, for display (null for a bare onion that is no contact). */
+  label: string | null;
+  /** The pinned X25519 key; null when only the onion is known (fetched from its bundle at first delivery). */
+  encryptionKey: Uint8Array | null;
+  /** Why mail to them is held (an unapproved key change), or null. */
+  held: string | null;
+}
+
+/** A lasting warning for `status`. */
+export interface ContactWarning {
+  type: string;
+  alias?: string;
+  message: string;
+}
+
+/** What the policy tells the rest of the node. */
+export type ContactEvent = { type: 'contact.keyChange'; alias: string; reason: string };
+
+export interface ContactPolicyOptions {
+  store: Store;
+  registry?: IdentityRegistry;
+  clock: Clock;
+  logger: Logger;
+  emit: (ev: ContactEvent) => void;
+  /** Deadline of a registry lookup made for the API (contacts.add, registry.lookup), ms. Default 60 s. */
+  lookupTimeoutMs?: number;
+}
+
+export class ContactPolicy {
+  readonly #o: ContactPolicyOptions;
+  readonly #store: Store;
+  readonly #log: Logger;
+
+  constructor(o: ContactPolicyOptions) {
+    this.#o = o;
+    this.#store = o.store;
+    this.#log = o.logger;
+  }
+
+  /** Resolves `to` (onion, alias or registry name) to a recipient, applying the pin policy to what the registry says. */
+  async resolve(to: string, signal: AbortSignal): Promise<Recipient> {
+    const input = to.trim();
+    // Anything that looks like an onion is parsed as one, so a typo reports the checksum, not "unknown".
+    if (isOnionAddress(input) || /\.onion$/i.test(input)) {
+      const { onion, identityKey } = parseOnionAddress(input);
+      const c = this.#store.getContact(toHex(identityKey));
+      return { identityKey, onion, label: c?.alias ?? null, encryptionKey: c?.encryptionKey ? fromHex(c.encryptionKey) : null, held: c?.keyChange?.reason ?? null };
+    }
+    const contact = this.#store.getContact(input);
+    if (contact?.registryName && this.#o.registry) return this.#resolveName(contact.registryName, signal, contact);
+    if (contact) return recipientOf(contact);
+    if (isValidName(input)) {
+      if (!this.#o.registry) throw new ContactError('NO_REGISTRY', `"${input}" is not a contact or an onion address, and this node has no registry configured to look names up`);
+      return this.#resolveName(normalizeName(input), signal, null);
+    }
+    throw new ContactError('UNKNOWN_RECIPIENT', `"${input}" is not an onion address, a contact, or a valid registry name`);
+  }
+
+  /** Adds (or refreshes) a contact by onion address or registry name, pinning its keys. */
+  async add(alias: string, address: string): Promise<Contact> {
+    if (isOnionAddress(address)) {
+      const { onion, identityKey } = parseOnionAddress(address);
+      return this.#store.upsertContact({ alias, identityKey: toHex(identityKey), onion, source: 'onion' });
+    }
+    const registry = this.#registry('not an onion address, and this node has no registry to look names up');
+    const deadline = deadlineSignal(this.#o.clock, this.#o.lookupTimeoutMs ?? 60_000);
+    let rec: VerifiedRecord | null;
+    try {
+      rec = await registry.resolveName(normalizeName(address), { signal: deadline.signal });
+    } finally {
+      deadline.clear();
+    }
+    if (!rec) throw new ContactError('UNKNOWN_RECIPIENT', `no one has registered the name "${address}"`);
+    const existing = this.#store.getContact(alias) ?? this.#byRegistryName(rec.name);
+    return this.#applyRecord(existing, rec, alias);
+  }
+
+  /** A registry name or TRON address, resolved and verified (no pinning). */
+  async lookup(nameOrOwner: string): Promise<VerifiedRecord> {
+    const rec = await resolveNameOrOwner(this.#registry('this node has no registry configured'), nameOrOwner);
+    if (!rec) throw new ContactError('NOT_FOUND', `"${nameOrOwner}" is not registered`);
+    return rec;
+  }
+
+  /**
+   * Pins keys fetched from a peer's own signed bundle (a contact added by onion only, at its first
+   * delivery). A contact that already has an encryption key keeps it.
+   */
+  pinFetchedKeys(peerIdentity: string, keys: { encryptionKey: Uint8Array; bundle?: Uint8Array }): void {
+    const contact = this.#store.getContact(peerIdentity);
+    if (contact && !contact.encryptionKey) {
+      this.#store.upsertContact({ ...contact, encryptionKey: toHex(keys.encryptionKey), pinnedBundle: keys.bundle ?? null, pinnedAt: this.#o.clock.now() });
+    }
+  }
+
+  /**
+   * Accepts a contact's pending key change without a rotation statement (the user checked with
+   * them). Returns the re-pinned contact and the identity its held mail was addressed to.
+   */
+  approveKeyChange(alias: string): { contact: Contact; previousIdentity: string } {
+    const c = this.#store.getContact(alias);
+    if (!c) throw new ContactError('NOT_FOUND', `no contact "${alias}"`);
+    const k = c.keyChange;
+    if (!k) throw new ContactError('NO_KEY_CHANGE', `${c.alias} has no pending key change`);
+    const contact = this.#store.upsertContact({
+      ...c, identityKey: k.identityKey, encryptionKey: k.encryptionKey, onion: k.onion ?? onionAddress(fromHex(k.identityKey)),
+      registryVersion: k.registryVersion ?? c.registryVersion, pinnedAt: this.#o.clock.now(), keyChange: null,
+    });
+    return { contact, previousIdentity: c.identityKey };
+  }
+
+  /** Lasting warnings for `status`: every contact with an unapproved key change. */
+  warnings(): ContactWarning[] {
+    return this.#store.listContacts().filter((c) => c.keyChange).map((c) => ({
+      type: 'contact.keyChange', alias: c.alias, message: `${c.alias}'s keys changed (${c.keyChange!.reason}); messages to them are held until you approve`,
+    }));
+  }
+
+  #registry(why: string): IdentityRegistry {
+    if (!this.#o.registry) throw new ContactError('NO_REGISTRY', why);
+    return this.#o.registry;
+  }
+
+  #byRegistryName(name: string): Contact | null {
+    return this.#store.listContacts().find((c) => c.registryName === name) ?? null;
+  }
+
+  /** Looks a name up, verifies it, and applies the pinning policy to the contact book. */
+  async #resolveName(name: string, signal: AbortSignal, known: Contact | null): Promise<Recipient> {
+    const rec = await this.#o.registry!.resolveName(name, { signal });
+    if (!rec) {
+      if (known) return recipientOf(known);
+      throw new ContactError('UNKNOWN_RECIPIENT', `no one has registered the name "${name}"`);
+    }
+    const contact = known ?? this.#store.getContact(name) ?? this.#byRegistryName(rec.name);
+    return recipientOf(this.#applyRecord(contact, rec));
+  }
+
+  #applyRecord(contact: Contact | null, rec: VerifiedRecord, aliasForNew = rec.name): Contact {
+    const now = this.#o.clock.now();
+    const pin = contact?.encryptionKey ? { identityKey: fromHex(contact.identityKey), encryptionKey: fromHex(contact.encryptionKey), version: contact.registryVersion ?? 0 } : null;
+    const verdict = comparePin(pin, rec);
+    const fresh = {
+      identityKey: toHex(rec.identityKey), encryptionKey: toHex(rec.encryptionKey), onion: rec.onion, source: 'registry' as const,
+      registryName: rec.name, registryOwner: rec.owner, registryVersion: rec.version, pinnedAt: now, keyChange: null,
+    };
+    switch (verdict.kind) {
+      case 'new':
+        return this.#store.upsertContact({ alias: contact?.alias ?? aliasForNew, ...fresh });
+      case 'same':
+        return contact!;
+      case 'updated':
+      case 'rotated':
+        if (verdict.kind === 'rotated') this.#log.info({ alias: contact!.alias }, 'contact rotated to a new identity key with a valid statement');
+        return this.#store.upsertContact({ ...contact!, ...fresh });
+      case 'conflict': {
+        const c = contact!;
+        if (!c.keyChange || c.keyChange.identityKey !== fresh.identityKey || c.keyChange.registryVersion !== rec.version) {
+          this.#store.setKeyChange(c.alias, { identityKey: fresh.identityKey, encryptionKey: fresh.encryptionKey, onion: rec.onion, seenAt: now, reason: verdict.reason, registryVersion: rec.version });
+          this.#store.holdForPeer(c.identityKey, `key change: ${verdict.reason}`);
+          this.#log.warn({ alias: c.alias }, 'contact key changed without a valid rotation statement: messages held');
+          this.#o.emit({ type: 'contact.keyChange', alias: c.alias, reason: verdict.reason });
+        }
+        return this.#store.getContact(c.alias)!;
+      }
+    }
+  }
+}
+
+/** The recipient a contact's pin describes. */
+export function recipientOf(c: Contact): Recipient {
+  return { identityKey: fromHex(c.identityKey), onion: c.onion, label: c.alias, encryptionKey: c.encryptionKey ? fromHex(c.encryptionKey) : null, held: c.keyChange?.reason ?? null };
+}

@@ -1,0 +1,321 @@
+/**
+ * The message pipeline (DESIGN §5): what happens to a message between the user and the wire.
+ *
+ *   send:     resolve (contacts) → draft → [one store transaction: prepare (Envelopes) → insert
+ *             'queued'] → outbox
+ *   attempt:  (the outbox's Deliver) unsealed? → keys step: BUNDLE → acceptBundle → pin → prepare →
+ *             store the bytes; then deliver
+ *   deliver:  dial (reused connection) → DELIVER bytes → RECEIPT checked → outcome. It only sends
+ *             bytes; every failure becomes an outcome by its typed classification (outcome.ts).
+ *   receive:  DELIVER → open (Envelopes; cheap checks first) → group commit → RECEIPT (never
+ *             before the commit)
+ *
+ * Sends queued in the same turn share one transaction (one fsync); so do DELIVERs received in one.
+ */
+import { bytesEqual, fromHex, toHex } from '../bytes.js';
+import { deadlineSignal, type Clock, type TimerHandle } from '../clock.js';
+import type { Recipient } from '../contacts/index.js';
+import { DEFAULT_TTL_MS, type RandomBytes } from '../crypto/index.js';
+import { OnionpostError, describeError } from '../errors.js';
+import type { Limits } from '../limits.js';
+import type { Logger } from '../log.js';
+import type { DeliveryOutcome } from '../outbox/index.js';
+import { RejectCode, type DeliverAnswer } from '../protocol/index.js';
+import { StoreError, type CommitResult, type MessageState, type NewIncoming, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
+import type { Connections } from './connections.js';
+import { sameEnvelope, type Draft, type Envelopes, type RecipientKeys } from './envelopes.js';
+import { GroupCommitter } from './group-commit.js';
+import { failureOutcome, rejectOutcome } from './outcome.js';
+
+export interface SendParams {
+  to: string;
+  subject?: string;
+  body?: string;
+  kind?: 'mail' | 'chat';
+  threadId?: string;
+  inReplyTo?: string;
+  /** Files to carry (at most 16; subject, body and files together at most MESSAGE_CAPACITY bytes). */
+  attachments?: { name: string; mediaType: string; data: Uint8Array }[];
+  ttlMs?: number;
+  wait?: boolean;
+  waitMs?: number;
+}
+
+export interface SendResult {
+  id: string;
+  state: MessageState;
+  to: string;
+  reason?: string;
+}
+
+export type PipelineErrorCode =
+  | 'SELF'; // sending to our own address
+
+export class PipelineError extends OnionpostError<PipelineErrorCode> {}
+
+/** An event the pipeline reports (the node's event bus carries it to the API). */
+export interface PipelineEvent {
+  type: string;
+  [k: string]: unknown;
+}
+
+export interface PipelineEvents {
+  emit(ev: PipelineEvent): void;
+  subscribe(listener: (ev: PipelineEvent) => void): () => void;
+}
+
+/** Where recipients and their keys come from (src/contacts/). */
+export interface RecipientSource {
+  resolve(to: string, signal: AbortSignal): Promise<Recipient>;
+  pinFetchedKeys(peerIdentity: string, keys: RecipientKeys): void;
+}
+
+export interface PipelineOptions {
+  /** Our own identity key (a send to it is refused). */
+  identityKey: Uint8Array;
+  store: Store;
+  envelopes: Envelopes;
+  recipients: RecipientSource;
+  connections: Connections;
+  events: PipelineEvents;
+  /** Asks the outbox to look at the queue (called once per turn of sends). */
+  kick: () => void;
+  clock: Clock;
+  random: RandomBytes;
+  limits: Limits;
+  logger: Logger;
+  /** DELIVER → RECEIPT (and BUNDLE) deadline, ms. */
+  deliverTimeoutMs: number;
+  /** Aborted when the node closes. */
+  signal: AbortSignal;
+  /** Fault injection for tests: runs after an inbound batch committed, before its receipts go out. */
+  afterInboundCommit?: (ids: string[]) => void;
+}
+
+/** States a `send --wait` stops at. */
+const TERMINAL: ReadonlySet<string> = new Set(['delivered', 'failed', 'expired', 'held']);
+
+/** What the outgoing group commit takes: a message to prepare and insert. */
+interface Outgoing {
+  to: Recipient;
+  draft: Draft;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class MessagePipeline {
+  readonly #o: PipelineOptions;
+  readonly #store: Store;
+  readonly #log: Logger;
+  readonly #incoming: GroupCommitter<NewIncoming, CommitResult>;
+  readonly #outgoing: GroupCommitter<Outgoing, StoredMessage>;
+  #kickScheduled = false;
+
+  constructor(o: PipelineOptions) {
+    this.#o = o;
+    this.#store = o.store;
+    this.#log = o.logger;
+    const store = o.store;
+    this.#incoming = new GroupCommitter((items) => {
+      const results = store.commitIncomingBatch(items);
+      o.afterInboundCommit?.(items.map((i) => i.id));
+      return results;
+    });
+    // Each message is encrypted inside the transaction that queues it; each send() still resolves
+    // only after its own row committed.
+    this.#outgoing = new GroupCommitter((items) => store.batch(() => items.map((m) => this.#insert(m))));
+  }
+
+  // ── sending ────────────────────────────────────────────────────────────────
+
+  /** Queues a message; with `wait`, resolves when it reaches a final state or `waitMs` passes. */
+  async send(p: SendParams): Promise<SendResult> {
+    const deadline = deadlineSignal(this.#o.clock, 60_000, this.#o.signal);
+    let r: Recipient;
+    try {
+      r = await this.resolve(p.to, deadline.signal);
+    } finally {
+      deadline.clear();
+    }
+    // Resolves once the row is committed (group commit with the other sends of this turn).
+    const row = await this.#outgoing.commit({ to: r, draft: this.#draft(p) });
+    // Subscribed before the outbox is kicked (#kickSoon defers it), so no state change is missed.
+    const waitDone = p.wait ? this.#waitFor(row.id, p.waitMs ?? 120_000) : null;
+    this.#o.events.emit({ type: 'message.state', id: row.id, state: row.state });
+    this.#kickSoon();
+    const final = waitDone ? await waitDone : row;
+    return { id: row.id, state: final.state, to: row.peerOnion ?? r.onion, ...(final.stateReason && final.state !== 'delivered' ? { reason: final.stateReason } : {}) };
+  }
+
+  /** Resolves a recipient as send() does (onion, contact or registry name), refusing our own address. */
+  async resolve(to: string, signal: AbortSignal): Promise<Recipient> {
+    const r = await this.#o.recipients.resolve(to, signal);
+    if (bytesEqual(r.identityKey, this.#o.identityKey)) throw new PipelineError('SELF', 'that is your own address');
+    return r;
+  }
+
+  /**
+   * Re-sends every message held for `previousIdentity` to `to` (the user approved a contact's new
+   * keys: held mail was encrypted to the old ones). Each old copy becomes failed, 'superseded'.
+   */
+  resendHeld(previousIdentity: string, to: Recipient): void {
+    const now = this.#o.clock.now();
+    // Each page leaves 'held', so the loop ends when none is left.
+    for (let held = this.#heldFor(previousIdentity); held.length > 0; held = this.#heldFor(previousIdentity)) {
+      this.#store.batch(() => {
+        for (const m of held) {
+          this.#insert({ to, draft: this.#draft({ to: '', subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now) }) });
+          this.#store.transition(m.id, 'failed', { from: ['held'], reason: 'superseded: re-sent to the approved new key' });
+        }
+      });
+    }
+    this.#o.kick();
+  }
+
+  #heldFor(peerIdentity: string): StoredMessage[] {
+    return this.#store.listMessages({ direction: 'out', state: 'held', peer: peerIdentity, limit: 500 });
+  }
+
+  #draft(p: SendParams): Draft {
+    const createdAt = this.#o.clock.now();
+    const ttl = Math.min(p.ttlMs ?? DEFAULT_TTL_MS, this.#o.limits.maxTtlMs);
+    return {
+      id: this.#o.random(16), kind: p.kind ?? 'mail', subject: p.subject ?? '', body: p.body ?? '', createdAt, expiresAt: createdAt + ttl,
+      ...(p.threadId ? { threadId: fromHex(p.threadId) } : {}), ...(p.inReplyTo ? { inReplyTo: fromHex(p.inReplyTo) } : {}),
+      ...(p.attachments?.length ? { attachments: p.attachments } : {}),
+    };
+  }
+
+  /** Encrypts (when the recipient's keys are known) and inserts; runs inside a store transaction. */
+  #insert({ to: r, draft: d }: Outgoing): StoredMessage {
+    const prepared = r.encryptionKey ? this.#o.envelopes.prepare({ identityKey: r.identityKey, encryptionKey: r.encryptionKey }, d) : null;
+    const row: NewOutgoing = {
+      id: toHex(d.id), kind: d.kind, peerIdentity: toHex(r.identityKey), peerOnion: r.onion, peerLabel: r.label, subject: d.subject,
+      body: d.body, threadId: d.threadId ? toHex(d.threadId) : null, inReplyTo: d.inReplyTo ? toHex(d.inReplyTo) : null,
+      createdAt: d.createdAt, expiresAt: d.expiresAt, envelope: prepared?.envelope ?? EMPTY, envelopeHash: prepared?.envelopeHash ?? EMPTY,
+      ...(d.attachments?.length ? { attachments: d.attachments } : {}),
+      ...(r.held ? { state: 'held' as const, stateReason: `key change: ${r.held}` } : {}),
+    };
+    return this.#store.insertOutgoing(row);
+  }
+
+  /** One outbox kick for all the sends that committed together (each kick queries the store). */
+  #kickSoon(): void {
+    if (this.#kickScheduled) return;
+    this.#kickScheduled = true;
+    queueMicrotask(() => {
+      this.#kickScheduled = false;
+      this.#o.kick();
+    });
+  }
+
+  #waitFor(id: string, ms: number): Promise<StoredMessage> {
+    const clock = this.#o.clock;
+    return new Promise((resolve) => {
+      let timer: TimerHandle | undefined;
+      const check = () => {
+        const m = this.#store.getMessage(id);
+        if (m && TERMINAL.has(m.state)) finish(m);
+      };
+      const finish = (m: StoredMessage) => {
+        off();
+        if (timer !== undefined) clock.clearTimeout(timer);
+        resolve(m);
+      };
+      const off = this.#o.events.subscribe((ev) => {
+        if (ev.type === 'message.state' && ev.id === id) check();
+      });
+      timer = clock.setTimeout(() => finish(this.#store.getMessage(id)!), ms);
+      queueMicrotask(check);
+    });
+  }
+
+  // ── delivering ─────────────────────────────────────────────────────────────
+
+  /**
+   * One delivery attempt, as the outbox calls it: a message queued before its recipient's keys were
+   * known gets them first (keys step), then its bytes are delivered. Never throws.
+   */
+  async attempt(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
+    if (!m.peerOnion) return { kind: 'failed', code: 'NO_ADDRESS', reason: 'message has no recipient onion' };
+    if (!m.envelope || m.envelope.length === 0) {
+      try {
+        m = await this.#prepareWithFetchedKeys(m, signal);
+      } catch (err) {
+        return this.#failure(err);
+      }
+    }
+    return this.deliver(m, signal);
+  }
+
+  /** The keys step: fetch and verify the peer's bundle, pin its keys, encrypt, store the bytes. */
+  async #prepareWithFetchedKeys(m: StoredMessage, signal: AbortSignal): Promise<StoredMessage> {
+    const conn = await this.#o.connections.connect(m.peerOnion!, signal);
+    const bytes = await conn.requestBundle({ signal, timeoutMs: this.#o.deliverTimeoutMs });
+    const keys = this.#o.envelopes.acceptBundle(bytes, { identityKey: fromHex(m.peerIdentity), now: this.#o.clock.now() });
+    const prepared = this.#o.envelopes.prepare(keys, {
+      id: fromHex(m.id), kind: m.kind, subject: m.subject ?? '', body: m.body, createdAt: m.createdAt, expiresAt: m.expiresAt,
+      ...(m.threadId !== m.id ? { threadId: fromHex(m.threadId) } : {}), ...(m.inReplyTo ? { inReplyTo: fromHex(m.inReplyTo) } : {}),
+      ...(m.attachmentCount > 0 ? { attachments: this.#store.getAttachments(m.id) } : {}),
+    });
+    this.#store.setEnvelope(m.id, prepared.envelope, prepared.envelopeHash);
+    this.#o.recipients.pinFetchedKeys(m.peerIdentity, keys);
+    return { ...m, envelope: prepared.envelope, envelopeHash: prepared.envelopeHash };
+  }
+
+  /** Sends a prepared message's bytes and maps the answer (or the failure) to an outcome. Never throws. */
+  async deliver(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
+    try {
+      const conn = await this.#o.connections.connect(m.peerOnion!, signal);
+      const id = fromHex(m.id);
+      const res = await conn.deliver(id, m.envelope!, { signal, timeoutMs: this.#o.deliverTimeoutMs });
+      if (res.kind === 'reject') return rejectOutcome(res);
+      if (!sameEnvelope(m.envelopeHash, res.envelopeHash) || !this.#o.envelopes.checkReceipt(fromHex(m.peerIdentity), id, res.envelopeHash, res.signature)) {
+        return { kind: 'retry', code: 'BAD_RECEIPT', when: 'soon' };
+      }
+      return { kind: 'delivered', receipt: res.signature };
+    } catch (err) {
+      return this.#failure(err);
+    }
+  }
+
+  #failure(err: unknown): DeliveryOutcome {
+    if (!(err instanceof OnionpostError) || err instanceof StoreError) this.#log.warn({ err: describeError(err) }, 'delivery attempt failed unexpectedly');
+    return failureOutcome(err);
+  }
+
+  // ── receiving ──────────────────────────────────────────────────────────────
+
+  /** One inbound DELIVER: open, commit, and only then answer with the receipt. */
+  async receive(messageId: Uint8Array, envelope: Uint8Array): Promise<DeliverAnswer> {
+    const now = this.#o.clock.now();
+    const opened = this.#o.envelopes.open(envelope, { now });
+    if ('reject' in opened) return opened;
+    const m = opened.message;
+    if (!bytesEqual(m.id, messageId)) return { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'frame message id differs from the sealed one' } };
+    if (m.kind === 'read') return { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'read receipts are not supported yet' } };
+    const id = toHex(m.id);
+    const senderHex = toHex(m.sender);
+    const contact = this.#store.getContact(senderHex);
+    let result: CommitResult;
+    try {
+      result = await this.#incoming.commit({
+        id, kind: m.kind, peerIdentity: senderHex, peerOnion: m.senderOnion, peerLabel: contact?.alias ?? null,
+        subject: m.subject, body: m.body, threadId: m.threadId ? toHex(m.threadId) : null, inReplyTo: m.inReplyTo ? toHex(m.inReplyTo) : null,
+        createdAt: m.createdAt, expiresAt: m.expiresAt, receivedAt: now, envelopeHash: opened.envelopeHash, receipt: opened.receipt,
+        attachments: m.attachments,
+      });
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'DISK_FULL') {
+        this.#log.error('disk full: refusing inbound mail until space is freed (senders keep it and retry)');
+        return { reject: { code: RejectCode.STORAGE_FULL, retryable: true, reason: 'recipient storage full' } };
+      }
+      throw err;
+    }
+    if (result.conflict) return { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'message id already used for another message' } };
+    if (!result.duplicate) {
+      this.#o.events.emit({ type: 'message.received', id, from: m.senderOnion, subject: m.subject, kind: m.kind, peerLabel: contact?.alias });
+    }
+    return { receipt: { envelopeHash: opened.envelopeHash, signature: result.receipt } };
+  }
+}
