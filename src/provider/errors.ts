@@ -13,6 +13,8 @@ export type ProviderErrorCode =
   | 'TOO_MANY_QUEUES' // the user has as many queues as allowed
   | 'NOT_SUBSCRIBED' // a queue operation for an identity the provider holds no mail for
   | 'QUEUE_EXISTS' // a queue id already in use (ids are random: a client bug or a replay)
+  | 'BAD_TRUST_LIST' // a trust list that does not parse, whose signature does not verify, or that expired
+  | 'UNTRUSTED_SIGNER' // a valid trust list signed by someone the user does not trust
   | 'CLOSED'; // the provider store was closed
 
 export class ProviderError extends OnionpostError<ProviderErrorCode> {}

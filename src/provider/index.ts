@@ -8,3 +8,12 @@ export {
   DEFAULT_PROVIDER_LIMITS, PROVIDER_MIGRATIONS, ProviderStore, capabilityHash,
   type DepositResult, type HeldEnvelope, type ProviderLimits, type ProviderStats, type ProviderStoreOptions,
 } from './store.js';
+export {
+  DEFAULT_REPUTATION, REPUTATION_WEIGHTS, reputationOf,
+  type Reputation, type ReputationEvent, type ReputationEventKind, type ReputationOptions,
+} from './reputation.js';
+export {
+  DEFAULT_POLICY, judge, rank, replace,
+  type PolicyVerdict, type ProviderCandidate, type ProviderPolicy, type Replacement,
+} from './policy.js';
+export { MAX_TRUST_LIST_PROVIDERS, signTrustList, verifyTrustList, type TrustList } from './trust-list.js';
