@@ -67,6 +67,7 @@ export const API_METHODS: readonly MethodSpec[] = [
       ttlMs: int('give up after this long', { minimum: 60_000 }),
       wait: { type: 'boolean', description: 'resolve only when delivered, failed, held or expired' },
       waitMs: int('how long `wait` may take', { minimum: 1, maximum: 3_600_000 }),
+      idempotencyKey: str('caller-chosen key, 1–128 printable ASCII characters without spaces: a send repeated with the same key (e.g. after a lost answer) returns the first message, same id, instead of queueing another; the same key with a different message is refused (IDEMPOTENCY_CONFLICT)', { minLength: 1, maxLength: 128 }),
     }, ['to']),
     result: obj({ id: str('message id'), state: { type: 'string', enum: MESSAGE_STATES }, to: str('recipient onion'), reason: str('why, if not delivered') }),
   },

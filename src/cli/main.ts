@@ -74,12 +74,14 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         .option('wait', { type: 'boolean', default: false, describe: 'wait until delivered (or failed, held, expired)' })
         .option('timeout', { type: 'number', default: 120, describe: 'seconds --wait may take' })
         .option('thread', { type: 'string', describe: 'thread id to continue' })
-        .option('reply-to', { type: 'string', describe: 'message id this replies to' }),
+        .option('reply-to', { type: 'string', describe: 'message id this replies to' })
+        .option('idempotency-key', { type: 'string', describe: 'your key for this send: running the same command again (e.g. after a lost answer) returns the first message instead of sending twice' }),
       async (a) => {
         const body = a.body ?? (await readStdin());
         const params: Record<string, unknown> = { to: a.recipient, subject: a.subject, body, kind: a.chat ? 'chat' : 'mail' };
         if (a.thread) params.threadId = a.thread;
         if (a.replyTo) params.inReplyTo = a.replyTo;
+        if (a.idempotencyKey !== undefined) params.idempotencyKey = a.idempotencyKey;
         if (a.wait) Object.assign(params, { wait: true, waitMs: Math.round(a.timeout * 1000) });
         const r = await node(a).call<{ id: string; state: string; to: string; reason?: string }>('messages.send', params, { timeoutMs: a.timeout * 1000 + 10_000 });
         print(a, r, () => `${r.state === 'delivered' ? 'Delivered' : r.state === 'queued' ? 'Queued' : r.state}: ${r.id} to ${r.to}${r.reason ? ` (${r.reason})` : ''}`);

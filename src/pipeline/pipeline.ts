@@ -15,7 +15,7 @@
 import { bytesEqual, fromHex, toHex } from '../bytes.js';
 import { deadlineSignal, type Clock, type TimerHandle } from '../clock.js';
 import type { Recipient } from '../contacts/index.js';
-import { DEFAULT_TTL_MS, type RandomBytes } from '../crypto/index.js';
+import { DEFAULT_TTL_MS, sha256, type RandomBytes } from '../crypto/index.js';
 import { OnionpostError, describeError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
@@ -39,6 +39,12 @@ export interface SendParams {
   ttlMs?: number;
   wait?: boolean;
   waitMs?: number;
+  /**
+   * The caller's key for this send (1–128 printable ASCII characters, no spaces). A send repeated
+   * with the same key returns the first message (same id, its current state) instead of queueing
+   * another; the same key with a different message is refused (IDEMPOTENCY_CONFLICT).
+   */
+  idempotencyKey?: string;
 }
 
 export interface SendResult {
@@ -49,7 +55,24 @@ export interface SendResult {
 }
 
 export type PipelineErrorCode =
-  | 'SELF'; // sending to our own address
+  | 'SELF' // sending to our own address
+  | 'BAD_IDEMPOTENCY_KEY' // not 1–128 printable ASCII characters
+  | 'IDEMPOTENCY_CONFLICT'; // the key was first used for a different message
+
+/** Longest idempotency key, characters. */
+export const MAX_IDEMPOTENCY_KEY = 128;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * What a send asked for, as a hash: a key reused with the same request is a retry, with another a
+ * mistake. `wait`/`waitMs` are not part of it (a retry may wait where the first call did not).
+ */
+export function requestHash(p: SendParams): Uint8Array {
+  const files = (p.attachments ?? []).map((a) => [a.name, a.mediaType, toHex(sha256(a.data))]);
+  return sha256(new TextEncoder().encode(JSON.stringify([
+    p.to.trim(), p.subject ?? '', p.body ?? '', p.kind ?? 'mail', p.threadId ?? null, p.inReplyTo ?? null, p.ttlMs ?? null, files,
+  ])));
+}
 
 export class PipelineError extends OnionpostError<PipelineErrorCode> {}
 
@@ -99,6 +122,7 @@ const TERMINAL: ReadonlySet<string> = new Set(['delivered', 'failed', 'expired',
 interface Outgoing {
   to: Recipient;
   draft: Draft;
+  idempotency?: { key: string; requestHash: Uint8Array };
 }
 
 const EMPTY = new Uint8Array(0);
@@ -130,6 +154,15 @@ export class MessagePipeline {
 
   /** Queues a message; with `wait`, resolves when it reaches a final state or `waitMs` passes. */
   async send(p: SendParams): Promise<SendResult> {
+    let idempotency: Outgoing['idempotency'];
+    if (p.idempotencyKey !== undefined) {
+      if (typeof p.idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(p.idempotencyKey)) {
+        throw new PipelineError('BAD_IDEMPOTENCY_KEY', `an idempotency key is 1–${MAX_IDEMPOTENCY_KEY} printable ASCII characters without spaces`);
+      }
+      idempotency = { key: p.idempotencyKey, requestHash: requestHash(p) };
+      const first = this.#sentWithKey(idempotency);
+      if (first) return this.#result(first, p);
+    }
     const deadline = deadlineSignal(this.#o.clock, 60_000, this.#o.signal);
     let r: Recipient;
     try {
@@ -137,14 +170,38 @@ export class MessagePipeline {
     } finally {
       deadline.clear();
     }
-    // Resolves once the row is committed (group commit with the other sends of this turn).
-    const row = await this.#outgoing.commit({ to: r, draft: this.#draft(p) });
-    // Subscribed before the outbox is kicked (#kickSoon defers it), so no state change is missed.
-    const waitDone = p.wait ? this.#waitFor(row.id, p.waitMs ?? 120_000) : null;
+    let row: StoredMessage;
+    try {
+      // Resolves once the row is committed (group commit with the other sends of this turn).
+      row = await this.#outgoing.commit({ to: r, draft: this.#draft(p), ...(idempotency ? { idempotency } : {}) });
+    } catch (err) {
+      // The same key raced in from another call and committed first.
+      const first = idempotency && err instanceof StoreError && err.code === 'CONSTRAINT' ? this.#sentWithKey(idempotency) : null;
+      if (first) return this.#result(first, p);
+      throw err;
+    }
+    const result = this.#result(row, p);
     this.#o.events.emit({ type: 'message.state', id: row.id, state: row.state });
     this.#kickSoon();
-    const final = waitDone ? await waitDone : row;
-    return { id: row.id, state: final.state, to: row.peerOnion ?? r.onion, ...(final.stateReason && final.state !== 'delivered' ? { reason: final.stateReason } : {}) };
+    return result;
+  }
+
+  /** The message first sent with this key (null if none); IDEMPOTENCY_CONFLICT if it asked for another. */
+  #sentWithKey(k: NonNullable<Outgoing['idempotency']>): StoredMessage | null {
+    const first = this.#store.sentWithKey(k.key);
+    if (!first) return null;
+    if (!bytesEqual(first.requestHash, k.requestHash)) {
+      throw new PipelineError('IDEMPOTENCY_CONFLICT', 'this idempotency key was already used for a different message');
+    }
+    return this.#store.getMessage(first.messageId);
+  }
+
+  /** A send's answer for `row`; with `wait`, once it reaches a final state or `waitMs` passes. */
+  async #result(row: StoredMessage, p: SendParams): Promise<SendResult> {
+    // #waitFor subscribes synchronously, before the caller emits 'queued' and kicks the outbox
+    // (deferred by #kickSoon), so no state change is missed.
+    const final = p.wait ? await this.#waitFor(row.id, p.waitMs ?? 120_000) : row;
+    return { id: row.id, state: final.state, to: row.peerOnion ?? '', ...(final.stateReason && final.state !== 'delivered' ? { reason: final.stateReason } : {}) };
   }
 
   /** Resolves a recipient as send() does (onion, contact or registry name), refusing our own address. */
@@ -187,13 +244,14 @@ export class MessagePipeline {
   }
 
   /** Encrypts (when the recipient's keys are known) and inserts; runs inside a store transaction. */
-  #insert({ to: r, draft: d }: Outgoing): StoredMessage {
+  #insert(o: Outgoing): StoredMessage {
+    const { to: r, draft: d } = o;
     const prepared = r.encryptionKey ? this.#o.envelopes.prepare({ identityKey: r.identityKey, encryptionKey: r.encryptionKey }, d) : null;
     const row: NewOutgoing = {
       id: toHex(d.id), kind: d.kind, peerIdentity: toHex(r.identityKey), peerOnion: r.onion, peerLabel: r.label, subject: d.subject,
       body: d.body, threadId: d.threadId ? toHex(d.threadId) : null, inReplyTo: d.inReplyTo ? toHex(d.inReplyTo) : null,
       createdAt: d.createdAt, expiresAt: d.expiresAt, envelope: prepared?.envelope ?? EMPTY, envelopeHash: prepared?.envelopeHash ?? EMPTY,
-      ...(d.attachments?.length ? { attachments: d.attachments } : {}),
+      ...(d.attachments?.length ? { attachments: d.attachments } : {}), ...(o.idempotency ? { idempotency: o.idempotency } : {}),
       ...(r.held ? { state: 'held' as const, stateReason: `key change: ${r.held}` } : {}),
     };
     return this.#store.insertOutgoing(row);

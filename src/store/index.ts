@@ -7,7 +7,7 @@ export { StoreError, toStoreError, type StoreErrorCode } from './errors.js';
 export { openDatabase, type DatabaseOptions } from './database.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './schema.js';
 export type {
-  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, ContactSource, Direction, Draft, DraftInput, InState, KeyChange, ListOptions,
+  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, KeyedSend, ContactSource, Direction, Draft, DraftInput, InState, KeyChange, ListOptions,
   MessageEvent, MessageKind, MessageState, NewIncoming, NewOutgoing, OutState, Store, StoreCounts, StoreDiagnostics, StoreOptions,
   SearchOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';

@@ -308,6 +308,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX mail_entries_ref ON mail_entries (ref);
     `,
   },
+  {
+    version: 6,
+    description: 'idempotent sends: a caller-chosen key per outgoing message',
+    // A caller that retries a send (its API connection closed after the commit, the CLI was killed)
+    // gives the same key and gets the first message back instead of a second one. The key lives as
+    // long as its message; request_hash is what was asked the first time, so the key reused for
+    // another message is refused instead of silently answered with the first.
+    up: `
+      CREATE TABLE send_keys (
+        idem_key     TEXT PRIMARY KEY CHECK (length(idem_key) BETWEEN 1 AND 128),
+        message_id   TEXT NOT NULL UNIQUE REFERENCES messages (id) ON DELETE CASCADE,
+        request_hash BLOB NOT NULL,
+        created_at   INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -17,7 +17,7 @@ import {
   type AttemptRow, type ContactRow, type MessageRow,
 } from './rows.js';
 import type {
-  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, Draft, DraftInput, KeyChange, ListOptions, MessageEvent, MessageState,
+  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, Draft, DraftInput, KeyChange, KeyedSend, ListOptions, MessageEvent, MessageState,
   NewIncoming, NewOutgoing, SearchOptions, Store, StoreCounts, StoreDiagnostics, StoreOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';
 
@@ -145,6 +145,7 @@ class SqliteStore implements Store {
           envelope_hash: m.envelopeHash, receipt: null, next_attempt_at: m.nextAttemptAt ?? m.createdAt,
         });
         this.#s.insertContent.run(m.id, m.body, m.envelope);
+        if (m.idempotency) this.#s.insertSendKey.run(m.idempotency.key, m.id, m.idempotency.requestHash, this.#now());
         this.#mail.addAttachments(m.id, m.attachments);
         this.#event(m.id, this.#now(), state, m.stateReason ?? null);
         // What was just written, without reading it back (the envelope is kilobytes).
@@ -158,6 +159,13 @@ class SqliteStore implements Store {
         };
       }),
     );
+  }
+
+  sentWithKey(key: string): KeyedSend | null {
+    return this.#run('sentWithKey', () => {
+      const r = this.#s.sendKey.get(key) as { message_id: string; request_hash: Uint8Array } | undefined;
+      return r ? { messageId: r.message_id, requestHash: bytes(r.request_hash) } : null;
+    });
   }
 
   transition(id: string, to: MessageState, opts: { reason?: string | null; from?: readonly MessageState[]; errorCode?: string | null } = {}): void {
@@ -573,6 +581,8 @@ function prepareAll(db: Db) {
         @in_reply_to, @created_at, @expires_at, @received_at, @sort_at, @state, @state_reason,
         @envelope_hash, @receipt, @next_attempt_at)`),
     insertContent: db.prepare('INSERT INTO message_content (id, body, envelope) VALUES (?, ?, ?)'),
+    insertSendKey: db.prepare('INSERT INTO send_keys (idem_key, message_id, request_hash, created_at) VALUES (?, ?, ?, ?)'),
+    sendKey: db.prepare('SELECT message_id, request_hash FROM send_keys WHERE idem_key = ?'),
     setEnvelope: db.prepare('UPDATE message_content SET envelope = ? WHERE id = ?'),
     setEnvelopeHash: db.prepare('UPDATE messages SET envelope_hash = ? WHERE id = ?'),
     insertEvent: db.prepare('INSERT INTO message_events (message_id, at, state, detail) VALUES (?, ?, ?, ?)'),

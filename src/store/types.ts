@@ -135,6 +135,18 @@ export interface NewOutgoing extends NewMessage {
   stateReason?: string | null;
   /** Default `createdAt` (send at once). */
   nextAttemptAt?: number;
+  /**
+   * The caller's idempotency key (1–128 characters) and a hash of what it asked for. Unique: a
+   * second message with the same key is refused with CONSTRAINT (look the first up with `sentWithKey`).
+   */
+  idempotency?: { key: string; requestHash: Uint8Array };
+}
+
+/** The message an idempotency key was first used for. */
+export interface KeyedSend {
+  messageId: string;
+  /** The request hash stored with the key. */
+  requestHash: Uint8Array;
 }
 
 /** What `commitIncoming` needs: an opened, verified message and the receipt we will send for it. */
@@ -319,6 +331,8 @@ export interface Store {
   setEnvelope(id: string, envelope: Uint8Array, envelopeHash: Uint8Array): void;
   /** Stores a sealed outgoing message as queued (or held) with a 'queued'/'held' event. */
   insertOutgoing(m: NewOutgoing): StoredMessage;
+  /** The message first sent with this idempotency key, or null. */
+  sentWithKey(key: string): KeyedSend | null;
   /**
    * Moves a message to `to`, writing an event. `from` (if given) lists the states it may be in;
    * otherwise BAD_STATE. NOT_FOUND if absent.
