@@ -99,3 +99,47 @@ export const DEFAULT_BRIDGE_LIMITS: Readonly<BridgeLimits> = Object.freeze({
   imapCommandBurst: 1000,
   imapMaxPendingOutputBytes: 8 * 1024 * 1024,
 });
+
+/**
+ * Limits of the node's local API (src/api) and of the web UI's browser sessions. The API listens on
+ * 127.0.0.1 only, but any local process (or a page the browser has open) can send it requests, so
+ * every request, batch, answer and session is bounded.
+ */
+export interface ApiLimits {
+  /** Largest request body, bytes (HTTP) and WebSocket message. A 256 KiB body JSON-escaped fits. */
+  maxBodyBytes: number;
+  /** Calls in one JSON-RPC batch. */
+  maxBatch: number;
+  /** Largest answer to one HTTP request or WebSocket message (a whole batch together), bytes of JSON. */
+  maxAnswerBytes: number;
+  /** How long a login code (`onionpost ui`) can be redeemed, ms. Each is single-use. */
+  loginCodeTtlMs: number;
+  /** Login codes not yet redeemed; a new one beyond this evicts the oldest. */
+  maxLoginCodes: number;
+  /** A browser session ends after this long without a request, ms. */
+  sessionIdleMs: number;
+  /** …and this long after sign-in in any case, ms. */
+  sessionMaxAgeMs: number;
+  /** Browser sessions at once; a new one beyond this ends the least recently used. */
+  maxSessions: number;
+  /** On close, how long requests already running may take to finish before their sockets are cut, ms. */
+  drainTimeoutMs: number;
+}
+
+export const DEFAULT_API_LIMITS: Readonly<ApiLimits> = Object.freeze({
+  maxBodyBytes: 2 * 1024 * 1024,
+  // The web UI batches at most a handful of calls per view; scripts that need more make more requests.
+  maxBatch: 32,
+  // One message read (messages.get) is at most ~1.6 MB of JSON (262 kB of body, \u-escaped at worst).
+  maxAnswerBytes: 8 * 1024 * 1024,
+  loginCodeTtlMs: 2 * 60_000,
+  maxLoginCodes: 16,
+  sessionIdleMs: 12 * 60 * 60_000,
+  sessionMaxAgeMs: 7 * 24 * 60 * 60_000,
+  maxSessions: 32,
+  drainTimeoutMs: 10_000,
+});
+
+export function resolveApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits {
+  return { ...DEFAULT_API_LIMITS, ...overrides };
+}

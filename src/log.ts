@@ -16,9 +16,7 @@ export const REDACTED_FIELDS = [
 
 export interface LoggerOptions {
   level?: pino.LevelWithSilent;
-  /** Human-readable output (for a TTY); JSON lines otherwise. */
-  pretty?: boolean;
-  /** Where lines go; defaults to stderr so stdout stays clean for `--json` output. */
+  /** Where lines go (see `logDestination`); defaults to JSON lines on stderr, so stdout stays clean for human and `--json` output. */
   destination?: DestinationStream;
 }
 
@@ -29,11 +27,28 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     redact: { paths, censor: '[redacted]' },
     base: undefined,
   };
-  if (opts.destination) return pino(base, opts.destination);
-  if (opts.pretty) {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { destination: 2, translateTime: 'HH:MM:ss' } } });
+  return pino(base, opts.destination ?? pino.destination(2));
+}
+
+/**
+ * Where a long-running command (start, sandbox) sends its log, so that log lines and the command's
+ * human output (on stdout) never mix into one stream of JSON and prose:
+ * - `file`: JSON lines appended to that file (created 0600);
+ * - else, when stderr is a terminal: readable lines on stderr, formatted in this thread by
+ *   pino-pretty (a dev dependency, loaded only here; without it, JSON lines);
+ * - else (journald, a pipe): JSON lines on stderr.
+ */
+export async function logDestination(opts: { file?: string; stderrIsTTY?: boolean } = {}): Promise<DestinationStream> {
+  if (opts.file) return pino.destination({ dest: opts.file, append: true, sync: false, mode: 0o600 });
+  if (opts.stderrIsTTY ?? process.stderr.isTTY) {
+    try {
+      const { default: pretty } = await import('pino-pretty');
+      return pretty({ destination: 2, sync: true, translateTime: 'HH:MM:ss', ignore: 'layer', messageFormat: '{if layer}{layer}: {end}{msg}' });
+    } catch {
+      // not installed (production install without dev dependencies): JSON lines instead
+    }
   }
-  return pino(base, pino.destination(2));
+  return pino.destination(2);
 }
 
 /** A logger that discards everything (the default for tests and library use). */

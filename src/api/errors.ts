@@ -5,7 +5,15 @@ export type ApiErrorCode =
   | 'INVALID_REQUEST' // not a JSON-RPC 2.0 request
   | 'METHOD_NOT_FOUND'
   | 'INVALID_PARAMS'
-  | 'UNAUTHORIZED' // missing or wrong token
+  | 'UNAUTHORIZED' // no credential, or a wrong token
+  | 'SESSION_ENDED' // a browser session cookie that opens no live session (expired, signed out, revoked, node restarted)
+  | 'LOGIN_CODE_UNKNOWN' // a login code this node never issued (or issued before it restarted)
+  | 'LOGIN_CODE_EXPIRED'
+  | 'LOGIN_CODE_USED' // login codes are single-use
+  | 'TOKEN_ONLY' // a method only the API token may call (not a browser session)
+  | 'BODY_TOO_LARGE' // request body over ApiLimits.maxBodyBytes
+  | 'BATCH_TOO_LARGE' // more calls in one batch than ApiLimits.maxBatch
+  | 'ANSWER_TOO_LARGE' // the answer would exceed ApiLimits.maxAnswerBytes
   | 'FORBIDDEN_HOST' // Host or Origin not the node's own (DNS rebinding, CSRF)
   | 'NODE_NOT_RUNNING' // the CLI found no running node
   | 'INTERNAL';
@@ -20,6 +28,14 @@ export const JSONRPC_CODES: Record<ApiErrorCode, number> = {
   UNAUTHORIZED: -32001,
   FORBIDDEN_HOST: -32002,
   NODE_NOT_RUNNING: -32003,
+  SESSION_ENDED: -32004,
+  LOGIN_CODE_UNKNOWN: -32005,
+  LOGIN_CODE_EXPIRED: -32006,
+  LOGIN_CODE_USED: -32007,
+  TOKEN_ONLY: -32008,
+  BODY_TOO_LARGE: -32009,
+  BATCH_TOO_LARGE: -32010,
+  ANSWER_TOO_LARGE: -32011,
 };
 
 export class ApiError extends OnionpostError<ApiErrorCode> {}

@@ -121,6 +121,14 @@ export const API_METHODS: readonly MethodSpec[] = [
     result: open('{ name, owner, onion, identityKey, encryptionKey, mailboxes, version }'),
   },
   {
+    name: 'sessions.loginLink', summary: 'A fresh single-use sign-in link for the web UI (valid 2 minutes). API token only.', params: none, tokenOnly: true,
+    result: obj({ url: str('http://127.0.0.1:<port>/login?code=…'), expiresAt: int('ms since epoch') }),
+  },
+  {
+    name: 'sessions.revokeAll', summary: 'Sign every browser out of the web UI. API token only.', params: none, tokenOnly: true,
+    result: obj({ revoked: int('browser sessions ended') }),
+  },
+  {
     name: 'events.subscribe', summary: 'WebSocket only: receive `event` notifications (message.received, message.state, tor.status, contact.keyChange).',
     params: obj({ types: { type: 'array', items: { type: 'string' } } }), result: open('{ subscribed }'), wsOnly: true,
   },

@@ -29,6 +29,8 @@ export interface MethodSpec {
   result: JsonSchema;
   /** Only over the WebSocket (subscriptions). */
   wsOnly?: boolean;
+  /** Only with the API token (the CLI, scripts), never with a browser session. */
+  tokenOnly?: boolean;
 }
 
 /** Returns a list of problems; empty when `value` conforms. */
@@ -91,6 +93,7 @@ export function openRpcDocument(methods: readonly MethodSpec[], info: { title: s
       params: Object.entries(m.params.properties ?? {}).map(([name, schema]) => ({ name, required: (m.params.required ?? []).includes(name), schema })),
       result: { name: 'result', schema: m.result },
       ...(m.wsOnly ? { 'x-transport': 'websocket' } : {}),
+      ...(m.tokenOnly ? { 'x-auth': 'token' } : {}),
     })),
   };
 }

@@ -1,28 +1,38 @@
 /**
  * The node's local API: JSON-RPC 2.0 on 127.0.0.1.
  *
- *   POST /rpc            one request or a batch; Authorization: Bearer <token>, or the session cookie
- *   GET  /ws             WebSocket: the same requests, plus server-pushed notifications
- *                        {"jsonrpc":"2.0","method":"event","params":{type,…}} after `events.subscribe`
- *   GET  /login?token=T  sets the session cookie (HttpOnly, SameSite=Strict) and redirects to /
- *   GET  /openrpc.json   the machine-readable schema (also the `rpc.discover` method)
- *   anything else        handed to `web` (the UI), which must also pass the checks below
+ *   POST   /rpc           one request or a batch
+ *   GET    /ws            WebSocket: the same requests, plus server-pushed notifications
+ *                         {"jsonrpc":"2.0","method":"event","params":{type,…}} after `events.subscribe`
+ *   POST   /session       {code}: redeems a login code for a browser session (see sessions.ts)
+ *   DELETE /session       signs this browser session out
+ *   GET    /openrpc.json  the machine-readable schema (also the `rpc.discover` method)
+ *   anything else         handed to `web` (the UI and its sign-in page), which must also pass the
+ *                         Host/Origin checks below
+ *
+ * Credentials: the API token (Authorization: Bearer, for the CLI and scripts, read from the 0600
+ * file), or a browser session (its cookie plus its page secret, see sessions.ts). The token is
+ * never accepted from a cookie or a URL. Methods marked `tokenOnly` (minting login links, revoking
+ * sessions) refuse browser sessions.
  *
  * Every request must name the node itself in Host (127.0.0.1:<port>, localhost:<port> or
  * [::1]:<port>), which defeats DNS rebinding; a request carrying an Origin must come from that same
- * origin, which defeats cross-site requests from pages the user visits. Everything except /login,
- * and the static UI shell, needs the token.
+ * origin, which defeats cross-site requests from pages the user visits (pages on other ports of
+ * 127.0.0.1 included).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { systemClock, type Clock } from '../clock.js';
+import { resolveApiLimits, type ApiLimits } from '../limits.js';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { OnionpostError } from '../errors.js';
 import { createLogThrottle, type Logger } from '../log.js';
 import { ApiError, JSONRPC_CODES } from './errors.js';
 import { openRpcDocument, validate, type MethodSpec } from './schema.js';
-
-export const SESSION_COOKIE = 'onionpost_session';
+import {
+  API_SUBPROTOCOL, SESSION_HEADER, SESSION_SUBPROTOCOL_PREFIX, createBrowserSessions, sessionCookieName, type SessionCheck,
+} from './sessions.js';
 
 /** An event pushed to subscribed WebSocket clients. */
 export interface ApiEvent {
@@ -49,15 +59,25 @@ export interface ApiServerOptions {
   web?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
   logger: Logger;
   info?: { title: string; version: string };
-  /** Largest request body, bytes. Default 2 MiB (a 256 KiB message body JSON-escaped fits). */
-  maxBodyBytes?: number;
+  limits?: Partial<ApiLimits>;
+  clock?: Clock;
 }
 
 export interface ApiServer {
   readonly port: number;
   readonly url: string;
+  /** A fresh single-use sign-in link for a browser (what `onionpost ui` prints). */
+  loginLink(): { url: string; expiresAt: number };
+  /** Ends every browser session (their open WebSockets too); returns how many ended. */
+  revokeSessions(): number;
   close(): Promise<void>;
 }
+
+/** Methods the server answers itself; the node supplies handlers for the rest. */
+const BUILT_IN = new Set(['rpc.discover', 'events.subscribe', 'sessions.loginLink', 'sessions.revokeAll']);
+
+/** Who a request authenticated as. */
+type Caller = { via: 'token' } | { via: 'session'; cookieSecret: string; pageSecret: string };
 
 interface RpcRequest {
   jsonrpc: '2.0';
@@ -76,22 +96,34 @@ function tokenMatches(given: string | undefined, token: string): boolean {
 function cookieValue(req: IncomingMessage, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
+    if (k === name) return v.join('=');
   }
   return undefined;
+}
+
+/** The page secret: the X-Onionpost-Session header, or on a WebSocket upgrade the subprotocol. */
+function pageSecretOf(req: IncomingMessage): string | undefined {
+  const h = req.headers[SESSION_HEADER];
+  if (typeof h === 'string') return h;
+  const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+  return protocols.find((p) => p.startsWith(SESSION_SUBPROTOCOL_PREFIX))?.slice(SESSION_SUBPROTOCOL_PREFIX.length);
 }
 
 export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.logger;
-  const maxBody = opts.maxBodyBytes ?? 2 * 1024 * 1024;
+  const limits = resolveApiLimits(opts.limits);
+  const maxBody = limits.maxBodyBytes;
+  const clock = opts.clock ?? systemClock;
+  const sessions = createBrowserSessions({ clock, limits });
   // Refused requests are counted, not logged one by one: a local process could otherwise flood the log.
   const refusals = createLogThrottle({ logger: log });
   const specs = new Map(opts.methods.map((m) => [m.name, m]));
   const doc = openRpcDocument(opts.methods, opts.info ?? { title: 'onionpost', version: '0.1.0' });
   let port = 0;
 
-  for (const m of opts.methods) if (!opts.handlers[m.name] && m.name !== 'rpc.discover' && m.name !== 'events.subscribe') throw new Error(`no handler for API method ${m.name}`);
+  for (const m of opts.methods) if (!opts.handlers[m.name] && !BUILT_IN.has(m.name)) throw new Error(`no handler for API method ${m.name}`);
+  let cookieName = '';
 
   function allowedHosts(): Set<string> {
     return new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
@@ -114,10 +146,31 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     return null;
   }
 
-  function authorized(req: IncomingMessage): boolean {
+  /** The caller, or why there is none: 'absent' (no credential) or 'ended' (a dead session cookie). */
+  function authenticate(req: IncomingMessage): Caller | Exclude<SessionCheck, 'ok'> {
     const h = req.headers.authorization;
-    const bearer = h?.startsWith('Bearer ') ? h.slice(7) : undefined;
-    return tokenMatches(bearer, opts.token) || tokenMatches(cookieValue(req, SESSION_COOKIE), opts.token);
+    if (h !== undefined) return h.startsWith('Bearer ') && tokenMatches(h.slice(7), opts.token) ? { via: 'token' } : 'absent';
+    const cookieSecret = cookieValue(req, cookieName);
+    const pageSecret = pageSecretOf(req);
+    const check = sessions.check(cookieSecret, pageSecret);
+    return check === 'ok' ? { via: 'session', cookieSecret: cookieSecret!, pageSecret: pageSecret! } : check;
+  }
+
+  function refusal(why: 'absent' | 'ended'): ApiError {
+    return why === 'ended'
+      ? new ApiError('SESSION_ENDED', 'this browser session has ended (expired, signed out, or the node restarted); run `onionpost ui` for a new sign-in link')
+      : new ApiError('UNAUTHORIZED', 'missing or wrong API token');
+  }
+
+  function loginLink(): { url: string; expiresAt: number } {
+    const { code, expiresAt } = sessions.newLoginCode();
+    return { url: `http://127.0.0.1:${port}/login?code=${code}`, expiresAt };
+  }
+
+  function revokeSessions(): number {
+    const n = sessions.revokeAll();
+    for (const [ws, caller] of sockets) if (caller.via === 'session') ws.close(4001, 'session ended');
+    return n;
   }
 
   function errorObject(err: unknown): { code: number; message: string; data: { code: string } } {
@@ -127,7 +180,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     return { code: JSONRPC_CODES.INTERNAL, message: 'internal error', data: { code: 'INTERNAL' } };
   }
 
-  async function call(req: unknown): Promise<object | null> {
+  async function call(req: unknown, caller: Caller): Promise<object | null> {
     const r = req as Partial<RpcRequest> | null;
     const id = r && typeof r === 'object' && 'id' in r ? (r.id ?? null) : null;
     try {
@@ -138,10 +191,13 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       else {
         const spec = specs.get(r.method);
         const handler = opts.handlers[r.method];
-        if (!spec || !handler || spec.wsOnly) throw new ApiError('METHOD_NOT_FOUND', `no method ${r.method}`);
+        if (!spec || spec.wsOnly || (!handler && !BUILT_IN.has(r.method))) throw new ApiError('METHOD_NOT_FOUND', `no method ${r.method}`);
+        if (spec.tokenOnly && caller.via !== 'token') throw new ApiError('TOKEN_ONLY', `${r.method} needs the API token (the CLI), not a browser session`);
         const problems = validate(spec.params, params);
         if (problems.length > 0) throw new ApiError('INVALID_PARAMS', problems.join('; '));
-        result = await handler(params);
+        if (r.method === 'sessions.loginLink') result = loginLink();
+        else if (r.method === 'sessions.revokeAll') result = { revoked: revokeSessions() };
+        else result = await handler!(params);
       }
       return r.id === undefined ? null : { jsonrpc: '2.0', id, result: result ?? null };
     } catch (err) {
@@ -149,13 +205,13 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     }
   }
 
-  async function dispatch(body: unknown): Promise<unknown> {
+  async function dispatch(body: unknown, caller: Caller): Promise<unknown> {
     if (Array.isArray(body)) {
       if (body.length === 0) return { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('INVALID_REQUEST', 'empty batch')) };
-      const out = (await Promise.all(body.map(call))).filter((x) => x !== null);
+      const out = (await Promise.all(body.map((r) => call(r, caller)))).filter((x) => x !== null);
       return out.length ? out : null;
     }
-    return call(body);
+    return call(body, caller);
   }
 
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -171,44 +227,77 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       return send(res, 403, { jsonrpc: '2.0', id: null, error: errorObject(bad) });
     }
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
-    if (url.pathname === '/login' && req.method === 'GET') {
-      if (!tokenMatches(url.searchParams.get('token') ?? undefined, opts.token)) return send(res, 401, { error: 'wrong token' });
-      res.writeHead(303, {
-        location: '/',
-        'set-cookie': `${SESSION_COOKIE}=${encodeURIComponent(opts.token)}; HttpOnly; SameSite=Strict; Path=/`,
-        'cache-control': 'no-store',
-      });
-      return void res.end();
-    }
+    if (url.pathname === '/session') return onSession(req, res);
     if (url.pathname === '/rpc' || url.pathname === '/openrpc.json') {
-      if (!authorized(req)) {
+      const caller = authenticate(req);
+      if (typeof caller === 'string') {
         refusals.warn('unauthorized', {}, 'API request refused: missing or wrong credential');
-        return send(res, 401, { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('UNAUTHORIZED', 'missing or wrong API token')) });
+        return send(res, 401, { jsonrpc: '2.0', id: null, error: errorObject(refusal(caller)) });
       }
       if (url.pathname === '/openrpc.json') return send(res, 200, doc);
       if (req.method !== 'POST') return send(res, 405, { error: 'POST only' }, { allow: 'POST' });
-      if (!(req.headers['content-type'] ?? '').startsWith('application/json')) return send(res, 415, { error: 'content-type must be application/json' });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of req) {
-        size += (c as Buffer).length;
-        if (size > maxBody) {
-          refusals.warn('body-too-large', { maxBody }, 'API request refused: body too large');
-          return send(res, 413, { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('INVALID_REQUEST', `request body over ${maxBody} bytes`)) });
-        }
-        chunks.push(c as Buffer);
-      }
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        return send(res, 200, { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('PARSE_ERROR', 'body is not JSON')) });
-      }
-      const out = await dispatch(body);
+      const body = await readJson(req, res, maxBody);
+      if (body === NO_BODY) return;
+      const out = await dispatch(body, caller);
       return out === null ? send(res, 204, null) : send(res, 200, out);
     }
     if (opts.web && (await opts.web(req, res))) return;
     send(res, 404, { error: 'not found' });
+  }
+
+  const NO_BODY = Symbol('answered');
+
+  /** Reads a JSON body of at most `max` bytes; on any problem answers the request itself and returns NO_BODY. */
+  async function readJson(req: IncomingMessage, res: ServerResponse, max: number): Promise<unknown> {
+    if (!(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      send(res, 415, { error: 'content-type must be application/json' });
+      return NO_BODY;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > max) {
+        refusals.warn('body-too-large', { max }, 'API request refused: body too large');
+        send(res, 413, { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('BODY_TOO_LARGE', `request body over ${max} bytes`)) }, { connection: 'close' });
+        return NO_BODY;
+      }
+      chunks.push(c as Buffer);
+    }
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    } catch {
+      send(res, 200, { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('PARSE_ERROR', 'body is not JSON')) });
+      return NO_BODY;
+    }
+  }
+
+  const sessionCookie = (value: string, maxAgeS: number) =>
+    `${cookieName}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeS}`;
+
+  /** POST /session {code} signs a browser in; DELETE /session signs it out. */
+  async function onSession(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'DELETE') {
+      const caller = authenticate(req);
+      const signedOut = typeof caller === 'object' && caller.via === 'session' && sessions.revoke(caller.cookieSecret);
+      if (signedOut) for (const [ws, c] of sockets) if (c.via === 'session' && c.cookieSecret === caller.cookieSecret) ws.close(4001, 'signed out');
+      // The cookie is cleared either way, so a browser can always get rid of a dead one.
+      return send(res, 200, { signedOut }, { 'set-cookie': sessionCookie('', 0) });
+    }
+    if (req.method !== 'POST') return send(res, 405, { error: 'POST or DELETE only' }, { allow: 'POST, DELETE' });
+    const body = await readJson(req, res, 1024);
+    if (body === NO_BODY) return;
+    const code = (body as { code?: unknown } | null)?.code;
+    try {
+      if (typeof code !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(code)) throw new ApiError('LOGIN_CODE_UNKNOWN', 'this login link is not valid for this node');
+      const s = sessions.redeem(code);
+      send(res, 200, { pageSecret: s.pageSecret, expiresAt: s.expiresAt }, {
+        'set-cookie': sessionCookie(s.cookieSecret, Math.floor(limits.sessionMaxAgeMs / 1000)),
+      });
+    } catch (err) {
+      refusals.warn('login-refused', {}, 'browser sign-in refused: wrong, used or expired login code');
+      send(res, 401, { error: errorObject(err) });
+    }
   }
 
   const server: Server = createServer((req, res) => {
@@ -220,22 +309,34 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   });
   server.on('clientError', (_err, socket) => socket.destroy());
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: maxBody, perMessageDeflate: false });
-  const sockets = new Set<WebSocket>();
+  const wss = new WebSocketServer({
+    noServer: true, maxPayload: maxBody, perMessageDeflate: false,
+    // A browser offers `onionpost` plus its page secret as subprotocols; only `onionpost` is echoed.
+    handleProtocols: (protocols) => (protocols.has(API_SUBPROTOCOL) ? API_SUBPROTOCOL : false),
+  });
+  /** Open sockets and who opened them (a session's sockets close when it ends). */
+  const sockets = new Map<WebSocket, Caller>();
   server.on('upgrade', (req, socket: Socket, head) => {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
     const bad = checkOrigin(req);
-    const status = bad ? 403 : url.pathname !== '/ws' ? 404 : !authorized(req) ? 401 : 0;
+    const caller = bad || url.pathname !== '/ws' ? undefined : authenticate(req);
+    const status = bad ? 403 : url.pathname !== '/ws' ? 404 : typeof caller !== 'object' ? 401 : 0;
     if (status) {
+      if (status !== 404) refusals.warn(status === 403 ? 'forbidden-host' : 'unauthorized', {}, 'API WebSocket refused');
       socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => onSocket(ws));
+    wss.handleUpgrade(req, socket, head, (ws) => onSocket(ws, caller as Caller));
   });
 
-  function onSocket(ws: WebSocket): void {
-    sockets.add(ws);
+  /** A socket's session is re-checked at every message and push: it may have expired or been revoked. */
+  function stillValid(caller: Caller, touch: boolean): boolean {
+    return caller.via === 'token' || sessions.check(caller.cookieSecret, caller.pageSecret, { touch }) === 'ok';
+  }
+
+  function onSocket(ws: WebSocket, caller: Caller): void {
+    sockets.set(ws, caller);
     let unsubscribe: (() => void) | undefined;
     ws.on('error', (err) => log.debug({ err }, 'API websocket error'));
     ws.on('close', () => {
@@ -244,6 +345,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     });
     ws.on('message', (data, isBinary) => {
       if (isBinary) return ws.close(1003, 'text only');
+      if (!stillValid(caller, true)) return ws.close(4001, 'session ended');
       let req: unknown;
       try {
         req = JSON.parse(data.toString());
@@ -255,12 +357,14 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
         const types = (r.params as { types?: string[] } | undefined)?.types;
         unsubscribe?.();
         unsubscribe = opts.events?.subscribe((ev) => {
-          if ((!types || types.includes(ev.type)) && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'event', params: ev }));
+          if ((types && !types.includes(ev.type)) || ws.readyState !== ws.OPEN) return;
+          if (!stillValid(caller, false)) return ws.close(4001, 'session ended');
+          ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'event', params: ev }));
         });
         if (r.id !== undefined) ws.send(JSON.stringify({ jsonrpc: '2.0', id: r.id, result: { subscribed: types ?? 'all' } }));
         return;
       }
-      void dispatch(req).then((out) => {
+      void dispatch(req, caller).then((out) => {
         if (out !== null && ws.readyState === ws.OPEN) ws.send(JSON.stringify(out));
       });
     });
@@ -274,15 +378,18 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     });
   });
   port = (server.address() as AddressInfo).port;
+  cookieName = sessionCookieName(port);
 
   let closing: Promise<void> | undefined;
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    loginLink,
+    revokeSessions,
     close() {
       closing ??= new Promise<void>((resolve) => {
         refusals.close();
-        for (const ws of sockets) ws.terminate();
+        for (const ws of sockets.keys()) ws.terminate();
         wss.close();
         server.close(() => resolve());
         server.closeAllConnections();

@@ -119,6 +119,20 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
         ...s.warnings.map((w) => `WARNING:   ${w.message}`),
       ].join('\n'));
     })
+    .command(
+      'ui',
+      'print a fresh sign-in link for the web UI (single use, 2 minutes; needs a running node)',
+      (y) => y.option('sign-out-all', { type: 'boolean', default: false, describe: 'instead, sign every browser out of the web UI' }),
+      async (a) => {
+        if (a.signOutAll) {
+          const r = await node(a).call<{ revoked: number }>('sessions.revokeAll');
+          print(a, r, () => `Signed out ${r.revoked} browser session${r.revoked === 1 ? '' : 's'}.`);
+          return;
+        }
+        const l = await node(a).call<{ url: string; expiresAt: number }>('sessions.loginLink');
+        print(a, l, () => `${l.url}\nOpen this link in a browser on this computer within 2 minutes. It signs in one browser, once.`);
+      },
+    )
     .command('contacts', 'manage contacts and their pinned keys', (y) => y
       .command('list', 'list contacts', (yy) => yy, async (a) => {
         const list = await node(a as unknown as GlobalArgs).call<{ alias: string; onion: string; source: string; registryName?: string; keyChange?: { reason: string } | null }[]>('contacts.list');

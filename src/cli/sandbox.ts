@@ -7,7 +7,7 @@
  *      published, its name registered, its local API and web UI
  *   4. demo mail between them, addressed by registered name
  *
- * It prints each node's onion, web UI login URL and CLI usage, then runs until Ctrl-C; `--once`
+ * It prints each node's onion, a web UI sign-in link (single use, 2 minutes) and CLI usage, then runs until Ctrl-C; `--once`
  * prints a summary and exits 0 only if every demo message was delivered. Everything it starts it
  * stops: no tor is left behind.
  */
@@ -22,7 +22,7 @@ import {
   KDF_FAST, cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, readKeyFile, writeKeyFile, type Identity,
 } from '../crypto/index.js';
 import { describeError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, logDestination } from '../log.js';
 import { OnionpostNode, torNetwork } from '../node/index.js';
 import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
 import { TronWeb } from 'tronweb';
@@ -43,7 +43,6 @@ interface Member {
   node: OnionpostNode;
   registry: IdentityRegistry;
   dataDir: string;
-  token: string;
 }
 
 /** A path as a POSIX shell word (quoted only when it has to be). */
@@ -75,7 +74,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
       const started = Date.now();
       const dir = a.dir ? resolve(a.dir) : mkdtempSync(join(tmpdir(), 'onionpost-sandbox-'));
       ensurePrivateDir(dir);
-      const logger = createLogger({ level: a.logLevel === 'info' ? 'warn' : (a.logLevel as 'warn'), pretty: process.stderr.isTTY });
+      const logger = createLogger({ level: a.logLevel === 'info' ? 'warn' : (a.logLevel as 'warn'), destination: await logDestination() });
       let testnet: TestNetwork | undefined;
       let chain: DevChain | undefined;
       const members: Member[] = [];
@@ -140,7 +139,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
           });
           await node.start();
           writeFileSync(join(dataDir, API_ENDPOINT_FILE), JSON.stringify({ url: node.apiUrl, pid: process.pid }), { mode: 0o600 });
-          members.push({ name, identity, node, registry, dataDir, token });
+          members.push({ name, identity, node, registry, dataDir });
         }));
         members.sort((x, y) => NAMES.indexOf(x.name as never) - NAMES.indexOf(y.name as never));
 
@@ -175,7 +174,8 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
         const cliPrefix = (m: Member) => `${cli} --data-dir ${shellQuote(m.dataDir)}`;
         process.stdout.write([
           '',
-          table(['NODE', 'ONION', 'WEB UI'], members.map((m) => [m.name, m.identity.onion, `${m.node.apiUrl}/login?token=${m.token}`])),
+          table(['NODE', 'ONION', 'WEB UI SIGN-IN LINK'], members.map((m) => [m.name, m.identity.onion, m.node.loginLink()!.url])),
+          `Each sign-in link works once, within 2 minutes; for a fresh one: ${cli} --data-dir <node dir> ui`,
           '',
           'Demo messages:',
           table(['FROM', 'TO', 'STATE', 'SEND→RECEIPT'], results.map((r) => [r.from, r.to, r.state + (r.reason ? ` (${r.reason})` : ''), `${r.ms} ms`])),
@@ -188,7 +188,8 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             `  ${cliPrefix(bob)} send alice --subject "hello" --body "from the CLI" --wait`,
             `  ${cliPrefix(alice)} status`,
             `  ${cli} lookup alice --network dev --json`,
-            'Open a WEB UI link above in a browser on this machine. Ctrl-C stops everything.',
+            `  ${cliPrefix(alice)} ui    (a fresh web UI sign-in link for alice)`,
+            'Open a sign-in link above in a browser on this machine. Ctrl-C stops everything.',
             '',
           ]),
         ].join('\n'));

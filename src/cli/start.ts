@@ -2,6 +2,10 @@
  * `onionpost start`: unlocks the identity, runs the node in the foreground until Ctrl-C, and writes
  * `api.json` so the other commands find it. Tor by default; `--loopback DIR` runs without Tor
  * (nodes on one machine find each other through DIR).
+ *
+ * Output: what a person reads (the address, the web UI's sign-in link as soon as the API is up,
+ * Tor's progress, new mail) goes to stdout; the log goes to stderr (readable on a terminal, JSON
+ * lines otherwise) or, with --log-file, to a file. The API token is never printed.
  */
 import { randomBytes } from 'node:crypto';
 import { Agent, type ClientRequestArgs } from 'node:http';
@@ -9,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { cryptoReady, ensurePrivateDir, onionKeyBlob, readKeyFile } from '../crypto/index.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, logDestination, type Logger } from '../log.js';
 import { OnionpostNode, loopbackNetwork, torNetwork, TorDownError, type PeerNetwork, type TorNetwork } from '../node/index.js';
 import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
 import { readTestNetwork, TorSocksAgent } from '../tor/index.js';
@@ -46,25 +50,27 @@ class CurrentTorAgent extends Agent {
   }
 }
 
-/** Tor bootstrap progress on stderr: one updating line on a TTY, a line per 10 % otherwise. */
+const say = (text: string) => void process.stdout.write(text);
+
+/** Tor bootstrap progress on stdout: one updating line on a TTY, a line per 10 % otherwise. */
 function progressPrinter(net: PeerNetwork): () => void {
   let last = -1;
-  const tty = process.stderr.isTTY;
+  const tty = process.stdout.isTTY;
   const off = net.onStatus((s) => {
     if (s.mode !== 'tor') return;
     if (s.state === 'bootstrapping' || s.state === 'bootstrapped') {
       if (tty) {
         const width = 30;
         const filled = Math.round((s.bootstrap / 100) * width);
-        process.stderr.write(`\rTor: [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(s.bootstrap).padStart(3)}%`);
-        if (s.bootstrap >= 100) process.stderr.write('\n');
+        say(`\rTor: [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(s.bootstrap).padStart(3)}%`);
+        if (s.bootstrap >= 100) say('\n');
       } else if (Math.floor(s.bootstrap / 10) > Math.floor(last / 10) || s.bootstrap === 100) {
-        process.stderr.write(`Tor: bootstrapped ${s.bootstrap}%\n`);
+        say(`Tor: bootstrapped ${s.bootstrap}%\n`);
       }
       last = s.bootstrap;
-    } else if (s.state === 'publishing') process.stderr.write('Tor: publishing your onion service…\n');
-    else if (s.state === 'restarting') process.stderr.write('Tor: exited; restarting it…\n');
-    else if (s.state === 'online' && (s.generation ?? 0) > 1) process.stderr.write('Tor: back online, onion re-published\n');
+    } else if (s.state === 'publishing') say('Tor: publishing your onion service…\n');
+    else if (s.state === 'restarting') say('Tor: exited; restarting it…\n');
+    else if (s.state === 'online' && (s.generation ?? 0) > 1) say('Tor: back online, onion re-published\n');
   });
   return off;
 }
@@ -82,7 +88,8 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       .option('network', { type: 'string', describe: 'TRON registry network: mainnet, nile, shasta or dev' })
       .option('full-host', { type: 'string', describe: 'TRON node URL (default: the network\'s)' })
       .option('registry', { type: 'string', describe: 'registry contract address (default: the recorded deployment)' })
-      .option('bootstrap-timeout', { type: 'number', default: 120, describe: 'seconds Tor may take to bootstrap' }),
+      .option('bootstrap-timeout', { type: 'number', default: 120, describe: 'seconds Tor may take to bootstrap' })
+      .option('log-file', { type: 'string', describe: 'append the log (JSON lines) to this file instead of stderr' }),
     async (a) => {
       await cryptoReady();
       const paths = dataPaths(a.dataDir);
@@ -94,7 +101,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       const identity = readKeyFile(paths.keyFile, passphrase);
       ensurePrivateDir(a.dataDir);
       const token = ensureApiToken(paths.apiToken);
-      const logger: Logger = createLogger({ level: a.logLevel as 'info', pretty: process.stderr.isTTY });
+      const logger: Logger = createLogger({ level: a.logLevel as 'info', destination: await logDestination(a.logFile ? { file: a.logFile } : {}) });
       const network: PeerNetwork = a.loopback
         ? loopbackNetwork(a.loopback)
         : torNetwork({
@@ -114,14 +121,32 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
         });
       }
       const web = await loadWebHandler(logger.child({ layer: 'web' }));
-      const node = new OnionpostNode({
+      const d = a.dataDir;
+      const dirArg = d === defaultDataDir() ? '' : ` --data-dir ${d}`;
+      const cli = cliName();
+      const node: OnionpostNode = new OnionpostNode({
         identity, dbPath: paths.db, network, logger, ...(registry ? { registry } : {}),
-        api: { port: a.apiPort, token, ...(web ? { web } : {}) },
+        api: {
+          port: a.apiPort, token, ...(web ? { web } : {}),
+          // Up before Tor has bootstrapped: the CLI and the web UI (with its progress bar) work at once.
+          onListening: (url) => {
+            writeFileSync(paths.apiEndpoint, JSON.stringify({ url, pid: process.pid }), { mode: 0o600 });
+            say([
+              `onionpost node starting`,
+              `  address:  ${identity.onion}`,
+              ...(web ? [`  web UI:   ${node.loginLink()!.url}`, `            (sign-in link: one browser, once, within 2 minutes; \`${cli}${dirArg} ui\` prints a fresh one)`] : []),
+              `  API:      ${url}  (for the CLI and scripts; token in ${paths.apiToken})`,
+              `  use it:   ${cli}${dirArg} inbox | send <recipient> | status`,
+              `Ctrl-C stops the node.`,
+              '',
+            ].join('\n'));
+          },
+        },
       });
       let stopping: Promise<void> | undefined;
       const stop = (why: string) => {
         stopping ??= (async () => {
-          process.stderr.write(`\nStopping (${why})…\n`);
+          say(`\nStopping (${why})…\n`);
           stopProgress();
           rmSync(paths.apiEndpoint, { force: true });
           await node.close();
@@ -135,24 +160,15 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
         await node.start();
       } catch (err) {
         stopProgress();
+        rmSync(paths.apiEndpoint, { force: true });
         registry?.close();
         throw err;
       }
-      writeFileSync(paths.apiEndpoint, JSON.stringify({ url: node.apiUrl, pid: process.pid }), { mode: 0o600 });
-      const d = a.dataDir;
-      process.stderr.write([
-        `onionpost node running`,
-        `  address:  ${identity.onion}`,
-        `  API:      ${node.apiUrl}  (token in ${paths.apiToken})`,
-        `  web UI:   ${node.apiUrl}/login?token=${token}`,
-        `  use it:   onionpost --data-dir ${d} inbox | send <recipient> | status`,
-        `Ctrl-C stops the node.`,
-        '',
-      ].join('\n'));
+      say(`onionpost node running: ${a.loopback ? 'reachable through the loopback directory' : 'onion service published'}\n`);
       const off = node.events.subscribe((ev) => {
-        if (ev.type === 'tor.status' && ev.reachable === true) process.stderr.write('Your onion is reachable.\n');
-        if (ev.type === 'message.received') process.stderr.write(`New ${String(ev.kind)} from ${String(ev.peerLabel ?? ev.from)}: ${String(ev.subject ?? '')}\n`);
-        if (ev.type === 'contact.keyChange') process.stderr.write(`WARNING: ${String(ev.alias)}'s keys changed: ${String(ev.reason)}. Messages to them are held.\n`);
+        if (ev.type === 'tor.status' && ev.reachable === true) say('Your onion is reachable.\n');
+        if (ev.type === 'message.received') say(`New ${String(ev.kind)} from ${String(ev.peerLabel ?? ev.from)}: ${String(ev.subject ?? '')}\n`);
+        if (ev.type === 'contact.keyChange') say(`WARNING: ${String(ev.alias)}'s keys changed: ${String(ev.reason)}. Messages to them are held.\n`);
       });
       await new Promise<void>(() => {});
       off();

@@ -4,14 +4,19 @@
  * pipeline (src/pipeline/), who a recipient is in the contact policy (src/contacts/), and what the
  * API answers in its handlers (src/api/handlers.ts).
  *
- * Start order: store → contacts, envelopes, pipeline → listener → network.publish → outbox → mail
- * bridge → API → reachability self-check. close() undoes them in reverse, collects every error, and is idempotent.
+ * Start order: store → contacts, envelopes, pipeline → listener → API → network.publish → outbox →
+ * mail bridge → reachability self-check. The API comes up before the network is published, so
+ * `onionpost start` can print the sign-in link and the status page can show Tor's bootstrap while
+ * it runs (a send meanwhile is queued in the store; the outbox picks it up when it starts).
+ * close() undoes them in reverse, except that the API goes first: it stops taking requests and lets
+ * those already running finish while everything they need is still up. It collects every error and
+ * is idempotent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bytesEqual, toHex } from '../bytes.js';
 import { systemClock, type Clock } from '../clock.js';
 import { describeError } from '../errors.js';
-import { resolveLimits, type Limits } from '../limits.js';
+import { resolveLimits, type ApiLimits, type Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import { API_METHODS, createApiServer, createHandlers, type ApiServer, type Handler } from '../api/index.js';
 import { createMailBridge, type MailBridge } from '../bridge/index.js';
@@ -41,7 +46,14 @@ export interface NodeOptions {
   limits?: Partial<Limits>;
   outbox?: { policy?: Partial<BackoffPolicy>; perPeerConcurrency?: number; maxConcurrency?: number };
   /** The local API; omit for none (tests drive `handlers` directly). */
-  api?: { port?: number; token: string; web?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean> };
+  api?: {
+    port?: number;
+    token: string;
+    web?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+    limits?: Partial<ApiLimits>;
+    /** Called once the API listens (before Tor has bootstrapped), with its base URL. */
+    onListening?: (url: string) => void;
+  };
   /** The mail bridge (SMTP and IMAP on 127.0.0.1, src/bridge/); omit for none. Ports: 0 = any free port. */
   bridge?: { smtpPort: number; imapPort: number; password: string };
   /** Dial deadline, ms. Default 45 s (onion rendezvous). */
@@ -143,6 +155,11 @@ export class OnionpostNode {
     return this.#api?.url ?? null;
   }
 
+  /** A fresh single-use sign-in link for the web UI; null without an API. */
+  loginLink(): { url: string; expiresAt: number } | null {
+    return this.#api?.loginLink() ?? null;
+  }
+
   get reachable(): boolean {
     return this.#reachability.reachable;
   }
@@ -198,6 +215,14 @@ export class OnionpostNode {
           generation = g;
         }
       });
+      if (this.#o.api) {
+        const a = this.#o.api;
+        this.#api = await createApiServer({
+          port: a.port ?? 0, token: a.token, methods: API_METHODS, handlers: this.handlers, events: this.events, clock: this.#clock,
+          logger: this.#o.logger.child({ layer: 'api' }), ...(a.web ? { web: a.web } : {}), ...(a.limits ? { limits: a.limits } : {}),
+        });
+        a.onListening?.(this.#api.url);
+      }
       await this.#o.network.publish(this.identity.onion, { port: this.#listener.port, onChannel: accept }, this.#closeController.signal);
       this.#outbox = createOutbox({
         store, clock: this.#clock, logger: this.#o.logger.child({ layer: 'outbox' }),
@@ -213,12 +238,6 @@ export class OnionpostNode {
         this.#bridge = await createMailBridge({
           mailPort: createMailPort(this), password: b.password, smtpPort: b.smtpPort, imapPort: b.imapPort,
           logger: this.#o.logger.child({ layer: 'bridge' }), clock: this.#clock,
-        });
-      }
-      if (this.#o.api) {
-        this.#api = await createApiServer({
-          port: this.#o.api.port ?? 0, token: this.#o.api.token, methods: API_METHODS, handlers: this.handlers, events: this.events,
-          logger: this.#o.logger.child({ layer: 'api' }), ...(this.#o.api.web ? { web: this.#o.api.web } : {}),
         });
       }
       void this.#reachability.check();

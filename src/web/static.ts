@@ -54,6 +54,9 @@ const TYPES: Readonly<Record<string, string>> = {
 
 const DEFAULT_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
 
+/** Paths served from a file of another name: the sign-in page the login link opens. */
+const ROUTES: Readonly<Record<string, string>> = { '/login': '/login.html' };
+
 /**
  * Maps a request path to a file path inside `root`, or null. Rejects encoded or literal `..`,
  * backslashes, NUL, and dot-files; the caller still checks the resolved real path.
@@ -93,7 +96,7 @@ export function createWebHandler(opts: WebHandlerOptions): WebHandler {
 
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const file = toFilePath(root, url.pathname);
+    const file = toFilePath(root, ROUTES[url.pathname] ?? url.pathname);
     const type = file ? TYPES[extname(file).toLowerCase()] : undefined;
     const real = file && type ? await locate(file) : null;
     if (!real || !type) return false;

@@ -2,7 +2,9 @@
  * The web UI in a real browser (Debian's Chromium through playwright-core), against two nodes
  * running in this process over the loopback peer network, each with its API and UI on 127.0.0.1.
  *
- * Covers: login by URL, compose → live inbox on the other node → live `delivered` in the outbox
+ * Covers: sign-in by a single-use link from `onionpost ui` (the session model of src/api/sessions.ts:
+ * one cookie per port, useless to other services on 127.0.0.1 without its page secret, sign-out,
+ * revoke-all, expired links and sessions, each with a human page), compose → live inbox on the other node → live `delivered` in the outbox
  * (no reloads), sending to a contact alias, replying, the key-change alert and its approval, the
  * sign-in page, refusals (wrong token, foreign Host, foreign Origin, a foreign page's fetch and
  * WebSocket), the static handler's headers and path handling. Takes screenshots of the inbox,
@@ -11,6 +13,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
@@ -19,6 +22,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { API_METHODS, createApiServer, type Handler } from '../../src/api/index.js';
+import { ManualClock } from '../../src/clock.js';
 import { generateIdentity } from '../../src/crypto/index.js';
 import { silentLogger } from '../../src/log.js';
 import type { OnionpostNode } from '../../src/node/index.js';
@@ -50,7 +55,7 @@ before(async () => {
   bob = await t.make('bob', { api: { token: tokens.bob, web: web() } });
   // playwright gives every launch a fresh temporary profile (user-data dir) and removes it on close.
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30_000 });
-  // One context per user: cookies ignore ports, so both sessions in one jar would collide.
+  // One context per user, as two people would have (one context holding both is tested below).
   const ctxOpts = { viewport: { width: 1200, height: 800 }, reducedMotion: 'reduce' as const, locale: 'en-GB', timezoneId: 'UTC' };
   aliceCtx = await browser.newContext(ctxOpts);
   bobCtx = await browser.newContext(ctxOpts);
@@ -66,15 +71,15 @@ after(async () => {
 
 const apiUrl = (n: OnionpostNode) => n.apiUrl!;
 
-/** Opens the node's UI in `ctx` through its login URL and waits until the live stream is up. */
-async function openUi(ctx: BrowserContext, n: OnionpostNode, token: string, hash = '#/inbox'): Promise<Page> {
+/** Opens the node's UI in `ctx` through a fresh sign-in link and waits until the live stream is up. */
+async function openUi(ctx: BrowserContext, n: OnionpostNode, hash = '#/inbox'): Promise<Page> {
   const page = await ctx.newPage();
   page.setDefaultTimeout(WAIT);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
   (page as Page & { jsErrors?: string[] }).jsErrors = errors;
-  await page.goto(`${apiUrl(n)}/login?token=${token}`);
+  await page.goto(n.loginLink()!.url);
   await page.waitForSelector('[data-testid="conn-state"][data-state="live"]').catch((err: Error) => {
     throw new Error(`the UI did not come up; page errors: ${JSON.stringify(errors)}`, { cause: err });
   });
@@ -120,8 +125,8 @@ function http(port: number, method: string, path: string, headers: Record<string
 const portOf = (n: OnionpostNode) => Number(new URL(apiUrl(n)).port);
 
 test('compose to an onion: the message appears in the recipient UI and turns delivered in the outbox, live', async () => {
-  const bobInbox = await openUi(bobCtx, bob, tokens.bob);
-  const aliceOutbox = await openUi(aliceCtx, alice, tokens.alice, '#/outbox');
+  const bobInbox = await openUi(bobCtx, bob);
+  const aliceOutbox = await openUi(aliceCtx, alice, '#/outbox');
   const aliceCompose = await aliceCtx.newPage();
   aliceCompose.setDefaultTimeout(WAIT);
   await aliceCompose.goto(`${apiUrl(alice)}/#/inbox`); // the session cookie carries over within the context
@@ -157,8 +162,8 @@ test('compose to an onion: the message appears in the recipient UI and turns del
 });
 
 test('add a contact, compose to its alias, reply from the other side; inboxes update live', async () => {
-  const alicePage = await openUi(aliceCtx, alice, tokens.alice, '#/contacts');
-  const bobPage = await openUi(bobCtx, bob, tokens.bob);
+  const alicePage = await openUi(aliceCtx, alice, '#/contacts');
+  const bobPage = await openUi(bobCtx, bob);
   await markPage(bobPage);
 
   await alicePage.fill('[data-testid="contact-alias"]', 'bob');
@@ -207,8 +212,8 @@ test('a pending key change shows a prominent alert in Contacts, live; "Approve n
   const carol = generateIdentity();
   const carolNew = generateIdentity();
   await alice.handlers['contacts.add']!({ alias: 'carol', address: carol.onion });
-  const page = await openUi(aliceCtx, alice, tokens.alice, '#/contacts');
-  const outbox = await openUi(aliceCtx, alice, tokens.alice, '#/outbox');
+  const page = await openUi(aliceCtx, alice, '#/contacts');
+  const outbox = await openUi(aliceCtx, alice, '#/outbox');
   await markPage(page);
   await markPage(outbox);
   assert.equal(await page.locator('[data-testid="key-change-alert"]').count(), 0);
@@ -257,22 +262,200 @@ test('a pending key change shows a prominent alert in Contacts, live; "Approve n
   await Promise.all([page.close(), outbox.close()]);
 });
 
-test('without a session the UI explains how to log in; a wrong login token is refused', async () => {
+test('without a session the UI explains how to sign in; an old token link is not a way in', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });
   try {
     const page = await ctx.newPage();
     page.setDefaultTimeout(WAIT);
     await page.goto(`${apiUrl(alice)}/`);
-    const box = page.locator('[data-testid="login-needed"]');
+    const box = page.locator('[data-testid="login-needed"][data-reason="none"]');
     await box.waitFor();
-    assert.match((await box.textContent())!, /onionpost ui/);
+    assert.equal(await box.locator('[data-testid="signin-command"]').textContent(), 'onionpost ui');
     assert.equal(await page.locator('#nav').isHidden(), true);
     await page.screenshot({ path: join(SHOTS, 'signin.png') });
-    const res = await page.goto(`${apiUrl(alice)}/login?token=${'0'.repeat(64)}`);
-    assert.equal(res?.status(), 401);
+    await page.goto(`${apiUrl(alice)}/login?token=${tokens.alice}`);
+    await page.locator('[data-testid="login-needed"][data-reason="none"]').waitFor();
+    assert.equal(page.url(), `${apiUrl(alice)}/login`, 'the query is dropped from the address bar');
     assert.deepEqual(await ctx.cookies(), []);
   } finally {
     await ctx.close();
+  }
+});
+
+/** Writes what `onionpost start` writes for a running node, so the CLI finds `n`. */
+function cliDir(n: OnionpostNode, token: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'onionpost-web-cli-'));
+  writeFileSync(join(dir, 'api.json'), JSON.stringify({ url: apiUrl(n), pid: process.pid }), { mode: 0o600 });
+  writeFileSync(join(dir, 'api-token'), `${token}\n`, { mode: 0o600 });
+  return dir;
+}
+const BIN = join(REPO, 'bin', 'onionpost.js');
+
+/** Runs the command the sign-in page names, as its words say, against `dir`'s node (in this process, so not spawnSync). */
+async function runNamedCommand(command: string, dir: string, ...extra: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const [prog, ...args] = command.split(' ');
+  assert.equal(prog, 'onionpost');
+  return new Promise((resolveRun) => {
+    execFile(process.execPath, [BIN, ...args, '--data-dir', dir, ...extra], { encoding: 'utf8', timeout: 30_000 }, (err, out, errOut) =>
+      resolveRun({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out, err: errOut }));
+  });
+}
+
+test('the command the sign-in page names exists and prints a link that signs in, once; sign-out revokes; the token never travels', async () => {
+  const dir = cliDir(alice, tokens.alice);
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const other = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const seen: string[] = [];
+  ctx.on('request', (r) => void r.allHeaders().then((hs) => seen.push(r.url(), ...Object.values(hs))));
+  try {
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(WAIT);
+    await page.goto(`${apiUrl(alice)}/`);
+    const command = (await page.locator('[data-testid="signin-command"]').textContent())!;
+    const ui = await runNamedCommand(command, dir);
+    assert.equal(ui.code, 0, ui.err);
+    const link = ui.out.split('\n')[0]!;
+    assert.match(link, new RegExp(`^${apiUrl(alice)}/login\\?code=[A-Za-z0-9_-]{22}$`));
+    assert.ok(!ui.out.includes(tokens.alice));
+
+    await page.goto(link);
+    await page.waitForSelector('[data-testid="conn-state"][data-state="live"]');
+    assert.equal(page.url(), `${apiUrl(alice)}/#/inbox`);
+    const cookies = await ctx.cookies();
+    assert.deepEqual(cookies.map((c) => [c.name, c.httpOnly, c.sameSite, c.path]), [[`onionpost_session_${portOf(alice)}`, true, 'Strict', '/']]);
+    assert.ok(cookies[0]!.expires > Date.now() / 1000, 'the cookie expires');
+    const pageSecret = (await page.evaluate("localStorage.getItem('onionpost.session')")) as string;
+    assert.match(pageSecret, /^[A-Za-z0-9_-]{43}$/);
+    assert.ok(![cookies[0]!.value, pageSecret].includes(tokens.alice));
+
+    // The same link in another browser: used, and a page (not JSON) says so and names the command.
+    const page2 = await other.newPage();
+    page2.setDefaultTimeout(WAIT);
+    await page2.goto(link);
+    const used = page2.locator('[data-testid="login-needed"][data-reason="LOGIN_CODE_USED"]');
+    await used.waitFor();
+    assert.equal(await used.locator('[data-testid="signin-command"]').textContent(), 'onionpost ui');
+    assert.deepEqual(await other.cookies(), []);
+    await page2.goto(`${apiUrl(alice)}/login?code=AAAAAAAAAAAAAAAAAAAAAA`);
+    await page2.locator('[data-testid="login-needed"][data-reason="LOGIN_CODE_UNKNOWN"]').waitFor();
+
+    // Sign out: the page says so, and the session's two halves no longer open anything.
+    const cookie = `${cookies[0]!.name}=${cookies[0]!.value}`;
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'node.address' });
+    const asSession = { 'content-type': 'application/json', cookie, 'x-onionpost-session': pageSecret };
+    assert.equal((await http(portOf(alice), 'POST', '/rpc', asSession, call)).status, 200);
+    await page.click('[data-testid="sign-out"]');
+    await page.locator('[data-testid="login-needed"][data-reason="signed-out"]').waitFor();
+    const after = await http(portOf(alice), 'POST', '/rpc', asSession, call);
+    assert.equal(after.status, 401);
+    assert.equal(JSON.parse(after.body).error.data.code, 'SESSION_ENDED');
+    assert.deepEqual(await ctx.cookies(), [], 'the cookie is cleared');
+    await page.reload();
+    await page.locator('[data-testid="login-needed"]').waitFor();
+
+    // `onionpost ui --sign-out-all` ends every browser session; an open page finds out by itself.
+    await page.goto((await runNamedCommand(command, dir)).out.split('\n')[0]!);
+    await page.waitForSelector('[data-testid="conn-state"][data-state="live"]');
+    const revoke = await runNamedCommand(command, dir, '--sign-out-all', '--json');
+    assert.equal(revoke.code, 0, revoke.err);
+    assert.ok((JSON.parse(revoke.out) as { revoked: number }).revoked >= 1);
+    await page.locator('[data-testid="login-needed"][data-reason="ended"]').waitFor();
+    assert.deepEqual(jsErrors(page), []);
+
+    await eventually(() => seen.length > 10, WAIT, 'requests recorded');
+    assert.deepEqual(seen.filter((v) => v.includes(tokens.alice)), [], 'the API token is in no URL and no header the browser sent');
+  } finally {
+    await Promise.all([ctx.close(), other.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two nodes in one browser: one cookie per port, both signed in at once', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  try {
+    const a = await openUi(ctx, alice);
+    const b = await openUi(ctx, bob);
+    const names = (await ctx.cookies()).map((c) => c.name).sort();
+    assert.deepEqual(names, [`onionpost_session_${portOf(alice)}`, `onionpost_session_${portOf(bob)}`].sort());
+    // Both still work after the other signed in.
+    for (const [page, n] of [[a, alice], [b, bob]] as const) {
+      await page.click('nav a[data-nav="status"]');
+      await page.waitForSelector('[data-testid="onion-address"]');
+      assert.equal(await page.locator('[data-testid="onion-address"]').textContent(), n.identity.onion);
+    }
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('another service on 127.0.0.1 receives the session cookie but nothing it can use', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const received: string[] = [];
+  // What a local process of another user could run: a page on another port the user happens to open.
+  const thief = createServer((req, res) => {
+    received.push(req.headers.cookie ?? '');
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><title>elsewhere</title><script>window.__stolen = localStorage.getItem('onionpost.session');</script>`);
+  });
+  await new Promise<void>((r) => thief.listen(0, '127.0.0.1', () => r()));
+  try {
+    const ui = await openUi(ctx, alice);
+    const page = await ctx.newPage();
+    await page.goto(`http://127.0.0.1:${(thief.address() as AddressInfo).port}/`);
+    // The browser does hand our cookie to the other port: that is why the cookie alone is not a credential.
+    const cookie = received.find((c) => c.includes(`onionpost_session_${portOf(alice)}=`));
+    assert.ok(cookie, `the browser sent the cookie to the other port (got ${JSON.stringify(received)})`);
+    assert.equal(await page.evaluate('window.__stolen'), null, 'the page secret stays with its origin');
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'messages.send', params: { to: bob.identity.onion, subject: 'stolen' } });
+    const replay = await http(portOf(alice), 'POST', '/rpc', { 'content-type': 'application/json', cookie }, call);
+    assert.equal(replay.status, 401);
+    assert.equal(JSON.parse(replay.body).error.data.code, 'SESSION_ENDED');
+    const ws = await new Promise<number>((resolveWs) => {
+      const req = request({ host: '127.0.0.1', port: portOf(alice), path: '/ws', headers: {
+        host: `127.0.0.1:${portOf(alice)}`, cookie, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13',
+        'sec-websocket-key': randomBytes(16).toString('base64'), 'sec-websocket-protocol': 'onionpost',
+      } });
+      req.on('response', (res) => resolveWs(res.statusCode ?? 0));
+      req.on('upgrade', () => resolveWs(101));
+      req.on('error', () => resolveWs(0));
+      req.end();
+    });
+    assert.equal(ws, 401);
+    assert.deepEqual(alice.store.listMessages({ direction: 'out', limit: 1000 }).filter((m) => m.subject === 'stolen'), []);
+    await Promise.all([page.close(), ui.close()]);
+  } finally {
+    await ctx.close();
+    await new Promise<void>((r) => thief.close(() => r()));
+  }
+});
+
+test('an expired login link and an idle-expired session each get a page that says so', async () => {
+  const clock = new ManualClock(Date.now());
+  const handlers: Record<string, Handler> = Object.fromEntries(API_METHODS.map((m) => [m.name, () => ({})]));
+  Object.assign(handlers, {
+    'node.status': () => ({ onion: alice.identity.onion, reachable: true, tor: { mode: 'none', bootstrap: 100 }, counts: {}, peers: { connected: 0 }, warnings: [] }),
+    'messages.inbox': () => [], 'messages.outbox': () => [], 'contacts.list': () => [],
+  });
+  const api = await createApiServer({ token: 'x'.repeat(64), methods: API_METHODS, handlers, logger: silentLogger(), clock, web: createWebHandler({ logger: silentLogger() }) });
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  try {
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(WAIT);
+    const stale = api.loginLink();
+    clock.advance(2 * 60_000);
+    await page.goto(stale.url);
+    await page.locator('[data-testid="login-needed"][data-reason="LOGIN_CODE_EXPIRED"]').waitFor();
+    assert.match((await page.locator('[data-testid="login-reason"]').textContent())!, /2 minutes/);
+
+    await page.goto(api.loginLink().url);
+    await page.waitForSelector('[data-testid="conn-state"][data-state="live"]');
+    clock.advance(12 * 60 * 60_000);
+    await page.click('nav a[data-nav="outbox"]');
+    await page.locator('[data-testid="login-needed"][data-reason="ended"]').waitFor();
+    assert.equal(await page.locator('[data-testid="signin-command"]').textContent(), 'onionpost ui');
+  } finally {
+    await ctx.close();
+    await api.close();
   }
 });
 
@@ -281,7 +464,7 @@ test('the API refuses a wrong token, a foreign Host and a foreign Origin', async
   const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'node.status' });
   const json = { 'content-type': 'application/json' };
   assert.equal((await http(port, 'POST', '/rpc', { ...json, authorization: `Bearer ${tokens.bob}` }, call)).status, 401);
-  assert.equal((await http(port, 'POST', '/rpc', { ...json, cookie: `onionpost_session=${tokens.bob}` }, call)).status, 401);
+  assert.equal((await http(port, 'POST', '/rpc', { ...json, cookie: `onionpost_session_${port}=${tokens.alice}` }, call)).status, 401);
   assert.equal((await http(port, 'POST', '/rpc', json, call)).status, 401);
   const good = { ...json, authorization: `Bearer ${tokens.alice}` };
   assert.equal((await http(port, 'POST', '/rpc', good, call)).status, 200);
@@ -321,8 +504,8 @@ test('a page from another origin, with the user logged in, can neither call /rpc
   const foreignUrl = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}/`;
 
   // Log in first, so the browser holds a valid session cookie that the foreign page could ride on.
-  const uiPage = await openUi(aliceCtx, alice, tokens.alice);
-  assert.ok((await aliceCtx.cookies(apiOrigin)).some((c) => c.name === 'onionpost_session'));
+  const uiPage = await openUi(aliceCtx, alice);
+  assert.ok((await aliceCtx.cookies(apiOrigin)).some((c) => c.name === `onionpost_session_${portOf(alice)}`));
   const page = await aliceCtx.newPage();
   await page.goto(foreignUrl);
   await page.waitForFunction('window.__result !== undefined', undefined, { timeout: WAIT });
@@ -435,7 +618,7 @@ test('screenshots: inbox, compose, outbox, status (docs/screenshots, 1200×800)'
   await bob.handlers['contacts.add']!({ alias: 'alice', address: alice.identity.onion });
   await alice.send({ to: bob.identity.onion, subject: 'Lunch on Friday?', body: 'The usual place at noon?', kind: 'chat', wait: true, waitMs: WAIT });
   await alice.send({ to: bob.identity.onion, subject: 'Minutes of the tenants’ meeting', body: 'Attached below, in plain text.', wait: true, waitMs: WAIT });
-  const bobPage = await openUi(bobCtx, bob, tokens.bob);
+  const bobPage = await openUi(bobCtx, bob);
   await bobPage.locator('[data-testid="thread"]', { hasText: 'Minutes' }).waitFor();
   await hideToast(bobPage);
   await bobPage.screenshot({ path: join(SHOTS, 'inbox.png') });
@@ -445,7 +628,7 @@ test('screenshots: inbox, compose, outbox, status (docs/screenshots, 1200×800)'
   await bobPage.screenshot({ path: join(SHOTS, 'read.png') });
 
   // Compose after one message went out: the result panel shows its state; a new draft is filled in.
-  const alicePage = await openUi(aliceCtx, alice, tokens.alice, '#/compose');
+  const alicePage = await openUi(aliceCtx, alice, '#/compose');
   await alicePage.fill('[data-testid="compose-to"]', 'bob');
   await alicePage.fill('[data-testid="compose-subject"]', 'Plans for the weekend');
   await alicePage.fill('[data-testid="compose-body"]', 'Hi Bob, are you around on Saturday?');

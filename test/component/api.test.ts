@@ -60,15 +60,88 @@ test('a foreign Host (DNS rebinding) or a foreign Origin (CSRF) is refused even 
   assert.equal((await rpc(call, { ...auth, origin: `http://localhost:${server.port}` })).status, 200);
 });
 
-test('login URL sets an HttpOnly SameSite=Strict cookie that authenticates', async () => {
-  assert.equal((await http('GET', `/login?token=wrong`, {})).status, 401);
-  const login = await http('GET', `/login?token=${TOKEN}`, {});
-  assert.equal(login.status, 303);
-  const cookie = String((login.headers['set-cookie'] as string[])[0]);
-  assert.match(cookie, /HttpOnly/);
-  assert.match(cookie, /SameSite=Strict/);
-  const res = await rpc({ jsonrpc: '2.0', id: 2, method: 'node.status' }, { cookie: cookie.split(';')[0]! });
-  assert.equal(res.status, 200);
+/** Redeems a fresh login code as the sign-in page does; returns the cookie pair and the page secret. */
+async function signIn(): Promise<{ cookie: string; pageSecret: string; setCookie: string }> {
+  const link = JSON.parse((await rpc({ jsonrpc: '2.0', id: 1, method: 'sessions.loginLink' })).body).result as { url: string };
+  const code = new URL(link.url).searchParams.get('code')!;
+  const res = await http('POST', '/session', { 'content-type': 'application/json', origin: `http://127.0.0.1:${server.port}` }, JSON.stringify({ code }));
+  assert.equal(res.status, 200, res.body);
+  const setCookie = String((res.headers['set-cookie'] as string[])[0]);
+  return { cookie: setCookie.split(';')[0]!, pageSecret: (JSON.parse(res.body) as { pageSecret: string }).pageSecret, setCookie };
+}
+const errCode = (r: { body: string }) => (JSON.parse(r.body) as { error: { data: { code: string } } }).error.data.code;
+
+test('browser sign-in: a single-use code from the token holder buys a session cookie named for the port, never the token', async () => {
+  const link = JSON.parse((await rpc({ jsonrpc: '2.0', id: 1, method: 'sessions.loginLink' })).body).result as { url: string; expiresAt: number };
+  const u = new URL(link.url);
+  assert.equal(u.origin, `http://127.0.0.1:${server.port}`);
+  assert.equal(u.pathname, '/login');
+  assert.ok(!link.url.includes(TOKEN));
+  const code = u.searchParams.get('code')!;
+  const post = (c: string) => http('POST', '/session', { 'content-type': 'application/json' }, JSON.stringify({ code: c }));
+  const first = await post(code);
+  assert.equal(first.status, 200);
+  const setCookie = String((first.headers['set-cookie'] as string[])[0]);
+  assert.match(setCookie, new RegExp(`^onionpost_session_${server.port}=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=/; Max-Age=604800$`));
+  assert.ok(!setCookie.includes(TOKEN) && !first.body.includes(TOKEN), 'the token is in neither the cookie nor the answer');
+  const again = await post(code);
+  assert.equal(again.status, 401);
+  assert.equal(errCode(again), 'LOGIN_CODE_USED');
+  assert.equal(errCode(await post('nonsense')), 'LOGIN_CODE_UNKNOWN');
+  assert.equal((await post('')).status, 401);
+  // The old token-in-the-URL login is gone (no UI here, so not even a page).
+  assert.equal((await http('GET', `/login?token=${TOKEN}`, {})).status, 404);
+  // The token in a cookie opens nothing.
+  assert.equal((await rpc({ jsonrpc: '2.0', id: 1, method: 'node.address' }, { cookie: `onionpost_session_${server.port}=${TOKEN}` })).status, 401);
+  assert.equal((await rpc({ jsonrpc: '2.0', id: 1, method: 'node.address' }, { cookie: `onionpost_session=${TOKEN}` })).status, 401);
+});
+
+test('a session needs its cookie and its page secret together; it cannot mint links; sign-out and revoke-all end it', async () => {
+  const a = await signIn();
+  const call = { jsonrpc: '2.0', id: 1, method: 'node.address' };
+  assert.equal((await rpc(call, { cookie: a.cookie, 'x-onionpost-session': a.pageSecret })).status, 200);
+  // What another service on 127.0.0.1 receives from the browser is the cookie alone: useless.
+  const cookieOnly = await rpc(call, { cookie: a.cookie });
+  assert.equal(cookieOnly.status, 401);
+  assert.equal(errCode(cookieOnly), 'SESSION_ENDED');
+  assert.equal(errCode(await rpc(call, { 'x-onionpost-session': a.pageSecret })), 'UNAUTHORIZED');
+  const mint = JSON.parse((await rpc({ jsonrpc: '2.0', id: 1, method: 'sessions.loginLink' }, { cookie: a.cookie, 'x-onionpost-session': a.pageSecret })).body);
+  assert.equal(mint.error.data.code, 'TOKEN_ONLY');
+
+  // Sign-out needs the whole session (a stolen cookie cannot even sign the user out) and clears the cookie.
+  const b = await signIn();
+  const stolen = await http('DELETE', '/session', { cookie: b.cookie });
+  assert.deepEqual(JSON.parse(stolen.body), { signedOut: false });
+  assert.equal((await rpc(call, { cookie: b.cookie, 'x-onionpost-session': b.pageSecret })).status, 200);
+  const out = await http('DELETE', '/session', { cookie: b.cookie, 'x-onionpost-session': b.pageSecret });
+  assert.deepEqual(JSON.parse(out.body), { signedOut: true });
+  assert.match(String((out.headers['set-cookie'] as string[])[0]), new RegExp(`^onionpost_session_${server.port}=; .*Max-Age=0$`));
+  assert.equal(errCode(await rpc(call, { cookie: b.cookie, 'x-onionpost-session': b.pageSecret })), 'SESSION_ENDED');
+
+  // The WebSocket of a session: page secret as subprotocol; closed when all sessions are revoked.
+  const url = `ws://127.0.0.1:${server.port}/ws`;
+  const refusedWs = await new Promise<number>((resolve) => {
+    const ws = new WebSocket(url, ['onionpost'], { headers: { cookie: a.cookie } });
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('open', () => resolve(101));
+    ws.on('error', () => {});
+  });
+  assert.equal(refusedWs, 401, 'the cookie alone does not open the WebSocket');
+  const ws = new WebSocket(url, ['onionpost', `onionpost.session.${a.pageSecret}`], { headers: { cookie: a.cookie } });
+  await new Promise((r) => ws.once('open', r));
+  assert.equal(ws.protocol, 'onionpost', 'the secret is never echoed back');
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  const revoked = JSON.parse((await rpc({ jsonrpc: '2.0', id: 1, method: 'sessions.revokeAll' })).body).result;
+  assert.ok(revoked.revoked >= 1);
+  assert.equal(await closed, 4001);
+  assert.equal(errCode(await rpc(call, { cookie: a.cookie, 'x-onionpost-session': a.pageSecret })), 'SESSION_ENDED');
+});
+
+test('sign-in from a foreign origin (another port on 127.0.0.1) is refused', async () => {
+  const link = JSON.parse((await rpc({ jsonrpc: '2.0', id: 1, method: 'sessions.loginLink' })).body).result as { url: string };
+  const code = new URL(link.url).searchParams.get('code')!;
+  const res = await http('POST', '/session', { 'content-type': 'application/json', origin: `http://127.0.0.1:${server.port + 1}` }, JSON.stringify({ code }));
+  assert.equal(res.status, 403);
 });
 
 test('JSON-RPC errors: parse, invalid request, unknown method, invalid params, typed app errors, batches', async () => {

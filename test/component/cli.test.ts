@@ -57,7 +57,7 @@ after(() => {
 test('init, address, --help: clear output; key file 0600 in a 0700 dir', () => {
   const help = run(['--help']);
   assert.equal(help.code, 0);
-  for (const cmd of ['init', 'address', 'start', 'send', 'inbox', 'read', 'outbox', 'status', 'contacts', 'testnet', 'chain', 'deploy', 'register', 'lookup', 'sandbox']) {
+  for (const cmd of ['init', 'address', 'start', 'send', 'inbox', 'read', 'outbox', 'status', 'ui', 'contacts', 'testnet', 'chain', 'deploy', 'register', 'lookup', 'sandbox']) {
     assert.match(help.out, new RegExp(`onionpost ${cmd}`), `--help lists ${cmd}`);
   }
   const dir = join(root, 'alice');
@@ -135,3 +135,49 @@ test('start before init says to run init, before asking for a passphrase', () =>
   const noPass = spawnSync(process.execPath, [bin, 'start', '--data-dir', dir], { env: { ...env, ONIONPOST_PASSPHRASE: undefined }, encoding: 'utf8', timeout: 30_000 });
   oneLineError({ code: noPass.status, err: noPass.stderr }, 'KEYFILE_MISSING');
 });
+
+test('start: the sign-in link on stdout as soon as the API is up, the log apart, the token nowhere; ui and status answer', async () => {
+  const dir = join(root, 'alice');
+  const logFile = join(root, 'alice-node.log');
+  const child = spawn(process.execPath, [bin, 'start', '--data-dir', dir, '--loopback', join(root, 'lb'), '--log-file', logFile, '--log-level', 'debug'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  try {
+    for (let i = 0; i < 600 && !/onionpost node running/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(out, /onionpost node running/, `started: ${out} ${err}`);
+    const link = /web UI: +(http:\/\/127\.0\.0\.1:\d+\/login\?code=[A-Za-z0-9_-]{22})\n/.exec(out);
+    assert.ok(link, `a sign-in link on stdout: ${out}`);
+    assert.ok(out.indexOf('web UI:') < out.indexOf('onionpost node running'), 'the link comes before the network is up');
+    const ui = await runAsync(['ui', '--data-dir', dir, '--json']);
+    assert.equal(ui.code, 0, ui.err);
+    assert.match((JSON.parse(ui.out) as { url: string }).url, /\/login\?code=[A-Za-z0-9_-]{22}$/);
+    const status = await runAsync(['status', '--data-dir', dir, '--json']);
+    assert.equal(status.code, 0, status.err);
+    assert.equal((JSON.parse(status.out) as { tor: { mode: string } }).tor.mode, 'loopback');
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  const token = readFileSync(join(dir, 'api-token'), 'utf8').trim();
+  const log = readFileSync(logFile, 'utf8');
+  assert.equal(statSync(logFile).mode & 0o777, 0o600);
+  assert.ok(log.split('\n').filter(Boolean).every((l) => JSON.parse(l) && true), 'the log file is JSON lines');
+  assert.ok(log.length > 0);
+  for (const [what, text] of [['stdout', out], ['stderr', err], ['log', log]] as const) assert.ok(!text.includes(token), `the API token is not in ${what}`);
+  assert.ok(!out.split('\n').some((l) => l.startsWith('{')), 'no JSON log line on stdout');
+});
+
+/** Like run(), without blocking this process (the node under test may be our child, but the runner's timers must run). */
+function runAsync(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let o = '';
+    let e = '';
+    c.stdout.on('data', (d) => (o += d));
+    c.stderr.on('data', (d) => (e += d));
+    c.on('exit', (code) => resolve({ code, out: o, err: e }));
+  });
+}

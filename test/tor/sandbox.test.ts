@@ -43,6 +43,10 @@ test('sandbox --once: all demo messages delivered, exit 0, no tor left', { timeo
   assert.equal(summary.sent, 4);
   assert.equal(summary.delivered, 4);
   assert.ok(summary.results.every((r) => r.state === 'delivered'));
-  assert.match(out, /alice\s+[a-z2-7]{56}\.onion\s+http:\/\/127\.0\.0\.1:\d+\/login\?token=[0-9a-f]{64}/);
+  assert.match(out, /alice\s+[a-z2-7]{56}\.onion\s+http:\/\/127\.0\.0\.1:\d+\/login\?code=[A-Za-z0-9_-]{22}/);
+  for (const name of ['alice', 'bob', 'carol']) {
+    const token = readFileSync(join(dir, name, 'api-token'), 'utf8').trim();
+    assert.ok(!out.includes(token) && !err.includes(token), `${name}'s API token is never printed`);
+  }
   assert.deepEqual(processesMentioning(dir), [], 'no process (tor) of the sandbox is left');
 });

@@ -1,7 +1,9 @@
-// The node's JSON-RPC API, as the browser sees it: POST /rpc with the session cookie (HttpOnly, so
-// this code never sees the token), and /ws for pushed events. Nothing else is contacted.
+// The node's JSON-RPC API, as the browser sees it: POST /rpc with the session's two halves (the
+// HttpOnly cookie, which this code never sees, and the page secret header; see session.js), and /ws
+// for pushed events. Nothing else is contacted. The API token never reaches the browser.
+import { SECRET_SUBPROTOCOL_PREFIX, SUBPROTOCOL, pageSecret, sessionHeaders } from './session.js';
 
-/** An API failure. `code` is the node's stable error code (UNAUTHORIZED, UNKNOWN_RECIPIENT, …). */
+/** An API failure. `code` is the node's stable error code (UNAUTHORIZED, SESSION_ENDED, UNKNOWN_RECIPIENT, …). */
 export class ApiError extends Error {
   constructor(message, code, status) {
     super(message);
@@ -18,13 +20,16 @@ async function post(body) {
     res = await fetch('/rpc', {
       method: 'POST',
       credentials: 'same-origin',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...sessionHeaders() },
       body: JSON.stringify(body),
     });
   } catch {
     throw new ApiError('cannot reach the node (is it still running?)', 'OFFLINE', 0);
   }
-  if (res.status === 401) throw new ApiError('not logged in', 'UNAUTHORIZED', 401);
+  if (res.status === 401) {
+    const out = await res.json().catch(() => null);
+    throw new ApiError('not signed in', out?.error?.data?.code === 'SESSION_ENDED' ? 'SESSION_ENDED' : 'UNAUTHORIZED', 401);
+  }
   if (res.status === 204) return null;
   const out = await res.json().catch(() => null);
   if (out === null) throw new ApiError(`the node answered HTTP ${res.status}`, 'HTTP', res.status);
@@ -73,7 +78,8 @@ export function connectLive({ onEvent, onState, minDelayMs = 500, maxDelayMs = 3
 
   function open() {
     onState('connecting', {});
-    ws = new WebSocket(`ws://${location.host}/ws`);
+    const secret = pageSecret();
+    ws = new WebSocket(`ws://${location.host}/ws`, secret ? [SUBPROTOCOL, SECRET_SUBPROTOCOL_PREFIX + secret] : [SUBPROTOCOL]);
     ws.addEventListener('open', () => {
       ws.send(JSON.stringify({ jsonrpc: '2.0', id: 'sub', method: 'events.subscribe', params: {} }));
     });

@@ -4,6 +4,7 @@
 //   mount(ctx, route) → Promise<{ el, title, refresh?(), onEvent?(ev), destroy?() }>
 import { ApiError, connectLive, rpc, rpcBatch } from './api.js';
 import { debounce, h } from './dom.js';
+import { forgetPageSecret, pageSecret, signInHelp, signOut } from './session.js';
 import * as inbox from './views/inbox.js';
 import * as read from './views/read.js';
 import * as compose from './views/compose.js';
@@ -25,8 +26,11 @@ let loggedOut = false;
 let live = null;
 let toastTimer = null;
 
-/** Shown when the API answers 401: how to get a session, nothing more. */
-function showLoggedOut() {
+/**
+ * The signed-out page, shown when the API answers 401: why (never signed in, session ended, signed
+ * out) and the command that prints a fresh login link. Nothing else of the UI stays on screen.
+ */
+function showLoggedOut(reason) {
   if (loggedOut) return;
   loggedOut = true;
   live?.stop();
@@ -35,26 +39,20 @@ function showLoggedOut() {
   nav.hidden = true;
   conn.hidden = true;
   alerts.replaceChildren();
+  if (reason !== 'signed-out') forgetPageSecret();
   document.title = 'Sign in · onionpost';
-  main.replaceChildren(
-    h('section', { class: 'view narrow', testid: 'login-needed' },
-      h('h1', { tabindex: -1 }, 'Open your login link'),
-      h('p', {}, 'This page talks to your onionpost node only after you sign in with the login link the node prints. The link carries a secret, so it is never shown here.'),
-      h('ol', { class: 'steps' },
-        h('li', {}, 'In a terminal, run ', h('code', {}, 'onionpost ui'), ' (or look at what ', h('code', {}, 'onionpost start'), ' printed).'),
-        h('li', {}, 'Open the URL it shows, like ', h('code', {}, `http://${location.host}/login?token=…`), ', in this browser.'),
-        h('li', {}, 'You land back here, signed in. The session lasts until you close the browser.')),
-      h('p', { class: 'muted' }, 'Never paste the login link into a site or a chat: anyone with it can read and send your mail.')),
-  );
+  main.replaceChildren(signInHelp(reason));
   main.querySelector('h1').focus();
 }
+
+const SIGNED_OUT = new Set(['UNAUTHORIZED', 'SESSION_ENDED']);
 
 /** Wraps API calls so that any 401 switches to the sign-in page. */
 async function guarded(p) {
   try {
     return await p;
   } catch (err) {
-    if (err instanceof ApiError && err.code === 'UNAUTHORIZED') showLoggedOut();
+    if (err instanceof ApiError && SIGNED_OUT.has(err.code)) showLoggedOut(err.code === 'SESSION_ENDED' || pageSecret() ? 'ended' : 'none');
     throw err;
   }
 }
@@ -176,6 +174,8 @@ function onEvent(ev) {
 }
 
 function onLiveState(state, { reconnected }) {
+  // A refused upgrade looks like any dropped connection; one API call tells a dead session apart.
+  if (state === 'offline') void guarded(rpc('node.address')).catch(() => {});
   conn.dataset.state = state;
   conn.querySelector('.conn-text').textContent = state === 'live' ? 'Live' : state === 'connecting' ? 'Connecting…' : 'Offline, retrying…';
   conn.title = state === 'live' ? 'Receiving updates from your node' : 'Not connected to your node; updates resume when it is back';
@@ -190,6 +190,10 @@ async function boot() {
   document.querySelector('[data-skip]').addEventListener('click', (e) => {
     e.preventDefault();
     main.focus();
+  });
+  document.querySelector('[data-testid="sign-out"]').addEventListener('click', async () => {
+    await signOut().catch(() => {});
+    showLoggedOut('signed-out');
   });
   let st;
   try {
