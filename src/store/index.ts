@@ -12,3 +12,7 @@ export type {
   SearchOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';
 export { MAIL_FOLDER_NAMES, type MailFolderEntry, type MailFolderInfo, type MailFolderName, type MailFolders } from './mail-folders.js';
+export type {
+  NewSession, OutgoingKey, PruneResult, SeenEnvelope, SessionRole, SessionStore, SignedPrekeyKind, StoredOneTimePrekey, StoredPrekey,
+  StoredSession, StoredSignedPrekey, StoredSkippedKey,
+} from './sessions.js';

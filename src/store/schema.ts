@@ -324,6 +324,97 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 7,
+    description: 'sessions: ratchet state per session, our prekeys, skipped message keys, seen tags, receipt keys of queued messages',
+    // The code is in sessions.ts; the formats in PROTOCOL.md and src/session/. Secrets live here
+    // (ratchet states, prekey secrets, skipped and receipt keys): the file is 0600 in a 0700 dir,
+    // and secure_delete overwrites what is deleted. Keys and tags are BLOBs, session ids 32 hex.
+    up: `
+      -- Our signed prekeys: X25519 (secret 32 bytes) and ML-KEM-768 (its 64-byte seed). One current
+      -- per kind; a replaced one keeps working until delete_after (mail sealed to it may still arrive).
+      CREATE TABLE session_signed_prekeys (
+        kind         TEXT NOT NULL CHECK (kind IN ('x25519', 'mlkem768')),
+        id           INTEGER NOT NULL CHECK (id >= 0 AND id <= 4294967295),
+        secret       BLOB NOT NULL,
+        public       BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        retired_at   INTEGER,  -- NULL: the current one of its kind
+        delete_after INTEGER,
+        PRIMARY KEY (kind, id),
+        CHECK ((retired_at IS NULL) = (delete_after IS NULL))
+      ) STRICT, WITHOUT ROWID;
+      CREATE UNIQUE INDEX session_signed_prekeys_current ON session_signed_prekeys (kind) WHERE retired_at IS NULL;
+
+      -- One-time X25519 prekeys. handed_out_at: given in a BUNDLE answer (never given twice); the
+      -- row is deleted when an INIT uses it.
+      CREATE TABLE session_one_time_prekeys (
+        id            INTEGER PRIMARY KEY CHECK (id >= 0 AND id <= 4294967295),
+        secret        BLOB NOT NULL,
+        public        BLOB NOT NULL,
+        created_at    INTEGER NOT NULL,
+        handed_out_at INTEGER
+      ) STRICT;
+      CREATE INDEX session_one_time_prekeys_pool ON session_one_time_prekeys (id) WHERE handed_out_at IS NULL;
+
+      -- The highest prekey id ever used per kind: ids only grow, so an old INIT never names a newer
+      -- key under a reused id, even after the old key's row is gone.
+      CREATE TABLE session_prekey_ids (
+        kind TEXT PRIMARY KEY CHECK (kind IN ('x25519', 'mlkem768', 'one-time')),
+        high INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- One row per session (both roles). current = 1: the session we send on to that peer (at most
+      -- one); the others are receive-only until their skipped keys and seen tags are gone.
+      CREATE TABLE sessions (
+        id            TEXT PRIMARY KEY CHECK (${HEX32('id')}),
+        peer_identity TEXT NOT NULL CHECK (${HEX64('peer_identity')}),
+        role          TEXT NOT NULL CHECK (role IN ('initiator', 'responder')),
+        state         BLOB NOT NULL,
+        current       INTEGER NOT NULL CHECK (current IN (0, 1)),
+        confirmed     INTEGER NOT NULL CHECK (confirmed IN (0, 1)), -- the peer is known to hold it
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+      ) STRICT;
+      CREATE UNIQUE INDEX sessions_current ON sessions (peer_identity) WHERE current = 1;
+      CREATE INDEX sessions_by_peer ON sessions (peer_identity, created_at);
+
+      -- Keys of messages the peer sent that have not arrived (PROTOCOL.md §6.4), by tag counter k.
+      CREATE TABLE session_skipped_keys (
+        session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        k           INTEGER NOT NULL CHECK (k >= 0),
+        tag         BLOB NOT NULL,
+        header_key  BLOB NOT NULL,
+        n           INTEGER NOT NULL CHECK (n >= 0),
+        message_key BLOB NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        PRIMARY KEY (session_id, k)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX session_skipped_keys_expiry ON session_skipped_keys (expires_at);
+
+      -- Envelopes accepted, by their seen key (a SESSION tag, or an INIT's SHA256(envelope)[0..16]),
+      -- until the message expires: a retry gets the same receipt and no second row. No foreign key:
+      -- dedup outlives a dropped session.
+      CREATE TABLE session_seen (
+        seen_key      BLOB PRIMARY KEY CHECK (length(seen_key) = 16),
+        session_id    TEXT NOT NULL,
+        message_id    TEXT NOT NULL,
+        envelope_hash BLOB NOT NULL,
+        receipt       BLOB NOT NULL,
+        expires_at    INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX session_seen_expiry ON session_seen (expires_at);
+
+      -- Sender side: the receipt key of each queued message, until its receipt arrives.
+      CREATE TABLE session_outgoing (
+        message_id  TEXT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+        session_id  TEXT NOT NULL,
+        k           INTEGER NOT NULL CHECK (k >= 0),
+        receipt_key BLOB NOT NULL CHECK (length(receipt_key) = 32)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX session_outgoing_by_session ON session_outgoing (session_id);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -12,6 +12,7 @@ import { MIGRATIONS } from './schema.js';
 import { openDatabase } from './database.js';
 import { Mailbox } from './mailbox.js';
 import { createMailFolders, type MailFolders } from './mail-folders.js';
+import { createSessionStore, type SessionStore } from './sessions.js';
 import {
   aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow,
   type AttemptRow, type ContactRow, type MessageRow,
@@ -61,6 +62,7 @@ class SqliteStore implements Store {
   #s: ReturnType<typeof prepareAll>;
   #mail: Mailbox;
   readonly mailFolders: MailFolders;
+  readonly sessions: SessionStore;
 
   constructor(db: Db, now: () => number, logger: StoreOptions['logger'], dedupSkewMs: number, schemaVersion: number) {
     this.#db = db;
@@ -71,6 +73,7 @@ class SqliteStore implements Store {
     this.#s = prepareAll(db);
     this.#mail = new Mailbox(db, now);
     this.mailFolders = createMailFolders(db, { now, run: (what, fn) => this.#run(what, () => this.#tx(fn)) });
+    this.sessions = createSessionStore(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
   }
 
   /** Every public method runs through here: CLOSED check, SQLite errors mapped to StoreError. */

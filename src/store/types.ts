@@ -5,6 +5,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { MailFolders } from './mail-folders.js';
+import type { SessionStore } from './sessions.js';
 
 export type Direction = 'in' | 'out';
 export type MessageKind = 'mail' | 'chat';
@@ -430,6 +431,10 @@ export interface Store {
   // ── mail bridge ────────────────────────────────────────────────────────────
   /** The mail bridge's IMAP folders (mail-folders.ts), on this same database. */
   readonly mailFolders: MailFolders;
+
+  // ── sessions ───────────────────────────────────────────────────────────────
+  /** Ratchet states, prekeys, skipped keys, seen tags, receipt keys (sessions.ts), on this same database. */
+  readonly sessions: SessionStore;
 
   // ── settings and housekeeping ──────────────────────────────────────────────
   getSetting(key: string): string | null;
