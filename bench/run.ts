@@ -6,11 +6,13 @@
  *   pipeline   full message pipeline between two nodes over ws on 127.0.0.1 vs raw ws echo
  *   tor        send→receipt latency over the private Tor network vs raw ws echo on the same onion
  *   registry   cached and uncached name lookups against the dev chain
+ *   sessions   session crypto per message (ratchet, tags, receipt MAC) vs. round 1's sealed box
  */
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   pipeline: () => import('./pipeline.js'),
   tor: () => import('./tor.js'),
   registry: () => import('./registry.js'),
+  sessions: () => import('./sessions.js'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

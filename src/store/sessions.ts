@@ -96,6 +96,8 @@ export interface PruneResult {
   skipped: { sessionId: string; k: number }[];
   seen: number;
   signedPrekeys: number;
+  /** Receipt keys of messages that reached a final state (delivered, expired, failed). */
+  outgoing: number;
 }
 
 export interface SessionStore {
@@ -174,7 +176,10 @@ export interface SessionStore {
   nextPrekeyId(kind: SignedPrekeyKind | 'one-time'): number;
 
   // ── housekeeping ───────────────────────────────────────────────────────────
-  /** Drops skipped keys and seen envelopes past expires_at, and retired prekeys past delete_after. */
+  /**
+   * Drops skipped keys and seen envelopes past expires_at, retired prekeys past delete_after, and the
+   * receipt keys of messages that are delivered, expired or failed (deleteOutgoing does it at once).
+   */
   prune(now: number): PruneResult;
 }
 
@@ -258,6 +263,9 @@ export function createSessionStore(db: Database, run: <T>(what: string, fn: () =
     currentSigned: db.prepare('SELECT * FROM session_signed_prekeys WHERE kind = ? AND retired_at IS NULL'),
     getSigned: db.prepare('SELECT * FROM session_signed_prekeys WHERE kind = ? AND id = ?'),
     expiredSigned: db.prepare('DELETE FROM session_signed_prekeys WHERE delete_after <= ?'),
+    finishedOutgoing: db.prepare(`
+      DELETE FROM session_outgoing WHERE message_id IN
+        (SELECT o.message_id FROM session_outgoing o JOIN messages m ON m.id = o.message_id WHERE m.state IN ('delivered', 'expired', 'failed'))`),
     addOneTime: db.prepare('INSERT INTO session_one_time_prekeys (id, secret, public, created_at, handed_out_at) VALUES (?, ?, ?, ?, NULL)'),
     handOut: db.prepare(`
       UPDATE session_one_time_prekeys SET handed_out_at = ?
@@ -394,6 +402,7 @@ export function createSessionStore(db: Database, run: <T>(what: string, fn: () =
       skipped: (s.expiredSkipped.all(now) as { session_id: string; k: number }[]).map((r) => ({ sessionId: r.session_id, k: r.k })),
       seen: s.expiredSeen.run(now).changes,
       signedPrekeys: s.expiredSigned.run(now).changes,
+      outgoing: s.finishedOutgoing.run().changes,
     })),
   };
 }

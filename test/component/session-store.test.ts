@@ -167,6 +167,7 @@ test('skipped keys: bounded per session (lowest counters dropped) and pruned at 
   const pruned = ss.prune(150);
   assert.deepEqual(pruned.skipped, [{ sessionId: '01'.repeat(16), k: 3 }]);
   assert.equal(pruned.seen, 1);
+  assert.equal(pruned.outgoing, 0);
   assert.equal(ss.getSeen(new Uint8Array(16).fill(9)), null);
   // a new current session demotes the old one; deleting it returns its skipped counters
   ss.insertSession({ id: '02'.repeat(16), peerIdentity: peer, role: 'initiator', state: new Uint8Array(495), confirmed: false, now: 2 });
