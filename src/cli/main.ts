@@ -19,6 +19,7 @@ import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { readPassphrase } from './prompt.js';
 import { short, shortOnion, table, when } from './format.js';
 import { registerNetworkCommands } from './network-commands.js';
+import { registerProviderCommands } from './provider-commands.js';
 import { registerStartCommand } from './start.js';
 import { registerSandboxCommand } from './sandbox.js';
 
@@ -166,6 +167,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
     });
   registerStartCommand(cli as unknown as Argv<GlobalArgs>);
   registerNetworkCommands(cli as unknown as Argv<GlobalArgs>);
+  registerProviderCommands(cli as unknown as Argv<GlobalArgs>);
   registerSandboxCommand(cli as unknown as Argv<GlobalArgs>);
   return cli as unknown as Argv<GlobalArgs>;
 }

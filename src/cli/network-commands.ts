@@ -9,7 +9,7 @@ import { TronWeb } from 'tronweb';
 import { cryptoReady, readKeyFile } from '../crypto/index.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_DEV_CHAIN_PORT, startDevChain } from '../chain/index.js';
-import { deployRegistry, writeDeployment } from '../contract/index.js';
+import { deployAll, writeDeployment } from '../contract/index.js';
 import { createTronRegistry, resolveNameOrOwner } from '../registry/index.js';
 import { recordView } from '../api/index.js';
 import { downTestNetwork, upTestNetwork } from '../tor/index.js';
@@ -67,20 +67,32 @@ export function registerNetworkCommands(cli: Argv<GlobalArgs>): void {
     await chain.close();
   });
 
-  cli.command('deploy', 'deploy the registry contract and record its address', (y) => keyOptions(registryOptions(y))
+  cli.command('deploy', 'deploy the registry and provider-directory contracts and record their addresses', (y) => keyOptions(registryOptions(y))
     .option('min-commit-age', { type: 'number', describe: 'seconds a name commitment must age (default 60; dev 1)' })
+    .option('min-stake', { type: 'number', describe: 'TRX a mailbox provider must stake to be listed (default 1000; dev 100)' })
+    .option('withdrawal-delay-days', { type: 'number', describe: "days a leaving provider's stake stays locked (default 30; dev 1)" })
     .option('timeout', { type: 'number', default: 180, describe: 'seconds to wait for confirmation' }), async (a) => {
     const network = networkOf(a);
     const fullHost = fullHostOf(a);
     const privateKey = tronKey(a, { devDefault: 0 });
     const tronWeb = new TronWeb({ fullHost, privateKey });
-    const d = await deployRegistry({
-      tronWeb, minCommitmentAge: a.minCommitAge ?? (network === 'dev' ? 1 : 60), maxCommitmentAge: 86_400, timeoutMs: a.timeout * 1000,
+    const dev = network === 'dev';
+    const minStakeSun = Math.round((a.minStake ?? (dev ? 100 : 1000)) * 1_000_000);
+    const delay = Math.round((a.withdrawalDelayDays ?? (dev ? 1 : 30)) * 86_400);
+    const { registry: d, directory, token } = await deployAll({
+      tronWeb, timeoutMs: a.timeout * 1000, minCommitmentAge: a.minCommitAge ?? (dev ? 1 : 60), maxCommitmentAge: 86_400,
+      minStakeSun, withdrawalDelaySeconds: delay, testToken: dev,
     });
     const file = userDeploymentsPath();
-    writeDeployment(network, { address: d.address, txId: d.txId, deployedAt: new Date().toISOString(), fullHost }, file);
-    print(a, { network, address: d.address, txId: d.txId, fullHost, deploymentsFile: file }, () =>
-      `IdentityRegistry deployed on ${network} at ${d.address}\n  tx: ${d.txId}\n  recorded in ${file}: later commands on ${network} find it by themselves`);
+    writeDeployment(network, {
+      address: d.address, txId: d.txId, deployedAt: new Date().toISOString(), fullHost, directory: directory.address, ...(token ? { token: token.address } : {}),
+    }, file);
+    print(a, { network, address: d.address, txId: d.txId, directory: directory.address, token: token?.address ?? null, fullHost, deploymentsFile: file }, () => [
+      `IdentityRegistry deployed on ${network} at ${d.address}`, `  tx: ${d.txId}`,
+      `ProviderDirectory at ${directory.address} (stake ≥ ${minStakeSun / 1e6} TRX, locked ${delay / 86_400} days after leaving)`,
+      ...(token ? [`TestToken (TRC-20, OPTD) at ${token.address}`] : []),
+      `  recorded in ${file}: later commands on ${network} find them by themselves`,
+    ].join('\n'));
   });
 
   cli.command('register <name>', "publish this node's signed keys under a name in the registry", (y) => keyOptions(registryOptions(y))

@@ -106,6 +106,22 @@ export function registryTarget(a: RegistryArgs, required: boolean): { network: s
   return { network, fullHost, contractAddress };
 }
 
+export interface DirectoryArgs extends RegistryArgs {
+  directory?: string | undefined;
+}
+
+/** The provider directory to use: --directory, else the one recorded beside the network's registry. */
+export function directoryTarget(a: DirectoryArgs): { network: string; fullHost: string; contractAddress: string; token: string | null } {
+  const network = networkOf(a);
+  const deployment = deploymentOf(network);
+  const contractAddress = a.directory ?? deployment?.directory;
+  if (!contractAddress) {
+    throw new CliError('NO_DEPLOYMENT', `no provider directory is deployed on "${network}" that this machine knows of; run \`onionpost deploy --network ${network}\` (or start the sandbox, \`npm start\`), or pass --directory <address>`);
+  }
+  const fullHost = a.fullHost ?? (network === 'dev' && deployment ? deployment.fullHost : fullHostOf(a));
+  return { network, fullHost, contractAddress, token: deployment?.token ?? null };
+}
+
 /** The TRON private key for writes: --tron-key-file, then $TRON_PRIVATE_KEY, then (dev only) --dev-account N. */
 export function tronKey(a: KeyArgs & RegistryArgs, opts: { devDefault?: number } = {}): string {
   if (a.tronKeyFile) {

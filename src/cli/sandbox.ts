@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { API_ENDPOINT_FILE } from '../api/index.js';
 import { startDevChain, type DevChain } from '../chain/index.js';
-import { deployRegistry, writeDeployment } from '../contract/index.js';
+import { deployAll, writeDeployment } from '../contract/index.js';
 import {
   KDF_FAST, cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, readKeyFile, writeKeyFile, type Identity,
 } from '../crypto/index.js';
@@ -109,13 +109,19 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
         chain = await startDevChain({ logger: createLogger({ level: 'warn' }) });
         const deployer = chain.accounts[0]!;
         const tronWeb = new TronWeb({ fullHost: chain.url, privateKey: deployer.privateKey });
-        const deployed = await deployRegistry({ tronWeb, minCommitmentAge: 1, maxCommitmentAge: 86_400, timeoutMs: 60_000 });
-        const deployment = { address: deployed.address, txId: deployed.txId, deployedAt: new Date().toISOString(), fullHost: chain.url };
+        const all = await deployAll({
+          tronWeb, minCommitmentAge: 1, maxCommitmentAge: 86_400, timeoutMs: 60_000, minStakeSun: 100_000_000, withdrawalDelaySeconds: 86_400, testToken: true,
+        });
+        const deployed = all.registry;
+        const deployment = {
+          address: deployed.address, txId: deployed.txId, deployedAt: new Date().toISOString(), fullHost: chain.url,
+          directory: all.directory.address, ...(all.token ? { token: all.token.address } : {}),
+        };
         writeDeployment('dev', deployment, join(dir, 'deployments.json'));
         // While we run, `onionpost … --network dev` on this machine means this chain (registry-config.ts).
         writeSandboxMarker({ pid: process.pid, dir, dev: deployment });
         const chainSeconds = (Date.now() - t1) / 1000;
-        say(`registry at ${deployed.address} on ${chain.url}`);
+        say(`registry at ${deployed.address}, provider directory at ${all.directory.address} on ${chain.url}`);
 
         const t2 = Date.now();
         say('starting alice, bob and carol, each with its own tor…');

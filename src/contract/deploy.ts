@@ -53,6 +53,31 @@ export async function deployRegistry(o: DeployRegistryOptions): Promise<Deployed
   return deployContract(o, 'IdentityRegistry', [o.minCommitmentAge, o.maxCommitmentAge]);
 }
 
+export interface DeployAllOptions extends DeployTxOptions {
+  minCommitmentAge: number;
+  maxCommitmentAge: number;
+  /** Least stake a listed mailbox provider locks, sun. */
+  minStakeSun: number;
+  /** Seconds a leaving provider's stake stays locked. */
+  withdrawalDelaySeconds: number;
+  /** Also deploy a TRC-20 TestToken (dev chains only: token payments tried offline). */
+  testToken: boolean;
+}
+
+export interface DeployedAll {
+  registry: DeployedRegistry;
+  directory: DeployedRegistry;
+  token: DeployedRegistry | null;
+}
+
+/** What `onionpost deploy` and the sandbox put on a chain: the registry, the provider directory and, on dev, a test token. */
+export async function deployAll(o: DeployAllOptions): Promise<DeployedAll> {
+  const registry = await deployRegistry(o);
+  const directory = await deployContract(o, 'ProviderDirectory', [o.minStakeSun, o.withdrawalDelaySeconds]);
+  const token = o.testToken ? await deployContract(o, 'TestToken', ['onionpost test dollar', 'OPTD', 1_000_000_000_000_000]) : null;
+  return { registry, directory, token };
+}
+
 /** Deploys one of the project's contracts with its constructor `parameters`; resolves once mined successfully. */
 export async function deployContract(o: DeployTxOptions, name: ContractName, parameters: unknown[]): Promise<DeployedRegistry> {
   const deadline = Date.now() + o.timeoutMs;

@@ -32,6 +32,10 @@ export interface Deployment {
   /** ISO 8601. */
   deployedAt: string;
   fullHost: string;
+  /** The ProviderDirectory deployed beside the registry (base58), when there is one. */
+  directory?: string;
+  /** Dev chain only: the TRC-20 test token deployed for payments. */
+  token?: string;
 }
 
 export type Deployments = Record<string, Deployment>;
@@ -60,9 +64,19 @@ export function readDeployments(path: string = DEFAULT_DEPLOYMENTS_PATH): Deploy
     if (!e || typeof e.address !== 'string' || typeof e.txId !== 'string' || typeof e.deployedAt !== 'string' || typeof e.fullHost !== 'string') {
       throw new ContractError('DEPLOYMENTS_FILE', `${path}: entry "${net}" is malformed`);
     }
-    out[net] = { address: e.address, txId: e.txId, deployedAt: e.deployedAt, fullHost: e.fullHost };
+    if ((e.directory !== undefined && typeof e.directory !== 'string') || (e.token !== undefined && typeof e.token !== 'string')) {
+      throw new ContractError('DEPLOYMENTS_FILE', `${path}: entry "${net}" is malformed`);
+    }
+    out[net] = pick(e as Deployment);
   }
   return out;
+}
+
+function pick(d: Deployment): Deployment {
+  return {
+    address: d.address, txId: d.txId, deployedAt: d.deployedAt, fullHost: d.fullHost,
+    ...(d.directory ? { directory: d.directory } : {}), ...(d.token ? { token: d.token } : {}),
+  };
 }
 
 /** The deployment for `network`, or undefined. */
@@ -76,7 +90,7 @@ export function writeDeployment(network: string, d: Deployment, path: string = D
     throw new ContractError('DEPLOYMENTS_FILE', 'dev deployments belong in the node data dir, not deploy/deployments.json');
   }
   const all = readDeployments(path);
-  all[network] = { address: d.address, txId: d.txId, deployedAt: d.deployedAt, fullHost: d.fullHost };
+  all[network] = pick(d);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(all, null, 2) + '\n');

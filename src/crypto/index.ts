@@ -25,5 +25,5 @@ export {
   type KdfStrength, type PublicIdentity,
 } from './keyfile.js';
 export {
-  providerBindingBody, signProviderBinding, subscriberTag, verifyProviderBinding, type ProviderBindingFields,
+  providerBindingBody, signProviderBinding, subscriberTag, subscriberTagKey, verifyProviderBinding, type ProviderBindingFields,
 } from './provider.js';

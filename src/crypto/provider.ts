@@ -13,11 +13,11 @@
  *
  *   HMAC-SHA256(key = tagKey, "onionpost/subscriber-tag/v1" | provider identity key)
  *
- * where `tagKey` is a secret of the subscriber's (derived from its identity seed by the caller). The
+ * where `tagKey` is a secret of the subscriber's, derived from its identity seed (subscriberTagKey). The
  * subscriber tells the provider its tag inside its signed subscription request; nobody else can link
  * the tag to the subscriber's onion, not even by trying every published identity key.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { ByteWriter } from '../bytes.js';
 import { CryptoError } from './errors.js';
 import { signDomain, verifyDomain, type Identity } from './keys.js';
@@ -55,6 +55,11 @@ export function verifyProviderBinding(f: ProviderBindingFields, signature: Uint8
   if (signature.length !== 64 || !verifyDomain(f.identityKey, 'provider-binding/v1', providerBindingBody(f), signature)) {
     throw new CryptoError('BAD_RECORD', 'provider listing is not signed by its identity key for this owner, chain and contract');
   }
+}
+
+/** The subscriber's tag key: derived from its identity seed, so it needs no storage of its own. */
+export function subscriberTagKey(id: Identity): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', id.seed, new Uint8Array(32), 'onionpost/subscriber-tag-key/v1', 32));
 }
 
 export function subscriberTag(tagKey: Uint8Array, providerIdentityKey: Uint8Array): Uint8Array {

@@ -1,0 +1,164 @@
+/**
+ * `onionpost providers …`: the mailbox-provider directory on TRON. Finding providers (list, show),
+ * paying one for this identity's subscription (pay), and running one (register, leave, withdraw).
+ * Each takes --network (mainnet, nile, shasta, dev) and --json. Choosing which providers a node
+ * uses (`use`, `drop`) belongs with the node's mailboxes and lands with them.
+ *
+ * What a payment links on chain: the paying TRON account to that provider, the amount and the
+ * paid-until date, under a subscriber tag that only this identity and the provider can tie to the
+ * identity's onion (crypto/provider.ts). Pay from an account that is not otherwise linked to you
+ * if that link matters.
+ */
+import type { Argv } from 'yargs';
+import { cryptoReady, readKeyFile, subscriberTag, subscriberTagKey, parseOnionAddress } from '../crypto/index.js';
+import { createProviderDirectory, parseTronAddress, type ProviderDirectory, type ProviderListing, type ProviderTerms } from '../registry/index.js';
+import { print, type GlobalArgs } from './common.js';
+import { dataPaths } from './paths.js';
+import { CliError, readPassphrase } from './prompt.js';
+import { directoryTarget, tronKey, type DirectoryArgs, type KeyArgs } from './registry-config.js';
+
+function directoryOptions<T>(y: Argv<T>) {
+  return y
+    .option('network', { type: 'string', default: 'dev', describe: 'TRON network: mainnet, nile, shasta or dev' })
+    .option('full-host', { type: 'string', describe: "TRON node URL (default: the network's)" })
+    .option('directory', { type: 'string', describe: 'provider directory contract (default: the recorded deployment)' });
+}
+
+function keyOptions<T>(y: Argv<T>) {
+  return y
+    .option('tron-key-file', { type: 'string', describe: 'file holding the TRON private key (hex); else $TRON_PRIVATE_KEY' })
+    .option('dev-account', { type: 'number', describe: 'on the dev chain: use prefunded account N' });
+}
+
+const TRX = 1_000_000n;
+
+function formatAmount(v: bigint, token: string | null): string {
+  const whole = v / TRX;
+  const frac = (v % TRX).toString().padStart(6, '0').replace(/0+$/, '');
+  return `${whole}${frac ? `.${frac}` : ''} ${token ? `tokens of ${token}` : 'TRX'}`;
+}
+
+function parseAmount(s: string, what: string): bigint {
+  const m = /^(\d{1,12})(?:\.(\d{1,6}))?$/.exec(s.trim());
+  if (!m) throw new CliError('USAGE', `${what} must be a number with at most 6 decimals, got "${s}"`);
+  return BigInt(m[1]!) * TRX + BigInt((m[2] ?? '').padEnd(6, '0'));
+}
+
+/** JSON view: amounts as decimal strings (bigints do not survive JSON). */
+function listingView(p: ProviderListing) {
+  return {
+    owner: p.owner, onion: p.onion, identityKey: Buffer.from(p.identityKey).toString('hex'), status: p.status,
+    terms: { retentionDays: p.terms.retentionDays, quotaMB: p.terms.quotaMB, token: p.terms.token, pricePer30Days: p.terms.price.toString() },
+    stakeSun: p.stakeSun.toString(), withdrawableAt: p.withdrawableAt, version: p.version,
+  };
+}
+
+function listingText(p: ProviderListing): string {
+  const price = p.terms.price === 0n ? 'free' : `${formatAmount(p.terms.price, p.terms.token)} per 30 days`;
+  return [
+    `${p.onion}${p.status === 'leaving' ? '  (leaving)' : ''}`,
+    `  owner ${p.owner}; stake ${formatAmount(p.stakeSun, null)}; keeps mail ${p.terms.retentionDays} days; ${p.terms.quotaMB} MB per user; ${price}`,
+  ].join('\n');
+}
+
+async function withDirectory<T>(a: DirectoryArgs & KeyArgs, write: boolean, fn: (d: ProviderDirectory, t: ReturnType<typeof directoryTarget>) => Promise<T>): Promise<T> {
+  const t = directoryTarget(a);
+  const d = createProviderDirectory({ fullHost: t.fullHost, contractAddress: t.contractAddress, ...(write ? { tronPrivateKey: tronKey(a) } : {}) });
+  try {
+    return await fn(d, t);
+  } finally {
+    d.close();
+  }
+}
+
+/** A provider named by its TRON owner address or its onion (looked up by identity key). */
+async function findProvider(d: ProviderDirectory, who: string): Promise<ProviderListing> {
+  const owner = parseTronAddress(who);
+  let p: ProviderListing | null;
+  if (owner) p = await d.get(owner.base58);
+  else {
+    let key: Uint8Array;
+    try {
+      key = parseOnionAddress(who).identityKey;
+    } catch {
+      throw new CliError('USAGE', `"${who}" is neither a TRON address nor an onion address`);
+    }
+    p = await d.byIdentity(key);
+  }
+  if (!p) throw new CliError('NOT_FOUND', `${who} is not listed in the provider directory`);
+  return p;
+}
+
+export function registerProviderCommands(cli: Argv<GlobalArgs>): void {
+  cli.command('providers', 'mailbox providers in the TRON directory: find, pay, or run one', (y) => y
+    .command('list', 'listed providers with their terms and stake', (yy) => directoryOptions(yy)
+      .option('offset', { type: 'number', default: 0 })
+      .option('limit', { type: 'number', default: 100 })
+      .option('all', { type: 'boolean', default: false, describe: 'also providers that are leaving' }), async (a) => {
+      await cryptoReady();
+      const page = await withDirectory(a, false, (d) => d.list({ offset: a.offset, limit: a.limit, includeLeaving: a.all }));
+      print(a, { total: page.total, providers: page.providers.map(listingView), rejected: page.rejected }, () => [
+        page.providers.length ? page.providers.map(listingText).join('\n') : 'No providers listed.',
+        ...page.rejected.map((r) => `(ignored ${r.owner}: its listing is not bound to its onion)`),
+      ].join('\n'));
+    })
+    .command('show <provider>', 'one provider (TRON owner address or onion); with --mine, what this identity has paid it', (yy) => directoryOptions(yy)
+      .positional('provider', { type: 'string', demandOption: true })
+      .option('mine', { type: 'boolean', default: false, describe: "also this identity's paid-until date (needs the passphrase)" })
+      .option('passphrase-file', { type: 'string' }), async (a) => {
+      await cryptoReady();
+      await withDirectory(a, false, async (d) => {
+        const p = await findProvider(d, a.provider);
+        // The paid-until date is recorded under a tag only the identity's secret derives.
+        let paidUntil: number | null = null;
+        if (a.mine) {
+          const id = readKeyFile(dataPaths(a.dataDir).keyFile, await readPassphrase({ passphraseFile: a.passphraseFile }));
+          paidUntil = await d.paidUntil(p.owner, subscriberTag(subscriberTagKey(id), p.identityKey));
+        }
+        print(a, { ...listingView(p), paidUntil }, () => `${listingText(p)}${a.mine ? `\n  ${paidUntil ? `you have paid until ${new Date(paidUntil).toISOString()}` : 'you have not paid this provider'}` : ''}`);
+      });
+    })
+    .command('pay <provider>', "pay a provider for this identity's mailbox (whole 30-day periods, at its listed price)", (yy) => keyOptions(directoryOptions(yy))
+      .positional('provider', { type: 'string', demandOption: true })
+      .option('periods', { type: 'number', default: 1, describe: '30-day periods, 1..24' })
+      .option('max-price', { type: 'string', describe: 'refuse if the price per 30 days is above this (TRX or token units)' })
+      .option('passphrase-file', { type: 'string' }), async (a) => {
+      await cryptoReady();
+      const id = readKeyFile(dataPaths(a.dataDir).keyFile, await readPassphrase({ passphraseFile: a.passphraseFile }));
+      await withDirectory(a, true, async (d) => {
+        const p = await findProvider(d, a.provider);
+        const tag = subscriberTag(subscriberTagKey(id), p.identityKey);
+        const paid = await d.pay(p.owner, tag, a.periods, a.maxPrice !== undefined ? { maxPrice: parseAmount(a.maxPrice, '--max-price') } : {});
+        print(a, { provider: p.onion, owner: p.owner, txId: paid.txId, amount: paid.amount.toString(), token: paid.token, paidUntil: paid.paidUntil, payer: d.address }, () =>
+          `Paid ${formatAmount(paid.amount, paid.token)} to ${p.onion} from ${d.address}\n  paid until ${new Date(paid.paidUntil).toISOString()} (tx ${paid.txId})`);
+      });
+    })
+    .command('register', "list this node as a mailbox provider, staking TRX", (yy) => keyOptions(directoryOptions(yy))
+      .option('retention-days', { type: 'number', default: 14 })
+      .option('quota-mb', { type: 'number', default: 256 })
+      .option('price', { type: 'string', default: '0', describe: 'per 30 days, in TRX (or in --token units); 0 = free' })
+      .option('token', { type: 'string', describe: 'price in this TRC-20 token instead of TRX' })
+      .option('stake', { type: 'string', demandOption: true, describe: 'TRX to lock while listed' })
+      .option('passphrase-file', { type: 'string' }), async (a) => {
+      await cryptoReady();
+      const id = readKeyFile(dataPaths(a.dataDir).keyFile, await readPassphrase({ passphraseFile: a.passphraseFile }));
+      const terms: ProviderTerms = { retentionDays: a.retentionDays, quotaMB: a.quotaMb, token: (a.token ?? null) as ProviderTerms['token'], price: parseAmount(a.price, '--price') };
+      await withDirectory(a, true, async (d) => {
+        const r = await d.register(id, terms, parseAmount(a.stake, '--stake'));
+        print(a, { onion: id.onion, owner: d.address, txId: r.txId }, () => `Listed ${id.onion} as a mailbox provider (owner ${d.address}, tx ${r.txId})`);
+      });
+    })
+    .command('leave', 'take this account’s provider out of the directory (the stake unlocks after the delay)', (yy) => keyOptions(directoryOptions(yy)), async (a) => {
+      await withDirectory(a, true, async (d) => {
+        const r = await d.deregister();
+        print(a, { owner: d.address, txId: r.txId }, () => `Deregistered; the stake can be withdrawn after the withdrawal delay (tx ${r.txId})`);
+      });
+    })
+    .command('withdraw', 'take back the stake once the withdrawal delay has passed', (yy) => keyOptions(directoryOptions(yy)), async (a) => {
+      await withDirectory(a, true, async (d) => {
+        const r = await d.withdraw();
+        print(a, { owner: d.address, txId: r.txId }, () => `Stake withdrawn (tx ${r.txId})`);
+      });
+    })
+    .demandCommand(1, 'providers list | show | pay | register | leave | withdraw'), () => {});
+}

@@ -1,0 +1,102 @@
+/**
+ * `onionpost deploy` and `onionpost providers …` as a user types them: real CLI processes against
+ * a real dev chain process. A provider lists itself with a stake, a user finds it and pays in TRX
+ * and in a TRC-20 token, the price guard and the stake's lock refuse with one-line typed errors.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const bin = join(dirname(fileURLToPath(import.meta.url)), '../../../bin/onionpost.js');
+const root = mkdtempSync(join(tmpdir(), 'onionpost-cli-providers-'));
+const env = { ...process.env, ONIONPOST_PASSPHRASE: 'correct horse', ONIONPOST_DEPLOYMENTS: join(root, 'deployments.json'), ONIONPOST_HOME: join(root, 'home') };
+delete (env as Record<string, unknown>).TRON_PRIVATE_KEY;
+let chain: ChildProcess | undefined;
+let chainUrl = '';
+const prov = join(root, 'provider');
+const prov2 = join(root, 'provider2');
+const user = join(root, 'user');
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { env, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function json<T>(args: string[]): T {
+  const r = run([...args, '--json']);
+  assert.equal(r.code, 0, `${args.join(' ')} failed: ${r.err}`);
+  return JSON.parse(r.out) as T;
+}
+
+function oneLineError(r: { code: number | null; err: string }, code: string): void {
+  assert.notEqual(r.code, 0);
+  const lines = r.err.trim().split('\n').filter((l) => l.startsWith('onionpost:'));
+  assert.equal(lines.length, 1, `one error line, got: ${r.err}`);
+  assert.match(lines[0]!, new RegExp(`\\[${code}\\]$`));
+}
+
+before(async () => {
+  chain = spawn(process.execPath, [bin, 'chain', '--port', '0', '--accounts', '6', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dev chain did not start: ${out}`)), 30_000);
+    chain!.stdout!.on('data', (d) => {
+      out += d;
+      try {
+        chainUrl = (JSON.parse(out) as { url: string }).url;
+        clearTimeout(timer);
+        resolve();
+      } catch {
+        // not all of it yet
+      }
+    });
+  });
+  for (const dir of [prov, prov2, user]) assert.equal(run(['init', '--data-dir', dir, '--kdf', 'fast']).code, 0);
+});
+
+after(() => {
+  if (chain?.pid) chain.kill('SIGTERM');
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface Listing { onion: string; owner: string; status: string; terms: { pricePer30Days: string; token: string | null; retentionDays: number }; stakeSun: string }
+
+test('deploy records the directory and a dev token; providers register, list, show, pay, leave', () => {
+  oneLineError(run(['providers', 'list', '--network', 'dev']), 'NO_DEPLOYMENT');
+  const d = json<{ directory: string; token: string }>(['deploy', '--network', 'dev', '--full-host', chainUrl, '--dev-account', '0']);
+  assert.match(d.directory, /^T/);
+  assert.match(d.token, /^T/);
+
+  const reg = json<{ onion: string; owner: string }>(['providers', 'register', '--data-dir', prov, '--dev-account', '1', '--stake', '100', '--price', '5', '--retention-days', '30']);
+  const list = json<{ providers: Listing[] }>(['providers', 'list']);
+  assert.equal(list.providers.length, 1);
+  const p = list.providers[0]!;
+  assert.equal(p.onion, reg.onion);
+  assert.deepEqual([p.status, p.terms.pricePer30Days, p.terms.token, p.terms.retentionDays, p.stakeSun], ['listed', '5000000', null, 30, '100000000']);
+  // Too small a stake is the contract's refusal, typed.
+  oneLineError(run(['providers', 'register', '--data-dir', prov2, '--dev-account', '3', '--stake', '99']), 'TX_FAILED');
+
+  const shown = json<Listing & { paidUntil: number | null }>(['providers', 'show', reg.onion, '--data-dir', user, '--mine']);
+  assert.equal(shown.owner, reg.owner);
+  assert.equal(shown.paidUntil, 0);
+  oneLineError(run(['providers', 'pay', reg.onion, '--data-dir', user, '--dev-account', '2', '--max-price', '4.5']), 'PRICE_CHANGED');
+  const paid = json<{ amount: string; paidUntil: number; token: string | null }>(['providers', 'pay', reg.owner, '--data-dir', user, '--dev-account', '2', '--periods', '2', '--max-price', '5']);
+  assert.equal(paid.amount, '10000000');
+  assert.equal(paid.token, null);
+  assert.equal(json<{ paidUntil: number }>(['providers', 'show', reg.onion, '--data-dir', user, '--mine']).paidUntil, paid.paidUntil);
+
+  // A token-priced provider; the user's account needs tokens first (the deployer holds them all).
+  const reg2 = json<{ onion: string }>(['providers', 'register', '--data-dir', prov2, '--dev-account', '3', '--stake', '100', '--price', '2', '--token', d.token]);
+  oneLineError(run(['providers', 'pay', reg2.onion, '--data-dir', user, '--dev-account', '2']), 'TX_FAILED');
+  assert.equal(run(['providers', 'pay', reg2.onion, '--data-dir', user, '--dev-account', '0', '--json']).code, 0, 'the token holder pays');
+
+  assert.equal(run(['providers', 'leave', '--dev-account', '1']).code, 0);
+  assert.equal(json<{ providers: Listing[] }>(['providers', 'list']).providers.length, 1);
+  assert.equal(json<{ providers: Listing[] }>(['providers', 'list', '--all']).providers.length, 2);
+  oneLineError(run(['providers', 'withdraw', '--dev-account', '1']), 'TX_FAILED');
+  oneLineError(run(['providers', 'show', 'nobody']), 'USAGE');
+});
