@@ -206,13 +206,19 @@ def keygen(seed: bytes) -> tuple[bytes, mlkem.MLKEM768PrivateKey]:
     return ek, sk
 
 
+def ek_valid(ek: bytes) -> bool:
+    """FIPS 203 §7.2 input check: the key is 1184 bytes and every coefficient is below q."""
+    return len(ek) == 1184 and b"".join(
+        _byte_encode(_byte_decode(ek[384 * i : 384 * (i + 1)], 12), 12) for i in range(K)
+    ) == ek[: 384 * K]
+
+
 def encaps(ek: bytes, m: bytes, check_with: mlkem.MLKEM768PrivateKey | None = None) -> tuple[bytes, bytes]:
     """ML-KEM.Encaps_internal(ek, m): returns (ciphertext 1088 bytes, shared secret 32 bytes).
 
     With `check_with` (the private key for ek), `cryptography` decapsulates the result and must
     recover the same shared secret."""
-    assert len(ek) == 1184 and len(m) == 32
-    assert b"".join(_byte_encode(_byte_decode(ek[384 * i : 384 * (i + 1)], 12), 12) for i in range(K)) == ek[: 384 * K]
+    assert ek_valid(ek) and len(m) == 32
     shared, r = _G(m + _H(ek))
     ct = _pke_encrypt(ek, m, r)
     if check_with is not None:

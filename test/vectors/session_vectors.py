@@ -47,15 +47,19 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # noqa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: E402
 
 AMBIGUITIES = [
-    "§1: the RECEIPT frame's outer 'u8 wire version' value for protocol 2 is not stated; the vectors give the frame body only (count ‖ pairs).",
-    "§5 step 1 lists the INIT length check as 'a bucket and >= 1220 + 1386 + 4' under BAD_ENVELOPE and '1220 + Lb + 4 <= length' under BAD_INIT; a truncated INIT is therefore BAD_ENVELOPE (its length is no longer a bucket), as for SESSION.",
-    "§6.4: for a message whose k names no stored skipped key and k <= RH, the text says only 'k must be > RH'; no code is given. Such a tag is not in the receiver's window (§8.2), so a node never gets there; no vector covers it.",
-    "§6.4: the receiving step's new ratchet secret is drawn while the message is being received, even when the body later fails to authenticate; the vectors only draw it for valid messages (a failure discards all changes).",
-    "§9.1: whether the receiver must check the DELIVER frame's message id belongs to the session layer or the node; the vectors give the message id next to each envelope.",
-    "§9.1: the code for an inner message with expires_at <= created_at is not named; this script says BAD_MESSAGE, and no vector covers it.",
-    "§9.1: inner-message kinds other than 1, 2, 3 and invalid UTF-8 in subject or body are not given a code; this script says BAD_MESSAGE, and no vector covers them.",
-    "§10: the receipt MAC covers SHA256(envelope) of the whole envelope as sent (all bucket bytes).",
-    "§13: the order of random draws for a receive is only stated for the DH ratchet step (32 bytes); an INIT receive with its first message draws B's ratchet secret exactly once.",
+    "Open points of the first draft of PROTOCOL.md (4e2a9d0), answered in the spec since (84c3fb2): "
+    "a counter k <= RH without a stored key is BAD_TAG; an inner message with expires_at <= created_at is CLOCK_SKEW; "
+    "an unknown kind or invalid UTF-8 is BAD_MESSAGE; a receiving DH step draws its ratchet secret before the body "
+    "is authenticated; RECEIPT's first byte is the unchanged wire version; the DELIVER id check is the node's. "
+    "The sender key KS hashes CT into its HKDF info (208006e).",
+    "§5 step 1 puts 'a bucket and >= 1220 + 1386 + 4' under BAD_ENVELOPE and '1220 + Lb + 4 <= length' under "
+    "BAD_INIT: a truncated INIT is BAD_ENVELOPE (its length is no longer a bucket), as for SESSION.",
+    "§10: the receipt MAC covers SHA256 of the whole envelope as sent (all bucket bytes).",
+    "Found when src/session was checked against these vectors, and written into PROTOCOL.md: a header whose N is "
+    "behind the receiving chain after SKIP is BAD_HEADER (§6.4 'require Nr == h.N'; without it the literal text "
+    "accepted such a header with the chain's next key); an all-zero DH or an invalid ML-KEM key on the initiator's "
+    "side is BAD_BUNDLE, BAD_INIT being the responder's (§4); a bucket + 48 bytes is UNSUPPORTED_VERSION for an "
+    "envelope as for a DELIVER (§1, §5, §7.2).",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -208,6 +212,9 @@ class Party:
     mailboxes: list[str]
     created_at: int
     expires_at: int
+    # published in place of the real public keys, to make bundles that fail an agreement
+    spk_public_override: bytes | None = None
+    pq_public_override: bytes | None = None
 
     @property
     def ik(self) -> bytes:
@@ -219,11 +226,11 @@ class Party:
 
     @property
     def spk_pub(self) -> bytes:
-        return pub(self.spk)
+        return self.spk_public_override or pub(self.spk)
 
     @property
     def pq_ek(self) -> bytes:
-        return mlkem768.keygen(self.pq_seed)[0]
+        return self.pq_public_override or mlkem768.keygen(self.pq_seed)[0]
 
     @property
     def pq_sk(self):
@@ -334,7 +341,7 @@ def session_secrets(dh1, dh2, dh3, dh4, ss, th) -> dict:
 
 
 def sender_key(dh2, dh3, dh4, ss, ik_b, ek_a, ct) -> bytes:
-    return hkdf(ZERO32, FF32 + dh2 + dh3 + (dh4 or b"") + ss, b"onionpost/v2/init-sender" + ik_b + ek_a + ct, 32)
+    return hkdf(ZERO32, FF32 + dh2 + dh3 + (dh4 or b"") + ss, b"onionpost/v2/init-sender" + ik_b + ek_a + sha256(ct), 32)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,9 +483,7 @@ def decode_inner(b: bytes, now: int) -> dict:
         body.decode("utf-8")
     except UnicodeDecodeError:
         raise SessionError("BAD_MESSAGE") from None
-    if not expires > created:
-        raise SessionError("BAD_MESSAGE")
-    if created > now + MAX_CLOCK_SKEW:
+    if not expires > created or created > now + MAX_CLOCK_SKEW:
         raise SessionError("CLOCK_SKEW")
     if expires <= now:
         raise SessionError("EXPIRED")
@@ -534,7 +539,7 @@ def ratchet_decrypt(st0: State, k: int, eh: bytes, body: bytes, prefix: bytes, r
         trace.update({"usedSkipped": True, "hk": s.hk, "mk": s.mk})
     else:
         if k <= st.rh:
-            raise SessionError("BAD_HEADER")
+            raise SessionError("BAD_TAG")
         h = hdecrypt(st.hkr, eh)
         step = False
         hk_used = st.hkr
@@ -564,6 +569,8 @@ def ratchet_decrypt(st0: State, k: int, eh: bytes, body: bytes, prefix: bytes, r
             trace["step"].update({"newRatchetSecret": st.dhs, "newRatchetPublic": pub(st.dhs), "dhSend": dh_send,
                                   "rk": st.rk, "cks": st.cks, "nhks": st.nhks})
         skip(st, h_n, s, stored)
+        if st.nr != h_n:
+            raise SessionError("BAD_HEADER")
         if k != st.rh + 1 + s[0]:
             raise SessionError("BAD_HEADER")
         st.ckr, mk = kdf_ck(st.ckr)
@@ -588,10 +595,14 @@ def create_init(a: Party, bundle_b: Bundle, opk: tuple[int, bytes] | None, inner
     ek_a = random(32)
     m = random(32)
     ek_pub = pub(ek_a)
-    dh1 = dh(a.enck, bundle_b.spk)
-    dh2 = dh(ek_a, bundle_b.enck)
-    dh3 = dh(ek_a, bundle_b.spk)
-    dh4 = dh(ek_a, opk[1]) if opk else None
+    # on A's side a zero DH or an ML-KEM key failing FIPS 203's modulus check is the fault of B's
+    # bundle answer: BAD_BUNDLE (§4)
+    if not mlkem768.ek_valid(bundle_b.pqpk):
+        raise SessionError("BAD_BUNDLE")
+    dh1 = dh(a.enck, bundle_b.spk, "BAD_BUNDLE")
+    dh2 = dh(ek_a, bundle_b.enck, "BAD_BUNDLE")
+    dh3 = dh(ek_a, bundle_b.spk, "BAD_BUNDLE")
+    dh4 = dh(ek_a, opk[1], "BAD_BUNDLE") if opk else None
     ct, ss = mlkem768.encaps(bundle_b.pqpk, m)
     th = transcript(a.ik, bundle_b.ik, a.enck_pub, bundle_b.enck, bundle_b.spk, bundle_b.pqpk,
                     opk[1] if opk else None, ek_pub, ct)
@@ -599,7 +610,7 @@ def create_init(a: Party, bundle_b: Bundle, opk: tuple[int, bytes] | None, inner
     ks = sender_key(dh2, dh3, dh4, ss, bundle_b.ik, ek_pub, ct)
     # §6.2, A
     dhs = random(32)
-    dh0 = dh(dhs, bundle_b.spk)
+    dh0 = dh(dhs, bundle_b.spk, "BAD_BUNDLE")
     rk, cks, nhks = kdf_rk(sec["rk0"], dh0)
     st = State(a.ik, bundle_b.ik, dhs, bundle_b.spk, rk, cks, None, 0, 0, 0, sec["hka"], None, nhks, sec["nhkb"],
                0, -1, sec["tkAB"], sec["tkBA"])
@@ -623,6 +634,8 @@ def create_init(a: Party, bundle_b: Bundle, opk: tuple[int, bytes] | None, inner
 def open_init(b: Party, env: bytes, now: int, random: Random, held_opks: dict[int, bytes] | None = None):
     """§5, B's side. Returns (state, inner, trace)."""
     held_opks = b.opks if held_opks is None else held_opks
+    if len(env) - 48 in BUCKETS:
+        raise SessionError("UNSUPPORTED_VERSION")  # §1: a version-1 sealed envelope's size
     if len(env) not in BUCKETS or len(env) < 1220 + 1386 + 4:
         raise SessionError("BAD_ENVELOPE")
     if env[0] != 0x21:
@@ -665,6 +678,8 @@ def create_session(st: State, inner: bytes, random: Random) -> dict:
 
 def open_session(st: State, env: bytes, k: int, now: int, random: Random):
     """§7.2 from step 1, with the counter k the caller looked up from the tag (§8)."""
+    if len(env) - 48 in BUCKETS:
+        raise SessionError("UNSUPPORTED_VERSION")  # §1: a version-1 sealed envelope's size
     if len(env) not in BUCKETS:
         raise SessionError("BAD_ENVELOPE")
     if env[0] != 0x22:
@@ -977,6 +992,8 @@ def main() -> None:
         expect_session("SESSION: truncated by one byte", snap_b_after_init, cut(e, len(e) - 1), 2, "BAD_ENVELOPE"),
         expect_session("SESSION: one byte appended", snap_b_after_init, append(e, b"\x00"), 2, "BAD_ENVELOPE"),
         expect_session("SESSION: truncated to 100 bytes", snap_b_after_init, cut(e, 100), 2, "BAD_ENVELOPE"),
+        expect_session("SESSION: 48 bytes appended (a version-1 sealed envelope's size)", snap_b_after_init,
+                       append(e, bytes(48)), 2, "UNSUPPORTED_VERSION"),
     ]
     # a header from the stored skipped key's message, body flipped: the skipped key stays
     a1_msg, _ = sent[("A", 1)]
@@ -985,7 +1002,7 @@ def main() -> None:
     cases.append(expect_session("SESSION: skipped-key message with a header byte flipped", snap_b_k1_skipped,
                                 flip(a1_msg["envelope"], 40), 1, "DECRYPT_FAILED"))
     # re-encrypted content under valid keys: bad padding, bad inner message, expired, clock skew, counters
-    def forged(label, st_sender, inner_bytes=None, padded_override=None, tag_k=None, lost=0):
+    def forged(label, st_sender, inner_bytes=None, padded_override=None, tag_k=None, lost=0, header_n=None):
         """The sender's next SESSION envelope after `lost` messages that never arrive, with its tag
         counter or its body plaintext chosen by the caller; the sender's state is not changed."""
         st = copy.deepcopy(st_sender)
@@ -996,7 +1013,7 @@ def main() -> None:
         r = Random(f"invalid/{label}")
         st.cks, mk = kdf_ck(st.cks)
         ak, rck = msg_keys(mk)
-        h = header(pub(st.dhs), st.pn, st.ns)
+        h = header(pub(st.dhs), st.pn, st.ns if header_n is None else header_n)
         hn = r(12)
         eh = hn + aead(st.hks, hn, h, b"")
         k = st.ks if tag_k is None else tag_k
@@ -1025,10 +1042,18 @@ def main() -> None:
         ("inner message expired", inner_msg("inv/exp", 2, "", "late", created=NOW - 10 * DAY, expires=NOW - DAY),
          "EXPIRED"),
         ("inner message from the future", inner_msg("inv/skew", 2, "", "early", created=NOW + 2 * DAY), "CLOCK_SKEW"),
+        ("inner message expiring when it was created", inner_msg("inv/zero", 2, "", "none", expires=NOW - 60_000),
+         "CLOCK_SKEW"),
+        ("inner message of unknown kind 4", inner_msg("inv/kind", 4, "", "?"), "BAD_MESSAGE"),
     ):
         f = forged(label, snap_a_before_b0, inner_bytes=encode_inner(m))
         cases.append({**expect_session(f"SESSION: {label}", st_b_mid, f["envelope"], f["k"], code),
                       "receiverState": st_b_mid_note})
+    cases.append({**expect_session("SESSION: A's k = 2 again after B accepted it (k <= RH, no stored key)", st_b_mid,
+                                   e, 2, "BAD_TAG"), "receiverState": st_b_mid_note})
+    f = forged("stale N", snap_a_before_b0, inner_bytes=good_inner, header_n=2)
+    cases.append({**expect_session("SESSION: header N = 2 for the chain's key at N = 3 (N behind the chain)", st_b_mid,
+                                   f["envelope"], 3, "BAD_HEADER"), "receiverState": st_b_mid_note})
     # the next chain-1 message, its tag made for k=4 while its header says N=3: counters disagree
     st_tmp = copy.deepcopy(snap_a_before_b0)
     f = forged("counter mismatch", st_tmp, padded_override=pad(good_inner, 85)[0], tag_k=4)
@@ -1087,6 +1112,8 @@ def main() -> None:
         expect_init("INIT: last byte flipped", flip(ie, len(ie) - 1), "DECRYPT_FAILED"),
         expect_init("INIT: truncated by one byte", cut(ie, len(ie) - 1), "BAD_ENVELOPE"),
         expect_init("INIT: cut to 1024 bytes (a bucket, too short)", cut(ie, 1024), "BAD_ENVELOPE"),
+        expect_init("INIT: 48 bytes appended (a version-1 sealed envelope's size)", append(ie, bytes(48)),
+                    "UNSUPPORTED_VERSION"),
         expect_init("INIT: opened after Alice's bundle expired", ie, "BUNDLE_EXPIRED", now=alice.expires_at),
     ]
     # INITs whose sealed Bundle_A is bad, re-sealed with the right key
@@ -1108,6 +1135,33 @@ def main() -> None:
                                  created=NOW - 10 * DAY, expires=NOW - DAY)), Random("invalid-init/expired-inner"))[1]
     icases.append(expect_init("INIT: first message expired", bad_inner_init["envelope"], "EXPIRED"))
     out["invalidInit"] = icases
+
+    # A's side: bundle answers that verify but cannot be agreed with
+    order8 = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")  # small order
+    bad_spk = copy.deepcopy(bob)
+    bad_spk.spk_public_override = order8
+    bad_pq = copy.deepcopy(bob)
+    bad_pq.pq_public_override = b"\xff\xff" + bob.pq_ek[2:]  # first coefficient 4095 >= q
+    assert not mlkem768.ek_valid(bad_pq.pq_ek)
+    initiate_cases = []
+    for name, answer_bytes in (
+        ("signed prekey of small order", bundle_answer(bad_spk.bundle(), None)),
+        ("one-time prekey of small order", bundle_answer(bob.bundle(), (100, order8))),
+        ("ML-KEM prekey failing the FIPS 203 modulus check", bundle_answer(bad_pq.bundle(), None)),
+    ):
+        r = Random(f"invalid-initiate/{name}")
+        peer, peer_opk = parse_bundle_answer(answer_bytes, NOW)
+        m_bad = inner_msg(f"invalid-initiate/{name}", 2, "", "x")
+        try:
+            create_init(alice, peer, peer_opk, encode_inner(m_bad), r)
+        except SessionError as ex:
+            assert ex.code == "BAD_BUNDLE", ex.code
+        else:
+            raise AssertionError(name)
+        initiate_cases.append(hexify({"name": f"initiate: {name}", "answer": answer_bytes, "inner": inner_json(m_bad),
+                                      "random": [rnd(f"invalid-initiate/{name}/{i}", n) for i, n in ((0, 32), (1, 32))],
+                                      "now": NOW, "expect": "BAD_BUNDLE"}))
+    out["invalidInitiate"] = initiate_cases
 
     # bundles and bundle answers
     def expect_bundle(name, b, code, now=NOW, answer=False):
