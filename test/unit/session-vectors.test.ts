@@ -19,7 +19,7 @@ import {
   type BundleV2, type PrekeyLookup, type SessionMessage, type SessionState, type SkippedKey,
 } from '../../src/session/index.js';
 import { kdfChain, kdfRoot, messageKeys } from '../../src/session/ratchet.js';
-import { dh, kemDecapsulate, kemEncapsulate, kemKeyPair } from '../../src/session/primitives.js';
+import { dh, kemDecapsulate, kemEncapsulate, kemKeyPair, x25519Public } from '../../src/session/primitives.js';
 import { pad, paddedLength } from '../../src/session/message.js';
 import { sessionCodeOf } from '../fixtures/sessions.js';
 
@@ -152,9 +152,13 @@ test('vectors: identities, onion addresses and bundle v2 (encoding, Ed25519 sign
     assert.deepEqual(decoded.mailboxes, p.mailboxes);
     assert.equal(decoded.signedPrekeyId, p.spkId);
     assert.equal(decoded.pqPrekeyId, p.pqpkId);
+    eq(kemKeyPair(h(p.pqpkSeed)).publicKey, p.pqpk, `${name} PQ prekey from its seed`);
+    for (const o of p.opks) eq(x25519Public(h(o.secret)), o.public, `${name} one-time prekey ${o.id}`);
+    eq(x25519Public(h(p.spkSecret)), p.spk, `${name} signed prekey`);
   }
   for (const a of V.bundleAnswers) {
     const decoded = decodeBundleAnswer(h(a.answer));
+    verifyBundle(decoded.bundle, { now: NOW, maxClockSkewMs: SKEW });
     eq(decoded.bundle.bytes, V.parties[a.owner].bundle, `${a.name}: bundle`);
     assert.equal(decoded.oneTimePrekey?.id ?? null, a.opkId, `${a.name}: OPK id`);
     eq(decoded.oneTimePrekey?.public, a.opk, `${a.name}: OPK`);
