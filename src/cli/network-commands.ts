@@ -16,7 +16,7 @@ import { downTestNetwork, upTestNetwork } from '../tor/index.js';
 import { print, type GlobalArgs } from './common.js';
 import { dataPaths } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
-import { fullHostOf, networkOf, registryTarget, tronKey, userDeploymentsPath } from './registry-config.js';
+import { fullHostOf, keyOptions, networkOf, registryTarget, tronKey, userDeploymentsPath } from './registry-config.js';
 
 const defaultTestnetDir = () => join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'onionpost-testnet');
 
@@ -27,11 +27,6 @@ function registryOptions<T>(y: Argv<T>) {
     .option('registry', { type: 'string', describe: 'registry contract address (default: the recorded deployment)' });
 }
 
-function keyOptions<T>(y: Argv<T>) {
-  return y
-    .option('tron-key-file', { type: 'string', describe: 'file holding the TRON private key (hex); else $TRON_PRIVATE_KEY' })
-    .option('dev-account', { type: 'number', describe: 'on the dev chain: use prefunded account N' });
-}
 
 export function registerNetworkCommands(cli: Argv<GlobalArgs>): void {
   cli.command('testnet', 'a private Tor network on 127.0.0.1 for tests and demos', (y) => y

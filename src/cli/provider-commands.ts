@@ -15,7 +15,7 @@ import { createProviderDirectory, parseTronAddress, type ProviderDirectory, type
 import { print, type GlobalArgs } from './common.js';
 import { dataPaths } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
-import { directoryTarget, tronKey, type DirectoryArgs, type KeyArgs } from './registry-config.js';
+import { directoryTarget, keyOptions, tronKey, type DirectoryArgs, type KeyArgs } from './registry-config.js';
 
 function directoryOptions<T>(y: Argv<T>) {
   return y
@@ -24,11 +24,6 @@ function directoryOptions<T>(y: Argv<T>) {
     .option('directory', { type: 'string', describe: 'provider directory contract (default: the recorded deployment)' });
 }
 
-function keyOptions<T>(y: Argv<T>) {
-  return y
-    .option('tron-key-file', { type: 'string', describe: 'file holding the TRON private key (hex); else $TRON_PRIVATE_KEY' })
-    .option('dev-account', { type: 'number', describe: 'on the dev chain: use prefunded account N' });
-}
 
 const TRX = 1_000_000n;
 

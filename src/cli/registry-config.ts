@@ -11,6 +11,7 @@
  * used over the default 127.0.0.1:9090 (a dev chain may listen anywhere).
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Argv } from 'yargs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DEFAULT_DEPLOYMENTS_PATH, KNOWN_NETWORKS, getDeployment, isNetworkName, type Deployment } from '../contract/index.js';
@@ -27,6 +28,13 @@ export interface RegistryArgs {
 export interface KeyArgs {
   tronKeyFile?: string | undefined;
   devAccount?: number | undefined;
+}
+
+/** The options every command that signs TRON transactions takes (see tronKey). */
+export function keyOptions<T>(y: Argv<T>) {
+  return y
+    .option('tron-key-file', { type: 'string', describe: 'file holding the TRON private key (hex); else $TRON_PRIVATE_KEY' })
+    .option('dev-account', { type: 'number', describe: 'on the dev chain: use prefunded account N' });
 }
 
 export function userDeploymentsPath(env: NodeJS.ProcessEnv = process.env): string {

@@ -5,26 +5,20 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { cliEnv, oneLineError, runCli, startChainProcess } from '../fixtures/cli.js';
 
-const bin = join(dirname(fileURLToPath(import.meta.url)), '../../../bin/onionpost.js');
 const root = mkdtempSync(join(tmpdir(), 'onionpost-cli-providers-'));
-const env = { ...process.env, ONIONPOST_PASSPHRASE: 'correct horse', ONIONPOST_DEPLOYMENTS: join(root, 'deployments.json'), ONIONPOST_HOME: join(root, 'home') };
-delete (env as Record<string, unknown>).TRON_PRIVATE_KEY;
+const env = cliEnv(root);
 let chain: ChildProcess | undefined;
 let chainUrl = '';
 const prov = join(root, 'provider');
 const prov2 = join(root, 'provider2');
 const user = join(root, 'user');
-
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { env, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const run = (args: string[]) => runCli(env, args);
 
 function json<T>(args: string[]): T {
   const r = run([...args, '--json']);
@@ -32,29 +26,10 @@ function json<T>(args: string[]): T {
   return JSON.parse(r.out) as T;
 }
 
-function oneLineError(r: { code: number | null; err: string }, code: string): void {
-  assert.notEqual(r.code, 0);
-  const lines = r.err.trim().split('\n').filter((l) => l.startsWith('onionpost:'));
-  assert.equal(lines.length, 1, `one error line, got: ${r.err}`);
-  assert.match(lines[0]!, new RegExp(`\\[${code}\\]$`));
-}
-
 before(async () => {
-  chain = spawn(process.execPath, [bin, 'chain', '--port', '0', '--accounts', '6', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev chain did not start: ${out}`)), 30_000);
-    chain!.stdout!.on('data', (d) => {
-      out += d;
-      try {
-        chainUrl = (JSON.parse(out) as { url: string }).url;
-        clearTimeout(timer);
-        resolve();
-      } catch {
-        // not all of it yet
-      }
-    });
-  });
+  const c = await startChainProcess(env, ['--accounts', '6']);
+  chain = c.process;
+  chainUrl = c.url;
   for (const dir of [prov, prov2, user]) assert.equal(run(['init', '--data-dir', dir, '--kdf', 'fast']).code, 0);
 });
 

@@ -8,45 +8,19 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { bin, cliEnv, oneLineError, runCli, startChainProcess } from '../fixtures/cli.js';
 
-const bin = join(dirname(fileURLToPath(import.meta.url)), '../../../bin/onionpost.js');
 const root = mkdtempSync(join(tmpdir(), 'onionpost-cli-'));
-const env = { ...process.env, ONIONPOST_PASSPHRASE: 'correct horse', ONIONPOST_DEPLOYMENTS: join(root, 'deployments.json'), ONIONPOST_HOME: join(root, 'default-home') };
-delete (env as Record<string, unknown>).TRON_PRIVATE_KEY;
+const env = cliEnv(root);
 let chain: ChildProcess | undefined;
 let chainUrl = '';
-
-function run(args: string[], extraEnv: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [bin, ...args], { env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-function oneLineError(r: { code: number | null; err: string }, code: string): void {
-  assert.notEqual(r.code, 0);
-  const lines = r.err.trim().split('\n').filter((l) => l.startsWith('onionpost:'));
-  assert.equal(lines.length, 1, `one error line, got: ${r.err}`);
-  assert.match(lines[0]!, new RegExp(`\\[${code}\\]$`));
-  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
-}
+const run = (args: string[], extraEnv: Record<string, string> = {}) => runCli(env, args, extraEnv);
 
 before(async () => {
-  chain = spawn(process.execPath, [bin, 'chain', '--port', '0', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev chain did not start: ${out}`)), 30_000);
-    chain!.stdout!.on('data', (d) => {
-      out += d;
-      try {
-        chainUrl = (JSON.parse(out) as { url: string }).url;
-        clearTimeout(timer);
-        resolve();
-      } catch {
-        // not all of it yet
-      }
-    });
-  });
+  const c = await startChainProcess(env);
+  chain = c.process;
+  chainUrl = c.url;
 });
 
 after(() => {
@@ -116,7 +90,7 @@ test('registry: deploy, register, lookup as typed by a user; missing key, taken 
   const plain = run(['lookup', 'alice', '--network', 'dev', '--json']);
   assert.equal(plain.code, 0, plain.err);
   // A running sandbox's marker (sandbox.json beside the deployments file) wins for --network dev...
-  const deployments = JSON.parse(readFileSync(env.ONIONPOST_DEPLOYMENTS, 'utf8')) as { dev: { address: string } };
+  const deployments = JSON.parse(readFileSync(join(root, 'deployments.json'), 'utf8')) as { dev: { address: string } };
   const marker = join(root, 'sandbox.json');
   writeFileSync(marker, JSON.stringify({ pid: chain!.pid, dir: root, dev: { ...deployments.dev, fullHost: 'http://127.0.0.1:1' } }));
   oneLineError(run(['lookup', 'alice', '--network', 'dev']), 'UNREACHABLE');
