@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Brings a fresh clone to a runnable state using only Node's standard library:
 //   1. installs npm dependencies when node_modules is missing or older than the lock file,
-//   2. installs Debian's `tor` (and, for the tests, `chromium`) when missing and we are root,
+//   2. installs Debian's `tor` (and, for the tests, `chromium` and `isync`) when missing and we are root,
 //   3. compiles the TypeScript into dist/.
 // Usage: node scripts/setup.mjs [--for start|test|bench]   (default: start)
 import { spawnSync } from 'node:child_process';
@@ -37,7 +37,8 @@ if (!existsSync(stamp) || mtime(join(root, 'package-lock.json')) > mtime(stamp))
 
 // 2. system packages: tor always (the node owns a tor), chromium for the browser tests
 const wanted = [['tor', 'tor'], ['tor-gencert', 'tor']];
-if (purpose === 'test') wanted.push(['chromium', 'chromium']);
+// The mail bridge's tests drive a real Debian mail user agent: mbsync (isync) syncing to a Maildir.
+if (purpose === 'test') wanted.push(['chromium', 'chromium'], ['mbsync', 'isync']);
 const missing = [...new Set(wanted.filter(([bin]) => !have(bin)).map(([, pkg]) => pkg))];
 if (missing.length > 0) {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

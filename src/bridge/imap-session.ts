@@ -32,6 +32,11 @@ const FOLDERS: { name: FolderName; attrs: string }[] = [
   { name: 'Sent', attrs: '\\HasNoChildren \\Sent' },
   { name: 'Trash', attrs: '\\HasNoChildren \\Trash' },
 ];
+const KNOWN = new Set([
+  'CAPABILITY', 'NOOP', 'CHECK', 'LOGOUT', 'ID', 'LOGIN', 'AUTHENTICATE', 'NAMESPACE', 'ENABLE', 'LIST', 'LSUB', 'SUBSCRIBE',
+  'UNSUBSCRIBE', 'CREATE', 'DELETE', 'RENAME', 'STATUS', 'SELECT', 'EXAMINE', 'APPEND', 'IDLE', 'CLOSE', 'UNSELECT', 'EXPUNGE',
+  'SEARCH', 'FETCH', 'STORE', 'COPY', 'MOVE',
+]);
 const FLAGS_LIST = '(\\Answered \\Flagged \\Deleted \\Seen \\Draft)';
 const PERMANENT = '(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)';
 
@@ -243,6 +248,7 @@ export class ImapSession {
   }
 
   #dispatch(tag: string, name: string, args: ImapToken[], uid: boolean): void {
+    if (!KNOWN.has(name)) throw new ImapSyntaxError(`unknown command ${name.slice(0, 20)}`);
     const w = (b: Buffer) => this.#d.write(b);
     const ok = (text = `${name} completed`, code?: string) => w(tagged(tag, 'OK', text, code));
     switch (name) {

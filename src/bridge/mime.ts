@@ -146,7 +146,8 @@ export function writePart(spec: PartSpec, seed: string, top: [string, string][] 
     head += `Content-Type: multipart/${spec.subtype}${params.map(([k, v]) => paramValue(k, v)).join('')}\r\n`;
     return { header: Buffer.from(`${head}\r\n`), body: Buffer.concat(chunks), type: 'multipart', subtype: spec.subtype, params, encoding: '7bit', disposition: null, children };
   }
-  const isText = spec.type === 'text' || (spec.type === 'message' && spec.subtype === 'delivery-status');
+  // Files go out as base64 whatever their type, so their bytes come back unchanged.
+  const isText = !spec.disposition && (spec.type === 'text' || (spec.type === 'message' && spec.subtype === 'delivery-status'));
   const { encoding, body } = isText ? textBody(spec.content) : { encoding: 'base64', body: base64Lines(spec.content) };
   const params = spec.params ?? [];
   head += `Content-Type: ${spec.type}/${spec.subtype}${params.map(([k, v]) => paramValue(k, v)).join('')}\r\n`;

@@ -22,6 +22,7 @@ import { registerNetworkCommands } from './network-commands.js';
 import { registerProviderCommands } from './provider-commands.js';
 import { registerStartCommand } from './start.js';
 import { registerSandboxCommand } from './sandbox.js';
+import { registerBridgeCommand } from './bridge-command.js';
 
 export type { GlobalArgs } from './common.js';
 
@@ -169,6 +170,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
   registerNetworkCommands(cli as unknown as Argv<GlobalArgs>);
   registerProviderCommands(cli as unknown as Argv<GlobalArgs>);
   registerSandboxCommand(cli as unknown as Argv<GlobalArgs>);
+  registerBridgeCommand(cli as unknown as Argv<GlobalArgs>);
   return cli as unknown as Argv<GlobalArgs>;
 }
 

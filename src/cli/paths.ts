@@ -4,6 +4,7 @@
  *   identity.json   the passphrase-encrypted key file (0600)
  *   node.db         SQLite: messages, outbox, contacts, dedup (+ -wal, -shm)
  *   api-token       the local API's bearer token (0600), made at first start
+ *   bridge-password the mail bridge's password for mail clients (0600), made at first start
  *   api.json        {url, pid} of the running node's API; removed when it stops
  *   tor/            the node's own Tor data directory
  *   node.log        the running node's log (JSON lines)
@@ -24,6 +25,7 @@ export function dataPaths(dataDir: string) {
     keyFile: join(dataDir, 'identity.json'),
     db: join(dataDir, 'node.db'),
     apiToken: join(dataDir, 'api-token'),
+    bridgePassword: join(dataDir, 'bridge-password'),
     apiEndpoint: join(dataDir, 'api.json'),
     torDir: join(dataDir, 'tor'),
     log: join(dataDir, 'node.log'),

@@ -11,7 +11,7 @@
  * prints a summary and exits 0 only if every demo message was delivered. Everything it starts it
  * stops: no tor is left behind.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv } from 'yargs';
@@ -32,6 +32,7 @@ import { cliName, dataPaths } from './paths.js';
 import { removeSandboxMarker, writeSandboxMarker } from './registry-config.js';
 import { ensureApiToken } from './start.js';
 import { loadWebHandler } from './web.js';
+import { bridgeSettingsText } from './bridge-command.js';
 import { table } from './format.js';
 
 const NAMES = ['alice', 'bob', 'carol'] as const;
@@ -131,6 +132,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
           ensurePrivateDir(dataDir);
           const identity = loadOrCreateIdentity(dataDir);
           const token = ensureApiToken(dataPaths(dataDir).apiToken);
+          const bridgePassword = ensureApiToken(dataPaths(dataDir).bridgePassword);
           const account = chain!.accounts[i + 1]!;
           const registry = createTronRegistry({ fullHost: chain!.url, contractAddress: deployed.address, tronPrivateKey: account.privateKey, logger: logger.child({ layer: 'registry', node: name }) });
           const network = torNetwork({ dataDir, keyBlob: () => onionKeyBlob(identity.seed), testNetwork: testnet!.info, logger: logger.child({ node: name }), bootstrapTimeoutMs: 90_000 });
@@ -141,6 +143,8 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
           const node = new OnionpostNode({
             identity, dbPath: dataPaths(dataDir).db, network, registry, logger: logger.child({ node: name }),
             api: { token, ...(web ? { web } : {}) }, selfCheckTimeoutMs: 120_000,
+            // Any free ports: three nodes share this machine.
+            bridge: { smtpPort: 0, imapPort: 0, password: bridgePassword },
             outbox: { policy: { fastBaseMs: 1_000, fastMaxMs: 10_000 } },
           });
           await node.start();
@@ -196,6 +200,9 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             `  ${cli} lookup alice --network dev --json`,
             `  ${cliPrefix(alice)} ui    (a fresh web UI sign-in link for alice)`,
             'Open a sign-in link above in a browser on this machine. Ctrl-C stops everything.',
+            '',
+            bridgeSettingsText({ smtp: alice.node.mailBridge!.smtp, imap: alice.node.mailBridge!.imap, user: alice.node.mailBridge!.user, address: alice.node.mailBridge!.user, password: readFileSync(dataPaths(alice.dataDir).bridgePassword, 'utf8').trim() }, 'alice'),
+            `  (the same as JSON: ${cliPrefix(alice)} bridge --json; bob is bob@onionpost.onion, carol carol@onionpost.onion)`,
             '',
           ]),
         ].join('\n'));

@@ -18,6 +18,7 @@ import { OnionpostNode, loopbackNetwork, torNetwork, TorDownError, type PeerNetw
 import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
 import { readTestNetwork, TorSocksAgent } from '../tor/index.js';
 import type { GlobalArgs } from './common.js';
+import { BRIDGE_DEFAULT_PORTS } from './bridge-command.js';
 import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
 import { registryTarget } from './registry-config.js';
@@ -89,7 +90,10 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       .option('full-host', { type: 'string', describe: 'TRON node URL (default: the network\'s)' })
       .option('registry', { type: 'string', describe: 'registry contract address (default: the recorded deployment)' })
       .option('bootstrap-timeout', { type: 'number', default: 120, describe: 'seconds Tor may take to bootstrap' })
-      .option('log-file', { type: 'string', describe: 'append the log (JSON lines) to this file instead of stderr' }),
+      .option('log-file', { type: 'string', describe: 'append the log (JSON lines) to this file instead of stderr' })
+      .option('bridge', { type: 'boolean', default: true, describe: 'the mail bridge: SMTP and IMAP on 127.0.0.1 for mail clients (--no-bridge: off)' })
+      .option('smtp-port', { type: 'number', default: BRIDGE_DEFAULT_PORTS.smtp, describe: 'mail bridge SMTP port on 127.0.0.1 (0: any free port)' })
+      .option('imap-port', { type: 'number', default: BRIDGE_DEFAULT_PORTS.imap, describe: 'mail bridge IMAP port on 127.0.0.1 (0: any free port)' }),
     async (a) => {
       await cryptoReady();
       const paths = dataPaths(a.dataDir);
@@ -101,6 +105,8 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       const identity = readKeyFile(paths.keyFile, passphrase);
       ensurePrivateDir(a.dataDir);
       const token = ensureApiToken(paths.apiToken);
+      // A secret of its own, so a mail client's saved password never opens the API.
+      const bridgePassword = a.bridge ? ensureApiToken(paths.bridgePassword) : null;
       const logger: Logger = createLogger({ level: a.logLevel as 'info', destination: await logDestination(a.logFile ? { file: a.logFile } : {}) });
       const network: PeerNetwork = a.loopback
         ? loopbackNetwork(a.loopback)
@@ -142,6 +148,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
             ].join('\n'));
           },
         },
+        ...(bridgePassword ? { bridge: { smtpPort: a.smtpPort, imapPort: a.imapPort, password: bridgePassword } } : {}),
       });
       let stopping: Promise<void> | undefined;
       const stop = (why: string) => {
@@ -165,6 +172,10 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
         throw err;
       }
       say(`onionpost node running: ${a.loopback ? 'reachable through the loopback directory' : 'onion service published'}\n`);
+      if (node.mailBridge) {
+        const b = node.mailBridge;
+        say(`  mail:     SMTP ${b.smtp.host}:${b.smtp.port}, IMAP ${b.imap.host}:${b.imap.port}, user ${b.user} (settings and password: ${cli}${dirArg} bridge)\n`);
+      }
       const off = node.events.subscribe((ev) => {
         if (ev.type === 'tor.status' && ev.reachable === true) say('Your onion is reachable.\n');
         if (ev.type === 'message.received') say(`New ${String(ev.kind)} from ${String(ev.peerLabel ?? ev.from)}: ${String(ev.subject ?? '')}\n`);

@@ -4,11 +4,11 @@
  * pipeline (src/pipeline/), who a recipient is in the contact policy (src/contacts/), and what the
  * API answers in its handlers (src/api/handlers.ts).
  *
- * Start order: store → contacts, envelopes, pipeline → listener → API → network.publish → outbox →
- * mail bridge → reachability self-check. The API comes up before the network is published, so
+ * Start order: store → contacts, envelopes, pipeline → listener → mail bridge → API → network.publish →
+ * outbox → reachability self-check. The API comes up before the network is published, so
  * `onionpost start` can print the sign-in link and the status page can show Tor's bootstrap while
  * it runs (a send meanwhile is queued in the store; the outbox picks it up when it starts).
- * close() undoes them in reverse, except that the API goes first: it stops taking requests and lets
+ * close() undoes them in reverse, except that the API and the mail bridge go first: they stop taking requests and let
  * those already running finish while everything they need is still up. It collects every error and
  * is idempotent.
  */
@@ -215,6 +215,15 @@ export class OnionpostNode {
           generation = g;
         }
       });
+      // Before the API, so `bridge.settings` answers as soon as the API does; mail a client submits
+      // before the onion is published waits in the outbox like any other.
+      if (this.#o.bridge) {
+        const b = this.#o.bridge;
+        this.#bridge = await createMailBridge({
+          mailPort: createMailPort(this), password: b.password, smtpPort: b.smtpPort, imapPort: b.imapPort,
+          logger: this.#o.logger.child({ layer: 'bridge' }), clock: this.#clock,
+        });
+      }
       if (this.#o.api) {
         const a = this.#o.api;
         this.#api = await createApiServer({
@@ -233,13 +242,6 @@ export class OnionpostNode {
         onChange: (id, state, d) => this.events.emit({ type: 'message.state', id, state, ...d }),
       });
       this.#outbox.start();
-      if (this.#o.bridge) {
-        const b = this.#o.bridge;
-        this.#bridge = await createMailBridge({
-          mailPort: createMailPort(this), password: b.password, smtpPort: b.smtpPort, imapPort: b.imapPort,
-          logger: this.#o.logger.child({ layer: 'bridge' }), clock: this.#clock,
-        });
-      }
       void this.#reachability.check();
     } catch (err) {
       await this.close().catch(() => {});
