@@ -80,10 +80,8 @@ export async function startSmtp(o: SmtpOptions): Promise<SmtpServerHandle> {
       if (checkPassword(auth.username ?? '', auth.password ?? '', port.ownAddress, o.password)) return cb(null, { user: port.ownAddress });
       st.authFailures++;
       log.warn({ failures: st.authFailures }, 'smtp: failed login');
-      if (st.authFailures >= o.limits.maxAuthFailures) {
-        setImmediate(() => (session as unknown as { _socket?: { destroy(): void } })._socket?.destroy());
-        return cb(reply(421, 'too many failed logins, closing'));
-      }
+      // smtp-server closes the connection after any 421 reply.
+      if (st.authFailures >= o.limits.maxAuthFailures) return cb(reply(421, 'too many failed logins, closing'));
       cb(reply(535, 'wrong user name or password (the bridge password is in the data dir: onionpost bridge)'));
     },
     onMailFrom(address, session, cb) {
