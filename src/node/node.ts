@@ -195,7 +195,7 @@ export class OnionpostNode {
       });
       const pipeline = new MessagePipeline({
         identityKey: this.identity.identityKey, store, envelopes, recipients: contacts, connections, events: this.events,
-        kick: () => this.#outbox?.kick(), clock: this.#clock, random: this.#random, limits: this.#limits,
+        kick: () => this.#outbox?.kick(), peerSeen: (peer) => this.#outbox?.peerSeen(peer), clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'pipeline' }), deliverTimeoutMs: this.#o.deliverTimeoutMs ?? 60_000, signal: this.#closeController.signal,
         ...(this.#o.hooks?.afterInboundCommit ? { afterInboundCommit: this.#o.hooks.afterInboundCommit } : {}),
       });

@@ -13,16 +13,33 @@
  * ```
  *
  * Scheduling: no polling. After every change the outbox asks the store when it next has work
- * (earliest next_attempt_at of a startable message, earliest expiry) and arms exactly one timer
- * for then. At most `perPeerConcurrency` deliveries per peer and `maxConcurrency` overall; when a
- * delivery to a peer ends in 'retry', that peer's other queued messages are deferred to the same
- * time (store.deferPeer: an offline onion is not dialled once per queued message) unless kick(peer)
- * is called.
+ * (the earliest due time of a peer it may start a delivery to, the earliest expiry) and arms
+ * exactly one timer for then. At most `perPeerConcurrency` deliveries per peer and
+ * `maxConcurrency` overall.
+ *
+ * Backoff has two levels, and neither rewrites a queue:
+ *
+ *   peer     A 'retry' is about reaching the peer, so it sets the peer's backoff, one row in the
+ *            store (store.setPeerState: failed steps, next attempt, last error). While the peer is
+ *            backing off (failures > 0) at most ONE delivery to it is in flight: a probe, the least
+ *            recently tried due message. A peer that is down costs one dial per backoff step,
+ *            however many messages wait for it. Deliveries that were already in flight when the
+ *            step was counted fail as part of the same step (they count once). A receipt from the
+ *            peer ends its backoff (and lifts the one-in-flight limit at once); so does
+ *            kick(peer) or peerSeen(peer), e.g. when the peer connected to us.
+ *   message  The message that was actually tried also gets its own next_attempt_at, from its own
+ *            attempt count (policy.ts): it goes to the back of the peer's line, and one message
+ *            the peer keeps refusing with a retryable answer backs off on its own schedule even
+ *            while the peer is healthy.
+ *
+ * A queued message is due when both its own next_attempt_at and its peer's have passed. Its
+ * attempts, attempt rows and events record only what happened to it: a message that waited behind
+ * a probe that failed has no attempt of its own (the peer's row says why it waits).
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { OnionpostError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { StoreError, type MessageState, type Store, type StoredMessage } from '../store/index.js';
+import { StoreError, type MessageState, type QueuedPeer, type Store, type StoredMessage } from '../store/index.js';
 import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy, type RetryWhen } from './policy.js';
 
 /** What one delivery attempt came to. */
@@ -71,7 +88,10 @@ export interface OutboxOptions {
 }
 
 export interface Outbox {
-  /** Re-queues rows left 'sending' by a crash, then starts delivering. Idempotent. */
+  /**
+   * Re-queues rows left 'sending' by a crash (indexed: as many rows as were in flight), then starts
+   * delivering. Peers keep the backoff they had before the restart. Idempotent.
+   */
   start(): void;
   /**
    * Looks at the queue now instead of at the next timer: call it after queueing a message, when Tor
@@ -79,6 +99,12 @@ export interface Outbox {
    * due now and its backoff is forgotten). Also after store.releaseHeld(peer).
    */
   kick(peerIdentity?: string): void;
+  /**
+   * Evidence that the peer is reachable now (it connected to us and delivered a message): if it is
+   * backing off, its backoff ends and its queue drains at once, as after kick(peer). Cheap when it
+   * is not (one primary-key lookup), so it may be called for every inbound message.
+   */
+  peerSeen(peerIdentity: string): void;
   /** Deliveries in flight now. */
   readonly inFlight: number;
   /** Stops the timer, aborts in-flight deliveries and leaves them queued. Same promise on every call. */
@@ -88,6 +114,8 @@ export interface Outbox {
 interface InFlight {
   id: string;
   peer: string;
+  /** The peer's step when this delivery began (see `steps`). */
+  step: number;
   attemptId: number;
   attempts: number;
   expiresAt: number;
@@ -98,6 +126,8 @@ interface InFlight {
 
 /** Longest single timer; longer waits are re-armed (setTimeout's limit is 2^31-1 ms). */
 const MAX_TIMER_MS = 24 * 60 * 60_000;
+/** Expiries written per round; more wait for the next round (a timer at once), so start-up after a long stop is not one long transaction. */
+const EXPIRE_BATCH = 500;
 
 export function createOutbox(opts: OutboxOptions): Outbox {
   const { store, clock, deliver, logger } = opts;
@@ -110,6 +140,10 @@ export function createOutbox(opts: OutboxOptions): Outbox {
 
   const inflight = new Map<string, InFlight>();
   const peerLoad = new Map<string, number>();
+  // Per peer with deliveries in flight: bumped when a failure is counted as a step of the peer's
+  // backoff (or the backoff is forgotten). A failure of a delivery begun at an older step belongs
+  // to a step already counted. Dropped when nothing is in flight to the peer.
+  const steps = new Map<string, number>();
   let timer: TimerHandle | undefined;
   let started = false;
   let closed = false;
@@ -129,11 +163,10 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     }, delay);
   }
 
-  /** Peers already at their concurrency limit. */
-  function busyPeers(): Set<string> {
-    const out = new Set<string>();
-    for (const [peer, n] of peerLoad) if (n >= perPeer) out.add(peer);
-    return out;
+  /** How many more deliveries to the peer may start now: one in flight while it backs off. */
+  function room(p: QueuedPeer): number {
+    const cap = p.failures > 0 ? 1 : perPeer;
+    return Math.min(maxConcurrency - inflight.size, cap - (peerLoad.get(p.peerIdentity) ?? 0));
   }
 
   // Group commit: the outcomes that finished together and the deliveries they make room for are
@@ -141,34 +174,32 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   // of N messages costs a few fsyncs instead of 4N.
   function pumpRound(): void {
     const now = clock.now();
-    for (const id of store.expireDue(now)) logger.info({ id }, 'message expired undelivered');
-    // Each round starts at least one delivery or stops, so this runs at most maxConcurrency times.
-    while (inflight.size < maxConcurrency) {
-      // At most one peer's worth of rows per query: rows come back whole (body and envelope), and
-      // fetching hundreds to start the few a busy peer has room for dominated a burst's CPU time.
-      // Each round still starts at least one or stops, so all free slots fill within the loop.
-      const limit = Math.min(maxConcurrency - inflight.size, perPeer);
-      const rows = store.dueOutgoing(now, limit, { excludePeers: busyPeers() });
-      let begun = 0;
-      for (const row of rows) {
-        if (inflight.size >= maxConcurrency) break;
-        if ((peerLoad.get(row.peerIdentity) ?? 0) >= perPeer) continue;
-        begin(row, now);
-        begun++;
-      }
-      // Fewer rows than asked for: that was every due row of a non-busy peer, so another query
-      // would find nothing (it scans the busy peers' queued rows to say so).
-      if (begun === 0 || rows.length < limit) break;
+    for (const id of store.expireDue(now, EXPIRE_BATCH)) logger.info({ id }, 'message expired undelivered');
+    if (inflight.size >= maxConcurrency) return;
+    // One index seek per queued peer, then only the rows that will start (they come back whole,
+    // body and envelope): the cost of a round does not grow with the backlog.
+    for (const p of store.queuedPeers()) {
+      if (p.dueAt > now || inflight.size >= maxConcurrency) break;
+      const n = room(p);
+      if (n <= 0) continue;
+      for (const row of store.dueForPeer(p.peerIdentity, now, n)) begin(row, now);
     }
   }
 
   function nextWake(): number | null {
     const now = clock.now();
     if (storeFailedUntil > now) return storeFailedUntil;
+    let next = store.nextExpiryAt();
+    if (next !== null && next <= now) return now; // more expiries than one round writes
     // At the global cap only a finishing delivery frees a slot (and each finish wakes us); until
-    // then only expiries are due.
-    if (inflight.size >= maxConcurrency) return store.nextExpiryAt();
-    return store.nextDueAt({ excludePeers: busyPeers() });
+    // then only expiries are due. Otherwise: the first peer, in due order, we may start one more
+    // delivery to (a peer without room is woken for by its deliveries' outcomes).
+    if (inflight.size >= maxConcurrency) return next;
+    for (const p of store.queuedPeers()) {
+      if (next !== null && p.dueAt >= next) break;
+      if (room(p) > 0) return p.dueAt;
+    }
+    return next;
   }
 
   /**
@@ -222,9 +253,10 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     const message: StoredMessage = { ...row, state: 'sending', attempts: row.attempts + 1 };
     const controller = new AbortController();
     const entry: InFlight = {
-      id: row.id, peer: row.peerIdentity, attemptId, attempts: message.attempts, expiresAt: row.expiresAt,
-      controller, done: Promise.resolve(), abandoned: false,
+      id: row.id, peer: row.peerIdentity, step: steps.get(row.peerIdentity) ?? 0, attemptId, attempts: message.attempts,
+      expiresAt: row.expiresAt, controller, done: Promise.resolve(), abandoned: false,
     };
+    steps.set(entry.peer, entry.step);
     inflight.set(row.id, entry);
     peerLoad.set(entry.peer, (peerLoad.get(entry.peer) ?? 0) + 1);
     logger.debug({ id: row.id, attempt: message.attempts }, 'delivering');
@@ -246,6 +278,40 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     const n = (peerLoad.get(entry.peer) ?? 1) - 1;
     if (n > 0) peerLoad.set(entry.peer, n);
     else peerLoad.delete(entry.peer);
+  }
+
+  /** After their outcomes are recorded: step counters of peers with nothing in flight are not needed. */
+  function forgetIdleSteps(peers: Iterable<string>): void {
+    for (const p of peers) if (!peerLoad.has(p)) steps.delete(p);
+  }
+
+  /**
+   * A 'retry' outcome, for the peer: counts a step of its backoff unless this delivery began before
+   * the current step was counted. Returns the peer's next attempt time.
+   */
+  function peerFailed(entry: InFlight, when: RetryWhen, code: string, now: number): number {
+    const state = store.peerState(entry.peer);
+    const step = steps.get(entry.peer) ?? 0;
+    if (entry.step !== step) return state?.nextAttemptAt ?? now;
+    steps.set(entry.peer, step + 1);
+    if (when === 'busy') {
+      // The peer answered: it is up, just full for now. A short pause, and no step of backoff.
+      const nextAttemptAt = now + retryDelay(policy, 1, 'busy', random);
+      store.setPeerState(entry.peer, { failures: 0, nextAttemptAt, lastErrorCode: code });
+      return nextAttemptAt;
+    }
+    const failures = (state?.failures ?? 0) + 1;
+    const nextAttemptAt = now + retryDelay(policy, failures, when, random);
+    store.setPeerState(entry.peer, { failures, nextAttemptAt, lastErrorCode: code, lastFailureAt: now });
+    if (failures === 1) logger.info({ peer: entry.peer.slice(0, 16), code, nextAttemptAt }, 'peer unreachable; backing off');
+    return nextAttemptAt;
+  }
+
+  /** A receipt from the peer: its backoff ends (a BUSY pause still pending is kept). */
+  function peerSucceeded(peer: string, now: number): void {
+    const state = store.peerState(peer);
+    const paused = state !== null && state.failures === 0 ? state.nextAttemptAt : 0;
+    store.setPeerState(peer, { failures: 0, nextAttemptAt: paused, lastSuccessAt: now });
   }
 
   const finished: [InFlight, DeliveryOutcome][] = [];
@@ -277,6 +343,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
         for (const [e, o] of batch) recordSafely(e, o, now);
       }
     });
+    forgetIdleSteps(batch.map(([e]) => e.peer));
     if (opts.onChange) {
       for (const [e, o] of batch) {
         const state: MessageState = o.kind === 'retry' ? 'queued' : o.kind;
@@ -308,16 +375,18 @@ export function createOutbox(opts: OutboxOptions): Outbox {
         case 'delivered':
           store.markDelivered(id, outcome.receipt, now);
           store.recordAttemptFinish(entry.attemptId, now, 'delivered');
+          peerSucceeded(entry.peer, now);
           logger.info({ id, attempts: entry.attempts }, 'message delivered');
           break;
         case 'retry': {
           const when = outcome.when ?? 'soon';
-          const nextAt = now + retryDelay(policy, entry.attempts, when, random);
+          // This message's own schedule, by its own attempts; the peer's backoff is one row.
+          const ownAt = now + retryDelay(policy, entry.attempts, when, random);
           store.recordAttemptFinish(entry.attemptId, now, 'retry', outcome.code);
           // Past expires_at the timer's expiry pass marks it expired, so no attempt is scheduled beyond.
-          store.scheduleRetry(id, nextAt, outcome.code);
-          store.deferPeer(entry.peer, nextAt);
-          logger.info({ id, code: outcome.code, attempts: entry.attempts, nextAt }, 'delivery will be retried');
+          store.scheduleRetry(id, ownAt, outcome.code);
+          const peerAt = peerFailed(entry, when, outcome.code, now);
+          logger.debug({ id, code: outcome.code, attempts: entry.attempts, nextAt: Math.max(ownAt, peerAt) }, 'delivery will be retried');
           break;
         }
         case 'failed':
@@ -333,6 +402,21 @@ export function createOutbox(opts: OutboxOptions): Outbox {
           break;
       }
     }
+  }
+
+  function kick(peerIdentity?: string): void {
+    if (!started || closed) return;
+    if (peerIdentity !== undefined) {
+      try {
+        store.makeDue(peerIdentity, clock.now());
+      } catch (err) {
+        logger.error({ err: describeError(err) }, 'outbox: kick failed');
+      }
+      // Deliveries in flight began before the peer was seen: their failures are not a new step.
+      if (steps.has(peerIdentity)) steps.set(peerIdentity, steps.get(peerIdentity)! + 1);
+    }
+    storeFailedUntil = 0;
+    wake();
   }
 
   return {
@@ -352,17 +436,18 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       wake();
     },
 
-    kick(peerIdentity?: string) {
+    kick,
+
+    peerSeen(peerIdentity: string) {
       if (!started || closed) return;
-      if (peerIdentity !== undefined) {
-        try {
-          store.makeDue(peerIdentity, clock.now());
-        } catch (err) {
-          logger.error({ err: describeError(err) }, 'outbox: kick failed');
-        }
+      try {
+        if ((store.peerState(peerIdentity)?.failures ?? 0) === 0) return;
+      } catch (err) {
+        logger.error({ err: describeError(err) }, 'outbox: peerSeen failed');
+        return;
       }
-      storeFailedUntil = 0;
-      wake();
+      logger.info({ peer: peerIdentity.slice(0, 16) }, 'peer seen online; its backoff ends');
+      kick(peerIdentity);
     },
 
     close() {
@@ -373,6 +458,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       armTimer(null);
       const entries = [...inflight.values()];
       const now = clock.now();
+      steps.clear();
       for (const e of entries) {
         e.abandoned = true;
         release(e);

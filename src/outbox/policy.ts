@@ -1,8 +1,8 @@
 /**
  * Retry timing for the outbox.
  *
- * After the n-th failed attempt of a message (n = attempts made so far, 1-based) the next attempt
- * waits:
+ * After the n-th failed step (n, 1-based, is a peer's failed steps for its backoff, or a message's
+ * own attempts for the message's own schedule; see outbox.ts) the next attempt waits:
  *
  *   fast phase, n = 1..7:  2 s · 2^(n-1), capped at 2 min  →  2 s, 4 s, 8 s, 16 s, 32 s, 64 s, 2 min
  *   slow phase, n ≥ 8:     5 min · 2^(n-8), capped at 6 h   →  5, 10, 20, 40, 80, 160, 320 min, then 6 h

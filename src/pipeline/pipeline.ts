@@ -103,6 +103,8 @@ export interface PipelineOptions {
   events: PipelineEvents;
   /** Asks the outbox to look at the queue (called once per turn of sends). */
   kick: () => void;
+  /** Tells the outbox that a peer reached us (a new message from it): its backoff, if any, ends. */
+  peerSeen?: (peerIdentity: string) => void;
   clock: Clock;
   random: RandomBytes;
   limits: Limits;
@@ -373,6 +375,7 @@ export class MessagePipeline {
     if (result.conflict) return { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'message id already used for another message' } };
     if (!result.duplicate) {
       this.#o.events.emit({ type: 'message.received', id, from: m.senderOnion, subject: m.subject, kind: m.kind, peerLabel: contact?.alias });
+      this.#o.peerSeen?.(senderHex);
     }
     return { receipt: { envelopeHash: opened.envelopeHash, signature: result.receipt } };
   }

@@ -3,7 +3,8 @@
  * store's camelCase objects, and back.
  */
 import type {
-  Attempt, AttemptOutcome, Contact, ContactSource, KeyChange, MessageEvent, MessageKind, MessageState, StoredMessage, Direction,
+  Attempt, AttemptOutcome, Contact, ContactSource, KeyChange, MessageEvent, MessageKind, MessageState, PeerState, StoredMessage,
+  Direction,
 } from './types.js';
 
 export interface MessageRow {
@@ -30,6 +31,8 @@ export interface MessageRow {
   read: number;
   attempts: number;
   next_attempt_at: number | null;
+  /** The peer's next attempt (peer_state), where the query joins it (message_rows does). */
+  peer_next_attempt_at?: number | null;
   last_error_code: string | null;
   archived: number;
   attachment_count: number;
@@ -63,6 +66,16 @@ export interface AttemptRow {
   detail: string | null;
 }
 
+export interface PeerStateRow {
+  peer_identity: string;
+  failures: number;
+  next_attempt_at: number;
+  last_error_code: string | null;
+  last_failure_at: number | null;
+  last_success_at: number | null;
+  updated_at: number;
+}
+
 /** A plain Uint8Array view (Buffers compare unequal to Uint8Arrays under deepStrictEqual). */
 export function bytes(b: Buffer | Uint8Array): Uint8Array;
 export function bytes(b: Buffer | Uint8Array | null): Uint8Array | null;
@@ -94,7 +107,10 @@ export function messageFromRow(r: MessageRow): StoredMessage {
     receipt: bytes(r.receipt),
     read: r.read === 1,
     attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
+    // A queued message is tried when both its own time and its peer's backoff have passed.
+    nextAttemptAt: r.state === 'queued' && r.next_attempt_at !== null && (r.peer_next_attempt_at ?? 0) > r.next_attempt_at
+      ? r.peer_next_attempt_at!
+      : r.next_attempt_at,
     lastErrorCode: r.last_error_code,
     archived: r.archived === 1,
     attachmentCount: r.attachment_count,
@@ -129,6 +145,18 @@ export function attemptFromRow(r: AttemptRow): Attempt {
     outcome: r.outcome as AttemptOutcome | null,
     errorCode: r.error_code,
     detail: r.detail,
+  };
+}
+
+export function peerStateFromRow(r: PeerStateRow): PeerState {
+  return {
+    peerIdentity: r.peer_identity,
+    failures: r.failures,
+    nextAttemptAt: r.next_attempt_at,
+    lastErrorCode: r.last_error_code,
+    lastFailureAt: r.last_failure_at,
+    lastSuccessAt: r.last_success_at,
+    updatedAt: r.updated_at,
   };
 }
 

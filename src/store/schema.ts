@@ -415,6 +415,64 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX session_outgoing_by_session ON session_outgoing (session_id);
     `,
   },
+  {
+    version: 8,
+    description: 'outbox at scale: per-peer backoff in one row per peer; start-up and counts without a scan',
+    // 1. The backoff of a peer that is down was copied into every queued row of that peer (one
+    //    UPDATE of the whole queue per failed attempt), and each new message to it was due at once,
+    //    so it cost a dial of its own. peer_state holds the peer's backoff once; a queued message is
+    //    due when its own next_attempt_at (set only by the message's own attempts) and its peer's
+    //    have both passed.
+    // 2. start() re-queues rows left 'sending' and closes attempts left open by a crash; both were
+    //    full scans of tables that grow with the backlog and the history.
+    // 3. message_rows also gives the peer's next attempt, so that a queued message shows when it
+    //    will really be tried: the later of its own and its peer's.
+    // 4. counts() (every `status`) scanned the whole messages table. message_counts keeps the
+    //    numbers by direction and state, maintained by triggers on messages (a later migration
+    //    that rebuilds messages must create them again).
+    up: `
+      CREATE TABLE peer_state (
+        peer_identity   TEXT PRIMARY KEY CHECK (${HEX64('peer_identity')}),
+        failures        INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0), -- failed steps since the last success: the backoff step
+        next_attempt_at INTEGER NOT NULL DEFAULT 0, -- no delivery to this peer before this
+        last_error_code TEXT,             -- the code of the last failed step
+        last_failure_at INTEGER,
+        last_success_at INTEGER,          -- the last receipt from this peer
+        updated_at      INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE INDEX messages_sending ON messages (peer_identity) WHERE state = 'sending';
+      CREATE INDEX attempts_open ON attempts (message_id) WHERE finished_at IS NULL;
+
+      DROP VIEW message_rows;
+      CREATE VIEW message_rows AS
+        SELECT m.*, c.body AS body, c.envelope AS envelope, p.next_attempt_at AS peer_next_attempt_at
+        FROM messages m JOIN message_content c ON c.id = m.id LEFT JOIN peer_state p ON p.peer_identity = m.peer_identity;
+
+      CREATE TABLE message_counts (
+        key TEXT PRIMARY KEY, -- '<direction>:<state>' ('out:queued', 'in:received', …) or 'in:unread'
+        n   INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      INSERT INTO message_counts (key, n) SELECT direction || ':' || state, COUNT(*) FROM messages GROUP BY direction, state;
+      INSERT INTO message_counts (key, n) SELECT 'in:unread', COUNT(*) FROM messages WHERE direction = 'in' AND read = 0;
+      CREATE TRIGGER message_counts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO message_counts (key, n) VALUES (NEW.direction || ':' || NEW.state, 1) ON CONFLICT (key) DO UPDATE SET n = n + 1;
+        UPDATE message_counts SET n = n + 1 WHERE key = 'in:unread' AND NEW.direction = 'in' AND NEW.read = 0;
+      END;
+      CREATE TRIGGER message_counts_update AFTER UPDATE OF direction, state, read ON messages
+        WHEN OLD.direction IS NOT NEW.direction OR OLD.state IS NOT NEW.state OR OLD.read IS NOT NEW.read
+      BEGIN
+        UPDATE message_counts SET n = n - 1 WHERE key = OLD.direction || ':' || OLD.state;
+        INSERT INTO message_counts (key, n) VALUES (NEW.direction || ':' || NEW.state, 1) ON CONFLICT (key) DO UPDATE SET n = n + 1;
+        UPDATE message_counts SET n = n - 1 WHERE key = 'in:unread' AND OLD.direction = 'in' AND OLD.read = 0;
+        UPDATE message_counts SET n = n + 1 WHERE key = 'in:unread' AND NEW.direction = 'in' AND NEW.read = 0;
+      END;
+      CREATE TRIGGER message_counts_delete AFTER DELETE ON messages BEGIN
+        UPDATE message_counts SET n = n - 1 WHERE key = OLD.direction || ':' || OLD.state;
+        UPDATE message_counts SET n = n - 1 WHERE key = 'in:unread' AND OLD.direction = 'in' AND OLD.read = 0;
+      END;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -14,12 +14,13 @@ import { Mailbox } from './mailbox.js';
 import { createMailFolders, type MailFolders } from './mail-folders.js';
 import { createSessionStore, type SessionStore } from './sessions.js';
 import {
-  aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow,
-  type AttemptRow, type ContactRow, type MessageRow,
+  aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow, peerStateFromRow,
+  type AttemptRow, type ContactRow, type MessageRow, type PeerStateRow,
 } from './rows.js';
 import type {
   Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, Draft, DraftInput, KeyChange, KeyedSend, ListOptions, MessageEvent, MessageState,
-  NewIncoming, NewOutgoing, SearchOptions, Store, StoreCounts, StoreDiagnostics, StoreOptions, StoredAttachment, StoredMessage, ThreadSummary,
+  NewIncoming, NewOutgoing, PeerState, PeerStateUpdate, QueuedPeer, SearchOptions, Store, StoreCounts, StoreDiagnostics, StoreOptions,
+  StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';
 
 export const STORE_DEFAULTS = Object.freeze({
@@ -48,8 +49,6 @@ export function openStore(opts: StoreOptions): Store {
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
-
-const OUT_STATES: readonly MessageState[] = ['queued', 'sending', 'delivered', 'expired', 'failed', 'held'];
 
 class SqliteStore implements Store {
   readonly schemaVersion: number;
@@ -205,42 +204,61 @@ class SqliteStore implements Store {
   dueOutgoing(now: number, limit: number, opts: { excludePeers?: Iterable<string> } = {}): StoredMessage[] {
     return this.#run('dueOutgoing', () => {
       const max = Math.max(0, Math.trunc(limit));
-      const peers = this.#queuedPeers(opts.excludePeers).filter((p) => p.t <= now).sort((a, b) => a.t - b.t);
+      const peers = this.#queuedPeers(opts.excludePeers).filter((p) => p.dueAt <= now);
       // A merge of the peers' due rows, each peer's already in order: once `max` rows are held and
       // the next peer's earliest row comes after the last of them, no later peer can contribute.
+      const due = (r: MessageRow) => Math.max(r.next_attempt_at!, r.peer_next_attempt_at ?? 0);
       let rows: MessageRow[] = [];
       for (const p of peers) {
-        if (rows.length >= max && rows[max - 1]!.next_attempt_at! < p.t) break;
-        rows = rows.concat(this.#s.dueForPeer.all(p.peer, now, max) as MessageRow[]);
+        if (rows.length >= max && due(rows[max - 1]!) < p.dueAt) break;
+        rows = rows.concat(this.#s.dueForPeer.all(p.peerIdentity, now, max) as MessageRow[]);
         // Stable: ties keep each peer's own (rowid) order from the index.
-        rows.sort((a, b) => a.next_attempt_at! - b.next_attempt_at! || a.sort_at - b.sort_at);
+        rows.sort((a, b) => due(a) - due(b) || a.sort_at - b.sort_at);
       }
       return rows.slice(0, max).map(messageFromRow);
     });
   }
 
+  queuedPeers(opts: { excludePeers?: Iterable<string> } = {}): QueuedPeer[] {
+    return this.#run('queuedPeers', () => this.#queuedPeers(opts.excludePeers));
+  }
+
+  dueForPeer(peerIdentity: string, now: number, limit: number): StoredMessage[] {
+    return this.#run('dueForPeer', () =>
+      (this.#s.dueForPeer.all(peerIdentity, now, Math.max(0, Math.trunc(limit))) as MessageRow[]).map(messageFromRow));
+  }
+
   nextDueAt(opts: { excludePeers?: Iterable<string> } = {}): number | null {
     return this.#run('nextDueAt', () => {
       let t = (this.#s.nextExpiry.get() as { t: number | null }).t;
-      for (const p of this.#queuedPeers(opts.excludePeers)) if (t === null || p.t < t) t = p.t;
+      const first = this.#queuedPeers(opts.excludePeers)[0];
+      if (first && (t === null || first.dueAt < t)) t = first.dueAt;
       return t;
     });
   }
 
-  /** Every peer with queued messages, minus `exclude`, with its earliest next_attempt_at. O(peers · log n). */
-  #queuedPeers(exclude: Iterable<string> = []): { peer: string; t: number }[] {
+  /**
+   * Every peer with queued messages, minus `exclude`, with the time its first is due (the later of
+   * its earliest own next_attempt_at and the peer's backoff), earliest first. O(peers · log n).
+   */
+  #queuedPeers(exclude: Iterable<string> = []): QueuedPeer[] {
     const skip = new Set(exclude);
-    return (this.#s.queuedPeers.all() as { peer: string; t: number }[]).filter((p) => !skip.has(p.peer));
+    const out: QueuedPeer[] = [];
+    for (const r of this.#s.queuedPeers.all() as { peer: string; own: number; pnext: number | null; failures: number | null }[]) {
+      if (skip.has(r.peer)) continue;
+      out.push({ peerIdentity: r.peer, dueAt: Math.max(r.own, r.pnext ?? 0), failures: r.failures ?? 0 });
+    }
+    return out.sort((a, b) => a.dueAt - b.dueAt);
   }
 
   nextExpiryAt(): number | null {
     return this.#run('nextExpiryAt', () => (this.#s.nextExpiry.get() as { t: number | null }).t);
   }
 
-  expireDue(now: number): string[] {
+  expireDue(now: number, limit = -1): string[] {
     return this.#run('expireDue', () =>
       this.#tx(() => {
-        const ids = (this.#s.expiring.all(now) as { id: string }[]).map((r) => r.id);
+        const ids = (this.#s.expiring.all(now, limit < 0 ? -1 : Math.trunc(limit)) as { id: string }[]).map((r) => r.id);
         for (const id of ids) {
           this.#s.setState.run({ id, state: 'expired', reason: 'TTL passed', error_code: null, delivered_at: null });
           this.#event(id, now, 'expired', 'TTL passed');
@@ -280,19 +298,33 @@ class SqliteStore implements Store {
     );
   }
 
-  deferPeer(peerIdentity: string, until: number): number {
-    return this.#run('deferPeer', () => this.#s.deferPeer.run(until, peerIdentity, until).changes);
+  peerState(peerIdentity: string): PeerState | null {
+    return this.#run('peerState', () => {
+      const r = this.#s.peerState.get(peerIdentity) as PeerStateRow | undefined;
+      return r ? peerStateFromRow(r) : null;
+    });
+  }
+
+  setPeerState(peerIdentity: string, u: PeerStateUpdate): void {
+    this.#run('setPeerState', () => {
+      this.#s.setPeerState.run({
+        peer: peerIdentity, failures: u.failures, next: u.nextAttemptAt, code: u.lastErrorCode ?? null,
+        failure_at: u.lastFailureAt ?? null, success_at: u.lastSuccessAt ?? null, now: this.#now(),
+      });
+    });
   }
 
   makeDue(peerIdentity: string, now: number): number {
-    return this.#run('makeDue', () => this.#s.makeDue.run(now, peerIdentity, now).changes);
+    return this.#run('makeDue', () =>
+      this.#tx(() => this.#s.forgetBackoff.run({ now, peer: peerIdentity }).changes + this.#s.makeDue.run(now, peerIdentity, now).changes),
+    );
   }
 
   resetInFlight(): number {
     return this.#run('resetInFlight', () =>
       this.#tx(() => {
         const now = this.#now();
-        const ids = (this.#s.byState.all('sending') as { id: string }[]).map((r) => r.id);
+        const ids = (this.#s.sending.all() as { id: string }[]).map((r) => r.id);
         for (const id of ids) {
           this.#s.setState.run({ id, state: 'queued', reason: 'interrupted', error_code: null, delivered_at: null });
           this.#event(id, now, 'queued', 'interrupted by restart');
@@ -446,7 +478,14 @@ class SqliteStore implements Store {
   }
 
   counts(): StoreCounts {
-    return this.#run('counts', () => this.#s.counts.get() as StoreCounts);
+    return this.#run('counts', () => {
+      const n = new Map((this.#s.counts.all() as { key: string; n: number }[]).map((r) => [r.key, r.n]));
+      const c = (key: string) => n.get(key) ?? 0;
+      return {
+        queued: c('out:queued'), sending: c('out:sending'), delivered: c('out:delivered'), expired: c('out:expired'),
+        failed: c('out:failed'), held: c('out:held'), inbox: c('in:received'), unread: c('in:unread'),
+      };
+    });
   }
 
   // ── everyday use (mailbox.ts) ──────────────────────────────────────────────
@@ -598,22 +637,26 @@ function prepareAll(db: Db) {
     markDelivered: db.prepare(`
       UPDATE messages SET state = 'delivered', receipt = ?, delivered_at = ?, next_attempt_at = NULL, state_reason = NULL
       WHERE id = ?`),
-    // A loose index scan over messages_due_by_peer: one seek per distinct queued peer.
+    // A loose index scan over messages_due_by_peer: one seek per distinct queued peer, and its
+    // backoff by primary key.
     queuedPeers: db.prepare(`
       WITH RECURSIVE peers (p) AS (
         SELECT (SELECT peer_identity FROM messages WHERE state = 'queued' ORDER BY peer_identity LIMIT 1)
         UNION ALL
         SELECT (SELECT peer_identity FROM messages WHERE state = 'queued' AND peer_identity > p ORDER BY peer_identity LIMIT 1)
         FROM peers WHERE p IS NOT NULL)
-      SELECT p AS peer, (SELECT MIN(next_attempt_at) FROM messages WHERE state = 'queued' AND peer_identity = p) AS t
-      FROM peers WHERE p IS NOT NULL`),
+      SELECT p AS peer, (SELECT MIN(next_attempt_at) FROM messages WHERE state = 'queued' AND peer_identity = p) AS own,
+        s.next_attempt_at AS pnext, s.failures AS failures
+      FROM peers LEFT JOIN peer_state s ON s.peer_identity = p WHERE p IS NOT NULL`),
+    // message_rows, naming its index.
     dueForPeer: db.prepare(`
-      SELECT m.*, c.body AS body, c.envelope AS envelope
+      SELECT m.*, c.body AS body, c.envelope AS envelope, p.next_attempt_at AS peer_next_attempt_at
       FROM messages m INDEXED BY messages_due_by_peer JOIN message_content c ON c.id = m.id
+        LEFT JOIN peer_state p ON p.peer_identity = m.peer_identity
       WHERE m.state = 'queued' AND m.peer_identity = ? AND m.next_attempt_at <= ?
       ORDER BY m.next_attempt_at, m.sort_at LIMIT ?`),
     nextExpiry: db.prepare(`SELECT MIN(expires_at) AS t FROM messages WHERE state IN ('queued', 'held')`),
-    expiring: db.prepare(`SELECT id FROM messages WHERE state IN ('queued', 'held') AND expires_at <= ? ORDER BY expires_at`),
+    expiring: db.prepare(`SELECT id FROM messages WHERE state IN ('queued', 'held') AND expires_at <= ? ORDER BY expires_at LIMIT ?`),
     bumpAttempts: db.prepare('UPDATE messages SET attempts = attempts + 1 WHERE id = ?'),
     insertAttempt: db.prepare('INSERT INTO attempts (message_id, started_at) VALUES (?, ?)'),
     finishAttempt: db.prepare('UPDATE attempts SET finished_at = ?, outcome = ?, error_code = ?, detail = ? WHERE id = ?'),
@@ -621,9 +664,20 @@ function prepareAll(db: Db) {
     retry: db.prepare(`
       UPDATE messages SET state = 'queued', next_attempt_at = @next, last_error_code = @code, state_reason = @reason
       WHERE id = @id`),
-    deferPeer: db.prepare(`UPDATE messages SET next_attempt_at = ? WHERE peer_identity = ? AND state = 'queued' AND next_attempt_at < ?`),
     makeDue: db.prepare(`UPDATE messages SET next_attempt_at = ? WHERE peer_identity = ? AND state = 'queued' AND next_attempt_at > ?`),
-    byState: db.prepare('SELECT id FROM messages WHERE state = ? ORDER BY sort_at, id'),
+    peerState: db.prepare('SELECT * FROM peer_state WHERE peer_identity = ?'),
+    setPeerState: db.prepare(`
+      INSERT INTO peer_state (peer_identity, failures, next_attempt_at, last_error_code, last_failure_at, last_success_at, updated_at)
+      VALUES (@peer, @failures, @next, @code, @failure_at, @success_at, @now)
+      ON CONFLICT (peer_identity) DO UPDATE SET failures = excluded.failures, next_attempt_at = excluded.next_attempt_at,
+        last_error_code = COALESCE(excluded.last_error_code, last_error_code),
+        last_failure_at = COALESCE(excluded.last_failure_at, last_failure_at),
+        last_success_at = COALESCE(excluded.last_success_at, last_success_at), updated_at = excluded.updated_at`),
+    forgetBackoff: db.prepare(`
+      UPDATE peer_state SET failures = 0, next_attempt_at = @now, updated_at = @now
+      WHERE peer_identity = @peer AND (failures > 0 OR next_attempt_at > @now)`),
+    // A literal state, so that the partial index messages_sending applies.
+    sending: db.prepare(`SELECT id FROM messages WHERE state = 'sending' ORDER BY sort_at, id`),
     peerInState: db.prepare('SELECT id FROM messages WHERE peer_identity = ? AND state = ? ORDER BY sort_at, id'),
     events: db.prepare('SELECT at, state, detail FROM message_events WHERE message_id = ? ORDER BY seq'),
     attempts: db.prepare('SELECT * FROM attempts WHERE message_id = ? ORDER BY id'),
@@ -636,12 +690,8 @@ function prepareAll(db: Db) {
         (SELECT subject FROM messages r WHERE r.thread_id = m.thread_id ORDER BY sort_at, id LIMIT 1) AS subject
       FROM messages m GROUP BY thread_id ORDER BY last_at DESC, thread_id LIMIT ?`),
     markRead: db.prepare('UPDATE messages SET read = ? WHERE id = ?'),
-    counts: db.prepare(`
-      SELECT
-        ${OUT_STATES.map((s) => `COUNT(*) FILTER (WHERE direction = 'out' AND state = '${s}') AS ${s}`).join(',\n        ')},
-        COUNT(*) FILTER (WHERE direction = 'in') AS inbox,
-        COUNT(*) FILTER (WHERE direction = 'in' AND read = 0) AS unread
-      FROM messages`),
+    // Kept by triggers (schema v4): O(1) however many messages there are.
+    counts: db.prepare('SELECT key, n FROM message_counts'),
     upsertContact: db.prepare(`
       INSERT INTO contacts (alias_key, alias, identity_key, encryption_key, onion, source, registry_name, registry_owner,
         registry_version, pinned_bundle, pinned_at, key_change, notes, created_at, updated_at)

@@ -210,6 +210,37 @@ export interface MessageEvent {
   detail: string | null;
 }
 
+/**
+ * The outbox's record of one peer: its backoff, kept once per peer instead of in each queued
+ * message. A queued message is due when its own next_attempt_at and its peer's have both passed.
+ */
+export interface PeerState {
+  peerIdentity: string;
+  /** Failed steps since the last success: the backoff step. 0 while the peer is healthy. */
+  failures: number;
+  /** No delivery to this peer before this time (0: no pause). */
+  nextAttemptAt: number;
+  /** The code of the last failed step, e.g. 'PEER_UNKNOWN', 'TIMEOUT'. */
+  lastErrorCode: string | null;
+  lastFailureAt: number | null;
+  /** When the last receipt from this peer was recorded. */
+  lastSuccessAt: number | null;
+  updatedAt: number;
+}
+
+/** What `setPeerState` writes; a field left out keeps its stored value (or its default for a new row). */
+export type PeerStateUpdate = Pick<PeerState, 'failures' | 'nextAttemptAt'> &
+  Partial<Pick<PeerState, 'lastErrorCode' | 'lastFailureAt' | 'lastSuccessAt'>>;
+
+/** A peer with queued messages, as the outbox's scheduler sees it. */
+export interface QueuedPeer {
+  peerIdentity: string;
+  /** When its first queued message may be tried: the later of that message's own next attempt and the peer's. */
+  dueAt: number;
+  /** The peer's failed steps (PeerState.failures; 0 without a row). */
+  failures: number;
+}
+
 export type AttemptOutcome = 'delivered' | 'retry' | 'failed' | 'held' | 'aborted' | 'expired';
 
 export interface Attempt {
@@ -341,27 +372,54 @@ export interface Store {
   transition(id: string, to: MessageState, opts?: { reason?: string | null; from?: readonly MessageState[]; errorCode?: string | null }): void;
   /** sending|queued → delivered, storing the peer's receipt. */
   markDelivered(id: string, receipt: Uint8Array, at: number): void;
-  /** Queued messages with next_attempt_at ≤ now, earliest first, skipping `excludePeers`. */
+  /**
+   * Queued messages that are due at `now` (their own next_attempt_at and their peer's have passed),
+   * earliest first, skipping `excludePeers`.
+   */
   dueOutgoing(now: number, limit: number, opts?: { excludePeers?: Iterable<string> }): StoredMessage[];
   /**
-   * When the outbox next has something to do: the earliest next_attempt_at of a queued message
-   * (skipping `excludePeers`) or expires_at of a queued/held one (all peers). Null when idle.
+   * Every peer with queued messages, skipping `excludePeers`, with the time its first one is due
+   * and its failed steps; earliest first. One index seek per peer, whatever the backlog.
+   */
+  queuedPeers(opts?: { excludePeers?: Iterable<string> }): QueuedPeer[];
+  /**
+   * Up to `limit` queued messages to `peerIdentity` whose own next_attempt_at ≤ now, least recently
+   * tried first (own next_attempt_at, then age). Does not look at the peer's backoff: the caller
+   * asks for a peer that `queuedPeers` says is due.
+   */
+  dueForPeer(peerIdentity: string, now: number, limit: number): StoredMessage[];
+  /**
+   * When the outbox next has something to do: the earliest due time of a queued message (skipping
+   * `excludePeers`, counting its peer's backoff) or expires_at of a queued/held one (all peers).
+   * Null when idle.
    */
   nextDueAt(opts?: { excludePeers?: Iterable<string> }): number | null;
   /** The earliest expires_at of a queued or held message, or null. */
   nextExpiryAt(): number | null;
-  /** Every queued or held message with expires_at ≤ now becomes expired (with an event). Returns their ids. */
-  expireDue(now: number): string[];
+  /**
+   * Queued or held messages with expires_at ≤ now become expired (with an event), earliest first,
+   * at most `limit` of them (default: all). Returns their ids.
+   */
+  expireDue(now: number, limit?: number): string[];
   /** Records an attempt and increments the message's attempt count; returns the attempt id. */
   recordAttemptStart(messageId: string, at: number): number;
   recordAttemptFinish(attemptId: number, at: number, outcome: AttemptOutcome, errorCode?: string | null, detail?: string | null): void;
-  /** sending → queued with next_attempt_at = nextAt and the error code (event 'queued', detail = code). */
+  /**
+   * sending → queued with its own next_attempt_at = nextAt and the error code (event 'queued',
+   * detail = code). Writes this message only: the peer's backoff is `setPeerState`.
+   */
   scheduleRetry(id: string, nextAt: number, errorCode: string, reason?: string | null): void;
-  /** Queued messages to the peer due before `until` wait until then (the peer is unreachable). Returns how many. */
-  deferPeer(peerIdentity: string, until: number): number;
-  /** Makes the peer's queued messages due at `now` (peer seen online). Returns how many. */
+  /** The peer's delivery state, or null if the outbox never recorded one. */
+  peerState(peerIdentity: string): PeerState | null;
+  /** Creates or updates the peer's delivery state (one row, whatever its queue holds). */
+  setPeerState(peerIdentity: string, update: PeerStateUpdate): void;
+  /**
+   * The peer was seen online: its backoff is forgotten (no failed steps, due at `now`) and its
+   * queued messages whose own next attempt is later become due at `now`. Returns the rows changed
+   * (0 when the peer was not backing off: one primary-key lookup and one index seek).
+   */
   makeDue(peerIdentity: string, now: number): number;
-  /** Every 'sending' row back to 'queued' (start-up after a crash). Returns the count. */
+  /** Every 'sending' row back to 'queued' (start-up after a crash). Returns the count. Indexed: O(rows sending). */
   resetInFlight(): number;
   /** Every queued message to the peer becomes held with `reason`. Returns the count. */
   holdForPeer(identity: string, reason: string): number;

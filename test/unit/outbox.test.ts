@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { ManualClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/log.js';
 import { openStore, type Store, type StoredMessage } from '../../src/store/index.js';
@@ -409,6 +410,252 @@ test('restart mid-send: the store closes while sending; after reopening the mess
     h.clock.advance(60 * 60_000);
     await flush();
     assert.equal(delivered, 1);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+// ── the outbox at scale: peer-level backoff ───────────────────────────────────
+
+/**
+ * A fake network behind `deliver`, shaped like the node's: deliveries to one peer share one dial
+ * while it is pending, and an open connection is reused. Counts the dials per peer.
+ */
+function fakeNetwork() {
+  const online = new Set<string>();
+  const connected = new Set<string>();
+  const dialing = new Map<string, Promise<void>>();
+  const dials = new Map<string, number>();
+  const connect = (peer: string): Promise<void> => {
+    if (connected.has(peer)) return Promise.resolve();
+    let p = dialing.get(peer);
+    if (!p) {
+      dials.set(peer, (dials.get(peer) ?? 0) + 1);
+      p = new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          dialing.delete(peer);
+          if (!online.has(peer)) return reject(new Error('PEER_UNKNOWN'));
+          connected.add(peer);
+          resolve();
+        }));
+      dialing.set(peer, p);
+    }
+    return p;
+  };
+  const deliver: Deliver = async (m) => {
+    try {
+      await connect(m.peerIdentity);
+    } catch {
+      return { kind: 'retry', code: 'PEER_UNKNOWN', when: 'soon' };
+    }
+    return { kind: 'delivered', receipt: RECEIPT };
+  };
+  return { online, dials, deliver, dialsTo: (peer: string) => dials.get(peer) ?? 0 };
+}
+
+/** Queues `n` messages to `peer` in one transaction (small envelopes: the rows are what matter). */
+function queueMany(h: Harness, peer: string, n: number): string[] {
+  return h.store.batch(() =>
+    Array.from({ length: n }, () =>
+      h.store.insertOutgoing({
+        id: randomBytes(16).toString('hex'), kind: 'chat', peerIdentity: peer, body: 'x', createdAt: h.clock.now(),
+        expiresAt: h.clock.now() + DEFAULT_TTL_MS, envelope: randomBytes(16), envelopeHash: randomBytes(32),
+      }).id));
+}
+
+/** The rows of `messages` as stored (own next_attempt_at), read through a second connection. */
+function rawRows(path: string): Map<string, string> {
+  const db = new Database(path, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT id, state, attempts, next_attempt_at, last_error_code, state_reason FROM messages').all() as { id: string }[];
+    return new Map(rows.map((r) => [r.id, JSON.stringify(r)]));
+  } finally {
+    db.close();
+  }
+}
+
+function changedRows(before: Map<string, string>, after: Map<string, string>): string[] {
+  return [...after].filter(([id, row]) => before.get(id) !== row).map(([id]) => id);
+}
+
+/** Lets deliveries, dials and recorded outcomes run until nothing moves (bounded). */
+async function settle(h: Harness, rounds = 200): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    const before = JSON.stringify(h.store.counts());
+    await flush();
+    await flush();
+    if (JSON.stringify(h.store.counts()) === before && h.outboxes.every((o) => o.inFlight === 0)) return;
+  }
+}
+
+test('a peer that is down costs one dial per backoff step, however many messages are queued to it meanwhile', async () => {
+  const h = harness();
+  try {
+    const net = fakeNetwork();
+    // The node's concurrency: 32 per peer, 256 overall.
+    const outbox = h.outbox(net.deliver, { perPeerConcurrency: 32, maxConcurrency: 256 });
+    outbox.start();
+    // 60 s of sending: 15 messages to each of two offline peers every second, each burst kicked
+    // as the node does after a send.
+    for (let s = 0; s < 60; s++) {
+      queueMany(h, PEER_A, 15);
+      queueMany(h, PEER_B, 15);
+      outbox.kick();
+      await settle(h);
+      h.clock.advance(1_000);
+    }
+    await settle(h);
+    // Backoff steps begin at 0, 2, 6, 14, 30 s (2 s doubling); the next would be at 62 s.
+    assert.equal(net.dialsTo(PEER_A), 5, 'one dial per step to A');
+    assert.equal(net.dialsTo(PEER_B), 5, 'one dial per step to B');
+    const a = h.store.peerState(PEER_A)!;
+    assert.equal(a.failures, 5);
+    assert.equal(a.lastErrorCode, 'PEER_UNKNOWN');
+    // Each message's attempts count only what happened to it: the first wave (≤ 32 sharing the
+    // first dial) and one probe per later step; the rest were never tried.
+    const rows = h.store.listMessages({ direction: 'out', peer: PEER_A, limit: 1000 });
+    assert.equal(rows.length, 900);
+    const tried = rows.filter((m) => m.attempts > 0);
+    assert.ok(tried.length <= 32 + 4, `${tried.length} messages tried`);
+    assert.equal(rows.reduce((n, m) => n + m.attempts, 0), tried.reduce((n, m) => n + h.store.listAttempts(m.id).length, 0));
+    assert.ok(rows.filter((m) => m.attempts === 0).every((m) => h.store.listEvents(m.id).length === 1), 'untried messages have only their queued event');
+    assert.ok(rows.every((m) => m.state === 'queued' && m.nextAttemptAt! >= a.nextAttemptAt), "every queued message shows the peer's next step");
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('a failed attempt rewrites the message it carried and the peer row, never the rest of the queue', async () => {
+  const h = harness();
+  try {
+    const net = fakeNetwork();
+    const outbox = h.outbox(net.deliver, { perPeerConcurrency: 32, maxConcurrency: 256 });
+    queueMany(h, PEER_A, 500);
+    outbox.start();
+    await settle(h);
+    assert.equal(net.dialsTo(PEER_A), 1);
+    for (let step = 2; step <= 5; step++) {
+      const before = rawRows(h.path);
+      const peerBefore = h.store.peerState(PEER_A)!;
+      h.clock.advance(peerBefore.nextAttemptAt - h.clock.now());
+      await settle(h);
+      assert.equal(net.dialsTo(PEER_A), step);
+      const changed = changedRows(before, rawRows(h.path));
+      assert.equal(changed.length, 1, `step ${step}: rows of messages changed`);
+      const probe = h.store.getMessage(changed[0]!)!;
+      assert.equal(probe.state, 'queued');
+      assert.equal(probe.lastErrorCode, 'PEER_UNKNOWN');
+      assert.equal(h.store.peerState(PEER_A)!.failures, step);
+    }
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('when the peer comes back its queue drains: at the next step, or at once when it is seen', async () => {
+  const h = harness();
+  try {
+    const net = fakeNetwork();
+    const outbox = h.outbox(net.deliver, { perPeerConcurrency: 32, maxConcurrency: 256 });
+    const a = queueMany(h, PEER_A, 300);
+    const b = queueMany(h, PEER_B, 300);
+    outbox.start();
+    await settle(h);
+    // Offline for a while: both peers well into their backoff.
+    for (let i = 0; i < 6; i++) {
+      h.clock.advance(Math.min(h.store.peerState(PEER_A)!.nextAttemptAt, h.store.peerState(PEER_B)!.nextAttemptAt) - h.clock.now());
+      await settle(h);
+    }
+    assert.ok(h.store.peerState(PEER_A)!.failures >= 4);
+    net.online.add(PEER_A);
+
+    // A: at its next step the probe gets through, and the rest follows without waiting for time.
+    h.clock.advance(h.store.peerState(PEER_A)!.nextAttemptAt - h.clock.now());
+    const at = h.clock.now();
+    await settle(h);
+    assert.equal(h.clock.now(), at);
+    assert.ok(a.every((id) => h.store.getMessage(id)!.state === 'delivered'), 'all of A delivered at its step');
+    const pa = h.store.peerState(PEER_A)!;
+    assert.deepEqual([pa.failures, pa.lastSuccessAt], [0, at]);
+
+    // B: its probe failed at the same step, B comes up only now; its next step is minutes away,
+    // but it connected to us: peerSeen drains it now.
+    net.online.add(PEER_B);
+    assert.ok(h.store.peerState(PEER_B)!.nextAttemptAt > h.clock.now() + 60_000);
+    assert.ok(b.every((id) => h.store.getMessage(id)!.state === 'queued'));
+    outbox.peerSeen(PEER_B);
+    await settle(h);
+    assert.equal(h.clock.now(), at);
+    assert.ok(b.every((id) => h.store.getMessage(id)!.state === 'delivered'), 'all of B delivered once it was seen');
+    assert.equal(h.store.counts().delivered, 600);
+    // A peer that is not backing off: peerSeen does nothing (and costs one lookup).
+    const dials = net.dialsTo(PEER_A);
+    outbox.peerSeen(PEER_A);
+    await settle(h);
+    assert.equal(net.dialsTo(PEER_A), dials);
+  } finally {
+    await h.cleanup();
+  }
+});
+
+test('restart with a large backlog: start() re-queues what was in flight and tries one probe per due peer, reading no more', async () => {
+  const h = harness();
+  try {
+    const peers = Array.from({ length: 20 }, (_, i) => (i + 16).toString(16).padStart(2, '0').repeat(32));
+    for (const p of peers) queueMany(h, p, 250);
+    // A crash left one delivery per peer 'sending'; half the peers are backing off past the restart.
+    h.store.batch(() => {
+      for (const [i, p] of peers.entries()) {
+        const [m] = h.store.dueForPeer(p, h.clock.now(), 1);
+        h.store.transition(m!.id, 'sending', { from: ['queued'] });
+        h.store.recordAttemptStart(m!.id, h.clock.now());
+        h.store.setPeerState(p, { failures: 6, nextAttemptAt: h.clock.now() + (i % 2 === 0 ? 60_000 : -1), lastErrorCode: 'PEER_UNKNOWN' });
+      }
+    });
+    assert.equal(h.store.counts().queued, 4_980);
+    h.store.close();
+    h.store = openStore({ path: h.path, logger: silentLogger(), clock: h.clock });
+
+    // Every store call the outbox makes, and the rows each returns.
+    const calls = new Map<string, { calls: number; rows: number }>();
+    const counting = new Proxy(h.store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          const out = (v as (...a: unknown[]) => unknown).apply(target, args);
+          const c = calls.get(String(prop)) ?? { calls: 0, rows: 0 };
+          c.calls++;
+          c.rows += Array.isArray(out) ? out.length : typeof out === 'number' && prop === 'resetInFlight' ? out : 0;
+          calls.set(String(prop), c);
+          return out;
+        };
+      },
+    });
+    const started: string[] = [];
+    const outbox = createOutbox({
+      store: counting, clock: h.clock, logger: silentLogger(), random: () => 0.5, perPeerConcurrency: 32, maxConcurrency: 256,
+      deliver: (m, signal) => {
+        started.push(m.peerIdentity);
+        return new Promise<DeliveryOutcome>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+      },
+    });
+    h.outboxes.push(outbox);
+    const before = rawRows(h.path);
+    outbox.start();
+    assert.equal(calls.get('resetInFlight')!.rows, 20, 'the rows left sending');
+    // The ten peers whose backoff passed get one probe each; the others are not dialled.
+    assert.equal(started.length, 10);
+    assert.deepEqual(new Set(started), new Set(peers.filter((_, i) => i % 2 === 1)));
+    assert.ok(calls.get('dueForPeer')!.calls <= 10);
+    assert.equal(calls.get('dueForPeer')!.rows, 10);
+    const fetched = [...calls].filter(([k]) => k !== 'queuedPeers').reduce((n, [, c]) => n + c.rows, 0);
+    assert.ok(fetched <= 20 + 10, `rows read at start: ${fetched} of a backlog of 5,000`);
+    assert.ok(calls.get('queuedPeers')!.rows <= 2 * 20, 'one entry per peer per look at the queue');
+    // Written: the 20 re-queued rows, nothing else of the backlog (the probes are the interrupted
+    // messages of their peers, the first in line).
+    assert.equal(changedRows(before, rawRows(h.path)).length, 20);
+    assert.deepEqual({ ...h.store.counts(), expired: 0 }, { queued: 4_990, sending: 10, delivered: 0, failed: 0, expired: 0, held: 0, inbox: 0, unread: 0 });
   } finally {
     await h.cleanup();
   }

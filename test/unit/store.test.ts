@@ -72,7 +72,7 @@ test('transitions write one event each and refuse states outside `from`', () => 
   }
 });
 
-test('due rows, next due time, expiry, hold/release, defer, resetInFlight, counts', () => {
+test('due rows, next due time, expiry, hold/release, peer backoff, resetInFlight, counts', () => {
   const { store, clock } = fresh();
   try {
     const t0 = clock.now();
@@ -84,12 +84,21 @@ test('due rows, next due time, expiry, hold/release, defer, resetInFlight, count
     assert.equal(store.nextDueAt({ excludePeers: [B] }), t0 + 100);
     assert.deepEqual(store.dueOutgoing(t0 + 100, 10).map((m) => m.id), [b.id, a.id]);
     assert.deepEqual(store.dueOutgoing(t0 + 100, 10, { excludePeers: [B] }).map((m) => m.id), [a.id]);
-    assert.equal(store.deferPeer(A, t0 + 3_000), 1);
+    // A's backoff is one row: A's queued message waits for it without being rewritten.
+    store.setPeerState(A, { failures: 1, nextAttemptAt: t0 + 3_000, lastErrorCode: 'PEER_UNKNOWN', lastFailureAt: t0 });
+    assert.equal(store.getMessage(a.id)!.nextAttemptAt, t0 + 3_000, "the later of its own and its peer's");
+    assert.deepEqual(store.dueOutgoing(t0 + 2_999, 10, { excludePeers: [B] }), []);
+    assert.deepEqual(store.queuedPeers().map((p) => [p.peerIdentity, p.dueAt, p.failures]), [[B, t0 + 50, 0], [A, t0 + 3_000, 1]]);
+    assert.deepEqual(store.dueForPeer(A, t0 + 100, 10).map((m) => m.id), [a.id], 'dueForPeer leaves the peer gate to its caller');
     assert.equal(store.nextDueAt({ excludePeers: [B] }), t0 + 1_000, "the held message's expiry");
     assert.deepEqual(store.expireDue(t0 + 1_000), [h.id]);
     assert.equal(store.getMessage(h.id)!.state, 'expired');
-    assert.equal(store.makeDue(A, t0 + 200), 1);
+    assert.equal(store.makeDue(A, t0 + 200), 1, 'the peer row; the message was due on its own');
     assert.equal(store.getMessage(a.id)!.nextAttemptAt, t0 + 200);
+    assert.deepEqual({ ...store.peerState(A)!, updatedAt: 0 }, {
+      peerIdentity: A, failures: 0, nextAttemptAt: t0 + 200, lastErrorCode: 'PEER_UNKNOWN', lastFailureAt: t0, lastSuccessAt: null, updatedAt: 0,
+    });
+    assert.equal(store.makeDue(A, t0 + 200), 0, 'nothing left to change');
     store.transition(a.id, 'sending', { from: ['queued'] });
     store.recordAttemptStart(a.id, t0 + 200);
     assert.equal(store.holdForPeer(B, 'key changed'), 1);
@@ -247,6 +256,34 @@ test('insertOutgoing returns the row as a later read sees it', () => {
     for (const m of [out(clock), out(clock, { state: 'held', stateReason: 'key change', threadId: hex16(), inReplyTo: hex16(), subject: 's', peerOnion: 'x.onion', peerLabel: 'bob', nextAttemptAt: clock.now() + 5 })]) {
       assert.deepEqual(store.insertOutgoing(m), store.getMessage(m.id));
     }
+  } finally {
+    store.close();
+  }
+});
+
+test('counts are kept by triggers: inserts, state changes, read flags and deletes', () => {
+  const { store, clock } = fresh();
+  try {
+    const zero = { queued: 0, sending: 0, delivered: 0, expired: 0, failed: 0, held: 0, inbox: 0, unread: 0 };
+    assert.deepEqual(store.counts(), zero);
+    const i1 = inc(clock);
+    const i2 = inc(clock);
+    store.commitIncomingBatch([i1, i2]);
+    store.commitIncoming(i1); // a duplicate counts nothing
+    const o1 = store.insertOutgoing(out(clock));
+    const o2 = store.insertOutgoing(out(clock, { state: 'held', stateReason: 'key change' }));
+    store.markRead(i1.id);
+    store.markRead(i1.id); // already read
+    assert.deepEqual(store.counts(), { ...zero, queued: 1, held: 1, inbox: 2, unread: 1 });
+    store.transition(o1.id, 'sending', { from: ['queued'] });
+    assert.deepEqual(store.counts(), { ...zero, sending: 1, held: 1, inbox: 2, unread: 1 });
+    store.markDelivered(o1.id, u8(64), clock.now());
+    store.transition(o2.id, 'failed', { from: ['held'], reason: 'superseded' });
+    assert.deepEqual(store.counts(), { ...zero, delivered: 1, failed: 1, inbox: 2, unread: 1 });
+    assert.equal(store.deleteMessage(i2.id), true);
+    assert.equal(store.deleteMessage(o1.id), true);
+    store.markRead(i1.id, false);
+    assert.deepEqual(store.counts(), { ...zero, failed: 1, inbox: 1, unread: 1 });
   } finally {
     store.close();
   }
