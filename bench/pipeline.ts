@@ -16,7 +16,7 @@
  * receiver: open = DH + Ed25519 verify, then the receipt's sign), timed here, and the msgs/s it
  * alone would allow on this machine's cores. It says how much of the gap to raw ws is the crypto.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,35 +27,12 @@ import { cryptoReady, generateIdentity, openMessage, sealMessage, signReceipt, v
 import { silentLogger } from '../src/log.js';
 import { OnionpostNode, loopbackNetwork } from '../src/node/index.js';
 import { numArg } from './args.js';
+import { forkReady, stopChild } from './child.js';
 import type { PeerReady } from './pipeline-peer.js';
 import { machineLabel, report, round } from './stats.js';
 import { DEFAULT_LIMITS } from '../src/limits.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-function startPeer(root: string, fps: number): Promise<{ child: ChildProcess; ready: PeerReady }> {
-  const child = fork(join(here, 'pipeline-peer.js'), [root, ...(fps > 0 ? [String(fps)] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: process.execArgv });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('pipeline peer did not report ready within 30 s')), 30_000);
-    child.once('message', (m) => {
-      clearTimeout(timer);
-      resolve({ child, ready: m as PeerReady });
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`pipeline peer exited early (${code})`));
-    });
-  });
-}
-
-async function stopPeer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.send({ type: 'stop' });
-  const t = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(t);
-}
 
 /** Raw ws echo: `n` messages of `size` bytes with `window` in flight; returns msgs/s. */
 async function rawEcho(port: number, size: number, n: number, window: number): Promise<number> {
@@ -154,7 +131,7 @@ export async function run(args: string[]): Promise<void> {
   let peer: ChildProcess | undefined;
   let node: OnionpostNode | undefined;
   try {
-    const started = await startPeer(root, fps);
+    const started = await forkReady<PeerReady>(join(here, 'pipeline-peer.js'), [root, ...(fps > 0 ? [String(fps)] : [])], 'pipeline peer');
     peer = started.child;
     const { onion, echoPort } = started.ready;
     node = new OnionpostNode({
@@ -202,7 +179,7 @@ export async function run(args: string[]): Promise<void> {
     );
   } finally {
     await node?.close().catch(() => {});
-    if (peer) await stopPeer(peer).catch(() => {});
+    if (peer) await stopChild(peer).catch(() => {});
     rmSync(root, { recursive: true, force: true });
   }
 }

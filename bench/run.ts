@@ -7,12 +7,14 @@
  *   tor        send→receipt latency over the private Tor network vs raw ws echo on the same onion
  *   registry   cached and uncached name lookups against the dev chain
  *   sessions   session crypto per message (ratchet, tags, receipt MAC) vs. round 1's sealed box
+ *   outbox     a large backlog to offline peers: queueing rate, dials, restart, drain vs pipeline
  */
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   pipeline: () => import('./pipeline.js'),
   tor: () => import('./tor.js'),
   registry: () => import('./registry.js'),
   sessions: () => import('./sessions.js'),
+  outbox: () => import('./outbox.js'),
 };
 
 const [name, ...rest] = process.argv.slice(2);
