@@ -25,6 +25,12 @@ export interface Limits {
   maxClockSkewMs: number;
   /** Longest TTL a sender may ask for, ms. */
   maxTtlMs: number;
+  /** Sessions: expected tags kept per session ahead of the highest received (PROTOCOL.md §8.2, W). */
+  tagWindow: number;
+  /** Sessions: message keys one message may make us skip, and skipped keys stored per session (MAX_SKIP). */
+  maxSkippedKeys: number;
+  /** (id, MAC) pairs one RECEIPT frame may carry (PROTOCOL.md §10). */
+  maxReceiptsPerFrame: number;
 }
 
 /** Size buckets the inner message is padded to, ascending. The last is `maxPlaintext`. */
@@ -52,6 +58,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxPendingDelivers: 64,
   maxClockSkewMs: 24 * 60 * 60 * 1000,
   maxTtlMs: 30 * 24 * 60 * 60 * 1000,
+  tagWindow: 128,
+  maxSkippedKeys: 1000,
+  maxReceiptsPerFrame: 256,
 });
 
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
