@@ -15,6 +15,22 @@ export type ProviderErrorCode =
   | 'QUEUE_EXISTS' // a queue id already in use (ids are random: a client bug or a replay)
   | 'BAD_TRUST_LIST' // a trust list that does not parse, whose signature does not verify, or that expired
   | 'UNTRUSTED_SIGNER' // a valid trust list signed by someone the user does not trust
-  | 'CLOSED'; // the provider store was closed
+  | 'MALFORMED' // a mailbox frame that does not decode (closed after the ERROR)
+  | 'BAD_SIGNATURE' // a signed request, terms or deposit receipt whose signature does not verify
+  | 'STALE' // a signed request whose time is too far from the provider's clock (a replay, or a wrong clock)
+  | 'NOT_PAID' // a priced provider found no payment for the subscriber's tag, or it lapsed
+  | 'REMOTE' // the provider answered ERROR (the wire code is in `remoteCode`)
+  | 'TIMEOUT' // no answer before the deadline
+  | 'ABORTED' // the caller's AbortSignal fired
+  | 'CLOSED'; // the provider store or connection was closed
 
-export class ProviderError extends OnionpostError<ProviderErrorCode> {}
+export class ProviderError extends OnionpostError<ProviderErrorCode> {
+  /** For REMOTE: the provider's ERROR code (MailboxErrorCode) and whether it said to retry. */
+  readonly remoteCode: number | undefined;
+  readonly retryable: boolean;
+  constructor(code: ProviderErrorCode, message: string, options?: { cause?: unknown; remoteCode?: number; retryable?: boolean }) {
+    super(code, message, options);
+    this.remoteCode = options?.remoteCode;
+    this.retryable = options?.retryable ?? false;
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The provider side of the mailbox protocol: serves one MessageChannel per connection (the onion
+ * listener routes `/mailbox/v1` here) against the ProviderStore.
+ *
+ * Per connection, requests are handled one at a time in arrival order (a FETCH or a DEPOSIT is a
+ * single SQLite transaction), at most `maxQueued` wait behind the one running (beyond that: ERROR
+ * BUSY), and a token bucket bounds the rate. Cheap checks run before expensive ones: decode, rate,
+ * request shape, then signature (Ed25519 verify), then the store. A frame that does not decode is
+ * answered ERROR MALFORMED and the connection is closed; every other refusal keeps it open.
+ *
+ * What a deposit is answered with (DEPOSITED, signed) is sent only after the store committed it.
+ */
+import type { Clock } from '../clock.js';
+import type { Identity } from '../crypto/index.js';
+import type { Logger } from '../log.js';
+import { TokenBucket } from '../protocol/index.js';
+import { CloseCode, type MessageChannel } from '../transport/index.js';
+import { ProviderError, type ProviderErrorCode } from './errors.js';
+import { DOMAINS, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
+import type { ProviderStore } from './store.js';
+import {
+  MailboxErrorCode, decodeMailboxFrame, encodeMailboxFrame, isRequest, type MailboxAnswer, type MailboxFrame, type MailboxRequest,
+} from './wire.js';
+
+export interface MailboxServiceLimits {
+  /** How far a signed request's time may be from ours, ms. Default 10 min. */
+  maxSkewMs: number;
+  /** Requests per second per connection, and the burst. Defaults 50 and 200. */
+  requestsPerSecond: number;
+  requestBurst: number;
+  /** Requests waiting behind the running one on a connection. Default 32. */
+  maxQueued: number;
+  /** Largest envelope, bytes. */
+  maxEnvelope: number;
+  /** How long past its paid-until date a subscription is still served, ms. Default 3 days. */
+  graceMs: number;
+}
+
+export const DEFAULT_SERVICE_LIMITS: Readonly<Omit<MailboxServiceLimits, 'maxEnvelope'>> = Object.freeze({
+  maxSkewMs: 10 * 60 * 1000,
+  requestsPerSecond: 50,
+  requestBurst: 200,
+  maxQueued: 32,
+  graceMs: 3 * 24 * 3600 * 1000,
+});
+
+export interface MailboxServiceOptions {
+  identity: Identity;
+  store: ProviderStore;
+  clock: Clock;
+  logger: Logger;
+  limits: Partial<MailboxServiceLimits> & { maxEnvelope: number };
+  /**
+   * For a priced provider: when the subscription recorded under `tag` is paid until (ms; 0 never),
+   * read from the provider directory on chain. Absent: the provider is free.
+   */
+  paidUntil?: (tag: Uint8Array, signal: AbortSignal) => Promise<number>;
+}
+
+const STORE_CODES: Partial<Record<ProviderErrorCode, number>> = {
+  NO_CAPABILITY: MailboxErrorCode.NO_CAPABILITY, OVER_QUOTA: MailboxErrorCode.OVER_QUOTA, BAD_SIZE: MailboxErrorCode.BAD_SIZE,
+  TOO_MANY_USERS: MailboxErrorCode.TOO_MANY_USERS, TOO_MANY_QUEUES: MailboxErrorCode.TOO_MANY_QUEUES,
+  NOT_SUBSCRIBED: MailboxErrorCode.NOT_SUBSCRIBED, QUEUE_EXISTS: MailboxErrorCode.QUEUE_EXISTS,
+  BAD_SIGNATURE: MailboxErrorCode.BAD_SIGNATURE, STALE: MailboxErrorCode.STALE, NOT_PAID: MailboxErrorCode.NOT_PAID,
+  MALFORMED: MailboxErrorCode.MALFORMED,
+};
+/** A HELD answer's header and count, and each item's seq, time and length prefix. */
+const HELD_FIXED_BYTES = 8;
+const HELD_ITEM_BYTES = 20;
+const RETRYABLE = new Set<number>([MailboxErrorCode.OVER_QUOTA, MailboxErrorCode.RATE_LIMITED, MailboxErrorCode.BUSY, MailboxErrorCode.INTERNAL]);
+
+export class MailboxService {
+  readonly #o: MailboxServiceOptions;
+  readonly #limits: MailboxServiceLimits;
+  readonly #log: Logger;
+  readonly #channels = new Set<MessageChannel>();
+  readonly #abort = new AbortController();
+
+  constructor(o: MailboxServiceOptions) {
+    this.#o = o;
+    this.#limits = { ...DEFAULT_SERVICE_LIMITS, ...o.limits };
+    this.#log = o.logger;
+  }
+
+  /** Serves `channel` until it closes. */
+  serve(channel: MessageChannel): void {
+    const bucket = new TokenBucket(this.#limits.requestsPerSecond, this.#limits.requestBurst, this.#o.clock.now());
+    let queued = 0;
+    let chain: Promise<void> = Promise.resolve();
+    const answer = (a: MailboxAnswer & { id: number }) => {
+      if (channel.state !== 'open') return;
+      try {
+        channel.send(encodeMailboxFrame(a, this.#limits.maxEnvelope));
+      } catch (err) {
+        this.#log.debug({ err }, 'mailbox answer not sent');
+      }
+    };
+    this.#channels.add(channel);
+    channel.on('close', () => this.#channels.delete(channel));
+    channel.on('message', (bytes) => {
+      let f: MailboxFrame;
+      try {
+        f = decodeMailboxFrame(bytes, this.#limits.maxEnvelope);
+      } catch (err) {
+        const code = err instanceof ProviderError && err.code === 'BAD_SIZE' ? MailboxErrorCode.BAD_SIZE : MailboxErrorCode.MALFORMED;
+        answer({ type: 'ERROR', id: 0, code, retryable: false, reason: err instanceof Error ? err.message : 'malformed' });
+        void channel.close(CloseCode.PROTOCOL_ERROR, 'malformed mailbox frame');
+        return;
+      }
+      if (!isRequest(f)) {
+        answer({ type: 'ERROR', id: f.id, code: MailboxErrorCode.MALFORMED, retryable: false, reason: 'answers are not requests' });
+        void channel.close(CloseCode.PROTOCOL_ERROR, 'unexpected frame');
+        return;
+      }
+      if (!bucket.take(this.#o.clock.now())) {
+        answer({ type: 'ERROR', id: f.id, code: MailboxErrorCode.RATE_LIMITED, retryable: true, reason: 'too many requests' });
+        return;
+      }
+      if (queued >= this.#limits.maxQueued) {
+        answer({ type: 'ERROR', id: f.id, code: MailboxErrorCode.BUSY, retryable: true, reason: 'too many requests in flight' });
+        return;
+      }
+      queued++;
+      const req = f;
+      chain = chain.then(async () => {
+        try {
+          answer({ ...(await this.handle(req)), id: req.id });
+        } finally {
+          queued--;
+        }
+      });
+    });
+  }
+
+  /** One request, answered; never throws (every failure becomes an ERROR answer). */
+  async handle(req: MailboxRequest): Promise<MailboxAnswer> {
+    try {
+      return await this.#handle(req);
+    } catch (err) {
+      if (err instanceof ProviderError) {
+        const code = STORE_CODES[err.code] ?? MailboxErrorCode.INTERNAL;
+        return { type: 'ERROR', code, retryable: RETRYABLE.has(code), reason: err.message };
+      }
+      this.#log.error({ err, type: req.type }, 'mailbox request failed');
+      return { type: 'ERROR', code: MailboxErrorCode.INTERNAL, retryable: true, reason: 'internal error' };
+    }
+  }
+
+  #checkSigned(identity: Uint8Array, time: number, domain: string, body: Uint8Array, sig: Uint8Array): void {
+    const now = this.#o.clock.now();
+    if (Math.abs(now - time) > this.#limits.maxSkewMs) throw new ProviderError('STALE', 'the request is signed for another time');
+    if (!verify(identity, domain, body, sig)) throw new ProviderError('BAD_SIGNATURE', 'the request is not signed by that identity for this provider');
+  }
+
+  async #handle(req: MailboxRequest): Promise<MailboxAnswer> {
+    const me = this.#o.identity.identityKey;
+    const store = this.#o.store;
+    const now = this.#o.clock.now();
+    switch (req.type) {
+      case 'SUBSCRIBE': {
+        this.#checkSigned(req.identity, req.time, DOMAINS.subscribe, subscribeBody(me, req.identity, req.time, req.tag), req.sig);
+        if (this.#o.paidUntil) {
+          if (!req.tag) throw new ProviderError('NOT_PAID', 'this provider is paid: subscribe with the tag your payment is recorded under');
+          const until = await this.#o.paidUntil(req.tag, this.#abort.signal);
+          if (until + this.#limits.graceMs <= now) throw new ProviderError('NOT_PAID', until ? 'the subscription has lapsed' : 'no payment is recorded for that tag');
+        }
+        const t = store.subscribe(req.identity, now, req.tag);
+        const sig = sign(this.#o.identity, DOMAINS.terms, termsBody(me, req.identity, t.retentionMs, t.quotaBytes, now));
+        return { type: 'TERMS', retentionMs: t.retentionMs, quotaBytes: t.quotaBytes, time: now, sig };
+      }
+      case 'CREATE_QUEUE':
+        this.#checkSigned(req.identity, req.time, DOMAINS.queue, queueBody('create', me, req.identity, req.time, req.queue, req.writeHash, req.readHash), req.sig);
+        store.createQueue(req.identity, req.queue, { write: req.writeHash, read: req.readHash }, now);
+        return { type: 'OK' };
+      case 'REMOVE_QUEUE':
+        this.#checkSigned(req.identity, req.time, DOMAINS.queue, queueBody('remove', me, req.identity, req.time, req.queue, null, null), req.sig);
+        store.removeQueue(req.identity, req.queue);
+        return { type: 'OK' };
+      case 'DEPOSIT': {
+        const d = store.deposit(req.queue, req.writeCap, req.envelope, now);
+        const sig = sign(this.#o.identity, DOMAINS.deposit, depositBody(me, req.queue, d.digest, d.depositedAt, d.expiresAt));
+        return { type: 'DEPOSITED', seq: d.seq, digest: d.digest, depositedAt: d.depositedAt, expiresAt: d.expiresAt, sig };
+      }
+      case 'FETCH': {
+        // Bounded by the frame: one envelope always fits (maxFrame leaves room for its 28 bytes of
+        // framing); more only while the answer stays within maxEnvelope.
+        const held = store.fetch(req.queue, req.readCap, { afterSeq: req.afterSeq, limit: req.limit });
+        const items: { seq: number; depositedAt: number; envelope: Uint8Array }[] = [];
+        let bytes = HELD_FIXED_BYTES;
+        for (const h of held) {
+          bytes += HELD_ITEM_BYTES + h.envelope.length;
+          if (items.length > 0 && bytes > this.#limits.maxEnvelope) break;
+          items.push({ seq: h.seq, depositedAt: h.depositedAt, envelope: h.envelope });
+        }
+        return { type: 'HELD', items };
+      }
+      case 'ACK':
+        return { type: 'ACKED', count: store.ack(req.queue, req.readCap, req.seqs) };
+    }
+  }
+
+  /** Closes every connection being served. Idempotent. */
+  close(): void {
+    this.#abort.abort(new ProviderError('CLOSED', 'mailbox service closed'));
+    for (const c of this.#channels) void c.close(CloseCode.GOING_AWAY, 'provider stopping');
+    this.#channels.clear();
+  }
+}
