@@ -119,6 +119,8 @@ export interface ApiLimits {
   maxBodyBytes: number;
   /** Calls in one JSON-RPC batch. */
   maxBatch: number;
+  /** Open connections to the API (HTTP keep-alive and WebSockets together); more are refused. */
+  maxConnections: number;
   /** Largest answer to one HTTP request or WebSocket message (a whole batch together), bytes of JSON. */
   maxAnswerBytes: number;
   /** How long a login code (`onionpost ui`) can be redeemed, ms. Each is single-use. */
@@ -137,10 +139,13 @@ export interface ApiLimits {
 
 export const DEFAULT_API_LIMITS: Readonly<ApiLimits> = Object.freeze({
   maxBodyBytes: 2 * 1024 * 1024,
-  // The web UI batches at most a handful of calls per view; scripts that need more make more requests.
-  maxBatch: 32,
-  // One message read (messages.get) is at most ~1.6 MB of JSON (262 kB of body, \u-escaped at worst).
-  maxAnswerBytes: 8 * 1024 * 1024,
+  // The web UI's largest batch reads a thread's last 50 messages; scripts that need more make more requests.
+  maxBatch: 64,
+  // A browser keeps up to 6 connections per host plus a WebSocket per tab.
+  maxConnections: 128,
+  // One message read (messages.get) is at most ~1.6 MB of JSON (262 kB of body, \u-escaped at worst);
+  // 50 ordinary ones fit many times over. An answer over it is refused, not truncated.
+  maxAnswerBytes: 16 * 1024 * 1024,
   loginCodeTtlMs: 2 * 60_000,
   maxLoginCodes: 16,
   sessionIdleMs: 12 * 60 * 60_000,

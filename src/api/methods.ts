@@ -2,6 +2,7 @@
  * The node's API methods, as data. The CLI, the web UI and scripts all use exactly these; the
  * OpenRPC document served at /openrpc.json is generated from this table.
  */
+import { DEFAULT_LIMITS } from '../limits.js';
 import type { JsonSchema, MethodSpec } from './schema.js';
 
 const str = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'string', description, ...extra });
@@ -11,6 +12,14 @@ const obj = (properties: Record<string, JsonSchema>, required: string[] = [], ex
 });
 const open = (description: string): JsonSchema => ({ type: 'object', description });
 const none = obj({});
+/**
+ * Hex strings are checked at the door, not when first used: a thread id that is not hex used to be
+ * queued and then fail on every delivery attempt until the message expired. Lower case only, as
+ * every id this API hands out.
+ */
+const hex32 = (description: string): JsonSchema => str(`${description}, 32 lowercase hex characters`, { minLength: 32, maxLength: 32, pattern: '^[0-9a-f]{32}$' });
+/** A point in time, ms since the epoch. */
+const time = (description: string): JsonSchema => int(description, { minimum: 0, maximum: 8.64e15 });
 
 export const MESSAGE_STATES = ['queued', 'sending', 'delivered', 'expired', 'failed', 'held', 'received'] as const;
 
@@ -62,33 +71,33 @@ export const API_METHODS: readonly MethodSpec[] = [
       subject: str('subject', { maxLength: 998 }),
       body: str('body text', { maxLength: 262_000 }),
       kind: { type: 'string', enum: ['mail', 'chat'] },
-      threadId: str('thread to continue, hex', { minLength: 32, maxLength: 32 }),
-      inReplyTo: str('message replied to, hex', { minLength: 32, maxLength: 32 }),
-      ttlMs: int('give up after this long', { minimum: 60_000 }),
+      threadId: hex32('thread to continue'),
+      inReplyTo: hex32('message replied to'),
+      ttlMs: int('give up after this long, ms', { minimum: 60_000, maximum: DEFAULT_LIMITS.maxTtlMs }),
       wait: { type: 'boolean', description: 'resolve only when delivered, failed, held or expired' },
       waitMs: int('how long `wait` may take', { minimum: 1, maximum: 3_600_000 }),
-      idempotencyKey: str('caller-chosen key, 1–128 printable ASCII characters without spaces: a send repeated with the same key (e.g. after a lost answer) returns the first message, same id, instead of queueing another; the same key with a different message is refused (IDEMPOTENCY_CONFLICT)', { minLength: 1, maxLength: 128 }),
+      idempotencyKey: str('caller-chosen key, 1–128 printable ASCII characters without spaces: a send repeated with the same key (e.g. after a lost answer) returns the first message, same id, instead of queueing another; the same key with a different message is refused (IDEMPOTENCY_CONFLICT)', { minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' }),
     }, ['to']),
     result: obj({ id: str('message id'), state: { type: 'string', enum: MESSAGE_STATES }, to: str('recipient onion'), reason: str('why, if not delivered') }),
   },
   {
     name: 'messages.inbox', summary: 'Received messages, newest first.',
-    params: obj({ limit: int('at most', { minimum: 1, maximum: 1000 }), before: int('received before, ms'), kind: { type: 'string', enum: ['mail', 'chat'] } }),
+    params: obj({ limit: int('at most', { minimum: 1, maximum: 1000 }), before: time('received before, ms'), kind: { type: 'string', enum: ['mail', 'chat'] } }),
     result: { type: 'array', items: messageSummary },
   },
   {
     name: 'messages.outbox', summary: 'Sent and queued messages with their delivery state, newest first.',
-    params: obj({ limit: int('at most', { minimum: 1, maximum: 1000 }), before: int('created before, ms') }),
+    params: obj({ limit: int('at most', { minimum: 1, maximum: 1000 }), before: time('created before, ms') }),
     result: { type: 'array', items: messageSummary },
   },
   {
     name: 'messages.get', summary: 'One message with its body and state history; marks an inbox message read.',
-    params: obj({ id: str('message id or a unique prefix of it', { minLength: 4, maxLength: 32 }) }, ['id']),
+    params: obj({ id: str('message id or a unique prefix of it, 4–32 lowercase hex characters', { minLength: 4, maxLength: 32, pattern: '^[0-9a-f]+$' }) }, ['id']),
     result: open('message summary plus body, events[]'),
   },
   {
     name: 'messages.thread', summary: 'Every message of a thread, oldest first.',
-    params: obj({ threadId: str('thread id, hex', { minLength: 32, maxLength: 32 }) }, ['threadId']),
+    params: obj({ threadId: hex32('thread id') }, ['threadId']),
     result: { type: 'array', items: messageSummary },
   },
   {
@@ -110,10 +119,10 @@ export const API_METHODS: readonly MethodSpec[] = [
     params: obj({ alias: str('local name', { minLength: 1, maxLength: 64 }), address: str('onion address or registry name', { minLength: 1, maxLength: 200 }) }, ['alias', 'address']),
     result: open('the contact'),
   },
-  { name: 'contacts.remove', summary: 'Forget a contact.', params: obj({ alias: str('alias', { minLength: 1 }) }, ['alias']), result: obj({ removed: { type: 'boolean' } }) },
+  { name: 'contacts.remove', summary: 'Forget a contact.', params: obj({ alias: str('alias', { minLength: 1, maxLength: 64 }) }, ['alias']), result: obj({ removed: { type: 'boolean' } }) },
   {
     name: 'contacts.approveKeyChange', summary: "Accept a contact's new keys without a rotation statement, releasing held messages.",
-    params: obj({ alias: str('alias', { minLength: 1 }) }, ['alias']), result: open('the contact'),
+    params: obj({ alias: str('alias', { minLength: 1, maxLength: 64 }) }, ['alias']), result: open('the contact'),
   },
   {
     name: 'registry.lookup', summary: 'Resolve and verify a registry name or TRON address.',
@@ -130,6 +139,6 @@ export const API_METHODS: readonly MethodSpec[] = [
   },
   {
     name: 'events.subscribe', summary: 'WebSocket only: receive `event` notifications (message.received, message.state, tor.status, contact.keyChange).',
-    params: obj({ types: { type: 'array', items: { type: 'string' } } }), result: open('{ subscribed }'), wsOnly: true,
+    params: obj({ types: { type: 'array', maxItems: 32, items: str('event type', { minLength: 1, maxLength: 64 }) } }), result: open('{ subscribed }'), wsOnly: true,
   },
 ];

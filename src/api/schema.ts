@@ -5,7 +5,12 @@
  *
  * Validation covers the subset of JSON Schema used here: type (object, string, integer, number,
  * boolean, array), properties, required, additionalProperties: false, enum, minLength, maxLength,
- * minimum, maximum, items.
+ * pattern, minimum, maximum, maxItems, items.
+ *
+ * Objects are checked by their own properties only: a key is looked up in `properties` with
+ * Object.hasOwn, so `__proto__` or `constructor` can never match Object.prototype's members and pass
+ * as "declared", and `required` means an own property. Keys that could reach an object's prototype
+ * when copied (`__proto__`, `constructor`, `prototype`) are refused whatever the schema says.
  */
 export interface JsonSchema {
   type?: 'object' | 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'null';
@@ -16,6 +21,9 @@ export interface JsonSchema {
   enum?: readonly (string | number)[];
   minLength?: number;
   maxLength?: number;
+  /** A regular expression (unicode mode) the whole string must match; anchor it with ^…$. */
+  pattern?: string;
+  maxItems?: number;
   minimum?: number;
   maximum?: number;
   items?: JsonSchema;
@@ -33,6 +41,9 @@ export interface MethodSpec {
   tokenOnly?: boolean;
 }
 
+/** Never accepted as an object key: copying such a key can change an object's prototype. */
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** Returns a list of problems; empty when `value` conforms. */
 export function validate(schema: JsonSchema, value: unknown, path = 'params'): string[] {
   const errs: string[] = [];
@@ -44,9 +55,13 @@ export function validate(schema: JsonSchema, value: unknown, path = 'params'): s
     case 'object': {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${path} must be an object`];
       const obj = value as Record<string, unknown>;
-      for (const r of schema.required ?? []) if (!(r in obj) || obj[r] === undefined) errs.push(`${path}.${r} is required`);
+      for (const r of schema.required ?? []) if (!Object.hasOwn(obj, r) || obj[r] === undefined) errs.push(`${path}.${r} is required`);
       for (const [k, v] of Object.entries(obj)) {
-        const p = schema.properties?.[k];
+        if (FORBIDDEN_KEYS.has(k)) {
+          errs.push(`${path}.${k} is not allowed`);
+          continue;
+        }
+        const p = schema.properties && Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
         if (p) errs.push(...validate(p, v, `${path}.${k}`));
         else if (schema.additionalProperties === false) errs.push(`${path}.${k} is not allowed`);
         else if (typeof schema.additionalProperties === 'object') errs.push(...validate(schema.additionalProperties, v, `${path}.${k}`));
@@ -57,6 +72,7 @@ export function validate(schema: JsonSchema, value: unknown, path = 'params'): s
       if (typeof value !== 'string') return [`${path} must be a string`];
       if (schema.minLength !== undefined && value.length < schema.minLength) errs.push(`${path} is shorter than ${schema.minLength}`);
       if (schema.maxLength !== undefined && value.length > schema.maxLength) errs.push(`${path} is longer than ${schema.maxLength}`);
+      if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) errs.push(`${path} must match ${schema.pattern}`);
       break;
     case 'integer':
     case 'number':
@@ -72,6 +88,7 @@ export function validate(schema: JsonSchema, value: unknown, path = 'params'): s
       break;
     case 'array':
       if (!Array.isArray(value)) return [`${path} must be an array`];
+      if (schema.maxItems !== undefined && value.length > schema.maxItems) return [`${path} has more than ${schema.maxItems} items`];
       if (schema.items) value.forEach((v, i) => errs.push(...validate(schema.items!, v, `${path}[${i}]`)));
       return errs;
     default:

@@ -76,6 +76,9 @@ export interface ApiServer {
 /** Methods the server answers itself; the node supplies handlers for the rest. */
 const BUILT_IN = new Set(['rpc.discover', 'events.subscribe', 'sessions.loginLink', 'sessions.revokeAll']);
 
+/** On a WebSocket: (re)subscribes it to events of these types (all when undefined). */
+type Subscribe = (types: string[] | undefined) => unknown;
+
 /** Who a request authenticated as. */
 type Caller = { via: 'token' } | { via: 'session'; cookieSecret: string; pageSecret: string };
 
@@ -180,42 +183,79 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     return { code: JSONRPC_CODES.INTERNAL, message: 'internal error', data: { code: 'INTERNAL' } };
   }
 
-  async function call(req: unknown, caller: Caller): Promise<object | null> {
+  /** The answers of one HTTP request or WebSocket message share this many bytes (ApiLimits.maxAnswerBytes). */
+  interface AnswerBudget {
+    left: number;
+    /** Set once an answer did not fit: later calls of the batch are not run. */
+    spent: boolean;
+  }
+
+  const answer = (id: unknown, error: unknown) => JSON.stringify({ jsonrpc: '2.0', id, error: errorObject(error) });
+
+  /**
+   * Runs one call and returns its answer as JSON text, or null for a notification. Everything about
+   * the request is checked before any work: its shape, the method, the credential's right to it, and
+   * the params against the method's schema (own properties only, see schema.ts).
+   */
+  async function call(req: unknown, caller: Caller, budget: AnswerBudget, subscribe?: Subscribe): Promise<string | null> {
     const r = req as Partial<RpcRequest> | null;
-    const id = r && typeof r === 'object' && 'id' in r ? (r.id ?? null) : null;
+    const hasId = r !== null && typeof r === 'object' && !Array.isArray(r) && Object.hasOwn(r, 'id');
+    const rawId = hasId ? r.id : null;
+    const id = typeof rawId === 'string' || typeof rawId === 'number' ? rawId : null;
     try {
-      if (!r || typeof r !== 'object' || r.jsonrpc !== '2.0' || typeof r.method !== 'string') throw new ApiError('INVALID_REQUEST', 'not a JSON-RPC 2.0 request');
+      if (!r || typeof r !== 'object' || Array.isArray(r) || r.jsonrpc !== '2.0' || typeof r.method !== 'string' || id !== rawId) {
+        throw new ApiError('INVALID_REQUEST', 'not a JSON-RPC 2.0 request');
+      }
+      const spec = specs.get(r.method);
+      const handler = Object.hasOwn(opts.handlers, r.method) ? opts.handlers[r.method] : undefined;
+      if (!spec || (spec.wsOnly && !subscribe) || (!handler && !BUILT_IN.has(r.method))) throw new ApiError('METHOD_NOT_FOUND', `no method ${r.method.slice(0, 64)}`);
+      if (spec.tokenOnly && caller.via !== 'token') throw new ApiError('TOKEN_ONLY', `${r.method} needs the API token (the CLI), not a browser session`);
       const params = (r.params ?? {}) as Record<string, unknown>;
+      const problems = validate(spec.params, params);
+      if (problems.length > 0) throw new ApiError('INVALID_PARAMS', problems.slice(0, 8).join('; '));
+      if (budget.spent) throw new ApiError('ANSWER_TOO_LARGE', 'not run: earlier answers of this batch used up the answer size limit');
       let result: unknown;
       if (r.method === 'rpc.discover') result = doc;
-      else {
-        const spec = specs.get(r.method);
-        const handler = opts.handlers[r.method];
-        if (!spec || spec.wsOnly || (!handler && !BUILT_IN.has(r.method))) throw new ApiError('METHOD_NOT_FOUND', `no method ${r.method}`);
-        if (spec.tokenOnly && caller.via !== 'token') throw new ApiError('TOKEN_ONLY', `${r.method} needs the API token (the CLI), not a browser session`);
-        const problems = validate(spec.params, params);
-        if (problems.length > 0) throw new ApiError('INVALID_PARAMS', problems.join('; '));
-        if (r.method === 'sessions.loginLink') result = loginLink();
-        else if (r.method === 'sessions.revokeAll') result = { revoked: revokeSessions() };
-        else result = await handler!(params);
+      else if (r.method === 'sessions.loginLink') result = loginLink();
+      else if (r.method === 'sessions.revokeAll') result = { revoked: revokeSessions() };
+      else if (r.method === 'events.subscribe') result = subscribe!(params.types as string[] | undefined);
+      else result = await handler!(params);
+      if (!hasId) return null;
+      const text = `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${JSON.stringify(result ?? null)}}`;
+      const bytes = Buffer.byteLength(text);
+      if (bytes > budget.left) {
+        budget.spent = true;
+        throw new ApiError('ANSWER_TOO_LARGE', `the answer would be over ${limits.maxAnswerBytes} bytes; ask for less (a smaller limit, fewer calls per batch)`);
       }
-      return r.id === undefined ? null : { jsonrpc: '2.0', id, result: result ?? null };
+      budget.left -= bytes;
+      return text;
     } catch (err) {
-      return { jsonrpc: '2.0', id, error: errorObject(err) };
+      // A notification gets no answer, not even an error, unless it was no valid request at all.
+      return hasId || (err instanceof ApiError && err.code === 'INVALID_REQUEST') ? answer(id, err) : null;
     }
   }
 
-  async function dispatch(body: unknown, caller: Caller): Promise<unknown> {
-    if (Array.isArray(body)) {
-      if (body.length === 0) return { jsonrpc: '2.0', id: null, error: errorObject(new ApiError('INVALID_REQUEST', 'empty batch')) };
-      const out = (await Promise.all(body.map((r) => call(r, caller)))).filter((x) => x !== null);
-      return out.length ? out : null;
+  /**
+   * One request or a batch, as JSON text (null when nothing is to be answered). A batch runs its
+   * calls one after another, so the answer is built within its budget and no more than one result
+   * is held unserialized at a time.
+   */
+  async function dispatch(body: unknown, caller: Caller, subscribe?: Subscribe): Promise<string | null> {
+    const budget: AnswerBudget = { left: limits.maxAnswerBytes, spent: false };
+    if (!Array.isArray(body)) return call(body, caller, budget, subscribe);
+    if (body.length === 0) return answer(null, new ApiError('INVALID_REQUEST', 'empty batch'));
+    if (body.length > limits.maxBatch) return answer(null, new ApiError('BATCH_TOO_LARGE', `a batch holds at most ${limits.maxBatch} calls`));
+    const out: string[] = [];
+    for (const r of body) {
+      const a = await call(r, caller, budget, subscribe);
+      if (a !== null) out.push(a);
     }
-    return call(body, caller);
+    return out.length ? `[${out.join(',')}]` : null;
   }
 
+  /** Answers with `body` as JSON (a string is sent as it is: already JSON). */
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    const text = body === null ? '' : JSON.stringify(body);
+    const text = body === null ? '' : typeof body === 'string' ? body : JSON.stringify(body);
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
     res.end(text);
   }
@@ -308,6 +348,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     });
   });
   server.on('clientError', (_err, socket) => socket.destroy());
+  server.maxConnections = limits.maxConnections;
 
   const wss = new WebSocketServer({
     noServer: true, maxPayload: maxBody, perMessageDeflate: false,
@@ -343,6 +384,27 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       sockets.delete(ws);
       unsubscribe?.();
     });
+    /**
+     * Sends unless the client has stopped reading: a socket whose unread answers and events pass
+     * the answer size limit is cut, or a client that never reads would grow the node without bound.
+     */
+    const push = (text: string) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > limits.maxAnswerBytes) {
+        refusals.warn('ws-slow-reader', { buffered: ws.bufferedAmount }, 'API WebSocket cut: its client does not read what it asked for');
+        return ws.terminate();
+      }
+      ws.send(text);
+    };
+    const subscribe = (types: string[] | undefined) => {
+      unsubscribe?.();
+      unsubscribe = opts.events?.subscribe((ev) => {
+        if ((types && !types.includes(ev.type)) || ws.readyState !== ws.OPEN) return;
+        if (!stillValid(caller, false)) return ws.close(4001, 'session ended');
+        push(JSON.stringify({ jsonrpc: '2.0', method: 'event', params: ev }));
+      });
+      return { subscribed: types ?? 'all' };
+    };
     ws.on('message', (data, isBinary) => {
       if (isBinary) return ws.close(1003, 'text only');
       if (!stillValid(caller, true)) return ws.close(4001, 'session ended');
@@ -350,22 +412,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       try {
         req = JSON.parse(data.toString());
       } catch {
-        return ws.send(JSON.stringify({ jsonrpc: '2.0', id: null, error: errorObject(new ApiError('PARSE_ERROR', 'not JSON')) }));
+        return push(answer(null, new ApiError('PARSE_ERROR', 'not JSON')));
       }
-      const r = req as Partial<RpcRequest>;
-      if (r && typeof r === 'object' && r.method === 'events.subscribe') {
-        const types = (r.params as { types?: string[] } | undefined)?.types;
-        unsubscribe?.();
-        unsubscribe = opts.events?.subscribe((ev) => {
-          if ((types && !types.includes(ev.type)) || ws.readyState !== ws.OPEN) return;
-          if (!stillValid(caller, false)) return ws.close(4001, 'session ended');
-          ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'event', params: ev }));
-        });
-        if (r.id !== undefined) ws.send(JSON.stringify({ jsonrpc: '2.0', id: r.id, result: { subscribed: types ?? 'all' } }));
-        return;
-      }
-      void dispatch(req, caller).then((out) => {
-        if (out !== null && ws.readyState === ws.OPEN) ws.send(JSON.stringify(out));
+      void dispatch(req, caller, subscribe).then((out) => {
+        if (out !== null) push(out);
       });
     });
   }

@@ -2,7 +2,8 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { WebSocket } from 'ws';
-import { API_METHODS, createApiServer, validate, type ApiEvent, type ApiServer, type Handler } from '../../src/api/index.js';
+import { API_METHODS, createApiServer, validate, type ApiEvent, type ApiServer, type Handler, type JsonSchema } from '../../src/api/index.js';
+import type { ApiLimits } from '../../src/limits.js';
 import { silentLogger } from '../../src/log.js';
 import { CryptoError } from '../../src/crypto/index.js';
 
@@ -204,4 +205,161 @@ test('WebSocket: token and origin checked on upgrade; calls and subscribed event
   const events = messages.filter((m) => m.method === 'event');
   assert.deepEqual(events.map((e) => e.params.type), ['message.received'], 'filtered by subscribed types');
   ws.close();
+});
+
+// ── limits and validation (issue 15 items 6 and 7): each test failed before its fix ─────────────
+
+/** A server with small limits and handlers that count their calls and can answer big. */
+async function limitedServer(limits: Partial<ApiLimits>) {
+  const calls: string[] = [];
+  const handlers: Record<string, Handler> = Object.fromEntries(API_METHODS.map((m) => [m.name, (p: Record<string, unknown>) => {
+    calls.push(m.name);
+    // messages.inbox answers `limit` KiB, so tests choose the answer's size.
+    return m.name === 'messages.inbox' ? ['x'.repeat(1024 * ((p.limit as number | undefined) ?? 1))] : { ok: true };
+  }]));
+  const s = await createApiServer({ token: TOKEN, methods: API_METHODS, handlers, logger: silentLogger(), limits, events: { subscribe: () => () => {} } });
+  const post = (body: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: s.port, method: 'POST', path: '/rpc', headers: { host: `127.0.0.1:${s.port}`, 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` } }, (res) => {
+      let b = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (b += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  return { s, calls, post };
+}
+
+test('a batch over the cap is refused as a whole with BATCH_TOO_LARGE, and none of it runs', async () => {
+  const { s, calls, post } = await limitedServer({ maxBatch: 4 });
+  try {
+    const batch = (n: number) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'node.address' })));
+    const over = JSON.parse((await post(batch(5))).body);
+    assert.equal(over.error.data.code, 'BATCH_TOO_LARGE');
+    assert.equal(calls.length, 0);
+    assert.equal(JSON.parse((await post(batch(4))).body).length, 4);
+    assert.equal(calls.length, 4);
+  } finally {
+    await s.close();
+  }
+});
+
+test('an answer over the cap is ANSWER_TOO_LARGE; the rest of its batch does not run', async () => {
+  const { s, calls, post } = await limitedServer({ maxAnswerBytes: 10 * 1024 });
+  try {
+    const one = JSON.parse((await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'messages.inbox', params: { limit: 11 } }))).body);
+    assert.equal(one.error.data.code, 'ANSWER_TOO_LARGE');
+    assert.equal(one.error.code, -32011);
+    const call = (id: number, limit: number) => ({ jsonrpc: '2.0', id, method: 'messages.inbox', params: { limit } });
+    calls.length = 0;
+    const out = JSON.parse((await post(JSON.stringify([call(1, 4), call(2, 4), call(3, 4), call(4, 1)]))).body) as { id: number; result?: unknown; error?: { data: { code: string } } }[];
+    assert.deepEqual(out.map((a) => a.error?.data.code ?? 'ok'), ['ok', 'ok', 'ANSWER_TOO_LARGE', 'ANSWER_TOO_LARGE']);
+    assert.equal(calls.length, 3, 'the call after the one that did not fit was not run');
+  } finally {
+    await s.close();
+  }
+});
+
+test('a request body over the cap is refused with BODY_TOO_LARGE', async () => {
+  const { s, calls, post } = await limitedServer({ maxBodyBytes: 1024 });
+  try {
+    const res = await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'messages.send', params: { to: 'x', body: 'y'.repeat(2000) } }));
+    assert.equal(res.status, 413);
+    assert.equal(JSON.parse(res.body).error.data.code, 'BODY_TOO_LARGE');
+    assert.equal(calls.length, 0);
+  } finally {
+    await s.close();
+  }
+});
+
+test('__proto__, constructor and prototype keys are refused before any work, wherever they are', async () => {
+  const { s, calls, post } = await limitedServer({});
+  try {
+    for (const raw of [
+      '{"jsonrpc":"2.0","id":1,"method":"messages.send","params":{"to":"x","__proto__":{"wait":true}}}',
+      '{"jsonrpc":"2.0","id":1,"method":"messages.send","params":{"to":"x","constructor":{"prototype":{}}}}',
+      '{"jsonrpc":"2.0","id":1,"method":"node.status","params":{"__proto__":null}}',
+      '{"jsonrpc":"2.0","id":1,"method":"contacts.add","params":{"alias":"a","address":"b","prototype":1}}',
+      '{"jsonrpc":"2.0","id":1,"method":"constructor","params":{}}',
+      '{"jsonrpc":"2.0","id":1,"method":"__proto__","params":{}}',
+    ]) {
+      const err = JSON.parse((await post(raw)).body).error;
+      assert.ok(err && ['INVALID_PARAMS', 'METHOD_NOT_FOUND'].includes(err.data.code), `${raw} → ${JSON.stringify(err)}`);
+    }
+    assert.deepEqual(calls, []);
+  } finally {
+    await s.close();
+  }
+});
+
+test('hex parameters are checked as hex of the right length at the door, not accepted to fail later', async () => {
+  const { s, calls, post } = await limitedServer({});
+  try {
+    const send = (params: Record<string, unknown>) => post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'messages.send', params: { to: 'bob', ...params } }));
+    for (const bad of [{ threadId: 'z'.repeat(32) }, { threadId: 'A'.repeat(32) }, { inReplyTo: `${'0'.repeat(31)}g` }, { idempotencyKey: 'has space' }]) {
+      assert.equal(JSON.parse((await send(bad)).body).error?.data.code, 'INVALID_PARAMS', JSON.stringify(bad));
+    }
+    for (const bad of ['zzzz', '0123 ', '../../']) {
+      assert.equal(JSON.parse((await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'messages.get', params: { id: bad } }))).body).error?.data.code, 'INVALID_PARAMS', bad);
+    }
+    assert.deepEqual(calls, []);
+    assert.ok(JSON.parse((await send({ threadId: 'a'.repeat(32), inReplyTo: '0'.repeat(32), idempotencyKey: 'k-1' })).body).result);
+  } finally {
+    await s.close();
+  }
+});
+
+test('every parameter of every method is bounded by its schema, and events.subscribe is validated too', async () => {
+  const walk = (schema: JsonSchema, path: string): string[] => {
+    const out: string[] = [];
+    if (schema.type === 'string' && schema.maxLength === undefined && !schema.enum) out.push(`${path}: string without maxLength`);
+    if (schema.type === 'integer' && (schema.minimum === undefined || schema.maximum === undefined)) out.push(`${path}: integer without minimum and maximum`);
+    if (schema.type === 'array') {
+      if (schema.maxItems === undefined) out.push(`${path}: array without maxItems`);
+      if (schema.items) out.push(...walk(schema.items, `${path}[]`));
+    }
+    if (schema.type === 'object') {
+      if (schema.additionalProperties !== false) out.push(`${path}: object open to any key`);
+      for (const [k, v] of Object.entries(schema.properties ?? {})) out.push(...walk(v, `${path}.${k}`));
+    }
+    return out;
+  };
+  assert.deepEqual(API_METHODS.flatMap((m) => walk(m.params, m.name)), []);
+
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  await new Promise((r) => ws.once('open', r));
+  const answers: { id: number; error?: { data: { code: string } } }[] = [];
+  ws.on('message', (d) => answers.push(JSON.parse(d.toString())));
+  ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'events.subscribe', params: { types: 'message.received' } }));
+  ws.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'events.subscribe', params: { types: ['x'], extra: 1 } }));
+  ws.send(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'events.subscribe', params: { types: ['message.received'] } }));
+  for (let i = 0; i < 200 && answers.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(answers.sort((a, b) => a.id - b.id).map((a) => a.error?.data.code ?? 'ok'), ['INVALID_PARAMS', 'INVALID_PARAMS', 'ok']);
+  ws.close();
+  // Over HTTP the WebSocket-only method does not exist.
+  assert.equal(JSON.parse((await rpc({ jsonrpc: '2.0', id: 1, method: 'events.subscribe', params: {} })).body).error.data.code, 'METHOD_NOT_FOUND');
+});
+
+test('a WebSocket client that asks and never reads is cut once its unread answers pass the cap', async () => {
+  const { s } = await limitedServer({ maxAnswerBytes: 64 * 1024 });
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    await new Promise((r) => ws.once('open', r));
+    const sock = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+    sock.pause();
+    let received = 0;
+    ws.on('message', () => received++);
+    const closed = new Promise<void>((r) => ws.once('close', () => r()));
+    // 2,000 answers of 48 KiB (~96 MB) if it were all sent: far beyond any socket buffer.
+    for (let i = 0; i < 2000; i++) ws.send(JSON.stringify({ jsonrpc: '2.0', id: i, method: 'messages.inbox', params: { limit: 48 } }));
+    await new Promise((r) => setTimeout(r, 500));
+    sock.resume();
+    const cut = await Promise.race([closed.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 30_000))]);
+    ws.terminate();
+    assert.ok(cut, 'the server cut the connection');
+    assert.ok(received < 2000, `cut before answering everything (received ${received})`);
+  } finally {
+    await s.close();
+  }
 });
