@@ -3,6 +3,7 @@
  *
  *   identity.json   the passphrase-encrypted key file (0600)
  *   node.db         SQLite: messages, outbox, contacts, dedup (+ -wal, -shm)
+ *   provider.db     SQLite: mail held for others, when the node is a mailbox provider (--provide-mailbox)
  *   api-token       the local API's bearer token (0600), made at first start
  *   bridge-password the mail bridge's password for mail clients (0600), made at first start
  *   api.json        {url, pid} of the running node's API; removed when it stops
@@ -24,6 +25,7 @@ export function dataPaths(dataDir: string) {
     dataDir,
     keyFile: join(dataDir, 'identity.json'),
     db: join(dataDir, 'node.db'),
+    providerDb: join(dataDir, 'provider.db'),
     apiToken: join(dataDir, 'api-token'),
     bridgePassword: join(dataDir, 'bridge-password'),
     apiEndpoint: join(dataDir, 'api.json'),

@@ -19,6 +19,7 @@ import { createTronRegistry, type IdentityRegistry } from '../registry/index.js'
 import { readTestNetwork, TorSocksAgent } from '../tor/index.js';
 import type { GlobalArgs } from './common.js';
 import { BRIDGE_DEFAULT_PORTS } from './bridge-command.js';
+import { DEFAULT_PROVIDER_LIMITS } from '../provider/index.js';
 import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
 import { registryTarget } from './registry-config.js';
@@ -93,7 +94,11 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       .option('log-file', { type: 'string', describe: 'append the log (JSON lines) to this file instead of stderr' })
       .option('bridge', { type: 'boolean', default: true, describe: 'the mail bridge: SMTP and IMAP on 127.0.0.1 for mail clients (--no-bridge: off)' })
       .option('smtp-port', { type: 'number', default: BRIDGE_DEFAULT_PORTS.smtp, describe: 'mail bridge SMTP port on 127.0.0.1 (0: any free port)' })
-      .option('imap-port', { type: 'number', default: BRIDGE_DEFAULT_PORTS.imap, describe: 'mail bridge IMAP port on 127.0.0.1 (0: any free port)' }),
+      .option('imap-port', { type: 'number', default: BRIDGE_DEFAULT_PORTS.imap, describe: 'mail bridge IMAP port on 127.0.0.1 (0: any free port)' })
+      .option('provide-mailbox', { type: 'boolean', default: false, describe: 'also be a mailbox provider: hold mail for other users while they are offline' })
+      .option('provider-users', { type: 'number', default: DEFAULT_PROVIDER_LIMITS.maxUsers, describe: 'as a provider: users to hold mail for at most' })
+      .option('provider-quota-mb', { type: 'number', default: DEFAULT_PROVIDER_LIMITS.quotaBytes / 2 ** 20, describe: 'as a provider: MB held per user at most' })
+      .option('provider-retention-days', { type: 'number', default: DEFAULT_PROVIDER_LIMITS.retentionMs / 86_400_000, describe: 'as a provider: days mail is held before it is dropped unfetched' }),
     async (a) => {
       await cryptoReady();
       const paths = dataPaths(a.dataDir);
@@ -149,6 +154,12 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
           },
         },
         ...(bridgePassword ? { bridge: { smtpPort: a.smtpPort, imapPort: a.imapPort, password: bridgePassword } } : {}),
+        ...(a.provideMailbox ? {
+          provider: {
+            dbPath: paths.providerDb,
+            limits: { maxUsers: a.providerUsers, quotaBytes: Math.round(a.providerQuotaMb * 2 ** 20), retentionMs: Math.round(a.providerRetentionDays * 86_400_000) },
+          },
+        } : {}),
       });
       let stopping: Promise<void> | undefined;
       const stop = (why: string) => {

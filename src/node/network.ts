@@ -31,13 +31,23 @@ export interface PublishTarget {
   port: number;
   /** Receives in-memory channels (memory network only). */
   onChannel(channel: MessageChannel): void;
+  /** Other paths (e.g. `/mailbox/v1`) and their receivers (memory network only; the listener has its own). */
+  routes?: Readonly<Record<string, (channel: MessageChannel) => void>>;
+}
+
+/** What a dial asks for. `path` is the WebSocket path at the peer; default `/` (the message protocol). */
+export interface DialOptions {
+  signal: AbortSignal;
+  timeoutMs: number;
+  limits: Partial<Limits>;
+  path?: string;
 }
 
 export interface PeerNetwork {
   /** Makes the listener reachable as `onion`. Resolves once published (not necessarily reachable yet). */
   publish(onion: string, target: PublishTarget, signal?: AbortSignal): Promise<void>;
   /** Opens a channel to a peer. Rejects with the transport's or Tor's typed errors. */
-  dial(onion: string, opts: { signal: AbortSignal; timeoutMs: number; limits: Partial<Limits> }): Promise<MessageChannel>;
+  dial(onion: string, opts: DialOptions): Promise<MessageChannel>;
   status(): NetworkStatus;
   /** Called with each status change (Tor bootstrap progress, restarts). */
   onStatus(listener: (s: NetworkStatus) => void): () => void;
@@ -87,8 +97,11 @@ export function memoryNetwork(board: MemorySwitchboard): PeerNetwork {
     async dial(onion, opts) {
       const target = board.lookup(onion);
       if (!target) throw new NetworkError('PEER_UNKNOWN', `no node ${onion} on this switchboard`);
+      const path = opts.path ?? '/';
+      const receive = path === '/' ? target.onChannel : target.routes && Object.hasOwn(target.routes, path) ? target.routes[path] : undefined;
+      if (!receive) throw new NetworkError('PEER_UNKNOWN', `${onion} serves nothing at ${path}`);
       const [a, b] = createMemoryPair({ limits: opts.limits });
-      target.onChannel(b);
+      receive(b);
       return a;
     },
     status: hub.get,
@@ -120,7 +133,7 @@ export function loopbackNetwork(dir: string): PeerNetwork {
       } catch (err) {
         throw new NetworkError('PEER_UNKNOWN', `${onion} is not online in ${dir}`, { cause: err });
       }
-      return dialWs({ url, signal: opts.signal, timeoutMs: opts.timeoutMs, limits: opts.limits });
+      return dialWs({ url: new URL(opts.path ?? '/', url).href, signal: opts.signal, timeoutMs: opts.timeoutMs, limits: opts.limits });
     },
     status: hub.get,
     onStatus: hub.on,

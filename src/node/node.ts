@@ -4,7 +4,7 @@
  * pipeline (src/pipeline/), who a recipient is in the contact policy (src/contacts/), and what the
  * API answers in its handlers (src/api/handlers.ts).
  *
- * Start order: store → contacts, envelopes, pipeline → listener → mail bridge → API → network.publish →
+ * Start order: store → contacts, envelopes, pipeline → provider role (if any) → listener → mail bridge → API → network.publish →
  * outbox → reachability self-check. The API comes up before the network is published, so
  * `onionpost start` can print the sign-in link and the status page can show Tor's bootstrap while
  * it runs (a send meanwhile is queued in the store; the outbox picks it up when it starts).
@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bytesEqual, toHex } from '../bytes.js';
 import { systemClock, type Clock } from '../clock.js';
 import { describeError } from '../errors.js';
-import { resolveLimits, type ApiLimits, type Limits } from '../limits.js';
+import { PADDING_BUCKETS, resolveLimits, type ApiLimits, type Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import { API_METHODS, createApiServer, createHandlers, type ApiServer, type Handler } from '../api/index.js';
 import { createMailBridge, type MailBridge } from '../bridge/index.js';
@@ -25,6 +25,7 @@ import { secureRandomBytes, type Identity, type RandomBytes } from '../crypto/in
 import { createOutbox, type BackoffPolicy, type Outbox } from '../outbox/index.js';
 import { Connections, MessagePipeline, sealedBoxEnvelopes, type Envelopes, type SendParams, type SendResult } from '../pipeline/index.js';
 import { PeerConnection } from '../protocol/index.js';
+import { MAILBOX_PATH, MailboxService, ProviderStore, type ProviderLimits, type ProviderStats } from '../provider/index.js';
 import type { IdentityRegistry } from '../registry/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createWsListener, type MessageChannel, type WsListener } from '../transport/index.js';
@@ -54,6 +55,11 @@ export interface NodeOptions {
     /** Called once the API listens (before Tor has bootstrapped), with its base URL. */
     onListening?: (url: string) => void;
   };
+  /**
+   * The mailbox-provider role (src/provider/): hold mail for other users in `dbPath` (its own SQLite
+   * file) and serve the mailbox protocol at /mailbox/v1 on our onion. Omit for none.
+   */
+  provider?: { dbPath: string; limits?: Partial<ProviderLimits> };
   /** The mail bridge (SMTP and IMAP on 127.0.0.1, src/bridge/); omit for none. Ports: 0 = any free port. */
   bridge?: { smtpPort: number; imapPort: number; password: string };
   /** Dial deadline, ms. Default 45 s (onion rendezvous). */
@@ -81,6 +87,8 @@ export interface NodeStatus {
   peers: { connected: number };
   listener: { port: number } | null;
   api: { url: string } | null;
+  /** What this node holds as a mailbox provider, when it is one. */
+  provider: ProviderStats | null;
   warnings: { type: string; alias?: string; message: string }[];
 }
 
@@ -108,6 +116,7 @@ export class OnionpostNode {
   #outbox: Outbox | undefined;
   #api: ApiServer | undefined;
   #bridge: MailBridge | undefined;
+  #provider: { store: ProviderStore; service: MailboxService } | undefined;
   readonly #closeController = new AbortController();
   #started = false;
   #closing: Promise<void> | undefined;
@@ -203,8 +212,10 @@ export class OnionpostNode {
       const accept = (ch: MessageChannel) => connections.accept(ch, {
         onDeliver: (id, env) => pipeline.receive(id, env), onBundleRequest: () => envelopes.bundle(),
       });
+      const routes = this.#o.provider ? { [MAILBOX_PATH]: this.#startProvider(this.#o.provider) } : undefined;
       this.#listener = await createWsListener({
         host: '127.0.0.1', port: 0, limits: this.#limits, logger: this.#o.logger.child({ layer: 'transport' }), clock: this.#clock, onChannel: accept,
+        ...(routes ? { routes } : {}),
       });
       let generation = 0;
       this.#unsubscribeNetwork = this.#o.network.onStatus((s) => {
@@ -232,7 +243,7 @@ export class OnionpostNode {
         });
         a.onListening?.(this.#api.url);
       }
-      await this.#o.network.publish(this.identity.onion, { port: this.#listener.port, onChannel: accept }, this.#closeController.signal);
+      await this.#o.network.publish(this.identity.onion, { port: this.#listener.port, onChannel: accept, ...(routes ? { routes } : {}) }, this.#closeController.signal);
       this.#outbox = createOutbox({
         store, clock: this.#clock, logger: this.#o.logger.child({ layer: 'outbox' }),
         deliver: (m, signal) => pipeline.attempt(m, signal),
@@ -247,6 +258,16 @@ export class OnionpostNode {
       await this.close().catch(() => {});
       throw err;
     }
+  }
+
+  /** Opens the provider's store and service; returns what serves a /mailbox/v1 channel. */
+  #startProvider(p: NonNullable<NodeOptions['provider']>): (ch: MessageChannel) => void {
+    const logger = this.#o.logger.child({ layer: 'provider' });
+    const store = new ProviderStore({ path: p.dbPath, logger, isEnvelopeSize: (n) => (PADDING_BUCKETS as readonly number[]).includes(n), ...(p.limits ? { limits: p.limits } : {}) });
+    const service = new MailboxService({ identity: this.identity, store, clock: this.#clock, logger, limits: { maxEnvelope: this.#limits.maxEnvelope } });
+    this.#provider = { store, service };
+    service.startHousekeeping();
+    return (ch) => service.serve(ch);
   }
 
   /** One self-check try: dial our own onion and expect our own bundle back. */
@@ -293,7 +314,7 @@ export class OnionpostNode {
       onion: this.identity.onion, identityKey: toHex(this.identity.identityKey), encryptionKey: toHex(this.identity.encryptionKey),
       reachable: this.reachable, tor: this.#o.network.status(), counts: (store ? { ...store.counts() } : {}) as Record<string, number>,
       peers: { connected: this.#run.connections?.count ?? 0 }, listener: this.#listener ? { port: this.#listener.port } : null,
-      api: this.#api ? { url: this.#api.url } : null, warnings: this.#run.contacts?.warnings() ?? [],
+      api: this.#api ? { url: this.#api.url } : null, provider: this.#provider?.store.stats() ?? null, warnings: this.#run.contacts?.warnings() ?? [],
     };
   }
 
@@ -318,6 +339,10 @@ export class OnionpostNode {
       this.#unsubscribeNetwork?.();
       await step('network', () => this.#o.network.close());
       await step('listener', () => this.#listener?.close());
+      await step('provider', () => {
+        this.#provider?.service.close();
+        this.#provider?.store.close();
+      });
       await step('store', () => this.#run.store?.close());
       if (errors.length > 0) this.#log.warn({ count: errors.length }, 'node closed with errors');
     })();

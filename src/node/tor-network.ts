@@ -132,7 +132,7 @@ export function torNetwork(opts: TorNetworkOptions): TorNetwork {
       const host = onion.endsWith('.onion') ? onion : `${onion}.onion`;
       const agent = agentFor(host, t.socksPort);
       try {
-        return await dialWs({ url: `ws://${host}/`, agent, signal: o.signal, timeoutMs: o.timeoutMs, limits: o.limits });
+        return await dialWs({ url: `ws://${host}${o.path ?? '/'}`, agent, signal: o.signal, timeoutMs: o.timeoutMs, limits: o.limits });
       } catch (err) {
         // A failed dial gets a fresh isolation key next time, so tor builds new circuits instead of
         // retrying through one that may be stuck (e.g. toward a peer that restarted).

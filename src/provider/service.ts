@@ -10,7 +10,7 @@
  *
  * What a deposit is answered with (DEPOSITED, signed) is sent only after the store committed it.
  */
-import type { Clock } from '../clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import type { Identity } from '../crypto/index.js';
 import type { Logger } from '../log.js';
 import { TokenBucket } from '../protocol/index.js';
@@ -34,6 +34,8 @@ export interface MailboxServiceLimits {
   maxEnvelope: number;
   /** How long past its paid-until date a subscription is still served, ms. Default 3 days. */
   graceMs: number;
+  /** How often envelopes past their retention are dropped, ms. Default 1 h. */
+  expireIntervalMs: number;
 }
 
 export const DEFAULT_SERVICE_LIMITS: Readonly<Omit<MailboxServiceLimits, 'maxEnvelope'>> = Object.freeze({
@@ -42,6 +44,7 @@ export const DEFAULT_SERVICE_LIMITS: Readonly<Omit<MailboxServiceLimits, 'maxEnv
   requestBurst: 200,
   maxQueued: 32,
   graceMs: 3 * 24 * 3600 * 1000,
+  expireIntervalMs: 3600 * 1000,
 });
 
 export interface MailboxServiceOptions {
@@ -75,11 +78,27 @@ export class MailboxService {
   readonly #log: Logger;
   readonly #channels = new Set<MessageChannel>();
   readonly #abort = new AbortController();
+  #expireTimer: TimerHandle | undefined;
 
   constructor(o: MailboxServiceOptions) {
     this.#o = o;
     this.#limits = { ...DEFAULT_SERVICE_LIMITS, ...o.limits };
     this.#log = o.logger;
+  }
+
+  /** Drops expired envelopes now and every expireIntervalMs until close(). */
+  startHousekeeping(): void {
+    if (this.#abort.signal.aborted || this.#expireTimer !== undefined) return;
+    const run = () => {
+      try {
+        const n = this.#o.store.expire(this.#o.clock.now());
+        if (n > 0) this.#log.info({ dropped: n }, 'dropped envelopes past their retention');
+      } catch (err) {
+        this.#log.warn({ err }, 'expiring held envelopes failed');
+      }
+      if (!this.#abort.signal.aborted) this.#expireTimer = this.#o.clock.setTimeout(run, this.#limits.expireIntervalMs);
+    };
+    run();
   }
 
   /** Serves `channel` until it closes. */
@@ -201,6 +220,8 @@ export class MailboxService {
 
   /** Closes every connection being served. Idempotent. */
   close(): void {
+    if (this.#expireTimer !== undefined) this.#o.clock.clearTimeout(this.#expireTimer);
+    this.#expireTimer = undefined;
     this.#abort.abort(new ProviderError('CLOSED', 'mailbox service closed'));
     for (const c of this.#channels) void c.close(CloseCode.GOING_AWAY, 'provider stopping');
     this.#channels.clear();

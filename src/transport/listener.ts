@@ -1,13 +1,14 @@
 /**
- * The inbound side: an HTTP server on 127.0.0.1 (Tor's onion service forwards to it) whose only
- * WebSocket path is `/`. Everything an unauthenticated peer can make us spend is bounded here
- * before a channel exists:
+ * The inbound side: an HTTP server on 127.0.0.1 (Tor's onion service forwards to it) whose WebSocket
+ * paths are `/` (the message protocol) and those in `routes` (e.g. `/mailbox/v1` on a mailbox
+ * provider). Everything an unauthenticated peer can make us spend is bounded here before a channel
+ * exists, for every path together:
  *
  *   TCP accept ─▶ HTTP request (headersTimeout = handshakeTimeoutMs)
  *     ├─ no Upgrade header ─▶ httpHandler(req, res) if given, else 404
- *     └─ Upgrade ─▶ path must be '/' (else 404) ─▶ channels + upgrades in progress < maxConnections
+ *     └─ Upgrade ─▶ path must be '/' or a route (else 404) ─▶ channels + upgrades in progress < maxConnections
  *                   (else 503) ─▶ ws handshake (maxPayload = maxFrame, no permessage-deflate)
- *                   ─▶ WsChannel (its 'error' listener attached first) ─▶ onChannel(channel)
+ *                   ─▶ WsChannel (its 'error' listener attached first) ─▶ onChannel(channel) or the route's handler
  *
  * Every raw socket gets an 'error' listener as soon as we see it, so no peer can crash the process.
  */
@@ -31,6 +32,8 @@ export interface WsListenerOptions {
   clock?: Clock;
   /** Receives each accepted channel; it owns the channel from then on. A throw destroys the channel. */
   onChannel(channel: MessageChannel): void;
+  /** Other WebSocket paths and who receives their channels (same ownership rule as onChannel). */
+  routes?: Readonly<Record<string, (channel: MessageChannel) => void>>;
   /** Serves plain HTTP requests (any path); without it they get 404. */
   httpHandler?: (req: IncomingMessage, res: ServerResponse) => void;
   /** How long close() lets channels close gracefully before cutting them, ms. Default 2000. */
@@ -100,8 +103,9 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (err: Error) => log.debug({ err: err.message }, 'inbound socket error'));
     if (closing) return refuse(socket, 503, 'Service Unavailable');
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== '/') return refuse(socket, 404, 'Not Found');
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const route = path === '/' ? opts.onChannel : opts.routes && Object.hasOwn(opts.routes, path) ? opts.routes[path] : undefined;
+    if (!route) return refuse(socket, 404, 'Not Found');
     if (channels.size + upgrading.size >= limits.maxConnections) {
       log.warn({ cap: limits.maxConnections }, 'connection cap reached; refusing upgrade');
       return refuse(socket, 503, 'Service Unavailable');
@@ -126,7 +130,7 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
         return;
       }
       try {
-        opts.onChannel(channel);
+        route(channel);
       } catch (err) {
         log.error({ err }, 'onChannel threw; dropping the channel');
         channel.destroy(err instanceof Error ? err : new Error(String(err)));
