@@ -14,6 +14,7 @@ export type ApiErrorCode =
   | 'BODY_TOO_LARGE' // request body over ApiLimits.maxBodyBytes
   | 'BATCH_TOO_LARGE' // more calls in one batch than ApiLimits.maxBatch
   | 'ANSWER_TOO_LARGE' // the answer would exceed ApiLimits.maxAnswerBytes
+  | 'SHUTTING_DOWN' // the node is stopping; the request was not started
   | 'FORBIDDEN_HOST' // Host or Origin not the node's own (DNS rebinding, CSRF)
   | 'NODE_NOT_RUNNING' // the CLI found no running node
   | 'INTERNAL';
@@ -36,6 +37,7 @@ export const JSONRPC_CODES: Record<ApiErrorCode, number> = {
   BODY_TOO_LARGE: -32009,
   BATCH_TOO_LARGE: -32010,
   ANSWER_TOO_LARGE: -32011,
+  SHUTTING_DOWN: -32012,
 };
 
 export class ApiError extends OnionpostError<ApiErrorCode> {}

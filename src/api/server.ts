@@ -15,6 +15,9 @@
  * never accepted from a cookie or a URL. Methods marked `tokenOnly` (minting login links, revoking
  * sessions) refuse browser sessions.
  *
+ * close() drains: requests already running finish and are answered (within a deadline) before any
+ * connection is cut; new ones are refused with SHUTTING_DOWN.
+ *
  * Every request must name the node itself in Host (127.0.0.1:<port>, localhost:<port> or
  * [::1]:<port>), which defeats DNS rebinding; a request carrying an Origin must come from that same
  * origin, which defeats cross-site requests from pages the user visits (pages on other ports of
@@ -22,7 +25,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { resolveApiLimits, type ApiLimits } from '../limits.js';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -256,6 +259,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   /** Answers with `body` as JSON (a string is sent as it is: already JSON). */
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     const text = body === null ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+    if (draining) res.shouldKeepAlive = false;
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
     res.end(text);
   }
@@ -340,12 +344,26 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     }
   }
 
+  /** Requests (HTTP) and messages (WebSocket) being answered; close() lets them finish. */
+  const inflight = new Set<Promise<unknown>>();
+  let draining = false;
+  function track(p: Promise<unknown>): void {
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  }
+  const shuttingDown = () => new ApiError('SHUTTING_DOWN', 'the node is stopping');
+
   const server: Server = createServer((req, res) => {
-    onRequest(req, res).catch((err) => {
+    if (draining) {
+      // A keep-alive connection's next request after close() began: not started, so safe to retry.
+      res.shouldKeepAlive = false;
+      return send(res, 503, { jsonrpc: '2.0', id: null, error: errorObject(shuttingDown()) }, { 'retry-after': '1' });
+    }
+    track(onRequest(req, res).catch((err) => {
       log.error({ err }, 'API request failed');
       if (!res.headersSent) send(res, 500, { error: 'internal error' });
       else res.destroy();
-    });
+    }));
   });
   server.on('clientError', (_err, socket) => socket.destroy());
   server.maxConnections = limits.maxConnections;
@@ -414,9 +432,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       } catch {
         return push(answer(null, new ApiError('PARSE_ERROR', 'not JSON')));
       }
-      void dispatch(req, caller, subscribe).then((out) => {
+      if (draining) return push(answer(null, shuttingDown()));
+      track(dispatch(req, caller, subscribe).then((out) => {
         if (out !== null) push(out);
-      });
+      }));
     });
   }
 
@@ -436,14 +455,31 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     url: `http://127.0.0.1:${port}`,
     loginLink,
     revokeSessions,
+    /**
+     * Graceful: stops listening and starting new requests (SHUTTING_DOWN, 503), lets the requests
+     * already running finish and send their answers for up to `drainTimeoutMs` (so a send that
+     * committed is answered, not cut), then closes every connection. Idempotent.
+     */
     close() {
-      closing ??= new Promise<void>((resolve) => {
+      closing ??= (async () => {
+        draining = true;
+        const listening = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        if (inflight.size > 0) {
+          let timer: TimerHandle | undefined;
+          await Promise.race([
+            Promise.allSettled([...inflight]),
+            new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, limits.drainTimeoutMs))),
+          ]);
+          if (timer !== undefined) clock.clearTimeout(timer);
+          if (inflight.size > 0) log.warn({ requests: inflight.size }, 'API requests still running after the drain deadline; cutting them');
+        }
         refusals.close();
         for (const ws of sockets.keys()) ws.terminate();
         wss.close();
-        server.close(() => resolve());
         server.closeAllConnections();
-      });
+        await listening;
+      })();
       return closing;
     },
   };

@@ -321,8 +321,6 @@ export class OnionpostNode {
   /** Stops everything in reverse start order; collects errors; same promise on every call. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#closeController.abort(new NodeError('CLOSED', 'node closed'));
-      this.#reachability.close();
       const errors: unknown[] = [];
       const step = async (what: string, fn: () => unknown) => {
         try {
@@ -332,7 +330,11 @@ export class OnionpostNode {
           this.#log.warn({ err: describeError(err) }, `closing ${what} failed`);
         }
       };
+      // The API first, before anything is aborted: requests already running (a send that is
+      // committing) finish and are answered; only then do the layers they need go away.
       await step('api', () => this.#api?.close());
+      this.#closeController.abort(new NodeError('CLOSED', 'node closed'));
+      this.#reachability.close();
       await step('bridge', () => this.#bridge?.close());
       await step('outbox', () => this.#outbox?.close());
       await step('peers', () => this.#run.connections?.close());
