@@ -19,7 +19,7 @@ export interface Limits {
   /** Time without any frame before a PING is sent, and without a PONG before the peer is declared dead, ms. */
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
-  /** DELIVER frames one connection may have awaiting the node's answer; beyond it the answer is REJECT BUSY. */
+  /** DELIVER frames one connection may have awaiting the node's answer (the window announced in HELLO); a client past it is closed. */
   maxPendingDelivers: number;
   /** Accepted skew between a message's created_at and our clock, ms. */
   maxClockSkewMs: number;
@@ -31,6 +31,51 @@ export interface Limits {
   maxSkippedKeys: number;
   /** (id, MAC) pairs one RECEIPT frame may carry (PROTOCOL.md §10). */
   maxReceiptsPerFrame: number;
+
+  // ── Inbound admission (transport/guard.ts). A peer is *unproven* until a DELIVER from it opened
+  // with a valid signature; a *contact* is a proven peer whose sender is in the contact book. The
+  // scope of these limits is the Tor circuit when the onion exports circuit ids (they survive
+  // reconnects), else the connection.
+
+  /** WebSocket frames (data, continuation and control alike) one unproven scope may send per second, and its burst. */
+  unprovenFramesPerSecond: number;
+  unprovenFrameBurst: number;
+  /** WebSocket frames all unproven scopes together may send per second, and the burst; past it their sockets wait. */
+  unprovenGlobalFramesPerSecond: number;
+  unprovenGlobalFrameBurst: number;
+  /** Connections from TCP accept until the peer's HELLO. Past it the oldest is closed to make room. */
+  maxPendingHandshakes: number;
+  /** Connections not yet proven (pending handshakes included). Past it the oldest unproven is closed. */
+  maxUnprovenConnections: number;
+  /** The handshake deadline while pending handshakes are at half their cap or more, ms. */
+  handshakeTimeoutUnderPressureMs: number;
+  /** Fragments one WebSocket message may come in. */
+  maxFragments: number;
+  /** Socket reads one partly received WebSocket frame may be spread over (ws maxBufferedChunks). */
+  maxFrameChunks: number;
+  /**
+   * Bytes of partly received messages, all connections together, and the share unproven ones may
+   * hold. Each socket read and each fragment counts PER_CHUNK_OVERHEAD_BYTES on top of its bytes.
+   */
+  maxBufferedBytes: number;
+  maxUnprovenBufferedBytes: number;
+  /** Answers (RECEIPT, PONG, BUNDLE, REJECT) a peer may leave unread on its connection, bytes, before it is cut. */
+  maxUnreadAnswerBytes: number;
+  /** Decryption attempts for unproven peers, all together, per second and burst; the rest wait, then BUSY. */
+  unprovenDecryptsPerSecond: number;
+  unprovenDecryptBurst: number;
+  /** The same for proven peers that are not contacts. Contacts' DELIVERs do not wait. */
+  provenDecryptsPerSecond: number;
+  provenDecryptBurst: number;
+  /** DELIVERs waiting for a decryption slot, all peers together; past it, BUSY. */
+  maxQueuedDelivers: number;
+  /** Envelope bytes of every DELIVER the node holds (waiting, being opened or committed), all peers; past it, BUSY. */
+  maxInflightDeliverBytes: number;
+  /** Scopes whose counters are remembered after their last connection closed, and for how long, ms. */
+  maxRememberedScopes: number;
+  scopeMemoryMs: number;
+  /** Concurrent streams one Tor circuit may open to our onion (HiddenServiceMaxStreams); past it tor closes the circuit. */
+  maxStreamsPerCircuit: number;
 }
 
 /** Size buckets the inner message is padded to, ascending. The last is `maxPlaintext`. */
@@ -61,6 +106,36 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   tagWindow: 128,
   maxSkippedKeys: 1000,
   maxReceiptsPerFrame: 256,
+  // An honest new peer sends HELLO, maybe a BUNDLE_REQUEST, then at most its window (64) of
+  // DELIVERs before the first answer, and is proven by the first that opens: 96 covers it.
+  unprovenFramesPerSecond: 20,
+  unprovenFrameBurst: 96,
+  // A small frame costs ~10–30 µs to parse, decode and answer: 2000/s is a few % of a core.
+  unprovenGlobalFramesPerSecond: 2_000,
+  unprovenGlobalFrameBurst: 4_000,
+  maxPendingHandshakes: 64,
+  maxUnprovenConnections: 128,
+  handshakeTimeoutUnderPressureMs: 2_000,
+  // Our peers never fragment (one message, one frame); 16 leaves room for other WebSocket stacks.
+  maxFragments: 16,
+  // The largest frame in Tor-cell-sized reads (~498 bytes) is ~530 reads.
+  maxFrameChunks: 1024,
+  // 64 messages of the largest size arriving at once.
+  maxBufferedBytes: 16 * 1024 * 1024,
+  maxUnprovenBufferedBytes: 4 * 1024 * 1024,
+  // ~500 RECEIPTs a slow reader has not taken yet.
+  maxUnreadAnswerBytes: 64 * 1024,
+  // A failed open costs ~0.5 ms here (libsodium wasm), a good one ~1 ms: 100/s is ≤ 5–10 % of a core.
+  unprovenDecryptsPerSecond: 100,
+  unprovenDecryptBurst: 100,
+  provenDecryptsPerSecond: 300,
+  provenDecryptBurst: 600,
+  maxQueuedDelivers: 1024,
+  maxInflightDeliverBytes: 16 * 1024 * 1024,
+  maxRememberedScopes: 4096,
+  scopeMemoryMs: 10 * 60 * 1000,
+  // One connection per peer (plus one while reconnecting, plus our own reachability check).
+  maxStreamsPerCircuit: 4,
 });
 
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
@@ -156,4 +231,40 @@ export const DEFAULT_API_LIMITS: Readonly<ApiLimits> = Object.freeze({
 
 export function resolveApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits {
   return { ...DEFAULT_API_LIMITS, ...overrides };
+}
+
+/**
+ * Bytes of a connection we do not account byte by byte: the socket, HTTP and WebSocket objects, the
+ * PeerConnection, and their buffers when idle. Measured: 256 idle upgraded connections added
+ * ~20 MiB of RSS to a node (≈ 80 KiB each); rounded up.
+ */
+export const CONNECTION_OVERHEAD_BYTES = 96 * 1024;
+/** What a paused socket can hold: one read the guard kept back (≤ 64 KiB) and the stream's buffer (16 KiB). */
+export const PAUSED_READ_BYTES = 80 * 1024;
+/** What ws keeps per socket read or fragment beyond its bytes (Buffer objects, ~100 B), rounded up. */
+export const PER_CHUNK_OVERHEAD_BYTES = 256;
+
+export interface MemoryBound {
+  /** The bound, bytes: the sum of the parts. */
+  total: number;
+  parts: Record<string, number>;
+}
+
+/**
+ * The most memory the peer listener can be made to hold on top of an idle node, whatever peers send
+ * (the figure the adversarial tier checks against the victim's peak RSS):
+ *
+ *   maxConnections × (fixed overhead + a paused read + unread answers)
+ *   + maxBufferedBytes            partly received messages, all connections (chunk overhead included)
+ *   + 2 × maxInflightDeliverBytes DELIVERs held, as envelope and again as opened plaintext
+ *
+ * With the defaults: 256 × 240 KiB + 16 MiB + 32 MiB = 108 MiB.
+ */
+export function inboundMemoryBound(l: Limits = DEFAULT_LIMITS): MemoryBound {
+  const parts = {
+    connections: l.maxConnections * (CONNECTION_OVERHEAD_BYTES + PAUSED_READ_BYTES + l.maxUnreadAnswerBytes),
+    partialMessages: l.maxBufferedBytes,
+    delivers: 2 * l.maxInflightDeliverBytes,
+  };
+  return { total: parts.connections + parts.partialMessages + parts.delivers, parts };
 }

@@ -20,7 +20,8 @@ export type ProtocolErrorCode =
   | 'HANDSHAKE_TIMEOUT' // no HELLO from the peer within limits.handshakeTimeoutMs
   | 'NO_COMMON_VERSION' // the peer's HELLO lists no protocol version we speak
   | 'PEER_TIMEOUT' // the peer fell silent: no frame within heartbeatTimeoutMs of our PING
-  | 'RATE_LIMITED' // the peer sent faster than framesPerSecond/frameBurst; we closed it
+  | 'RATE_LIMITED' // the peer sent faster than framesPerSecond/frameBurst, or more DELIVERs than our window; we closed it
+  | 'SLOW_READER' // the peer left more than limits.maxUnreadAnswerBytes of our answers unread; we cut it
   | 'PEER_MALFORMED' // the peer sent bytes that failed to decode; we closed it
   | 'UNEXPECTED_FRAME' // the peer sent a frame its role or the handshake state does not allow
   | 'REMOTE_REJECT' // the peer answered with a connection-level REJECT (see `remoteReject`)

@@ -17,16 +17,23 @@
  *
  * Misbehaviour costs the peer its connection, never the process: bytes that do not decode → REJECT
  * MALFORMED (or TOO_LARGE) and close; more than framesPerSecond/frameBurst → REJECT RATE_LIMITED
- * and close; a frame the role or state does not allow → REJECT UNEXPECTED_FRAME and close; no
- * frame within heartbeatTimeoutMs of our PING → destroy (PEER_TIMEOUT). Any inbound frame counts
- * as a sign of life, not only the matching PONG (a PONG can queue behind a large DELIVER on a slow
- * circuit).
+ * and close; more DELIVERs unanswered than the window we announced → REJECT RATE_LIMITED and close;
+ * a frame the role or state does not allow → REJECT UNEXPECTED_FRAME and close; more than
+ * maxUnreadAnswerBytes of our answers left unread → destroy (SLOW_READER); no frame within
+ * heartbeatTimeoutMs of our PING → destroy (PEER_TIMEOUT). Any inbound frame counts as a sign of
+ * life, not only the matching PONG (a PONG can queue behind a large DELIVER on a slow circuit).
+ *
+ * Charging: every inbound frame takes a token from the rate limit the moment it arrives, before it
+ * is decoded, except an answer we are owed: the PONG to our outstanding PING, a RECEIPT or REJECT
+ * whose message id is a DELIVER we have in flight, a BUNDLE (or zero-id REJECT) for an outstanding
+ * BUNDLE_REQUEST. The type byte and message id are peeked, not decoded. So a busy sender is never
+ * closed for its receiver's RECEIPTs, and a peer cannot flood with frames nobody asked for.
  *
  * Flow control: each side's HELLO carries the capability `window=N`, N = its maxPendingDelivers
- * (DELIVERs it takes at once on a connection before answering REJECT BUSY). A client keeps at most
- * the peer's N DELIVERs unanswered on the wire and queues the rest in order, so a sender with
- * more messages in flight than the receiver takes waits instead of being refused. A peer that
- * does not say is assumed to take our own maxPendingDelivers.
+ * (DELIVERs it takes at once on a connection; a client with more unanswered is closed, RATE_LIMITED).
+ * A client keeps at most the peer's N DELIVERs unanswered on the wire and queues the rest in order,
+ * so a sender with more messages in flight than the receiver takes waits instead of being refused.
+ * A peer that does not say is assumed to take our own maxPendingDelivers.
  *
  * Receipt-after-commit: a server sends RECEIPT only with the hash and signature its onDeliver
  * returned, so the node must resolve onDeliver only after its database commit. A client gets the
@@ -34,6 +41,7 @@
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { systemClock } from '../clock.js';
+import { TokenBucket } from '../bucket.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import { silentLogger, type Logger } from '../log.js';
 import { toHex } from '../bytes.js';
@@ -43,6 +51,8 @@ import {
   ENVELOPE_HASH_BYTES, FRAME_TYPE_IDS, MESSAGE_ID_BYTES, NO_MESSAGE_ID, RejectCode, SIGNATURE_BYTES, decodeFrame, encodeFrame,
   isRetryableByDefault, rejectCodeName, type Frame, type HelloFrame,
 } from './frames.js';
+
+export { TokenBucket };
 
 /** Protocol versions this build speaks, best first. */
 export const PROTOCOL_VERSIONS: readonly number[] = [1];
@@ -59,27 +69,11 @@ export function negotiateVersion(ours: readonly number[], theirs: readonly numbe
   return best;
 }
 
-const ANSWER_TYPE_IDS: ReadonlySet<number> = new Set([FRAME_TYPE_IDS.BUNDLE, FRAME_TYPE_IDS.RECEIPT, FRAME_TYPE_IDS.REJECT, FRAME_TYPE_IDS.PONG]);
+/** Frames we send only in answer to the peer: the ones a peer that does not read could pile up. */
+const ANSWERS: ReadonlySet<Frame['type']> = new Set(['RECEIPT', 'REJECT', 'PONG', 'BUNDLE']);
 
-/** A token bucket over an injected time: `rate` tokens per second, at most `burst` stored. */
-export class TokenBucket {
-  #tokens: number;
-  #at: number;
-  constructor(readonly rate: number, readonly burst: number, now: number) {
-    this.#tokens = burst;
-    this.#at = now;
-  }
-  /** Takes one token if there is one. */
-  take(now: number): boolean {
-    if (now > this.#at) {
-      this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#at) * this.rate) / 1000);
-      this.#at = now;
-    }
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
-}
+/** Where RECEIPT and REJECT carry their message id: right after the two header bytes. */
+const ID_OFFSET = 2;
 
 /** What to answer a frame that failed to decode with. */
 export function rejectForDecodeError(err: ProtocolError): { code: RejectCode; closeCode: number } {
@@ -235,6 +229,8 @@ export class PeerConnection {
   #deliversOnWire = 0;
   #peerWindow: number;
   #bundles: Tracker<Uint8Array>[] = [];
+  /** True from our PING until the first PONG after it (that one PONG is owed, not charged). */
+  #pongOwed = false;
   #serverPending = 0;
   #bundleChain: Promise<void> = Promise.resolve();
   readonly #onMessage = (bytes: Uint8Array) => this.#receive(bytes);
@@ -356,10 +352,7 @@ export class PeerConnection {
   #receive(bytes: Uint8Array): void {
     if (this.#state === 'closing' || this.#state === 'closed') return;
     const now = this.#clock.now();
-    // Only frames that ask us for work are charged (HELLO, BUNDLE_REQUEST, DELIVER, PING): answers to
-    // our own requests are bounded by what we asked, and charging them made a busy sender close its
-    // own connection on the receiver's RECEIPTs. The type byte is peeked before any decoding.
-    if (!ANSWER_TYPE_IDS.has(bytes[1] ?? -1) && !this.#bucket.take(now)) {
+    if (!this.#owed(bytes) && !this.#bucket.take(now)) {
       this.#violate(RejectCode.RATE_LIMITED, 'RATE_LIMITED', 'too many frames', CloseCode.POLICY_VIOLATION);
       return;
     }
@@ -422,6 +415,23 @@ export class PeerConnection {
     this.#violate(RejectCode.UNEXPECTED_FRAME, 'UNEXPECTED_FRAME', `${frame.type} not allowed for a ${this.role === 'server' ? 'client' : 'server'}`, CloseCode.PROTOCOL_ERROR);
   }
 
+  /** Whether these (undecoded) bytes are an answer we are owed, which is not charged; see the header. */
+  #owed(bytes: Uint8Array): boolean {
+    const type = bytes[1];
+    if (type === FRAME_TYPE_IDS.PONG) {
+      if (!this.#pongOwed) return false;
+      this.#pongOwed = false;
+      return true;
+    }
+    if (this.role !== 'client') return false;
+    if (type === FRAME_TYPE_IDS.BUNDLE) return this.#bundles.length > 0;
+    if (type !== FRAME_TYPE_IDS.RECEIPT && type !== FRAME_TYPE_IDS.REJECT) return false;
+    if (bytes.length < ID_OFFSET + MESSAGE_ID_BYTES) return false;
+    const id = bytes.subarray(ID_OFFSET, ID_OFFSET + MESSAGE_ID_BYTES);
+    if (type === FRAME_TYPE_IDS.REJECT && id.every((b) => b === 0)) return this.#bundles.length > 0;
+    return this.#delivers.has(toHex(id));
+  }
+
   #onHello(frame: HelloFrame): void {
     const version = negotiateVersion(this.#versions, frame.versions);
     if (version === undefined) {
@@ -458,7 +468,8 @@ export class PeerConnection {
   #onDeliver(messageId: Uint8Array, envelope: Uint8Array): void {
     const handlers = this.#handlers!;
     if (this.#serverPending >= this.#limits.maxPendingDelivers) {
-      this.#sendReject(messageId, RejectCode.BUSY, 'too many deliveries in flight');
+      // We announced this window in our HELLO; a client that keeps more in flight ignores it.
+      this.#violate(RejectCode.RATE_LIMITED, 'RATE_LIMITED', `more than ${this.#limits.maxPendingDelivers} DELIVERs in flight (our window)`, CloseCode.POLICY_VIOLATION);
       return;
     }
     this.#serverPending++;
@@ -511,6 +522,12 @@ export class PeerConnection {
   /** Sends a frame if the connection can still carry it; false otherwise (the close path handles the rest). */
   #send(frame: Frame): boolean {
     if (this.#state === 'closed') return false;
+    if (ANSWERS.has(frame.type) && this.#channel.bufferedAmount > this.#limits.maxUnreadAnswerBytes) {
+      // The peer asks and does not read what we answer; its answers would pile up in our memory.
+      this.#log.info({ buffered: this.#channel.bufferedAmount }, 'peer does not read our answers; cutting it');
+      this.destroy(new ProtocolError('SLOW_READER', `more than ${this.#limits.maxUnreadAnswerBytes} bytes of answers unread`));
+      return false;
+    }
     try {
       this.#channel.send(encodeFrame(frame));
       return true;
@@ -559,6 +576,7 @@ export class PeerConnection {
       }
       if (step.action === 'ping') {
         this.#pingSentAt = now;
+        this.#pongOwed = true;
         this.#send({ type: 'PING', nonce: this.#nonce++ & 0xffff_ffff_ffff_ffffn });
       } else if (this.#pingSentAt !== undefined && this.#lastRxAt >= this.#pingSentAt) {
         this.#pingSentAt = undefined;

@@ -184,14 +184,17 @@ test('concurrent delivers are correlated by messageId, whatever order the answer
   );
 });
 
-test('a client that ignores the window: more than maxPendingDelivers in flight → REJECT BUSY for the excess', async () => {
+test('a client that ignores the window: more than maxPendingDelivers in flight → REJECT RATE_LIMITED and close', async () => {
   const { peer, remote } = serverWithRaw({ limits: { maxPendingDelivers: 2 }, handlers: { ...okHandlers, onDeliver: () => new Promise(() => {}) } });
   remote.hello();
   for (const n of [1, 2, 3]) remote.send({ type: 'DELIVER', messageId: id(n), envelope: Uint8Array.of(1) });
-  await flush(10);
+  const info = await peer.closed;
+  await flush();
+  assert.equal((info.error as ProtocolError).code, 'RATE_LIMITED');
   assert.deepEqual(remote.frames[0], { type: 'HELLO', versions: [1], capabilities: ['window=2'] });
-  assert.deepEqual(remote.frames.slice(1), [{ type: 'REJECT', messageId: id(3), code: RejectCode.BUSY, retryable: true, reason: 'too many deliveries in flight' }]);
-  peer.destroy();
+  const last = remote.frames.at(-1)!;
+  assert.ok(last.type === 'REJECT' && last.code === RejectCode.RATE_LIMITED, 'told why');
+  assert.equal(remote.closed?.code, 1008);
 });
 
 test("the client keeps at most the peer's window of DELIVERs on the wire and queues the rest in order", async () => {
@@ -405,4 +408,46 @@ test('rate limit: answers to our own requests are not charged (a busy sender kee
   assert.equal(client.state, 'open');
   await client.close();
   await server.closed;
+});
+
+test('rate limit: every frame nobody asked for is charged when it arrives (PONG, REJECT, RECEIPT, BUNDLE floods are closed)', async () => {
+  const flood: Frame[] = [
+    { type: 'PONG', nonce: 1n },
+    { type: 'REJECT', messageId: NO_MESSAGE_ID, code: RejectCode.INTERNAL, retryable: true, reason: 'x' },
+    { type: 'REJECT', messageId: id(9), code: RejectCode.INTERNAL, retryable: true, reason: 'x' },
+  ];
+  for (const f of flood) {
+    const { peer, remote } = serverWithRaw({ limits: { framesPerSecond: 10, frameBurst: 5 } });
+    remote.hello();
+    for (let i = 0; i < 10; i++) remote.send(f);
+    const info = await peer.closed;
+    assert.equal((info.error as ProtocolError).code, 'RATE_LIMITED', `${f.type} flood on a server`);
+  }
+  // On a client: RECEIPTs for DELIVERs it never sent, and BUNDLEs it never asked for.
+  for (const f of [
+    { type: 'RECEIPT', messageId: id(5), envelopeHash: new Uint8Array(32), signature: new Uint8Array(64) },
+    { type: 'BUNDLE', bundle: Uint8Array.of(1) },
+  ] as Frame[]) {
+    const { peer, remote } = serverWithRaw({ role: 'client', limits: { framesPerSecond: 10, frameBurst: 5 } });
+    remote.hello();
+    await peer.ready;
+    for (let i = 0; i < 10; i++) remote.send(f);
+    const info = await peer.closed;
+    assert.equal((info.error as ProtocolError).code, f.type === 'BUNDLE' ? 'UNEXPECTED_FRAME' : 'RATE_LIMITED', `${f.type} flood on a client`);
+  }
+});
+
+test('rate limit: the PONG to our PING is owed, not charged; the next one is', async () => {
+  const { peer, remote, clock } = serverWithRaw({ limits: { framesPerSecond: 0.001, frameBurst: 1 } });
+  remote.hello();
+  await peer.ready;
+  clock.advance(LIMITS.heartbeatIntervalMs);
+  await flush();
+  assert.equal(remote.frames.at(-1)?.type, 'PING');
+  remote.send({ type: 'PONG', nonce: 0n }); // owed
+  await flush();
+  assert.equal(peer.state, 'open', 'the owed PONG cost nothing (the burst of 1 went on HELLO)');
+  remote.send({ type: 'PONG', nonce: 0n }); // not owed: charged, and the bucket is empty
+  const info = await peer.closed;
+  assert.equal((info.error as ProtocolError).code, 'RATE_LIMITED');
 });
