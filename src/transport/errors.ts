@@ -10,7 +10,8 @@ export type TransportErrorCode =
   | 'CLOSED' // send() on a channel that is closing or closed
   | 'SEND_FAILED' // the socket failed while writing; the channel is destroyed
   | 'TOO_LARGE' // a message over limits.maxFrame (refused on send; a peer that sends one is closed with 1009)
-  | 'BAD_FRAME'; // the peer broke WebSocket framing or sent a text message; the channel is closed
+  | 'BAD_FRAME' // the peer broke WebSocket framing or sent a text message; the channel is closed
+  | 'BAD_PROXY_HEADER'; // a connection to a listener that expects tor's PROXY line did not start with one
 
 export class TransportError extends OnionpostError<TransportErrorCode> {
   /** The HTTP status of a DIAL_REJECTED upgrade. */

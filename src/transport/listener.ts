@@ -1,25 +1,33 @@
 /**
- * The inbound side: an HTTP server on 127.0.0.1 (Tor's onion service forwards to it) whose WebSocket
- * paths are `/` (the message protocol) and those in `routes` (e.g. `/mailbox/v1` on a mailbox
- * provider). Everything an unauthenticated peer can make us spend is bounded here before a channel
- * exists, for every path together:
+ * The inbound side: a TCP server on 127.0.0.1 (Tor's onion service forwards to it) speaking HTTP whose
+ * WebSocket paths are `/` (the message protocol) and those in `routes` (e.g. `/mailbox/v1` on a
+ * mailbox provider). Everything an unauthenticated peer can make us spend is decided by the
+ * InboundGuard (guard.ts), for every path together, before the bytes reach the HTTP parser, `ws` or
+ * the protocol:
  *
- *   TCP accept ─▶ HTTP request (headersTimeout = handshakeTimeoutMs)
+ *   TCP accept ─▶ [proxyProtocol: tor's PROXY line, scope = its circuit] ─▶ guard.accept (slots:
+ *   make room or refuse 503) ─▶ HTTP request (pending deadline: guard's sweep)
  *     ├─ no Upgrade header ─▶ httpHandler(req, res) if given, else 404
- *     └─ Upgrade ─▶ path must be '/' or a route (else 404) ─▶ channels + upgrades in progress < maxConnections
- *                   (else 503) ─▶ ws handshake (maxPayload = maxFrame, no permessage-deflate)
- *                   ─▶ WsChannel (its 'error' listener attached first) ─▶ onChannel(channel) or the route's handler
+ *     └─ Upgrade ─▶ path must be '/' or a route (else 404) ─▶ ws handshake (maxPayload = maxFrame, maxFragments,
+ *        maxBufferedChunks = maxFrameChunks, no permessage-deflate) ─▶ every later socket read goes
+ *        through guard.data (frames charged, buffers counted) before ws's reader
+ *        ─▶ WsChannel (its 'error' listener attached first) ─▶ onChannel(channel) or the route's handler
  *
- * Every raw socket gets an 'error' listener as soon as we see it, so no peer can crash the process.
+ * The owner of the channels tells the listener what it learns about each peer (handshakeDone,
+ * setTrust): the guard's reserved capacity and budgets follow it. Every raw socket gets an 'error'
+ * listener as soon as we see it, so no peer can crash the process.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { systemClock, type Clock } from '../clock.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import { silentLogger, type Logger } from '../log.js';
-import { CloseCode, type MessageChannel } from './channel.js';
+import { CloseCode, DEFAULT_CLOSE_TIMEOUT_MS, type MessageChannel } from './channel.js';
 import { TransportError } from './errors.js';
+import { InboundGuard, type GuardStats, type GuardedConnection, type Trust } from './guard.js';
+import { parseProxyHeader, proxyScope } from './proxy-header.js';
 import { WsChannel } from './ws-channel.js';
 
 export interface WsListenerOptions {
@@ -30,6 +38,11 @@ export interface WsListenerOptions {
   limits?: Partial<Limits>;
   logger?: Logger;
   clock?: Clock;
+  /**
+   * Every connection starts with tor's PROXY protocol v1 line (`HiddenServiceExportCircuitID
+   * haproxy`); its circuit id becomes the connection's scope. A connection without one is closed.
+   */
+  proxyProtocol?: boolean;
   /** Receives each accepted channel; it owns the channel from then on. A throw destroys the channel. */
   onChannel(channel: MessageChannel): void;
   /** Other WebSocket paths and who receives their channels (same ownership rule as onChannel). */
@@ -42,11 +55,25 @@ export interface WsListenerOptions {
   closeTimeoutMs?: number;
 }
 
+/** What the listener knows of a peer behind one of its channels. */
+export interface InboundPeer {
+  /** `circuit:<id>` when tor said which circuit, else a per-connection key. */
+  scope: string;
+  trust: Trust;
+}
+
 export interface WsListener {
   readonly port: number;
   readonly address: string;
-  /** Open channels plus upgrades in progress. */
+  /** Open channels plus connections not yet upgraded. */
   readonly connections: number;
+  /** The peer completed the protocol handshake on this channel (it leaves the pending class). */
+  handshakeDone(channel: MessageChannel): void;
+  /** What the node learned of this channel's peer; applies to its whole scope (circuit). */
+  setTrust(channel: MessageChannel, trust: Trust): void;
+  /** Scope and trust of a channel this listener accepted; undefined for others. */
+  peerOf(channel: MessageChannel): InboundPeer | undefined;
+  stats(): GuardStats;
   /** Stops accepting, closes every channel (1001) and cuts what is left after closeGraceMs. Idempotent. */
   close(): Promise<void>;
 }
@@ -62,28 +89,38 @@ function refuse(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
+/** ws's own socket reader, which the guard is put in front of. */
+function takeWsReader(socket: Duplex): ((chunk: Buffer) => void) | undefined {
+  const readers = socket.listeners('data').filter((f) => f.name === 'socketOnData');
+  if (readers.length !== 1) return undefined;
+  const reader = readers[0] as (this: Duplex, chunk: Buffer) => void;
+  socket.removeListener('data', reader);
+  return (chunk) => reader.call(socket, chunk);
+}
+
 export async function createWsListener(opts: WsListenerOptions): Promise<WsListener> {
   const limits = resolveLimits(opts.limits);
   const log = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
-  const channels = new Set<MessageChannel>();
-  const upgrading = new Set<Duplex>();
+  const channels = new Map<MessageChannel, GuardedConnection>();
+  const bySocket = new WeakMap<Duplex, GuardedConnection>();
+  const sockets = new Set<Socket>();
   let accepted = 0;
   let closing: Promise<void> | undefined;
 
+  const guard = new InboundGuard({ limits, clock, log, refuse: (s) => refuse(s, 503, 'Service Unavailable') });
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxFrame,
+    maxFragments: limits.maxFragments,
+    maxBufferedChunks: limits.maxFrameChunks,
+    closeTimeout: opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
     perMessageDeflate: false,
     clientTracking: false,
-  });
+  } as ConstructorParameters<typeof WebSocketServer>[0]);
 
-  const server = createServer(
-    {
-      headersTimeout: limits.handshakeTimeoutMs,
-      requestTimeout: limits.handshakeTimeoutMs,
-      connectionsCheckingInterval: Math.min(1_000, limits.handshakeTimeoutMs),
-    },
+  const http = createHttpServer(
+    { headersTimeout: limits.handshakeTimeoutMs, requestTimeout: limits.handshakeTimeoutMs },
     (req, res) => {
       if (opts.httpHandler) {
         opts.httpHandler(req, res);
@@ -92,35 +129,79 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
       res.writeHead(404, { 'content-length': '0', connection: 'close' }).end();
     },
   );
-  // Bounded so a flood of idle TCP connections cannot exhaust file descriptors; the slack lets
-  // connections over the WebSocket cap still receive their 503.
-  server.maxConnections = limits.maxConnections * 2;
-  server.on('clientError', (err: Error, socket: Duplex) => {
+  http.on('clientError', (err: Error, socket: Duplex) => {
     log.debug({ err: err.message }, 'bad HTTP request');
     refuse(socket, 400, 'Bad Request');
   });
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const tcp = createTcpServer({ noDelay: true }, (socket: Socket) => {
     socket.on('error', (err: Error) => log.debug({ err: err.message }, 'inbound socket error'));
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    const conn = guard.accept(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (conn) guard.closed(conn);
+    });
+    if (!conn) return;
+    bySocket.set(socket, conn);
+    if (!opts.proxyProtocol) {
+      http.emit('connection', socket);
+      return;
+    }
+    // Tor writes its PROXY line as the stream opens; until it is complete nothing else is read.
+    let buf: Buffer = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      let parsed;
+      try {
+        parsed = parseProxyHeader(buf);
+      } catch (err) {
+        log.debug({ err: (err as Error).message }, 'connection without a valid PROXY line; closing');
+        socket.destroy();
+        return;
+      }
+      if (!parsed) return;
+      socket.off('data', onData);
+      socket.pause();
+      const scope = proxyScope(parsed.header);
+      if (scope) guard.rescope(conn, scope);
+      const rest = buf.subarray(parsed.length);
+      if (rest.length) socket.unshift(rest);
+      http.emit('connection', socket);
+      socket.resume();
+    };
+    socket.on('data', onData);
+  });
+  tcp.maxConnections = 4 * limits.maxConnections; // a backstop for file descriptors; the guard decides before this
+
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (closing) return refuse(socket, 503, 'Service Unavailable');
+    const conn = bySocket.get(socket);
+    if (!conn) return socket.destroy();
     const path = (req.url ?? '').split('?')[0] ?? '';
     const route = path === '/' ? opts.onChannel : opts.routes && Object.hasOwn(opts.routes, path) ? opts.routes[path] : undefined;
     if (!route) return refuse(socket, 404, 'Not Found');
-    if (channels.size + upgrading.size >= limits.maxConnections) {
-      log.warn({ cap: limits.maxConnections }, 'connection cap reached; refusing upgrade');
-      return refuse(socket, 503, 'Service Unavailable');
-    }
-    upgrading.add(socket);
-    socket.once('close', () => upgrading.delete(socket));
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      upgrading.delete(socket);
+      const forward = takeWsReader(socket);
+      if (!forward) {
+        // A ws version that reads its socket differently: refuse to run unguarded.
+        log.error('cannot put the inbound guard in front of ws (unexpected ws internals); closing the connection');
+        socket.destroy();
+        return;
+      }
+      guard.upgraded(conn, forward);
+      socket.on('data', (chunk: Buffer) => guard.data(conn, chunk));
       const channel = new WsChannel(ws, {
         remote: `ws-in#${++accepted}`,
         maxFrame: limits.maxFrame,
         clock,
         closeTimeoutMs: opts.closeTimeoutMs,
       });
-      channels.add(channel);
+      channels.set(channel, conn);
       channel.once('close', (info) => {
         channels.delete(channel);
         log.debug({ remote: channel.remote, code: info.code, err: info.error?.message }, 'inbound channel closed');
@@ -140,26 +221,28 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => reject(new TransportError('LISTEN_FAILED', `cannot listen: ${err.message}`, { cause: err }));
-    server.once('error', onError);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      server.off('error', onError);
+    tcp.once('error', onError);
+    tcp.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+      tcp.off('error', onError);
       resolve();
     });
   });
-  server.on('error', (err: Error) => log.error({ err }, 'listener error'));
-  const addr = server.address();
+  tcp.on('error', (err: Error) => log.error({ err }, 'listener error'));
+  const addr = tcp.address();
   if (addr === null || typeof addr === 'string') throw new TransportError('LISTEN_FAILED', 'listener has no TCP address');
 
   async function doClose(): Promise<void> {
-    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of upgrading) s.destroy();
-    const graceful = Promise.all([...channels].map((c) => c.close(CloseCode.GOING_AWAY, 'server stopping')));
+    const serverClosed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+    guard.close();
+    for (const s of sockets) if (![...channels.values()].some((c) => c.socket === s)) s.destroy();
+    const graceful = Promise.all([...channels.keys()].map((c) => c.close(CloseCode.GOING_AWAY, 'server stopping')));
     let timer: ReturnType<Clock['setTimeout']> | undefined;
     await Promise.race([graceful, new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, opts.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS)))]);
     if (timer !== undefined) clock.clearTimeout(timer);
-    for (const c of channels) c.destroy();
-    server.closeAllConnections();
+    for (const c of channels.keys()) c.destroy();
+    for (const s of sockets) s.destroy();
     await serverClosed;
+    http.close();
     wss.close();
   }
 
@@ -167,8 +250,21 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
     port: addr.port,
     address: addr.address,
     get connections() {
-      return channels.size + upgrading.size;
+      return guard.stats().connections;
     },
+    handshakeDone(channel) {
+      const c = channels.get(channel);
+      if (c) guard.handshakeDone(c);
+    },
+    setTrust(channel, trust) {
+      const c = channels.get(channel);
+      if (c) guard.setTrust(c, trust);
+    },
+    peerOf(channel) {
+      const c = channels.get(channel);
+      return c ? { scope: c.scope.key, trust: c.scope.trust } : undefined;
+    },
+    stats: () => guard.stats(),
     close: () => (closing ??= doClose()),
   };
 }

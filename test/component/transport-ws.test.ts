@@ -7,7 +7,9 @@ import { channelContract } from '../fixtures/channel-contract.js';
 import { TransportError, createWsListener, dialWs, type MessageChannel, type WsListener } from '../../src/transport/index.js';
 
 const maxFrame = 4096;
-const limits = { maxFrame };
+// The channel contract is about channels: the listener's admission budgets (tested in wire-abuse
+// and the adversarial tier) are set out of its way.
+const limits = { maxFrame, unprovenFramesPerSecond: 100_000, unprovenFrameBurst: 100_000 };
 
 /** A listener plus one dialed channel; `flip` makes the accepted (server) side `a`. */
 async function wsPair(flip: boolean) {

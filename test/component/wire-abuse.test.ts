@@ -12,7 +12,7 @@ import { resolveLimits } from '../../src/limits.js';
 import {
   PeerConnection, RejectCode, decodeFrame, encodeFrame, type Frame, type ServerHandlers,
 } from '../../src/protocol/index.js';
-import { TransportError, createWsListener, dialWs, type WsListener } from '../../src/transport/index.js';
+import { TransportError, createWsListener, dialWs, type MessageChannel, type WsListener } from '../../src/transport/index.js';
 
 const limits = resolveLimits({ maxFrame: 8192, maxEnvelope: 4096, maxConnections: 4, handshakeTimeoutMs: 2_000 });
 
@@ -21,14 +21,20 @@ const handlers: ServerHandlers = {
   onBundleRequest: () => Uint8Array.of(1),
 };
 
-async function startServer(): Promise<{ listener: WsListener; url: string; peers: PeerConnection[] }> {
+async function startServer(): Promise<{ listener: WsListener; url: string; peers: PeerConnection[]; channels: MessageChannel[] }> {
   const peers: PeerConnection[] = [];
-  const listener = await createWsListener({
+  const channels: MessageChannel[] = [];
+  const listener: WsListener = await createWsListener({
     limits,
     closeGraceMs: 300,
-    onChannel: (channel) => peers.push(new PeerConnection({ channel, role: 'server', limits, handlers })),
+    onChannel: (channel) => {
+      channels.push(channel);
+      const peer = new PeerConnection({ channel, role: 'server', limits, handlers });
+      peers.push(peer);
+      void peer.ready.then(() => listener.handshakeDone(channel), () => {});
+    },
   });
-  return { listener, url: `ws://127.0.0.1:${listener.port}/`, peers };
+  return { listener, url: `ws://127.0.0.1:${listener.port}/`, peers, channels };
 }
 
 /** A well-behaved client: dial, HELLO, one DELIVER, close. */
@@ -172,11 +178,24 @@ test('hand-built malformed WebSocket frames over a raw socket: closed, process a
   }
 });
 
-test('connection cap: upgrades over maxConnections get 503; a slot frees when a connection closes', async () => {
-  const { listener, url } = await startServer();
+test('connection slots: a full listener closes its oldest unproven connection for a newcomer; 503 only when every slot is proven', async () => {
+  const { listener, url, channels } = await startServer();
   try {
+    // Upgrades that never send HELLO fill every slot…
     const held = Array.from({ length: limits.maxConnections }, () => rawClient(url));
     await Promise.all(held.map((h) => h.opened));
+    // …and a well-behaved newcomer still gets in: the oldest of them makes room.
+    await wellBehaved(url, 3);
+    const first = await held[0]!.closed;
+    assert.equal(first.code, 1006, 'the oldest pending connection was cut');
+    for (const h of held) h.ws.terminate();
+    for (let i = 0; i < 100 && listener.connections > 0; i++) await new Promise((r) => setTimeout(r, 10));
+
+    // Proven peers are never closed to make room: with every slot proven, a newcomer gets 503.
+    const proven = Array.from({ length: limits.maxConnections }, () => rawClient(url));
+    await Promise.all(proven.map((h) => h.opened));
+    for (let i = 0; i < 100 && channels.filter((c) => c.state === 'open').length < limits.maxConnections; i++) await new Promise((r) => setTimeout(r, 10));
+    for (const c of channels) if (c.state === 'open') listener.setTrust(c, 'proven');
     let err: unknown;
     try {
       await dialWs({ url, limits, timeoutMs: 5_000 });
@@ -186,11 +205,12 @@ test('connection cap: upgrades over maxConnections get 503; a slot frees when a 
     assert.ok(err instanceof TransportError);
     assert.equal(err.code, 'DIAL_REJECTED');
     assert.equal(err.status, 503);
-    held[0]!.ws.close();
-    await held[0]!.closed;
+    assert.equal(listener.stats().cut.refused, 1);
+    proven[0]!.ws.close();
+    await proven[0]!.closed;
     for (let i = 0; i < 100 && listener.connections >= limits.maxConnections; i++) await new Promise((r) => setTimeout(r, 10));
     await wellBehaved(url);
-    for (const h of held) h.ws.terminate();
+    for (const h of proven) h.ws.terminate();
   } finally {
     await listener.close();
   }

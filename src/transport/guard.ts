@@ -1,0 +1,491 @@
+/**
+ * InboundGuard: what an anonymous peer can make the listener spend, decided per connection before
+ * the HTTP parser, `ws` or the protocol see its bytes. One per listener; the listener reports each
+ * socket's life to it and routes the socket's reads through `data()`.
+ *
+ * Scope and trust. Counters are kept per *scope*: the Tor circuit when the listener reads tor's PROXY
+ * line (so they survive reconnects on that circuit), else the connection. A scope is
+ *
+ *   unproven ──(a DELIVER opened with a valid signature)──▶ proven ──(its sender is a contact)──▶ contact
+ *       ▲                                                      │
+ *       └──────────────(a DELIVER that did not open)───────────┘
+ *
+ * (the node decides and calls setTrust). A connection is *pending* from TCP accept until its HELLO.
+ *
+ * Frames are charged when they arrive: the meter (meter.ts) finds the first byte of every WebSocket
+ * frame (data, continuation, control) in each socket read; each costs one token of its scope's
+ * bucket (unprovenFramesPerSecond/Burst, or framesPerSecond/frameBurst once proven) and, while
+ * unproven, one of the global unproven bucket. An empty scope bucket cuts the connection. An empty
+ * global bucket makes the connection wait: the rest of the read is kept, the socket paused (TCP
+ * pushes back on the peer, nothing more is read or parsed), and waiting connections are resumed in
+ * turn, at most UNPROVEN_QUANTUM frames each, as the bucket refills. Proven scopes never wait for it.
+ *
+ * Slots. On each new connection, before anything is read: pending connections beyond
+ * maxPendingHandshakes, unproven beyond maxUnprovenConnections, all beyond maxConnections make room by
+ * closing the oldest pending (from the scope holding the most pending first), then the oldest
+ * unproven; proven connections are never closed for room, so when all slots are proven the new
+ * connection is refused (503). While pending connections fill half their cap or more, a pending
+ * connection has handshakeTimeoutUnderPressureMs to send HELLO instead of handshakeTimeoutMs.
+ *
+ * Buffers. The bytes of every partly received message (plus PER_CHUNK_OVERHEAD_BYTES per read and per
+ * fragment it spans) are counted per connection and in total; over maxUnprovenBufferedBytes (unproven
+ * connections) or maxBufferedBytes (all), the connection holding the most is cut, unproven first.
+ * ws enforces maxFragments and maxFrame per message itself (close 1008 / 1009).
+ */
+import type { Duplex } from 'node:stream';
+import { TokenBucket } from '../bucket.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import { PER_CHUNK_OVERHEAD_BYTES, type Limits } from '../limits.js';
+import type { Logger } from '../log.js';
+import { WsFrameMeter } from './meter.js';
+
+export type Trust = 'unproven' | 'proven' | 'contact';
+
+/** Frames a connection resumed from the global wait may take before the next one's turn. */
+export const UNPROVEN_QUANTUM = 16;
+
+/** Why the guard closed a connection (counted in stats().cut). */
+export type CutReason = 'rate' | 'handshake-timeout' | 'room' | 'buffers' | 'refused';
+
+export interface GuardStats {
+  connections: number;
+  pending: number;
+  unproven: number;
+  /** Connections waiting for the global unproven budget right now. */
+  waiting: number;
+  bufferedBytes: number;
+  unprovenBufferedBytes: number;
+  /** Connections closed by the guard since start, by reason. */
+  cut: Record<CutReason, number>;
+  /** Scopes remembered (with or without connections). */
+  scopes: number;
+  underPressure: boolean;
+}
+
+interface Scope {
+  readonly key: string;
+  trust: Trust;
+  bucket: TokenBucket;
+  readonly conns: Set<Conn>;
+  pending: number;
+  lastSeen: number;
+}
+
+/** The guard's record of one socket. Opaque to the listener apart from `scope`. */
+export interface GuardedConnection {
+  readonly id: number;
+  readonly socket: Duplex;
+  readonly scope: { readonly key: string; readonly trust: Trust };
+}
+
+interface Conn extends GuardedConnection {
+  scope: Scope;
+  readonly openedAt: number;
+  pending: boolean;
+  meter: WsFrameMeter | undefined;
+  forward: ((chunk: Buffer) => void) | undefined;
+  held: Buffer | undefined;
+  waiting: boolean;
+  quantum: number;
+  reads: number;
+  buffered: number;
+  bufferedUnproven: boolean;
+  cut: boolean;
+  gone: boolean;
+}
+
+export interface InboundGuardOptions {
+  limits: Limits;
+  clock: Clock;
+  log: Logger;
+  /** Called when a new connection must be refused outright (every slot is proven): answer 503 on it. */
+  refuse(socket: Duplex): void;
+}
+
+export class InboundGuard {
+  readonly #l: Limits;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #refuse: (socket: Duplex) => void;
+  /** In accept order, so the first match is the oldest. */
+  readonly #conns = new Set<Conn>();
+  /** Least recently seen first (re-inserted on use). */
+  readonly #scopes = new Map<string, Scope>();
+  readonly #global: TokenBucket;
+  #waitList: Conn[] = [];
+  #resumeTimer: TimerHandle | undefined;
+  #sweepTimer: TimerHandle | undefined;
+  #pending = 0;
+  #unproven = 0;
+  #buffered = 0;
+  #unprovenBuffered = 0;
+  #seq = 0;
+  #pressure = false;
+  #closed = false;
+  readonly #cut: Record<CutReason, number> = { rate: 0, 'handshake-timeout': 0, room: 0, buffers: 0, refused: 0 };
+
+  constructor(opts: InboundGuardOptions) {
+    this.#l = opts.limits;
+    this.#clock = opts.clock;
+    this.#log = opts.log;
+    this.#refuse = opts.refuse;
+    this.#global = new TokenBucket(this.#l.unprovenGlobalFramesPerSecond, this.#l.unprovenGlobalFrameBurst, this.#clock.now());
+  }
+
+  /**
+   * A new TCP connection (after tor's PROXY line, if any). Makes room as the slot rules say, then
+   * registers it as pending; returns undefined if it was refused. `scopeKey` names its circuit or
+   * source; without one the connection is its own scope.
+   */
+  accept(socket: Duplex, scopeKey?: string): GuardedConnection | undefined {
+    if (this.#closed) {
+      socket.destroy();
+      return undefined;
+    }
+    const now = this.#clock.now();
+    this.#sweep(now);
+    while (this.#pending >= this.#l.maxPendingHandshakes && this.#evict((c) => c.pending)) { /* made room */ }
+    while (this.#unproven >= this.#l.maxUnprovenConnections && this.#evict((c) => c.scope.trust === 'unproven')) { /* made room */ }
+    while (this.#conns.size >= this.#l.maxConnections) {
+      if (!this.#evict((c) => c.scope.trust === 'unproven')) {
+        this.#cut.refused++;
+        this.#log.debug({ connections: this.#conns.size }, 'every slot is held by a proven peer; refusing a connection');
+        this.#refuse(socket);
+        return undefined;
+      }
+    }
+    const scope = this.#scope(scopeKey ?? `conn:${this.#seq + 1}`, now);
+    const conn: Conn = {
+      id: ++this.#seq, socket, scope, openedAt: now, pending: true, meter: undefined, forward: undefined, held: undefined,
+      waiting: false, quantum: 0, reads: 0, buffered: 0, bufferedUnproven: false, cut: false, gone: false,
+    };
+    this.#conns.add(conn);
+    scope.conns.add(conn);
+    scope.pending++;
+    this.#pending++;
+    if (scope.trust === 'unproven') this.#unproven++;
+    this.#updatePressure();
+    this.#armSweep();
+    return conn;
+  }
+
+  /** Moves a connection to the scope its PROXY line names (before it is upgraded). */
+  rescope(c: GuardedConnection, key: string): void {
+    const conn = c as Conn;
+    if (conn.gone || conn.scope.key === key) return;
+    const from = conn.scope;
+    const to = this.#scope(key, this.#clock.now());
+    from.conns.delete(conn);
+    if (from.trust === 'unproven') this.#unproven--;
+    if (conn.pending) from.pending--;
+    if (from.conns.size === 0 && from.key.startsWith('conn:')) this.#scopes.delete(from.key);
+    conn.scope = to;
+    to.conns.add(conn);
+    if (to.trust === 'unproven') this.#unproven++;
+    if (conn.pending) to.pending++;
+    this.#account(conn, conn.buffered);
+  }
+
+  /**
+   * The connection became a WebSocket: from now on every read goes through data(), and what it lets
+   * through is handed to `forward` (ws's own reader).
+   */
+  upgraded(c: GuardedConnection, forward: (chunk: Buffer) => void): void {
+    const conn = c as Conn;
+    conn.meter = new WsFrameMeter();
+    conn.forward = forward;
+  }
+
+  /** The peer's HELLO arrived: the connection is no longer pending. */
+  handshakeDone(c: GuardedConnection): void {
+    const conn = c as Conn;
+    if (!conn.pending || conn.gone) return;
+    conn.pending = false;
+    conn.scope.pending--;
+    this.#pending--;
+    this.#updatePressure();
+  }
+
+  /** What the node learned about the peer on this connection; applies to its whole scope. */
+  setTrust(c: GuardedConnection, trust: Trust): void {
+    const conn = c as Conn;
+    const scope = conn.scope;
+    if (scope.trust === trust) return;
+    const wasUnproven = scope.trust === 'unproven';
+    const nowUnproven = trust === 'unproven';
+    scope.trust = trust;
+    if (wasUnproven !== nowUnproven) {
+      const now = this.#clock.now();
+      scope.bucket = nowUnproven
+        ? new TokenBucket(this.#l.unprovenFramesPerSecond, this.#l.unprovenFrameBurst, now)
+        : new TokenBucket(this.#l.framesPerSecond, this.#l.frameBurst, now);
+      const live = [...scope.conns].filter((x) => !x.gone).length;
+      this.#unproven += nowUnproven ? live : -live;
+      for (const x of scope.conns) this.#account(x, x.buffered);
+    }
+    // A proven connection no longer waits for the anonymous budget.
+    if (!nowUnproven) for (const x of scope.conns) if (x.waiting) this.#resume(x);
+  }
+
+  /** The socket closed (for whatever reason): forget the connection. Idempotent. */
+  closed(c: GuardedConnection): void {
+    const conn = c as Conn;
+    if (conn.gone) return;
+    conn.gone = true;
+    conn.cut = true;
+    conn.held = undefined;
+    this.#account(conn, 0);
+    if (conn.waiting) {
+      conn.waiting = false;
+      this.#waitList = this.#waitList.filter((x) => x !== conn);
+    }
+    this.#conns.delete(conn);
+    const scope = conn.scope;
+    scope.conns.delete(conn);
+    if (conn.pending) {
+      scope.pending--;
+      this.#pending--;
+    }
+    if (scope.trust === 'unproven') this.#unproven--;
+    scope.lastSeen = this.#clock.now();
+    // A connection's own scope cannot come back; a circuit's can, so its counters are kept a while.
+    if (scope.conns.size === 0 && scope.key.startsWith('conn:')) this.#scopes.delete(scope.key);
+    this.#updatePressure();
+  }
+
+  /** One socket read of an upgraded connection. */
+  data(c: GuardedConnection, chunk: Buffer): void {
+    const conn = c as Conn;
+    if (conn.cut) return;
+    if (conn.waiting) {
+      // ws resumed a socket we had paused (its own backpressure); keep the bytes and pause again.
+      conn.held = conn.held ? Buffer.concat([conn.held, chunk]) : chunk;
+      conn.socket.pause();
+      return;
+    }
+    this.#process(conn, chunk);
+  }
+
+  stats(): GuardStats {
+    return {
+      connections: this.#conns.size, pending: this.#pending, unproven: this.#unproven, waiting: this.#waitList.length,
+      bufferedBytes: this.#buffered, unprovenBufferedBytes: this.#unprovenBuffered, cut: { ...this.#cut }, scopes: this.#scopes.size,
+      underPressure: this.#pressure,
+    };
+  }
+
+  /** Stops the timers; connections are the listener's to close. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    if (this.#resumeTimer !== undefined) this.#clock.clearTimeout(this.#resumeTimer);
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    this.#resumeTimer = this.#sweepTimer = undefined;
+    this.#waitList = [];
+  }
+
+  // ── reads ──────────────────────────────────────────────────────────────────
+
+  #process(conn: Conn, chunk: Buffer): void {
+    const meter = conn.meter!;
+    const st: { verdict: 'ok' | 'cut' | 'wait' } = { verdict: 'ok' };
+    const r = meter.feed(chunk, 0, {
+      frameStart: () => (st.verdict = this.#charge(conn)) === 'ok',
+      header: () => true,
+    });
+    if (st.verdict === 'cut') {
+      this.#cutConn(conn, 'rate');
+      return;
+    }
+    // Bytes of a message still incomplete stay in ws until it completes: count them before ws has them.
+    if (meter.inMessage && r.at > 0) conn.reads++;
+    else if (!meter.inMessage) conn.reads = 0;
+    const buffered = meter.inMessage ? meter.messageBytes + (conn.reads + meter.fragments) * PER_CHUNK_OVERHEAD_BYTES : 0;
+    this.#account(conn, buffered);
+    if (buffered > 0) this.#relieveBuffers();
+    if (conn.cut) return;
+    if (r.at > 0) conn.forward!(r.at === chunk.length ? chunk : chunk.subarray(0, r.at));
+    if (conn.cut || st.verdict !== 'wait') return;
+    conn.held = Buffer.from(chunk.subarray(r.at));
+    this.#wait(conn);
+  }
+
+  #charge(conn: Conn): 'ok' | 'cut' | 'wait' {
+    const now = this.#clock.now();
+    const unproven = conn.scope.trust === 'unproven';
+    if (unproven) {
+      // Behind others already waiting, unless this one was just resumed and has quantum left.
+      const ahead = this.#waitList.length > 0 && conn.quantum <= 0;
+      if (ahead || this.#global.available(now) < 1) return 'wait';
+    }
+    if (!conn.scope.bucket.take(now)) return 'cut';
+    if (unproven) {
+      this.#global.take(now);
+      if (conn.quantum > 0) conn.quantum--;
+    }
+    return 'ok';
+  }
+
+  #wait(conn: Conn): void {
+    conn.waiting = true;
+    conn.quantum = 0;
+    conn.socket.pause();
+    this.#waitList.push(conn);
+    this.#armResume();
+  }
+
+  #armResume(): void {
+    if (this.#resumeTimer !== undefined || this.#waitList.length === 0 || this.#closed) return;
+    const delay = Math.max(1, this.#global.waitMs(this.#clock.now()));
+    this.#resumeTimer = this.#clock.setTimeout(() => {
+      this.#resumeTimer = undefined;
+      this.#resumeSome();
+    }, delay);
+  }
+
+  /** Gives waiting connections their turns while the global bucket has tokens. */
+  #resumeSome(): void {
+    const now = this.#clock.now();
+    for (let turns = 0; turns < 10_000 && this.#waitList.length > 0 && this.#global.available(now) >= 1; turns++) {
+      const conn = this.#waitList.shift()!;
+      if (conn.cut || !conn.waiting) continue;
+      this.#resume(conn);
+    }
+    this.#armResume();
+  }
+
+  #resume(conn: Conn): void {
+    conn.waiting = false;
+    this.#waitList = this.#waitList.filter((x) => x !== conn);
+    conn.quantum = UNPROVEN_QUANTUM;
+    const held = conn.held;
+    conn.held = undefined;
+    if (held && held.length > 0) this.#process(conn, held);
+    if (!conn.cut && !conn.waiting) conn.socket.resume();
+  }
+
+  // ── accounting and eviction ────────────────────────────────────────────────
+
+  #account(conn: Conn, buffered: number): void {
+    this.#buffered -= conn.buffered;
+    if (conn.bufferedUnproven) this.#unprovenBuffered -= conn.buffered;
+    conn.buffered = buffered;
+    conn.bufferedUnproven = conn.scope.trust === 'unproven';
+    this.#buffered += buffered;
+    if (conn.bufferedUnproven) this.#unprovenBuffered += buffered;
+  }
+
+  #relieveBuffers(): void {
+    for (let i = 0; i < 10_000; i++) {
+      const overUnproven = this.#unprovenBuffered > this.#l.maxUnprovenBufferedBytes;
+      if (!overUnproven && this.#buffered <= this.#l.maxBufferedBytes) return;
+      // The biggest holder among the unproven; over the total with none unproven holding, the biggest of all.
+      const biggest = (unprovenOnly: boolean) => {
+        let v: Conn | undefined;
+        for (const c of this.#conns) {
+          if (c.cut || c.buffered === 0 || (unprovenOnly && c.scope.trust !== 'unproven')) continue;
+          if (!v || c.buffered > v.buffered) v = c;
+        }
+        return v;
+      };
+      const victim = biggest(true) ?? (overUnproven ? undefined : biggest(false));
+      if (!victim) return;
+      this.#cutConn(victim, 'buffers');
+    }
+  }
+
+  /**
+   * Closes one connection matching `which` to make room: the oldest pending one of the scope holding
+   * the most pending connections if that scope holds several, else the oldest pending one, else the
+   * oldest. False if none matched.
+   */
+  #evict(which: (c: Conn) => boolean): boolean {
+    let oldest: Conn | undefined;
+    let oldestPending: Conn | undefined;
+    let crowded: Conn | undefined;
+    for (const c of this.#conns) {
+      if (c.cut || !which(c)) continue;
+      oldest ??= c;
+      if (c.pending) {
+        oldestPending ??= c;
+        if (c.scope.pending > 1 && (!crowded || c.scope.pending > crowded.scope.pending)) crowded = c;
+      }
+    }
+    const victim = crowded ?? oldestPending ?? oldest;
+    if (!victim) return false;
+    this.#cutConn(victim, 'room');
+    return true;
+  }
+
+  #cutConn(conn: Conn, reason: CutReason): void {
+    if (conn.cut) return;
+    conn.cut = true;
+    this.#cut[reason]++;
+    this.#log.debug({ conn: conn.id, scope: conn.scope.key, reason }, 'closing an inbound connection');
+    // A paused socket may hold unread bytes that ws would parse on 'close'; they are the peer's
+    // problem now, so read them away first.
+    if (conn.waiting || conn.socket.isPaused()) for (let i = 0; i < 1000 && conn.socket.read() !== null; i++) { /* discard */ }
+    conn.held = undefined;
+    conn.socket.destroy();
+    // 'close' comes later; free the slot and the accounting now so this turn's decisions see it.
+    this.closed(conn);
+  }
+
+  #scope(key: string, now: number): Scope {
+    let s = this.#scopes.get(key);
+    if (s) {
+      this.#scopes.delete(key);
+      if (s.conns.size === 0 && now - s.lastSeen > this.#l.scopeMemoryMs) s = undefined;
+    }
+    s ??= {
+      key, trust: 'unproven', bucket: new TokenBucket(this.#l.unprovenFramesPerSecond, this.#l.unprovenFrameBurst, now),
+      conns: new Set(), pending: 0, lastSeen: now,
+    };
+    s.lastSeen = now;
+    this.#scopes.set(key, s);
+    // Forget the least recently seen idle scopes beyond the cap.
+    if (this.#scopes.size > this.#l.maxRememberedScopes) {
+      for (const [k, v] of this.#scopes) {
+        if (this.#scopes.size <= this.#l.maxRememberedScopes) break;
+        if (v.conns.size === 0) this.#scopes.delete(k);
+      }
+    }
+    return s;
+  }
+
+  // ── pending deadline ───────────────────────────────────────────────────────
+
+  #updatePressure(): void {
+    const pressure = this.#pending >= this.#l.maxPendingHandshakes / 2;
+    if (pressure === this.#pressure) return;
+    this.#pressure = pressure;
+    // Logged on the change only: a flood of connections is one line each way, with counts.
+    if (pressure) this.#log.warn({ pending: this.#pending, cut: { ...this.#cut } }, 'inbound connections under pressure: shorter handshake deadline, oldest unproven closed first');
+    else this.#log.info({ cut: { ...this.#cut } }, 'inbound connections back to normal');
+    // The deadline changed: look again at the new pace.
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    this.#armSweep();
+  }
+
+  #deadline(): number {
+    return this.#pressure ? Math.min(this.#l.handshakeTimeoutMs, this.#l.handshakeTimeoutUnderPressureMs) : this.#l.handshakeTimeoutMs;
+  }
+
+  #armSweep(): void {
+    if (this.#sweepTimer !== undefined || this.#pending === 0 || this.#closed) return;
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      this.#sweepTimer = undefined;
+      this.#sweep(this.#clock.now());
+      this.#armSweep();
+    }, Math.max(50, Math.floor(this.#deadline() / 4)));
+  }
+
+  #sweep(now: number): void {
+    if (this.#pending === 0) return;
+    const deadline = this.#deadline();
+    for (const c of [...this.#conns]) {
+      if (c.openedAt > now - deadline) break; // the rest are younger
+      if (c.pending) this.#cutConn(c, 'handshake-timeout');
+    }
+  }
+}
