@@ -8,6 +8,7 @@
  *   registry   cached and uncached name lookups against the dev chain
  *   sessions   session crypto per message (ratchet, tags, receipt MAC) vs. round 1's sealed box
  *   outbox     a large backlog to offline peers: queueing rate, dials, restart, drain vs pipeline
+ *   abuse      an honest contact's latency while the peer listener is attacked, per attack class
  */
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   pipeline: () => import('./pipeline.js'),
@@ -15,6 +16,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   registry: () => import('./registry.js'),
   sessions: () => import('./sessions.js'),
   outbox: () => import('./outbox.js'),
+  abuse: () => import('./abuse.js'),
 };
 
 const [name, ...rest] = process.argv.slice(2);
