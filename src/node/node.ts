@@ -28,7 +28,8 @@ import { PeerConnection } from '../protocol/index.js';
 import { MAILBOX_PATH, MailboxService, ProviderStore, type ProviderLimits, type ProviderStats } from '../provider/index.js';
 import type { IdentityRegistry } from '../registry/index.js';
 import { openStore, type Store } from '../store/index.js';
-import { createWsListener, type MessageChannel, type WsListener } from '../transport/index.js';
+import { createWsListener, type GuardStats, type MessageChannel, type WsListener } from '../transport/index.js';
+import { InboundAdmission, type AdmissionStats } from './admission.js';
 import { NodeError } from './errors.js';
 import { EventBus } from './events.js';
 import { createMailPort } from './mail-port.js';
@@ -90,6 +91,8 @@ export interface NodeStatus {
   /** What this node holds as a mailbox provider, when it is one. */
   provider: ProviderStats | null;
   warnings: { type: string; alias?: string; message: string }[];
+  /** The peer listener's admission counters (src/transport/guard.ts) and the DELIVER budget's (admission.ts). */
+  inbound: { connections: GuardStats | null; delivers: AdmissionStats | null };
 }
 
 /** What start() builds; all or nothing. */
@@ -113,6 +116,7 @@ export class OnionpostNode {
   readonly #reachability: Reachability;
   #run: Partial<Running> = {};
   #listener: WsListener | undefined;
+  #admission: InboundAdmission | undefined;
   #outbox: Outbox | undefined;
   #api: ApiServer | undefined;
   #bridge: MailBridge | undefined;
@@ -209,9 +213,21 @@ export class OnionpostNode {
         ...(this.#o.hooks?.afterInboundCommit ? { afterInboundCommit: this.#o.hooks.afterInboundCommit } : {}),
       });
       this.#run = { store, contacts, envelopes, connections, pipeline };
-      const accept = (ch: MessageChannel) => connections.accept(ch, {
-        onDeliver: (id, env) => pipeline.receive(id, env), onBundleRequest: () => envelopes.bundle(),
+      const admission = new InboundAdmission({
+        limits: this.#limits, clock: this.#clock, listener: () => this.#listener,
+        senderIsContact: (id) => {
+          const m = store.getMessage(id);
+          return m !== null && store.getContact(m.peerIdentity) !== null;
+        },
       });
+      this.#admission = admission;
+      const accept = (ch: MessageChannel) => {
+        const conn = connections.accept(ch, {
+          onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env)),
+          onBundleRequest: () => envelopes.bundle(),
+        });
+        void conn.ready.then(() => admission.handshakeDone(ch), () => {});
+      };
       const routes = this.#o.provider ? { [MAILBOX_PATH]: this.#startProvider(this.#o.provider) } : undefined;
       this.#listener = await createWsListener({
         host: '127.0.0.1', port: 0, limits: this.#limits, logger: this.#o.logger.child({ layer: 'transport' }), clock: this.#clock, onChannel: accept,
@@ -267,7 +283,11 @@ export class OnionpostNode {
     const service = new MailboxService({ identity: this.identity, store, clock: this.#clock, logger, limits: { maxEnvelope: this.#limits.maxEnvelope } });
     this.#provider = { store, service };
     service.startHousekeeping();
-    return (ch) => service.serve(ch);
+    return (ch) => {
+      service.serve(ch);
+      // The mailbox protocol has no HELLO: its first message ends the pending handshake.
+      ch.once('message', () => this.#listener?.handshakeDone(ch));
+    };
   }
 
   /** One self-check try: dial our own onion and expect our own bundle back. */
@@ -315,6 +335,7 @@ export class OnionpostNode {
       reachable: this.reachable, tor: this.#o.network.status(), counts: (store ? { ...store.counts() } : {}) as Record<string, number>,
       peers: { connected: this.#run.connections?.count ?? 0 }, listener: this.#listener ? { port: this.#listener.port } : null,
       api: this.#api ? { url: this.#api.url } : null, provider: this.#provider?.store.stats() ?? null, warnings: this.#run.contacts?.warnings() ?? [],
+      inbound: { connections: this.#listener?.stats() ?? null, delivers: this.#admission?.scheduler.stats() ?? null },
     };
   }
 
@@ -337,6 +358,7 @@ export class OnionpostNode {
       this.#reachability.close();
       await step('bridge', () => this.#bridge?.close());
       await step('outbox', () => this.#outbox?.close());
+      this.#admission?.close();
       await step('peers', () => this.#run.connections?.close());
       this.#unsubscribeNetwork?.();
       await step('network', () => this.#o.network.close());

@@ -62,10 +62,11 @@ export class Connections {
   }
 
   /** An inbound channel: we are the server side of the protocol. */
-  accept(channel: MessageChannel, handlers: ServerHandlers): void {
+  accept(channel: MessageChannel, handlers: ServerHandlers): PeerConnection {
     const conn = new PeerConnection({ channel, role: 'server', limits: this.#o.limits, clock: this.#o.clock, logger: this.#o.logger, handlers });
     this.#inbound.add(conn);
     void conn.closed.then(() => this.#inbound.delete(conn));
+    return conn;
   }
 
   /** Forgets every client connection (our network restarted: their circuits are gone). */

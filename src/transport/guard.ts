@@ -22,9 +22,9 @@
  *
  * Slots. On each new connection, before anything is read: pending connections beyond
  * maxPendingHandshakes, unproven beyond maxUnprovenConnections, all beyond maxConnections make room by
- * closing the oldest pending (from the scope holding the most pending first), then the oldest
- * unproven; proven connections are never closed for room, so when all slots are proven the new
- * connection is refused (503). While pending connections fill half their cap or more, a pending
+ * closing a pending one (one that never even upgraded first, then one from the scope holding the
+ * most pending, then the oldest), then the oldest unproven; proven connections are never closed for
+ * room, so when all slots are proven the new connection is refused (503). While pending connections fill half their cap or more, a pending
  * connection has handshakeTimeoutUnderPressureMs to send HELLO instead of handshakeTimeoutMs.
  *
  * Buffers. The bytes of every partly received message (plus PER_CHUNK_OVERHEAD_BYTES per read and per
@@ -394,23 +394,25 @@ export class InboundGuard {
   }
 
   /**
-   * Closes one connection matching `which` to make room: the oldest pending one of the scope holding
-   * the most pending connections if that scope holds several, else the oldest pending one, else the
-   * oldest. False if none matched.
+   * Closes one connection matching `which` to make room, the one that has shown the least: a pending
+   * connection that never got as far as a WebSocket upgrade, oldest first; else a pending one from
+   * the scope holding the most pending connections if it holds several; else the oldest pending;
+   * else the oldest. False if none matched.
    */
   #evict(which: (c: Conn) => boolean): boolean {
     let oldest: Conn | undefined;
     let oldestPending: Conn | undefined;
+    let silent: Conn | undefined;
     let crowded: Conn | undefined;
     for (const c of this.#conns) {
       if (c.cut || !which(c)) continue;
       oldest ??= c;
-      if (c.pending) {
-        oldestPending ??= c;
-        if (c.scope.pending > 1 && (!crowded || c.scope.pending > crowded.scope.pending)) crowded = c;
-      }
+      if (!c.pending) continue;
+      oldestPending ??= c;
+      if (!c.meter) silent ??= c;
+      else if (c.scope.pending > 1 && (!crowded || c.scope.pending > crowded.scope.pending)) crowded = c;
     }
-    const victim = crowded ?? oldestPending ?? oldest;
+    const victim = silent ?? crowded ?? oldestPending ?? oldest;
     if (!victim) return false;
     this.#cutConn(victim, 'room');
     return true;

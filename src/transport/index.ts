@@ -9,5 +9,6 @@ export {
   type ChannelCloseInfo, type ChannelEvents, type ChannelState, type MessageChannel,
 } from './channel.js';
 export { createMemoryPair, type MemoryPairOptions } from './memory.js';
-export { DEFAULT_CLOSE_GRACE_MS, createWsListener, type WsListener, type WsListenerOptions } from './listener.js';
+export { DEFAULT_CLOSE_GRACE_MS, createWsListener, type InboundPeer, type WsListener, type WsListenerOptions } from './listener.js';
+export { type CutReason, type GuardStats, type Trust } from './guard.js';
 export { DEFAULT_DIAL_TIMEOUT_MS, dialWs, type DialWsOptions } from './dialer.js';

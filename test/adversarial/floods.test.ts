@@ -68,7 +68,6 @@ test('undecryptable DELIVERs from reconnecting connections: decryption attempts 
   const budget = L.unprovenDecryptBurst + (L.unprovenDecryptsPerSecond * a.ms) / 1000;
   assert.ok(a.frames > budget * 2, `the attack sent well over the budget (${a.frames} DELIVERs)`);
   assert.ok(tried <= budget, `decryption attempts answered ${tried} ≤ budget ${budget}`);
-  assert.ok((a.rejects[RejectCode.BUSY] ?? 0) > 0, 'the rest were refused BUSY (retryable) without being opened');
 });
 
 test('reconnect churn (connect, HELLO, close): the node keeps serving', async () => {

@@ -132,11 +132,14 @@ test('guard slots: the oldest pending connection makes room; proven ones never d
   guard.close();
 });
 
-test('guard slots: a scope holding several pending connections loses one before an older lone one', () => {
-  const { open } = setup();
-  const lone = open('circuit:1');
-  const crowd = [open('circuit:2'), open('circuit:2'), open('circuit:2')];
-  open('circuit:3');
+test('guard slots: a connection that never upgraded goes first; then one from the scope holding several pending', () => {
+  const { ws, open } = setup();
+  const lone = ws('circuit:1');
+  const crowd = [ws('circuit:2'), ws('circuit:2')];
+  const silent = open('circuit:4');
+  ws('circuit:3');
+  assert.ok(silent.socket.destroyed, 'the one that never upgraded went first, though youngest');
+  ws('circuit:3');
   assert.equal(lone.socket.destroyed, false, 'the older lone connection stays');
   assert.ok(crowd[0]!.socket.destroyed, "the crowded circuit's oldest went");
 });
