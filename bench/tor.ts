@@ -96,6 +96,7 @@ function hostOf(onion: string): string {
 function wrapNetwork(inner: TorNetwork, o: { publishPort?: (nodePort: number) => number; isolation?: string }): PeerNetwork {
   let agent: TorSocksAgent | undefined;
   return {
+    ...(inner.proxyProtocol ? { proxyProtocol: true } : {}),
     publish: (onion, target, signal) => inner.publish(onion, o.publishPort ? { ...target, port: o.publishPort(target.port) } : target, signal),
     dial(onion, d) {
       if (!o.isolation) return inner.dial(onion, d);
@@ -124,10 +125,12 @@ interface Started {
   reachableAt: Promise<number>;
 }
 
-async function startNode(root: string, name: string, identity: Identity, info: TestNetworkInfo, torPids: Set<number>, wrap: (n: TorNetwork) => PeerNetwork): Promise<Started> {
+async function startNode(
+  root: string, name: string, identity: Identity, info: TestNetworkInfo, torPids: Set<number>, wrap: (n: TorNetwork) => PeerNetwork, exportCircuitIds = true,
+): Promise<Started> {
   const dataDir = join(root, name);
   ensurePrivateDir(dataDir);
-  const inner = torNetwork({ dataDir, keyBlob: () => onionKeyBlob(identity.seed), testNetwork: info, logger: silentLogger(), bootstrapTimeoutMs: 90_000, uploadWaitMs: 120_000 });
+  const inner = torNetwork({ dataDir, keyBlob: () => onionKeyBlob(identity.seed), testNetwork: info, logger: silentLogger(), bootstrapTimeoutMs: 90_000, uploadWaitMs: 120_000, exportCircuitIds });
   const serviceId = identity.onion.replace(/\.onion$/, '');
   let resolveUploaded!: (t: number) => void;
   const uploadedAt = new Promise<number>((r) => (resolveUploaded = r));
@@ -198,7 +201,8 @@ export async function run(args: string[]): Promise<void> {
     progress('starting two nodes, each with its own tor…');
     const [alice, bob] = await Promise.all([
       startNode(root, 'alice', aliceId, testnet.info, torPids, (inner) => wrapNetwork(inner, { isolation })),
-      startNode(root, 'bob', bobId, testnet.info, torPids, (inner) => wrapNetwork(inner, { publishPort: (p) => (setTarget(p), frontPort) })),
+      // Bob's onion goes to the front door (plain HTTP), so his streams carry no PROXY line.
+      startNode(root, 'bob', bobId, testnet.info, torPids, (inner) => wrapNetwork(inner, { publishPort: (p) => (setTarget(p), frontPort) }), false),
     ]);
     nodes.push(alice.node, bob.node);
     const [bobUploaded, bobReachable, aliceUploaded, aliceReachable] = await withTimeout(

@@ -44,6 +44,11 @@ export interface DialOptions {
 }
 
 export interface PeerNetwork {
+  /**
+   * Every connection this network brings to the listener starts with tor's PROXY protocol line
+   * naming the circuit (the listener must then expect it: `proxyProtocol`).
+   */
+  readonly proxyProtocol?: boolean;
   /** Makes the listener reachable as `onion`. Resolves once published (not necessarily reachable yet). */
   publish(onion: string, target: PublishTarget, signal?: AbortSignal): Promise<void>;
   /** Opens a channel to a peer. Rejects with the transport's or Tor's typed errors. */

@@ -232,6 +232,7 @@ export class OnionpostNode {
       this.#listener = await createWsListener({
         host: '127.0.0.1', port: 0, limits: this.#limits, logger: this.#o.logger.child({ layer: 'transport' }), clock: this.#clock, onChannel: accept,
         ...(routes ? { routes } : {}),
+        proxyProtocol: this.#o.network.proxyProtocol === true,
       });
       let generation = 0;
       this.#unsubscribeNetwork = this.#o.network.onStatus((s) => {

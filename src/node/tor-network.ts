@@ -7,8 +7,12 @@
  * onion), and the status returns to 'online' with `generation` + 1, which tells the node to resume
  * its outbox and re-check reachability. Dials during a restart fail fast with a retryable error.
  */
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants as fsConstants, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { sleep, systemClock, type Clock } from '../clock.js';
 import { OnionpostError, describeError } from '../errors.js';
+import { DEFAULT_LIMITS } from '../limits.js';
 import type { Logger } from '../log.js';
 import { TorSocksAgent, launchTor, publishOnion, type TestNetworkInfo, type TorProcess } from '../tor/index.js';
 import { dialWs } from '../transport/index.js';
@@ -26,10 +30,32 @@ export interface TorNetworkOptions {
   bootstrapTimeoutMs?: number;
   /** How long publish() waits for the first descriptor upload before going on anyway, ms. Default 60 s. */
   uploadWaitMs?: number;
-  /** MaxStreams on our onion service. Default 64. */
+  /** Concurrent streams one circuit may open to our onion; past it tor closes the circuit. Default limits.maxStreamsPerCircuit. */
   maxStreams?: number;
+  /**
+   * Publish as a configured service whose streams carry tor's PROXY line with the circuit id (the
+   * listener then keeps its limits per circuit) and which has tor's intro-point DoS defence. Default
+   * true; false publishes with ADD_ONION (no circuit ids). See src/tor/onion.ts for the trade-off.
+   */
+  exportCircuitIds?: boolean;
+  /** Where the configured service's directory goes: a tmpfs. Default $XDG_RUNTIME_DIR, else /dev/shm, else `<dataDir>/tor`. */
+  runtimeDir?: string;
   /** Times the restart backoff and the upload wait (and tor's own launch waits). Default systemClock. */
   clock?: Clock;
+}
+
+/** A directory on a tmpfs if the host has one we can write, so tor's copy of the key never reaches a disk. */
+function pickRuntimeDir(dataDir: string): string {
+  for (const d of [process.env['XDG_RUNTIME_DIR'], '/dev/shm']) {
+    if (!d) continue;
+    try {
+      accessSync(d, fsConstants.W_OK);
+      return d;
+    } catch {
+      // not writable here: try the next
+    }
+  }
+  return join(dataDir, 'tor');
 }
 
 /** A dial refused because our own tor is not running right now; the outbox retries soon. */
@@ -51,6 +77,8 @@ export function torNetwork(opts: TorNetworkOptions): TorNetwork {
   const closer = new AbortController();
   let published: { onion: string; target: PublishTarget } | undefined;
   let closing: Promise<void> | undefined;
+  const exportCircuitIds = opts.exportCircuitIds ?? true;
+  const serviceDir = exportCircuitIds ? join(opts.runtimeDir ?? pickRuntimeDir(opts.dataDir), `onionpost-hs-${process.pid}-${randomBytes(6).toString('hex')}`) : undefined;
 
   function set(s: Partial<typeof status>): void {
     status = { ...status, ...s };
@@ -82,8 +110,9 @@ export function torNetwork(opts: TorNetworkOptions): TorNetwork {
     if (!published) return;
     set({ state: 'publishing' });
     const p = await publishOnion(t.control, {
-      keyBlob: opts.keyBlob(), target: `127.0.0.1:${published.target.port}`, pow: t.features.pow, maxStreams: opts.maxStreams ?? 64,
-      expectedServiceId: published.onion, signal: closer.signal,
+      keyBlob: opts.keyBlob(), target: `127.0.0.1:${published.target.port}`, pow: t.features.pow,
+      maxStreams: opts.maxStreams ?? DEFAULT_LIMITS.maxStreamsPerCircuit, maxStreamsCloseCircuit: true,
+      ...(serviceDir ? { serviceDir } : {}), expectedServiceId: published.onion, signal: closer.signal,
     });
     const wait = opts.uploadWaitMs ?? 60_000;
     await Promise.race([p.uploaded, sleep(clock, wait, closer.signal)]).catch((err) => log.warn({ err: describeError(err) }, 'descriptor upload not confirmed'));
@@ -118,6 +147,7 @@ export function torNetwork(opts: TorNetworkOptions): TorNetwork {
   }
 
   return {
+    proxyProtocol: exportCircuitIds,
     get tor() {
       return tor;
     },
@@ -157,6 +187,7 @@ export function torNetwork(opts: TorNetworkOptions): TorNetwork {
         tor = undefined;
         set({ state: 'stopped' });
         await t?.close();
+        if (serviceDir) rmSync(serviceDir, { recursive: true, force: true });
       })();
       return closing;
     },
