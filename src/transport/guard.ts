@@ -36,7 +36,7 @@ import type { Duplex } from 'node:stream';
 import { TokenBucket } from '../bucket.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { PER_CHUNK_OVERHEAD_BYTES, type Limits } from '../limits.js';
-import type { Logger } from '../log.js';
+import { createLogThrottle, type LogThrottle, type Logger } from '../log.js';
 import { WsFrameMeter } from './meter.js';
 
 export type Trust = 'unproven' | 'proven' | 'contact';
@@ -46,6 +46,14 @@ export const UNPROVEN_QUANTUM = 16;
 
 /** Why the guard closed a connection (counted in stats().cut). */
 export type CutReason = 'rate' | 'handshake-timeout' | 'room' | 'buffers' | 'refused';
+
+const CUT_WHY: Readonly<Record<CutReason, string>> = {
+  rate: 'over its frame budget',
+  'handshake-timeout': 'no HELLO in time',
+  room: 'room made for a newer connection',
+  buffers: 'holding the most of too many buffered bytes',
+  refused: 'every slot held by proven peers',
+};
 
 export interface GuardStats {
   connections: number;
@@ -106,6 +114,8 @@ export class InboundGuard {
   readonly #l: Limits;
   readonly #clock: Clock;
   readonly #log: Logger;
+  /** Closing connections is what a flood makes us do thousands of times a second: counted, not logged each time. */
+  readonly #warn: LogThrottle;
   readonly #refuse: (socket: Duplex) => void;
   /** In accept order, so the first match is the oldest. */
   readonly #conns = new Set<Conn>();
@@ -128,6 +138,7 @@ export class InboundGuard {
     this.#l = opts.limits;
     this.#clock = opts.clock;
     this.#log = opts.log;
+    this.#warn = createLogThrottle({ logger: opts.log, clock: opts.clock });
     this.#refuse = opts.refuse;
     this.#global = new TokenBucket(this.#l.unprovenGlobalFramesPerSecond, this.#l.unprovenGlobalFrameBurst, this.#clock.now());
   }
@@ -149,7 +160,7 @@ export class InboundGuard {
     while (this.#conns.size >= this.#l.maxConnections) {
       if (!this.#evict((c) => c.scope.trust === 'unproven')) {
         this.#cut.refused++;
-        this.#log.debug({ connections: this.#conns.size }, 'every slot is held by a proven peer; refusing a connection');
+        this.#warn.warn('refused', { connections: this.#conns.size }, 'every inbound slot is held by a proven peer: refusing a connection (503)');
         this.#refuse(socket);
         return undefined;
       }
@@ -276,6 +287,7 @@ export class InboundGuard {
 
   /** Stops the timers; connections are the listener's to close. Idempotent. */
   close(): void {
+    if (!this.#closed) this.#warn.close();
     this.#closed = true;
     if (this.#resumeTimer !== undefined) this.#clock.clearTimeout(this.#resumeTimer);
     if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
@@ -422,7 +434,7 @@ export class InboundGuard {
     if (conn.cut) return;
     conn.cut = true;
     this.#cut[reason]++;
-    this.#log.debug({ conn: conn.id, scope: conn.scope.key, reason }, 'closing an inbound connection');
+    this.#warn.warn(reason, { reason, scope: conn.scope.key, cut: this.#cut[reason] }, `closing an inbound connection: ${CUT_WHY[reason]}`);
     // A paused socket may hold unread bytes that ws would parse on 'close'; they are the peer's
     // problem now, so read them away first.
     if (conn.waiting || conn.socket.isPaused()) for (let i = 0; i < 1000 && conn.socket.read() !== null; i++) { /* discard */ }

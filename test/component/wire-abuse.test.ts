@@ -5,14 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
-import { randomBytes, createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { resolveLimits } from '../../src/limits.js';
 import {
   PeerConnection, RejectCode, decodeFrame, encodeFrame, type Frame, type ServerHandlers,
 } from '../../src/protocol/index.js';
 import { TransportError, createWsListener, dialWs, type MessageChannel, type WsListener } from '../../src/transport/index.js';
+import { rawUpgrade } from '../fixtures/attacks.js';
 
 const limits = resolveLimits({ maxFrame: 8192, maxEnvelope: 4096, maxConnections: 4, handshakeTimeoutMs: 2_000 });
 
@@ -111,33 +112,16 @@ test('garbage bytes → REJECT MALFORMED, then close; the server keeps serving',
   }
 });
 
-/** Opens a raw TCP connection and performs the WebSocket upgrade by hand. */
-async function rawUpgrade(port: number): Promise<{ socket: Socket; ended: Promise<Buffer> }> {
-  const socket = connect(port, '127.0.0.1');
-  socket.on('error', () => {});
-  const key = randomBytes(16).toString('base64');
-  const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-  await new Promise<void>((r) => socket.once('connect', () => r()));
-  socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-  let buf = Buffer.alloc(0);
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      socket.off('data', onData);
-      const head = buf.subarray(0, end).toString();
-      if (!head.startsWith('HTTP/1.1 101') || !head.includes(accept)) reject(new Error(`bad upgrade answer: ${head}`));
-      else resolve();
-      buf = buf.subarray(end + 4);
-    };
-    socket.on('data', onData);
-  });
+/** A raw upgraded socket (test/fixtures/attacks.ts) and everything the server sends until it closes. */
+async function rawUpgraded(port: number): Promise<{ socket: Socket; ended: Promise<Buffer> }> {
+  const { socket, status } = await rawUpgrade({ port });
+  if (!socket) throw new Error(`bad upgrade answer: ${status}`);
   const ended = new Promise<Buffer>((resolve) => {
-    const chunks: Buffer[] = [buf];
+    const chunks: Buffer[] = [];
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.once('close', () => resolve(Buffer.concat(chunks)));
   });
+  socket.resume();
   return { socket, ended };
 }
 
@@ -167,7 +151,7 @@ test('hand-built malformed WebSocket frames over a raw socket: closed, process a
       { name: 'fragmented ping', frame: Buffer.concat([Buffer.from([0x09, 0x80]), mask]), code: 1002 },
     ];
     for (const c of cases) {
-      const { socket, ended } = await rawUpgrade(listener.port);
+      const { socket, ended } = await rawUpgraded(listener.port);
       socket.write(c.frame);
       const got = await ended;
       assert.equal(closeCodeOf(got), c.code, c.name);

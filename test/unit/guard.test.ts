@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { ManualClock } from '../../src/clock.js';
 import { resolveLimits, type Limits } from '../../src/limits.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { InboundGuard, UNPROVEN_QUANTUM } from '../../src/transport/guard.js';
 import { WsFrameMeter, type FrameHeader } from '../../src/transport/meter.js';
 import { MAX_PROXY_LINE_BYTES, parseProxyHeader, proxyScope } from '../../src/transport/proxy-header.js';
@@ -77,14 +77,14 @@ test('PROXY v1: tor circuit id from the low 32 bits of the TCP6 source; incomple
   }
 });
 
-function setup(over: Partial<Limits> = {}) {
+function setup(over: Partial<Limits> = {}, log: Logger = silentLogger()) {
   const clock = new ManualClock();
   const limits = resolveLimits({
     maxConnections: 8, maxUnprovenConnections: 6, maxPendingHandshakes: 4, handshakeTimeoutMs: 10_000, handshakeTimeoutUnderPressureMs: 1_000,
     unprovenFramesPerSecond: 10, unprovenFrameBurst: 5, unprovenGlobalFramesPerSecond: 10, unprovenGlobalFrameBurst: 8, ...over,
   });
   const refused: PassThrough[] = [];
-  const guard = new InboundGuard({ limits, clock, log: silentLogger(), refuse: (s) => refused.push(s as PassThrough) });
+  const guard = new InboundGuard({ limits, clock, log, refuse: (s) => refused.push(s as PassThrough) });
   const open = (scope?: string) => {
     const socket = new PassThrough();
     const conn = guard.accept(socket, scope);
@@ -231,5 +231,20 @@ test('guard scopes: counters of a circuit survive its connections (a reconnect d
   const c = ws('circuit:43');
   guard.data(c.conn!, Buffer.concat([ping, ping]));
   assert.equal(c.socket.destroyed, false, 'another circuit has its own');
+  guard.close();
+});
+
+test('guard log: a flood of closed connections is one warning per reason, then a count per interval', () => {
+  const lines: { msg: string; repeated?: number; level: number }[] = [];
+  const log = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(JSON.parse(l)) } });
+  const { guard, open, clock } = setup({}, log);
+  for (let i = 0; i < 500; i++) open(); // 496 of them closed to make room
+  const warns = () => lines.filter((l) => l.level === 40 && /room made/.test(l.msg));
+  assert.equal(warns().length, 1, 'the first is logged, the rest counted');
+  assert.equal(lines.filter((l) => /under pressure/.test(l.msg)).length, 1, 'pressure is one line when it starts');
+  clock.advance(60_000);
+  const summary = warns().find((l) => l.repeated !== undefined);
+  assert.ok(summary, 'then one summary line');
+  assert.equal(summary.repeated, guard.stats().cut.room - 1);
   guard.close();
 });
