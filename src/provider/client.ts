@@ -13,7 +13,7 @@ import { ProviderError } from './errors.js';
 import { DOMAINS, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
 import { capabilityHash } from './store.js';
 import {
-  MAX_FETCH, decodeMailboxFrame, encodeMailboxFrame, mailboxErrorName, type HeldItem, type MailboxAnswer, type MailboxRequest,
+  MAX_FETCH, decodeMailboxAnswer, encodeMailboxFrame, mailboxErrorName, type HeldItem, type MailboxAnswer, type MailboxRequest,
 } from './wire.js';
 
 export interface Terms {
@@ -63,7 +63,7 @@ export class MailboxClient {
     o.channel.on('message', (bytes) => {
       let a;
       try {
-        a = decodeMailboxFrame(bytes, o.maxEnvelope);
+        a = decodeMailboxAnswer(bytes, o.maxEnvelope);
       } catch (err) {
         this.#fail(new ProviderError('MALFORMED', 'the provider sent a frame that does not decode', { cause: err }));
         o.channel.destroy();
@@ -72,7 +72,7 @@ export class MailboxClient {
       const p = this.#pending.get(a.id);
       if (!p) return; // answer to a request we gave up on
       this.#pending.delete(a.id);
-      p.resolve(a as MailboxAnswer);
+      p.resolve(a);
     });
     o.channel.on('close', () => this.#fail(new ProviderError('CLOSED', 'the connection to the provider closed')));
   }

@@ -18,8 +18,8 @@ export {
 } from './policy.js';
 export { MAX_TRUST_LIST_PROVIDERS, signTrustList, verifyTrustList, type TrustList } from './trust-list.js';
 export {
-  HEADER_BYTES as MAILBOX_HEADER_BYTES, MAILBOX_PATH, MAILBOX_WIRE_VERSION, MAX_ACK, MAX_FETCH, MailboxErrorCode, decodeMailboxFrame,
-  encodeMailboxFrame, mailboxErrorName, type HeldItem, type MailboxAnswer, type MailboxFrame, type MailboxRequest,
+  HEADER_BYTES as MAILBOX_HEADER_BYTES, MAILBOX_PATH, MAILBOX_WIRE_VERSION, MAX_ACK, MAX_FETCH, MailboxErrorCode, decodeMailboxAnswer,
+  decodeMailboxFrame, decodeMailboxRequest, encodeMailboxFrame, mailboxErrorName, type HeldItem, type MailboxAnswer, type MailboxFrame, type MailboxRequest,
 } from './wire.js';
 export { DEFAULT_SERVICE_LIMITS, MailboxService, type MailboxServiceLimits, type MailboxServiceOptions } from './service.js';
 export { MailboxClient, verifyDepositReceipt, type DepositReceipt, type MailboxClientOptions, type RequestOpts, type Terms } from './client.js';

@@ -19,7 +19,7 @@ import { ProviderError, type ProviderErrorCode } from './errors.js';
 import { DOMAINS, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
 import type { ProviderStore } from './store.js';
 import {
-  MailboxErrorCode, decodeMailboxFrame, encodeMailboxFrame, isRequest, type MailboxAnswer, type MailboxFrame, type MailboxRequest,
+  MailboxErrorCode, decodeMailboxRequest, encodeMailboxFrame, type MailboxAnswer, type MailboxRequest,
 } from './wire.js';
 
 export interface MailboxServiceLimits {
@@ -117,18 +117,13 @@ export class MailboxService {
     this.#channels.add(channel);
     channel.on('close', () => this.#channels.delete(channel));
     channel.on('message', (bytes) => {
-      let f: MailboxFrame;
+      let f: MailboxRequest & { id: number };
       try {
-        f = decodeMailboxFrame(bytes, this.#limits.maxEnvelope);
+        f = decodeMailboxRequest(bytes, this.#limits.maxEnvelope);
       } catch (err) {
         const code = err instanceof ProviderError && err.code === 'BAD_SIZE' ? MailboxErrorCode.BAD_SIZE : MailboxErrorCode.MALFORMED;
         answer({ type: 'ERROR', id: 0, code, retryable: false, reason: err instanceof Error ? err.message : 'malformed' });
         void channel.close(CloseCode.PROTOCOL_ERROR, 'malformed mailbox frame');
-        return;
-      }
-      if (!isRequest(f)) {
-        answer({ type: 'ERROR', id: f.id, code: MailboxErrorCode.MALFORMED, retryable: false, reason: 'answers are not requests' });
-        void channel.close(CloseCode.PROTOCOL_ERROR, 'unexpected frame');
         return;
       }
       if (!bucket.take(this.#o.clock.now())) {

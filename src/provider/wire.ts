@@ -143,9 +143,11 @@ export function encodeMailboxFrame(f: MailboxFrame, maxEnvelope: number): Uint8A
 }
 
 /**
- * Decodes one frame. Throws ProviderError MALFORMED for anything that is not exactly one valid
- * frame (wrong version, unknown type, truncated, trailing bytes, out-of-range counts), BAD_SIZE for
- * an envelope longer than `maxEnvelope` (checked from its length prefix, before it is read).
+ * Decodes one frame of either direction. Throws ProviderError MALFORMED for anything that is not
+ * exactly one valid frame (wrong version, unknown type, truncated, trailing bytes, out-of-range
+ * counts, a u64 over 2^53 − 1, a reason that is not UTF-8), BAD_SIZE for an envelope longer than
+ * `maxEnvelope` (checked from its length prefix, before it is read). A provider or a client uses
+ * decodeMailboxRequest or decodeMailboxAnswer, which also refuse the other direction's types.
  */
 export function decodeMailboxFrame(bytes: Uint8Array, maxEnvelope: number): MailboxFrame {
   const r = new ByteReader(bytes, fail);
@@ -240,4 +242,21 @@ export function decodeMailboxFrame(bytes: Uint8Array, maxEnvelope: number): Mail
   }
   r.end('frame');
   return f;
+}
+
+/**
+ * Decodes a frame a provider received. An answer type is an unknown type there (PROTOCOL.md §14.1):
+ * MALFORMED, like any frame that does not decode.
+ */
+export function decodeMailboxRequest(bytes: Uint8Array, maxEnvelope: number): MailboxRequest & { id: number } {
+  const f = decodeMailboxFrame(bytes, maxEnvelope);
+  if (!isRequest(f)) throw fail(`${f.type} is an answer, not a request`);
+  return f;
+}
+
+/** Decodes a frame a client received. A request type is an unknown type there: MALFORMED. */
+export function decodeMailboxAnswer(bytes: Uint8Array, maxEnvelope: number): MailboxAnswer & { id: number } {
+  const f = decodeMailboxFrame(bytes, maxEnvelope);
+  if (isRequest(f)) throw fail(`${f.type} is a request, not an answer`);
+  return f as MailboxAnswer & { id: number };
 }

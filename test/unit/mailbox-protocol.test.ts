@@ -181,3 +181,27 @@ test('rate limit per connection; a malformed frame closes the connection with an
   assert.equal((got[0] as { code: number }).code, MailboxErrorCode.MALFORMED);
   assert.equal(a!.state, 'open', 'other connections are untouched');
 });
+
+test('an answer sent to a provider, and a request sent to a client, are unknown types there: MALFORMED, connection closed', async () => {
+  connect();
+  const got: MailboxFrame[] = [];
+  const toProvider = createMemoryPair({ clock });
+  channels.push(...toProvider);
+  service.serve(toProvider[1]);
+  toProvider[0].on('message', (b) => got.push(decodeMailboxFrame(b, MAX)));
+  const providerClosed = new Promise((r) => toProvider[0].on('close', r));
+  toProvider[0].send(encodeMailboxFrame({ type: 'OK', id: 7 }, MAX));
+  await providerClosed;
+  assert.deepEqual(got.map((f) => [f.type, (f as { code?: number }).code]), [['ERROR', MailboxErrorCode.MALFORMED]]);
+
+  // A "provider" that sends a request frame, under an id the client is not waiting for: the client
+  // must not skip it as a late answer, but fail and close like for any frame that does not decode.
+  const [a, b] = createMemoryPair({ clock });
+  channels.push(a, b);
+  const c = new MailboxClient({ channel: a, providerKey: provider.identityKey, clock, maxEnvelope: MAX });
+  const pending = remoteCode(c.subscribe(alice, null));
+  const clientClosed = new Promise((r) => b.on('close', r));
+  b.send(encodeMailboxFrame({ type: 'FETCH', id: 999, queue: q(1), readCap: cap(1), afterSeq: 0, limit: 1 }, MAX));
+  await clientClosed;
+  assert.equal(await pending, 'MALFORMED');
+});
