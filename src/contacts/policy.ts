@@ -10,15 +10,24 @@
  *                 same                    ─ keep the pin
  *                 conflict                ─ keep the pin, record the key change, hold queued mail,
  *                                           warn (event contact.keyChange) until the user approves
+ *   a pending key change whose cause went away (the record is back to the pinned keys, or moved on
+ *   with a valid rotation statement): the change is cleared and the held mail released
+ *   (onKeyChangeCleared; event contact.keyChangeCleared). `recheck()` looks again at every contact
+ *   with a pending change (the node runs it on a timer), so this does not wait for the next send.
+ *   a record that fails verification (BAD_RECORD) or that the endpoints disagree on, for a contact
+ *   already pinned: the pinned keys keep working; a lasting warning (status) and an event
+ *   (contact.registryProblem) until a later lookup verifies. A first contact has no pin to fall
+ *   back on: the error stands.
  *
- * The policy reads and writes the store's contacts; it holds no state of its own.
+ * The policy reads and writes the store's contacts and one setting (the registry problems); it
+ * holds no state of its own.
  */
 import { fromHex, toHex } from '../bytes.js';
 import { deadlineSignal, type Clock } from '../clock.js';
 import { isOnionAddress, onionAddress, parseOnionAddress } from '../crypto/index.js';
 import { OnionpostError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { comparePin, isValidName, normalizeName, resolveNameOrOwner, type IdentityRegistry, type VerifiedRecord } from '../registry/index.js';
+import { RegistryError, comparePin, isValidName, normalizeName, resolveNameOrOwner, type IdentityRegistry, type VerifiedRecord } from '../registry/index.js';
 import type { Contact, Store } from '../store/index.js';
 
 export type ContactErrorCode =
@@ -49,7 +58,22 @@ export interface ContactWarning {
 }
 
 /** What the policy tells the rest of the node. */
-export type ContactEvent = { type: 'contact.keyChange'; alias: string; reason: string };
+export type ContactEvent =
+  | { type: 'contact.keyChange'; alias: string; reason: string }
+  | { type: 'contact.keyChangeCleared'; alias: string; reason: string }
+  | { type: 'contact.registryProblem'; alias: string; reason: string };
+
+/** A pending key change that cleared: where the held mail was addressed, and the contact now. */
+export interface ClearedKeyChange {
+  contact: Contact;
+  /** The pin the held mail was encrypted to. */
+  previous: { identityKey: string; encryptionKey: string | null };
+}
+
+/** Registry errors that mean "the record cannot be trusted", as opposed to "cannot be read now". */
+const UNTRUSTED: ReadonlySet<string> = new Set(['BAD_RECORD', 'ENDPOINTS_DISAGREE']);
+/** The setting holding the registry problems, JSON: identity key hex → { reason, seenAt }. */
+const PROBLEMS_SETTING = 'contacts.registryProblems';
 
 export interface ContactPolicyOptions {
   store: Store;
@@ -57,6 +81,8 @@ export interface ContactPolicyOptions {
   clock: Clock;
   logger: Logger;
   emit: (ev: ContactEvent) => void;
+  /** A key change cleared by itself: release (or re-send) the mail held for it. */
+  onKeyChangeCleared?: (c: ClearedKeyChange) => void;
   /** Deadline of a registry lookup made for the API (contacts.add, registry.lookup), ms. Default 60 s. */
   lookupTimeoutMs?: number;
 }
@@ -144,11 +170,57 @@ export class ContactPolicy {
     return { contact, previousIdentity: c.identityKey };
   }
 
-  /** Lasting warnings for `status`: every contact with an unapproved key change. */
+  /** Lasting warnings for `status`: unapproved key changes, and registry records that did not verify. */
   warnings(): ContactWarning[] {
-    return this.#store.listContacts().filter((c) => c.keyChange).map((c) => ({
-      type: 'contact.keyChange', alias: c.alias, message: `${c.alias}'s keys changed (${c.keyChange!.reason}); messages to them are held until you approve`,
-    }));
+    const contacts = this.#store.listContacts();
+    const problems = this.#problems();
+    return [
+      ...contacts.filter((c) => c.keyChange).map((c) => ({
+        type: 'contact.keyChange', alias: c.alias, message: `${c.alias}'s keys changed (${c.keyChange!.reason}); messages to them are held until you approve`,
+      })),
+      ...contacts.filter((c) => problems[c.identityKey]).map((c) => ({
+        type: 'contact.registryProblem', alias: c.alias,
+        message: `${c.alias}'s registry record cannot be trusted (${problems[c.identityKey]!.reason}); messages to them use the keys pinned earlier`,
+      })),
+    ];
+  }
+
+  /**
+   * Looks up again every registry contact with a pending key change, so mail held for a change
+   * that went away is released without waiting for the next send. Errors are logged per contact.
+   */
+  async recheck(signal: AbortSignal): Promise<void> {
+    if (!this.#o.registry) return;
+    for (const c of this.#store.listContacts()) {
+      if (signal.aborted) return;
+      if (!c.keyChange || !c.registryName) continue;
+      try {
+        await this.#resolveName(c.registryName, signal, c, true);
+      } catch (err) {
+        this.#log.debug({ alias: c.alias, err: err instanceof Error ? err.message : String(err) }, 'key-change recheck failed');
+      }
+    }
+  }
+
+  #problems(): Record<string, { reason: string; seenAt: number }> {
+    const raw = this.#store.getSetting(PROBLEMS_SETTING);
+    return raw ? (JSON.parse(raw) as Record<string, { reason: string; seenAt: number }>) : {};
+  }
+
+  #setProblem(c: Contact, reason: string | null): void {
+    const problems = this.#problems();
+    const had = problems[c.identityKey];
+    if (reason === null) {
+      if (!had) return;
+      delete problems[c.identityKey];
+      this.#log.info({ alias: c.alias }, 'contact registry record verifies again');
+    } else {
+      if (had?.reason === reason) return;
+      problems[c.identityKey] = { reason, seenAt: this.#o.clock.now() };
+      this.#log.warn({ alias: c.alias, reason }, 'contact registry record cannot be trusted: using the pinned keys');
+      this.#o.emit({ type: 'contact.registryProblem', alias: c.alias, reason });
+    }
+    this.#store.setSetting(PROBLEMS_SETTING, Object.keys(problems).length ? JSON.stringify(problems) : null);
   }
 
   #registry(why: string): IdentityRegistry {
@@ -161,14 +233,33 @@ export class ContactPolicy {
   }
 
   /** Looks a name up, verifies it, and applies the pinning policy to the contact book. */
-  async #resolveName(name: string, signal: AbortSignal, known: Contact | null): Promise<Recipient> {
-    const rec = await this.#o.registry!.resolveName(name, { signal });
+  async #resolveName(name: string, signal: AbortSignal, known: Contact | null, fresh = false): Promise<Recipient> {
+    let rec: VerifiedRecord | null;
+    try {
+      rec = await this.#o.registry!.resolveName(name, { signal, fresh });
+    } catch (err) {
+      // A record we cannot trust must not stop mail to someone whose keys we pinned from a good one.
+      if (!(err instanceof RegistryError) || !UNTRUSTED.has(err.code)) throw err;
+      const pinned = known ?? this.#store.getContact(name) ?? this.#byRegistryName(name);
+      if (!pinned?.encryptionKey) throw err;
+      this.#setProblem(pinned, `${err.message} [${err.code}]`);
+      return recipientOf(pinned);
+    }
     if (!rec) {
       if (known) return recipientOf(known);
       throw new ContactError('UNKNOWN_RECIPIENT', `no one has registered the name "${name}"`);
     }
     const contact = known ?? this.#store.getContact(name) ?? this.#byRegistryName(rec.name);
+    if (contact) this.#setProblem(contact, null);
     return recipientOf(this.#applyRecord(contact, rec));
+  }
+
+  /** A pending key change went away by itself: say so and let the held mail go. */
+  #cleared(before: Contact, now: Contact, reason: string): Contact {
+    this.#log.info({ alias: now.alias }, `key change cleared: ${reason}; releasing held mail`);
+    this.#o.emit({ type: 'contact.keyChangeCleared', alias: now.alias, reason });
+    this.#o.onKeyChangeCleared?.({ contact: now, previous: { identityKey: before.identityKey, encryptionKey: before.encryptionKey } });
+    return now;
   }
 
   #applyRecord(contact: Contact | null, rec: VerifiedRecord, aliasForNew = rec.name): Contact {
@@ -183,11 +274,18 @@ export class ContactPolicy {
       case 'new':
         return this.#store.upsertContact({ alias: contact?.alias ?? aliasForNew, ...fresh });
       case 'same':
+        if (contact!.keyChange) {
+          this.#store.setKeyChange(contact!.alias, null);
+          return this.#cleared(contact!, this.#store.getContact(contact!.alias)!, 'the registry record is back to the pinned keys');
+        }
         return contact!;
       case 'updated':
-      case 'rotated':
+      case 'rotated': {
         if (verdict.kind === 'rotated') this.#log.info({ alias: contact!.alias }, 'contact rotated to a new identity key with a valid statement');
-        return this.#store.upsertContact({ ...contact!, ...fresh });
+        const updated = this.#store.upsertContact({ ...contact!, ...fresh });
+        if (!contact!.keyChange) return updated;
+        return this.#cleared(contact!, updated, verdict.kind === 'rotated' ? 'the registry record moved on with a valid rotation statement' : 'the registry record is back to the pinned identity');
+      }
       case 'conflict': {
         const c = contact!;
         if (!c.keyChange || c.keyChange.identityKey !== fresh.identityKey || c.keyChange.registryVersion !== rec.version) {

@@ -14,7 +14,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bytesEqual, toHex } from '../bytes.js';
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { describeError } from '../errors.js';
 import { PADDING_BUCKETS, resolveLimits, type ApiLimits, type Limits } from '../limits.js';
 import type { Logger } from '../log.js';
@@ -69,6 +69,8 @@ export interface NodeOptions {
   deliverTimeoutMs?: number;
   /** How long the reachability self-check keeps trying, ms. Default 120 s. */
   selfCheckTimeoutMs?: number;
+  /** How often contacts with a pending key change are looked up again, ms. Default 10 min. */
+  keyRecheckMs?: number;
   /**
    * The end-to-end encryption scheme (src/pipeline/envelopes.ts). Default: sealed boxes with signed
    * receipts (round 1).
@@ -121,6 +123,7 @@ export class OnionpostNode {
   #api: ApiServer | undefined;
   #bridge: MailBridge | undefined;
   #provider: { store: ProviderStore; service: MailboxService } | undefined;
+  #recheckTimer: TimerHandle | undefined;
   readonly #closeController = new AbortController();
   #started = false;
   #closing: Promise<void> | undefined;
@@ -197,6 +200,7 @@ export class OnionpostNode {
       this.#run.store = store;
       const contacts = new ContactPolicy({
         store, clock: this.#clock, logger: this.#o.logger.child({ layer: 'contacts' }), emit: (ev) => this.events.emit(ev),
+        onKeyChangeCleared: (c) => this.#run.pipeline?.releaseHeld(c.previous, recipientOf(c.contact)),
         ...(this.#o.registry ? { registry: this.#o.registry } : {}),
       });
       const ctx = { identity: this.identity, store, clock: this.#clock, random: this.#random, limits: this.#limits };
@@ -271,6 +275,7 @@ export class OnionpostNode {
       });
       this.#outbox.start();
       void this.#reachability.check();
+      this.#scheduleRecheck(0);
     } catch (err) {
       await this.close().catch(() => {});
       throw err;
@@ -302,6 +307,25 @@ export class OnionpostNode {
     } finally {
       await conn.close();
     }
+  }
+
+  /**
+   * Looks again at every contact with a pending key change (registry contacts): one whose record
+   * is back to the pinned keys, or moved on validly, has its held mail released. Runs at start and
+   * every `keyRecheckMs`; callable any time.
+   */
+  recheckContacts(): Promise<void> {
+    return this.#running('contacts').recheck(this.#closeController.signal);
+  }
+
+  #scheduleRecheck(ms: number): void {
+    if (!this.#o.registry || this.#closeController.signal.aborted) return;
+    this.#recheckTimer = this.#clock.setTimeout(() => {
+      this.#recheckTimer = undefined;
+      void this.recheckContacts()
+        .catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'contact recheck failed'))
+        .finally(() => this.#scheduleRecheck(this.#o.keyRecheckMs ?? 10 * 60_000));
+    }, ms);
   }
 
   /** Queues a message; with `wait`, resolves when it reaches a final state or `waitMs` passes. */
@@ -357,6 +381,7 @@ export class OnionpostNode {
       await step('api', () => this.#api?.close());
       this.#closeController.abort(new NodeError('CLOSED', 'node closed'));
       this.#reachability.close();
+      if (this.#recheckTimer !== undefined) this.#clock.clearTimeout(this.#recheckTimer);
       await step('bridge', () => this.#bridge?.close());
       await step('outbox', () => this.#outbox?.close());
       this.#admission?.close();

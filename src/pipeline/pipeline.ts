@@ -215,19 +215,38 @@ export class MessagePipeline {
 
   /**
    * Re-sends every message held for `previousIdentity` to `to` (the user approved a contact's new
-   * keys: held mail was encrypted to the old ones). Each old copy becomes failed, 'superseded'.
+   * keys, or they rotated with a valid statement: held mail was encrypted to the old ones). Each
+   * old copy becomes failed with `reason`, so it shows why it did not go out itself.
    */
-  resendHeld(previousIdentity: string, to: Recipient): void {
+  resendHeld(previousIdentity: string, to: Recipient, reason = 'superseded: re-sent to the approved new key'): void {
     const now = this.#o.clock.now();
     // Each page leaves 'held', so the loop ends when none is left.
     for (let held = this.#heldFor(previousIdentity); held.length > 0; held = this.#heldFor(previousIdentity)) {
       this.#store.batch(() => {
         for (const m of held) {
-          this.#insert({ to, draft: this.#draft({ to: '', subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now) }) });
-          this.#store.transition(m.id, 'failed', { from: ['held'], reason: 'superseded: re-sent to the approved new key' });
+          const copy = this.#insert({ to, draft: this.#draft({ to: '', subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now) }) });
+          this.#store.transition(m.id, 'failed', { from: ['held'], reason: `${reason} (${copy.id})` });
         }
       });
     }
+    this.#o.kick();
+  }
+
+  /**
+   * The cause of a hold went away (a contact's key change cleared by itself): held mail whose bytes
+   * still fit the contact's keys goes back to 'queued' and out; mail encrypted to keys the contact
+   * no longer has is re-sent (resendHeld), and the held copy says so.
+   */
+  releaseHeld(previous: { identityKey: string; encryptionKey: string | null }, to: Recipient): void {
+    const sameKeys = previous.identityKey === toHex(to.identityKey)
+      && previous.encryptionKey === (to.encryptionKey ? toHex(to.encryptionKey) : null);
+    if (!sameKeys) {
+      this.resendHeld(previous.identityKey, to, 'superseded: the contact\'s keys changed with a valid record; re-sent');
+      return;
+    }
+    const ids = this.#store.listMessages({ direction: 'out', state: 'held', peer: previous.identityKey, limit: 1000 }).map((m) => m.id);
+    this.#store.releaseHeld(previous.identityKey);
+    for (const id of ids) this.#o.events.emit({ type: 'message.state', id, state: 'queued', reason: 'released' });
     this.#o.kick();
   }
 

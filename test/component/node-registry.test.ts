@@ -10,8 +10,9 @@ import { TronWeb } from 'tronweb';
 import { startDevChain, type DevChain } from '../../src/chain/index.js';
 import { deployRegistry } from '../../src/contract/index.js';
 import { toHex } from '../../src/bytes.js';
-import { generateIdentity, signRotation, type Identity } from '../../src/crypto/index.js';
-import { createTronRegistry, type IdentityRegistry } from '../../src/registry/index.js';
+import { generateIdentity, signRegistryRecord, signRotation, type Identity } from '../../src/crypto/index.js';
+import { loadRegistryArtifact } from '../../src/contract/index.js';
+import { createTronRegistry, parseTronAddress, type IdentityRegistry } from '../../src/registry/index.js';
 import { OnionpostNode } from '../../src/node/index.js';
 import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
 
@@ -32,7 +33,7 @@ function client(account: number | null): IdentityRegistry {
 
 before(async () => {
   t = await testNodes('onionpost-node-registry-');
-  chain = await startDevChain();
+  chain = await startDevChain({ accounts: 8 });
   const tronWeb = new TronWeb({ fullHost: chain.url, privateKey: chain.accounts[0]!.privateKey });
   contract = (await deployRegistry({ tronWeb, minCommitmentAge: 0, maxCommitmentAge: 86_400, timeoutMs: 30_000 })).address;
 });
@@ -89,4 +90,78 @@ test('send by name pins the keys; a key change without a statement holds mail an
   assert.equal(alice.store.getContact('carol')!.keyChange, null);
   await eventually(() => carolNode.store.getMessage(rotated.id)?.body === 'to the new key', 5_000, 'carol received it');
   assert.ok(alice instanceof OnionpostNode);
+});
+
+test('a key change that clears by itself (the record is back to the pinned key) releases the held mail, which is delivered', async () => {
+  const alice = await t.make('alice-release', { registry: client(null) });
+  const daveId = generateIdentity();
+  const dave = await t.make('dave', { identity: daveId });
+  const daveChain = client(5);
+  await daveChain.register(daveId, 'dave');
+  assert.equal((await alice.send({ to: 'dave', subject: 'pin', body: 'x', wait: true, waitMs: 10_000 })).state, 'delivered');
+
+  await daveChain.update(generateIdentity(), { rotation: null }); // someone else's key, no statement
+  const held = await alice.send({ to: 'dave', subject: 'held while in doubt', body: 'hold me' });
+  assert.equal(held.state, 'held');
+  assert.ok(alice.status().warnings.some((w) => w.alias === 'dave'));
+
+  // Dave's record goes back to his pinned key (a new version, signed by it). Nobody sends to him:
+  // the periodic recheck alone must release what was held.
+  await daveChain.update(daveId, { rotation: null });
+  const cleared: string[] = [];
+  const off = alice.events.subscribe((ev) => {
+    if (ev.type === 'contact.keyChangeCleared') cleared.push(ev.alias as string);
+  });
+  await alice.recheckContacts();
+  off();
+  assert.deepEqual(cleared, ['dave'], 'the user is told');
+  assert.equal(alice.store.getContact('dave')!.keyChange, null, 'no pending change left');
+  assert.ok(!alice.status().warnings.some((w) => w.alias === 'dave'), 'the warning is gone');
+  await eventually(() => alice.store.getMessage(held.id)?.state === 'delivered', 10_000, 'the held message delivered');
+  assert.equal(dave.store.getMessage(held.id)?.body, 'hold me');
+  assert.ok(alice.store.listEvents(held.id).some((e) => e.state === 'queued' && e.detail === 'released'), 'its history says it was released');
+  await assert.rejects(Promise.resolve().then(() => alice.handlers['contacts.approveKeyChange']!({ alias: 'dave' })), { code: 'NO_KEY_CHANGE' });
+});
+
+test('a registry record that fails verification does not block a pinned contact: pinned keys, a lasting warning, an event', async () => {
+  const alice = await t.make('alice-badrecord', { registry: client(null) });
+  const erinId = generateIdentity();
+  await t.make('erin', { identity: erinId });
+  const erinChain = client(6);
+  await erinChain.register(erinId, 'erin');
+  assert.equal((await alice.send({ to: 'erin', subject: 'pin', body: 'x', wait: true, waitMs: 10_000 })).state, 'delivered');
+
+  // Erin's account writes version 2 straight through the contract, with a signature over other data.
+  const account = chain.accounts[6]!;
+  const tronWeb = new TronWeb({ fullHost: chain.url, privateKey: account.privateKey });
+  const c = tronWeb.contract(loadRegistryArtifact().abi as never, contract);
+  const sig = signRegistryRecord(erinId, {
+    name: 'not-erin', owner: parseTronAddress(account.address)!.bytes, mailboxes: '', version: 2, chainId: BigInt(chain.chainId),
+    contract: parseTronAddress(contract)!.bytes,
+  });
+  await c.update(`0x${toHex(erinId.identityKey)}`, `0x${toHex(erinId.encryptionKey)}`, '', 2, `0x${toHex(sig)}`).send({ feeLimit: 1e9 });
+
+  const problems: string[] = [];
+  const off = alice.events.subscribe((ev) => {
+    if (ev.type === 'contact.registryProblem') problems.push(ev.alias as string);
+  });
+  const sent = await alice.send({ to: 'erin', subject: 'despite the bad record', body: 'y', wait: true, waitMs: 10_000 });
+  assert.equal(sent.state, 'delivered', 'the pinned keys keep working');
+  assert.equal(sent.to, erinId.onion);
+  const again = await alice.send({ to: 'erin', subject: 'and again', body: 'z', wait: true, waitMs: 10_000 });
+  assert.equal(again.state, 'delivered');
+  off();
+  assert.deepEqual(problems, ['erin'], 'one event, not one per send');
+  const warning = alice.status().warnings.find((w) => w.type === 'contact.registryProblem');
+  assert.equal(warning?.alias, 'erin', 'a lasting warning in status');
+  assert.match(warning!.message, /BAD_RECORD/);
+
+  // Someone with no pin has nothing to fall back on.
+  const stranger = await t.make('stranger', { registry: client(null) });
+  await assert.rejects(stranger.send({ to: 'erin', body: 'x' }), { code: 'BAD_RECORD' });
+
+  // A good record again (version 3, signed by Erin's key): the warning goes.
+  await erinChain.update(erinId, { rotation: null });
+  await alice.send({ to: 'erin', subject: 'fine again', body: 'w' });
+  assert.ok(!alice.status().warnings.some((w) => w.type === 'contact.registryProblem'), 'cleared once a record verifies');
 });
