@@ -63,7 +63,11 @@ export interface NodeOptions {
   provider?: { dbPath: string; limits?: Partial<ProviderLimits> };
   /** The mail bridge (SMTP and IMAP on 127.0.0.1, src/bridge/); omit for none. Ports: 0 = any free port. */
   bridge?: { smtpPort: number; imapPort: number; password: string };
-  /** Dial deadline, ms. Default 45 s (onion rendezvous). */
+  /**
+   * The longest a dial may take, ms: the timeout for a peer never reached, and one attempt's dial
+   * budget. A peer reached before gets a shorter, adaptive timeout (src/pipeline/dial-policy.ts).
+   * Default 30 s.
+   */
   dialTimeoutMs?: number;
   /** DELIVER → RECEIPT deadline, ms. Default 60 s. */
   deliverTimeoutMs?: number;
@@ -96,6 +100,9 @@ export interface NodeStatus {
   /** The peer listener's admission counters (src/transport/guard.ts) and the DELIVER budget's (admission.ts). */
   inbound: { connections: GuardStats | null; delivers: AdmissionStats | null };
 }
+
+/** Network states in which our onion cannot answer (our tor exited or is stopping). */
+const ONION_GONE: ReadonlySet<string> = new Set(['restarting', 'stopped']);
 
 /** What start() builds; all or nothing. */
 interface Running {
@@ -208,7 +215,7 @@ export class OnionpostNode {
         ?? sealedBoxEnvelopes({ identity: this.identity, random: this.#random, maxClockSkewMs: this.#limits.maxClockSkewMs, maxEnvelope: this.#limits.maxEnvelope, now: this.#clock.now() });
       const connections = new Connections({
         dialer: this.#o.network, limits: this.#limits, clock: this.#clock, logger: this.#o.logger.child({ layer: 'protocol' }),
-        dialTimeoutMs: this.#o.dialTimeoutMs ?? 45_000,
+        ...(this.#o.dialTimeoutMs !== undefined ? { dialPolicy: { maxMs: this.#o.dialTimeoutMs } } : {}),
       });
       const pipeline = new MessagePipeline({
         identityKey: this.identity.identityKey, store, envelopes, recipients: contacts, connections, events: this.events,
@@ -240,7 +247,11 @@ export class OnionpostNode {
       });
       let generation = 0;
       this.#unsubscribeNetwork = this.#o.network.onStatus((s) => {
-        this.events.emit({ type: 'tor.status', ...s, reachable: this.reachable });
+        // Our onion is gone the moment our tor is: unreachable now, not after the next self-check.
+        // lost() tells subscribers itself (a tor.status with reachable: false).
+        const wasReachable = this.reachable;
+        if (ONION_GONE.has(s.state)) this.#reachability.lost();
+        if (!wasReachable || this.reachable) this.events.emit({ type: 'tor.status', ...s, reachable: this.reachable });
         const g = s.generation ?? 0;
         if (g > generation) {
           if (generation > 0) this.networkRecovered();

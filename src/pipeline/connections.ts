@@ -1,12 +1,15 @@
 /**
  * The node's peer connections: client connections it dialled (one per onion, reused while open,
- * concurrent dials to one onion shared) and server connections peers opened to it.
+ * concurrent dials to one onion shared) and server connections peers opened to it. Dial timeouts
+ * adapt to how long each peer took last time, and one attempt may dial twice (dial-policy.ts).
  */
-import type { Clock } from '../clock.js';
+import { sleep, type Clock } from '../clock.js';
+import { OnionpostError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import { PeerConnection, type ServerHandlers } from '../protocol/index.js';
 import type { MessageChannel } from '../transport/index.js';
+import { DEFAULT_DIAL_POLICY, dialTimeout, secondDial, type DialPolicy } from './dial-policy.js';
 
 /** How to reach a peer (the node's PeerNetwork provides it). */
 export interface Dialer {
@@ -18,18 +21,25 @@ export interface ConnectionsOptions {
   limits: Limits;
   clock: Clock;
   logger: Logger;
-  /** Dial deadline, ms. */
-  dialTimeoutMs: number;
+  /** Overrides of DEFAULT_DIAL_POLICY (maxMs is the node's dialTimeoutMs). */
+  dialPolicy?: Partial<DialPolicy>;
 }
+
+/** How many peers' last dial times are remembered (the oldest is forgotten first). */
+const REMEMBERED_PEERS = 1024;
 
 export class Connections {
   readonly #o: ConnectionsOptions;
   readonly #inbound = new Set<PeerConnection>();
   readonly #peers = new Map<string, PeerConnection>();
   readonly #dialing = new Map<string, Promise<PeerConnection>>();
+  /** onion → how long its last successful dial took, ms (insertion order = age). */
+  readonly #dialMs = new Map<string, number>();
+  readonly #policy: DialPolicy;
 
   constructor(o: ConnectionsOptions) {
     this.#o = o;
+    this.#policy = { ...DEFAULT_DIAL_POLICY, ...o.dialPolicy };
   }
 
   /** Open connections, both directions. */
@@ -44,7 +54,7 @@ export class Connections {
     const pending = this.#dialing.get(onion);
     if (pending) return pending;
     const p = (async () => {
-      const channel = await this.#o.dialer.dial(onion, { signal, timeoutMs: this.#o.dialTimeoutMs, limits: this.#o.limits });
+      const channel = await this.#dial(onion, signal);
       const conn = new PeerConnection({ channel, role: 'client', limits: this.#o.limits, clock: this.#o.clock, logger: this.#o.logger });
       await conn.ready;
       this.#peers.set(onion, conn);
@@ -59,6 +69,33 @@ export class Connections {
     } finally {
       this.#dialing.delete(onion);
     }
+  }
+
+  /** Dials with the adaptive timeout; a failed first dial may be followed by one more (see dial-policy.ts). */
+  async #dial(onion: string, signal: AbortSignal): Promise<MessageChannel> {
+    const { clock, dialer, limits } = this.#o;
+    const timeoutMs = dialTimeout(this.#policy, this.#dialMs.get(onion));
+    let started = clock.now();
+    let channel: MessageChannel;
+    try {
+      channel = await dialer.dial(onion, { signal, timeoutMs, limits });
+    } catch (err) {
+      const failed = {
+        elapsedMs: clock.now() - started, timeoutMs, code: err instanceof OnionpostError ? err.code : 'UNEXPECTED',
+        retryClass: err instanceof OnionpostError ? err.retryAdvice?.retryClass : undefined,
+      };
+      const again = signal.aborted ? null : secondDial(this.#policy, failed);
+      if (!again) throw err;
+      this.#o.logger.debug({ code: failed.code, elapsedMs: failed.elapsedMs, ...again }, 'dial failed; dialling once more');
+      await sleep(clock, again.pauseMs, signal);
+      if (signal.aborted) throw err;
+      started = clock.now();
+      channel = await dialer.dial(onion, { signal, timeoutMs: again.timeoutMs, limits });
+    }
+    this.#dialMs.delete(onion);
+    this.#dialMs.set(onion, clock.now() - started);
+    if (this.#dialMs.size > REMEMBERED_PEERS) this.#dialMs.delete(this.#dialMs.keys().next().value!);
+    return channel;
   }
 
   /** An inbound channel: we are the server side of the protocol. */

@@ -14,4 +14,5 @@ export {
 } from './envelopes.js';
 export { Connections, type ConnectionsOptions, type Dialer } from './connections.js';
 export { failureOutcome, rejectOutcome } from './outcome.js';
+export { DEFAULT_DIAL_POLICY, dialTimeout, secondDial, type DialPolicy, type FailedDial } from './dial-policy.js';
 export { GroupCommitter } from './group-commit.js';

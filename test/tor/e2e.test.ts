@@ -96,6 +96,7 @@ test('two nodes with their own tors exchange mail through their onions; offline 
   const killed = bob.net.tor!;
   killed.kill('SIGKILL');
   await killed.exited;
+  assert.equal(bob.node.status().reachable, false, 'unreachable the moment its tor is gone, before the restart');
   await eventually(() => (bob.net.status().generation ?? 0) >= 2 && bob.net.status().state === 'online', 120_000, "Bob's tor restarted and re-published");
   assert.notEqual(bob.net.tor!.pid, killed.pid);
   const after = await alice.node.send({ to: bobId.onion, subject: 'after the crash', body: 'still there?', wait: true, waitMs: 180_000 });
