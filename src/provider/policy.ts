@@ -8,9 +8,12 @@
  *   2. trusted   providers on a trust list the user accepted (signed by someone the user trusts).
  *   3. directory listed providers that pass the filters (stake, retention, quota, price, currency).
  *   Within 2 and 3: proven providers whose score fell below `minScore` are out; then by score
- *   (unproven ones count as `unprovenScore`), then stake, then price.
+ *   (unproven ones count as `unprovenScore`), then stake, then price. With a `spread` key, ties on
+ *   score are ordered by a hash of the key and the onion instead (see ProviderPolicy.spread).
  *   Providers in a cooling period (misbehaved recently) and dropped ones are out everywhere.
  */
+import { createHash } from 'node:crypto';
+
 export interface ProviderCandidate {
   onion: string;
   source: 'own' | 'trusted' | 'directory';
@@ -42,6 +45,14 @@ export interface ProviderPolicy {
   unprovenScore: number;
   /** Onions the user dropped. */
   dropped: ReadonlySet<string>;
+  /**
+   * Optional, per user (e.g. its identity key): candidates that tie on source and score are ordered
+   * by SHA-256(spread ‖ onion) instead of by stake and price. Without it, every user who sees the
+   * same unproven candidates picks the same ones (the highest stakes): the simulation (test/sim)
+   * found most providers never chosen, so never measured, and the load on a few. Stake and price
+   * still filter (minStakeSun, maxPrice).
+   */
+  spread?: Uint8Array;
 }
 
 export const DEFAULT_POLICY: Readonly<ProviderPolicy> = Object.freeze({
@@ -88,11 +99,20 @@ const SOURCE_RANK = { own: 0, trusted: 1, directory: 2 } as const;
 /** The eligible candidates, best first (see the file comment for the order). */
 export function rank(candidates: readonly ProviderCandidate[], p: ProviderPolicy, now: number): ProviderCandidate[] {
   const score = (c: ProviderCandidate) => (c.proven ? (c.score ?? 0) : p.unprovenScore);
+  const spread = p.spread;
+  const salted = new Map<string, string>();
+  const salt = (c: ProviderCandidate): string => {
+    let h = salted.get(c.onion);
+    if (h === undefined) salted.set(c.onion, (h = createHash('sha256').update(spread!).update(c.onion).digest('hex')));
+    return h;
+  };
+  const byHash = (a: ProviderCandidate, b: ProviderCandidate) => (spread ? (salt(a) < salt(b) ? -1 : salt(a) > salt(b) ? 1 : 0) : 0);
   return candidates
     .filter((c) => judge(c, p, now).eligible)
     .sort((a, b) =>
       SOURCE_RANK[a.source] - SOURCE_RANK[b.source] ||
       score(b) - score(a) ||
+      byHash(a, b) ||
       Number((b.stakeSun ?? 0n) - (a.stakeSun ?? 0n)) ||
       Number((a.price ?? 0n) - (b.price ?? 0n)) ||
       (a.onion < b.onion ? -1 : a.onion > b.onion ? 1 : 0));

@@ -83,6 +83,20 @@ test('replace: a provider that loses mail is dropped for the next best, up to th
   assert.deepEqual(replace([onion(4)], cands, p, NOW).drop, [{ onion: onion(4), reason: 'no longer offered' }]);
 });
 
+test('policy: a spread key spreads users over providers that tie, and never outranks source or score', () => {
+  const cands: ProviderCandidate[] = ids.map((_, i) => ({ onion: onion(i), source: 'directory', stakeSun: BigInt(1000 * (i + 1)), retentionDays: 14, quotaMB: 100, price: 0n }));
+  const picks = (spread?: Uint8Array) => replace([], cands, policy(spread ? { spread } : {}), NOW).add;
+  // Without it every user picks the same two: the highest stakes.
+  assert.deepEqual(picks(), [onion(7), onion(6)]);
+  const keys = Array.from({ length: 60 }, (_, i) => new Uint8Array(32).fill(i));
+  const chosen = new Set(keys.flatMap((k) => picks(k)));
+  assert.ok(chosen.size >= 7, `60 users spread over ${chosen.size} of 8 providers`);
+  assert.deepEqual(picks(keys[5]), picks(Uint8Array.from(keys[5]!)), 'the same key, the same choice');
+  // A measured provider above the rest, and a trusted one, still come first for everyone.
+  const better = cands.map((c, i) => (i === 2 ? { ...c, proven: true, score: 0.9 } : i === 4 ? { ...c, source: 'trusted' as const } : c));
+  for (const k of keys) assert.deepEqual(replace([], better, policy({ spread: k }), NOW).add, [onion(4), onion(2)]);
+});
+
 test('trust lists: signed by a trusted signer and unexpired, or refused with a typed code', () => {
   const signer = ids[0]!;
   const text = signTrustList(signer, { name: 'friends', providers: [onion(1), onion(2).toUpperCase()], now: NOW, lifetimeMs: 30 * DAY });
