@@ -1,5 +1,5 @@
 /**
- * The test command. Runs the tiers in order of cost (unit, component, adversarial, tor, browser) under node's own
+ * The test command. Runs the tiers in order of cost (unit, component, sim, adversarial, tor, browser) under node's own
  * test runner, after setting up the fixtures the selected tiers share (the private Tor network).
  *
  *   node dist/test/run.js                 every tier (what CI runs)
@@ -12,7 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setupGlobal, type Tier } from './fixtures/global.js';
 
-const ALL_TIERS: readonly Tier[] = ['unit', 'component', 'adversarial', 'tor', 'browser'];
+const ALL_TIERS: readonly Tier[] = ['unit', 'component', 'sim', 'adversarial', 'tor', 'browser'];
 const here = dirname(fileURLToPath(import.meta.url));
 
 function arg(name: string): string | undefined {
