@@ -8,6 +8,7 @@
  *   ONIONPOST_SIM_FULL=1 node dist/test/run.js --tier sim     20 providers, 200 users, 4 weeks
  *   ONIONPOST_SIM_SEED=<n>|random                             another seed (printed; reproduces)
  *   ONIONPOST_SIM_DIR=<dir>                                   where the provider files go (default /dev/shm when there is one)
+ *   ONIONPOST_SIM_PROGRESS=1                                  a line per simulated day
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
