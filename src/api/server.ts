@@ -28,9 +28,11 @@ import { timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { resolveApiLimits, type ApiLimits } from '../limits.js';
 import type { AddressInfo, Socket } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+// ws is imported when a server is created: the CLI shares this layer (client.ts) and never serves.
+import type { WebSocket } from 'ws';
 import { OnionpostError } from '../errors.js';
-import { createLogThrottle, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { createLogThrottle } from '../log-throttle.js';
 import { ApiError, JSONRPC_CODES } from './errors.js';
 import { openRpcDocument, validate, type MethodSpec } from './schema.js';
 import {
@@ -368,6 +370,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   server.on('clientError', (_err, socket) => socket.destroy());
   server.maxConnections = limits.maxConnections;
 
+  const { WebSocketServer } = await import('ws');
   const wss = new WebSocketServer({
     noServer: true, maxPayload: maxBody, perMessageDeflate: false,
     // A browser offers `onionpost` plus its page secret as subprotocols; only `onionpost` is echoed.

@@ -12,16 +12,11 @@ import { hideBin } from 'yargs/helpers';
 import { readFileSync } from 'node:fs';
 import { describeError, OnionpostError } from '../errors.js';
 import { connectToNode, type ApiClient } from '../api/index.js';
-import { cryptoReady, generateIdentity, KDF_DEFAULT, KDF_FAST, readPublicIdentity, writeKeyFile } from '../crypto/index.js';
 import { toHex } from '../bytes.js';
 import { print, type GlobalArgs } from './common.js';
 import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { readPassphrase } from './prompt.js';
 import { short, shortOnion, table, when } from './format.js';
-import { registerNetworkCommands } from './network-commands.js';
-import { registerProviderCommands } from './provider-commands.js';
-import { registerStartCommand } from './start.js';
-import { registerSandboxCommand } from './sandbox.js';
 import { registerBridgeCommand } from './bridge-command.js';
 
 export type { GlobalArgs } from './common.js';
@@ -39,7 +34,32 @@ async function readStdin(): Promise<string> {
 
 type Msg = { id: string; direction?: 'in' | 'out'; from?: string; to?: string; peerLabel?: string; subject?: string; state: string; reason?: string; createdAt?: number; receivedAt?: number; deliveredAt?: number; read?: boolean; kind?: string; attempts?: number };
 
-export function buildCli(argv: string[]): Argv<GlobalArgs> {
+type Register = (cli: Argv<GlobalArgs>) => void;
+
+/**
+ * Commands whose modules load heavy libraries (the node with all its layers, tronweb, the EVM dev
+ * chain, Tor's test network). They are imported only when the command line names one of them, or
+ * names no command we know (help, a typo), so that a command that only asks the running node
+ * something (status, inbox, send, ui…) starts in a fraction of the time: see `npm run bench -- cli`.
+ */
+const LAZY_COMMANDS: readonly { names: readonly string[]; load: () => Promise<Register> }[] = [
+  { names: ['start'], load: async () => (await import('./start.js')).registerStartCommand },
+  { names: ['sandbox'], load: async () => (await import('./sandbox.js')).registerSandboxCommand },
+  { names: ['testnet', 'chain', 'deploy', 'register', 'lookup'], load: async () => (await import('./network-commands.js')).registerNetworkCommands },
+  { names: ['providers'], load: async () => (await import('./provider-commands.js')).registerProviderCommands },
+];
+/** Commands declared in this file or in light modules. */
+const LIGHT_COMMANDS: ReadonlySet<string> = new Set(['init', 'address', 'send', 'inbox', 'read', 'outbox', 'status', 'ui', 'contacts', 'bridge']);
+
+/** The registrations `argv` needs: none of the lazy ones for a light command, the one named, or all. */
+async function lazyRegistrations(argv: readonly string[]): Promise<Register[]> {
+  const word = argv.find((w) => LIGHT_COMMANDS.has(w) || LAZY_COMMANDS.some((c) => c.names.includes(w)));
+  if (word !== undefined && LIGHT_COMMANDS.has(word)) return [];
+  const chosen = word === undefined ? LAZY_COMMANDS : LAZY_COMMANDS.filter((c) => c.names.includes(word));
+  return Promise.all(chosen.map((c) => c.load()));
+}
+
+export async function buildCli(argv: string[]): Promise<Argv<GlobalArgs>> {
   const cli = yargs(argv)
     .scriptName('onionpost')
     .usage('onionpost: private mail and chat, node to node over Tor onion services.\n\nUsage: $0 <command> [options]')
@@ -52,6 +72,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       (y) => y.option('passphrase-file', { type: 'string', describe: 'read the passphrase from this file (else $ONIONPOST_PASSPHRASE, else a prompt)' })
         .option('kdf', { choices: ['default', 'fast'] as const, default: 'default' as const, hidden: true }),
       async (a) => {
+        const { cryptoReady, generateIdentity, KDF_DEFAULT, KDF_FAST, writeKeyFile } = await import('../crypto/index.js');
         await cryptoReady();
         const paths = dataPaths(a.dataDir);
         const passphrase = await readPassphrase({ passphraseFile: a.passphraseFile, confirm: true });
@@ -62,6 +83,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       },
     )
     .command('address', "print this identity's onion address and public keys", (y) => y, async (a) => {
+      const { readPublicIdentity } = await import('../crypto/index.js');
       const pub = readPublicIdentity(dataPaths(a.dataDir).keyFile);
       print(a, { onion: pub.onion, identityKey: toHex(pub.identityKey), encryptionKey: toHex(pub.encryptionKey) }, () =>
         `${pub.onion}\n  identity key:   ${toHex(pub.identityKey)}\n  encryption key: ${toHex(pub.encryptionKey)}`);
@@ -166,10 +188,7 @@ export function buildCli(argv: string[]): Argv<GlobalArgs> {
       if (err) throw err;
       throw new OnionpostError('USAGE', `${msg} (see --help)`);
     });
-  registerStartCommand(cli as unknown as Argv<GlobalArgs>);
-  registerNetworkCommands(cli as unknown as Argv<GlobalArgs>);
-  registerProviderCommands(cli as unknown as Argv<GlobalArgs>);
-  registerSandboxCommand(cli as unknown as Argv<GlobalArgs>);
+  for (const register of await lazyRegistrations(argv)) register(cli as unknown as Argv<GlobalArgs>);
   registerBridgeCommand(cli as unknown as Argv<GlobalArgs>);
   return cli as unknown as Argv<GlobalArgs>;
 }
@@ -180,7 +199,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
   // until it settles, or Node would exit 0 in the middle of e.g. a registry commitment wait.
   const keepAlive = setInterval(() => {}, 1 << 30);
   try {
-    await buildCli(argv).parseAsync();
+    await (await buildCli(argv)).parseAsync();
   } catch (err) {
     if (process.env.ONIONPOST_DEBUG) console.error(err);
     process.stderr.write(`onionpost: ${describeError(err)}\n`);
