@@ -9,6 +9,8 @@
  *   sessions   session crypto per message (ratchet, tags, receipt MAC) vs. round 1's sealed box
  *   outbox     a large backlog to offline peers: queueing rate, dials, restart, drain vs pipeline
  *   abuse      an honest contact's latency while the peer listener is attacked, per attack class
+ *   memory     RSS of `onionpost start` (registry, bridge, no tor) idle and after receiving 1,000 mails vs bare node
+ *   cli        `onionpost status --json` against a running node vs `node -e 0`
  */
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   pipeline: () => import('./pipeline.js'),
@@ -17,6 +19,8 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   sessions: () => import('./sessions.js'),
   outbox: () => import('./outbox.js'),
   abuse: () => import('./abuse.js'),
+  memory: () => import('./memory.js'),
+  cli: () => import('./cli.js'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -11,7 +11,8 @@
  *
  * Refused (BridgeError BAD_MIME): input mailparser cannot read, or without a header section.
  */
-import { simpleParser } from 'mailparser';
+// mailparser (with html-to-text and iconv-lite, ~15 MB) is imported at the first submission, not
+// with the bridge: a node whose user never sends through a mail client never loads it.
 import { BridgeError } from './errors.js';
 import { idFromMessageId } from './mime.js';
 import type { MailAttachment } from './port.js';
@@ -50,6 +51,7 @@ function hasHeaderSection(raw: Buffer): boolean {
 
 export async function parseSubmission(raw: Buffer): Promise<SubmittedContent> {
   if (!hasHeaderSection(raw)) throw new BridgeError('BAD_MIME', 'the message has no RFC 5322 header section');
+  const { simpleParser } = await import('mailparser');
   let parsed;
   try {
     parsed = await simpleParser(raw, { skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 1024 * 1024 });

@@ -16,7 +16,8 @@ import { downTestNetwork, upTestNetwork } from '../tor/index.js';
 import { print, type GlobalArgs } from './common.js';
 import { dataPaths } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
-import { fullHostOf, keyOptions, networkOf, registryTarget, tronKey, userDeploymentsPath } from './registry-config.js';
+import { tronKey } from './tron-key.js';
+import { fullHostOf, keyOptions, networkOf, registryTarget, userDeploymentsPath } from './registry-config.js';
 
 const defaultTestnetDir = () => join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'onionpost-testnet');
 

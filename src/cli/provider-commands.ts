@@ -15,7 +15,8 @@ import { createProviderDirectory, parseTronAddress, type ProviderDirectory, type
 import { print, type GlobalArgs } from './common.js';
 import { dataPaths } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
-import { directoryTarget, keyOptions, tronKey, type DirectoryArgs, type KeyArgs } from './registry-config.js';
+import { tronKey } from './tron-key.js';
+import { directoryTarget, keyOptions, type DirectoryArgs, type KeyArgs } from './registry-config.js';
 
 function directoryOptions<T>(y: Argv<T>) {
   return y

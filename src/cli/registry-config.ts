@@ -16,7 +16,6 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DEFAULT_DEPLOYMENTS_PATH, KNOWN_NETWORKS, getDeployment, isNetworkName, type Deployment } from '../contract/index.js';
 import { ensurePrivateDir } from '../crypto/index.js';
-import { deriveDevAccounts, DEFAULT_SEED } from '../chain/index.js';
 import { CliError } from './prompt.js';
 
 export interface RegistryArgs {
@@ -128,25 +127,4 @@ export function directoryTarget(a: DirectoryArgs): { network: string; fullHost: 
   }
   const fullHost = a.fullHost ?? (network === 'dev' && deployment ? deployment.fullHost : fullHostOf(a));
   return { network, fullHost, contractAddress, token: deployment?.token ?? null };
-}
-
-/** The TRON private key for writes: --tron-key-file, then $TRON_PRIVATE_KEY, then (dev only) --dev-account N. */
-export function tronKey(a: KeyArgs & RegistryArgs, opts: { devDefault?: number } = {}): string {
-  if (a.tronKeyFile) {
-    try {
-      return readFileSync(a.tronKeyFile, 'utf8').trim().replace(/^0x/, '');
-    } catch (err) {
-      throw new CliError('NO_KEY', `cannot read TRON key file ${a.tronKeyFile}`, { cause: err });
-    }
-  }
-  if (process.env.TRON_PRIVATE_KEY) return process.env.TRON_PRIVATE_KEY.trim().replace(/^0x/, '');
-  const account = a.devAccount ?? opts.devDefault;
-  if (networkOf(a) === 'dev' && account !== undefined) {
-    const acc = deriveDevAccounts(DEFAULT_SEED, account + 1)[account];
-    if (!acc) throw new CliError('USAGE', `no dev account ${account}`);
-    return acc.privateKey;
-  }
-  throw new CliError('NO_KEY', networkOf(a) === 'dev'
-    ? 'no TRON key: pass --dev-account N (a prefunded dev-chain account), --tron-key-file FILE, or set TRON_PRIVATE_KEY'
-    : 'no TRON key: pass --tron-key-file FILE or set TRON_PRIVATE_KEY (a funded account on this network)');
 }

@@ -12,7 +12,7 @@ import { Agent, type ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { cryptoReady, ensurePrivateDir, onionKeyBlob, readKeyFile } from '../crypto/index.js';
+import { cryptoReady, ensurePrivateDir, onionKeyBlob, openKeyFile } from '../crypto/index.js';
 import { createLogger, logDestination, type Logger } from '../log.js';
 import { OnionpostNode, loopbackNetwork, torNetwork, TorDownError, type PeerNetwork, type TorNetwork } from '../node/index.js';
 import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
@@ -107,7 +107,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
         throw new CliError('KEYFILE_MISSING', `no identity in ${a.dataDir} yet: create one first with \`${cliName()} init${a.dataDir === defaultDataDir() ? '' : ` --data-dir ${a.dataDir}`}\`, then start the node`);
       }
       const passphrase = await readPassphrase({ passphraseFile: a.passphraseFile });
-      const identity = readKeyFile(paths.keyFile, passphrase);
+      const identity = await openKeyFile(paths.keyFile, passphrase);
       ensurePrivateDir(a.dataDir);
       const token = ensureApiToken(paths.apiToken);
       // A secret of its own, so a mail client's saved password never opens the API.

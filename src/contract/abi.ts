@@ -1,5 +1,9 @@
-/** Helpers for the registry's ABI that every client needs: commitments and revert reasons. */
-import { abiDecodeString, keccak256 } from './tronweb.js';
+/**
+ * Helpers for the registry's ABI that every client needs: commitments and revert reasons. No
+ * tronweb here (keccak from @noble/hashes, a revert string decoded by hand), so that reading the
+ * deployments file or checking a name does not load it.
+ */
+import { keccak_256 } from '@noble/hashes/sha3.js';
 
 /**
  * Every reason string the registry reverts with. There is no NOT_OWNER: owner-only functions act on
@@ -28,7 +32,7 @@ export function registryCommitment(name: string, owner: string, secret: Uint8Arr
   const ownerHex = owner.replace(/^0x/, '').replace(/^41(?=[0-9a-fA-F]{40}$)/, '');
   if (!/^[0-9a-fA-F]{40}$/.test(ownerHex)) throw new RangeError('owner must be a 41-hex or 0x-hex address');
   const packed = Buffer.concat([Buffer.from(name, 'utf8'), Buffer.from(ownerHex, 'hex'), Buffer.from(secret)]);
-  return '0x' + keccak256(packed);
+  return '0x' + Buffer.from(keccak_256(packed)).toString('hex');
 }
 
 /**
@@ -40,8 +44,24 @@ export function decodeRevertReason(data: string | undefined): string | undefined
   const hex = (data ?? '').replace(/^0x/, '').toLowerCase();
   if (!hex.startsWith('08c379a0') || hex.length < 8 + 128) return undefined;
   try {
-    return abiDecodeString(hex.slice(8));
+    return abiString(hex.slice(8));
   } catch {
     return undefined;
   }
+}
+
+/** An ABI-encoded `string` (offset word, then length word and UTF-8 bytes); throws when malformed. */
+function abiString(dataHex: string): string {
+  if (!/^(?:[0-9a-f]{2})*$/.test(dataHex)) throw new TypeError('not hex');
+  const data = Buffer.from(dataHex, 'hex');
+  const word = (at: number): number => {
+    if (at + 32 > data.length) throw new RangeError('ABI data too short');
+    const w = BigInt(`0x${data.subarray(at, at + 32).toString('hex')}`);
+    if (w > BigInt(data.length)) throw new RangeError('ABI offset or length out of range');
+    return Number(w);
+  };
+  const offset = word(0);
+  const length = word(offset);
+  if (offset + 32 + length > data.length) throw new RangeError('ABI string runs past its data');
+  return new TextDecoder('utf-8', { fatal: true }).decode(data.subarray(offset + 32, offset + 32 + length));
 }

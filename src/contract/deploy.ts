@@ -9,6 +9,7 @@ import type { TronWeb } from 'tronweb';
 import { decodeRevertReason } from './abi.js';
 import { loadArtifact, type ContractName } from './artifact.js';
 import { ContractError } from './errors.js';
+import { DEFAULT_DEPLOY_FEE_LIMIT } from './lazy.js';
 import {
   buildCreate, confirmedInfo, defaultHexAddress, fullHostOf, hasPrivateKey, hexToUtf8, sendRaw, signTx, toBase58, unconfirmedInfo,
   type TxInfoLike,
@@ -39,8 +40,6 @@ export interface DeployedRegistry {
   address: string;
   txId: string;
 }
-
-export const DEFAULT_DEPLOY_FEE_LIMIT = 2_000_000_000;
 
 const NETWORK_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|socket hang up|Network Error|timeout of \d+ms exceeded/i;
 const UNFUNDED = /balance is not sufficient|no OwnerAccount|account .* does not exist/i;

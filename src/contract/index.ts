@@ -21,10 +21,9 @@ export {
   loadArtifact, loadRegistryArtifact, artifactPath, sourcePath, ARTIFACT_PATH, SOURCE_PATH, CONTRACT_NAME, CONTRACT_NAMES,
   type ContractArtifact, type ContractName, type RegistryArtifact,
 } from './artifact.js';
-export {
-  deployAll, deployContract, deployRegistry, DEFAULT_DEPLOY_FEE_LIMIT,
-  type DeployAllOptions, type DeployedAll, type DeployRegistryOptions, type DeployTxOptions, type DeployedRegistry,
-} from './deploy.js';
+// Deploying loads tronweb when called, not when this layer is imported: lazy.ts.
+export { deployAll, deployContract, deployRegistry, DEFAULT_DEPLOY_FEE_LIMIT } from './lazy.js';
+export type { DeployAllOptions, DeployedAll, DeployRegistryOptions, DeployTxOptions, DeployedRegistry } from './deploy.js';
 export {
   KNOWN_NETWORKS, DEFAULT_DEPLOYMENTS_PATH, isNetworkName, readDeployments, getDeployment, writeDeployment,
   type NetworkName, type Deployment, type Deployments,

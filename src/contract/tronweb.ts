@@ -3,10 +3,8 @@
  * the `any` of this layer stays in this file.
  */
 import type { TronWeb } from 'tronweb';
-import { utils } from 'tronweb';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-const ethers: any = (utils as any).ethersUtils;
 
 export interface UnsignedTx {
   txID: string;
@@ -62,14 +60,6 @@ export async function confirmedInfo(tw: TronWeb, txId: string): Promise<TxInfoLi
 
 export function toBase58(tw: TronWeb, hex41: string): string {
   return String((tw as any).address.fromHex(hex41));
-}
-
-export function keccak256(bytes: Uint8Array): string {
-  return String(ethers.keccak256(bytes)).replace(/^0x/, '');
-}
-
-export function abiDecodeString(dataHex: string): string {
-  return String(ethers.AbiCoder.defaultAbiCoder().decode(['string'], '0x' + dataHex)[0]);
 }
 
 export function hexToUtf8(hex: string): string {

@@ -21,7 +21,7 @@ export {
 } from './envelope.js';
 export { formatSafetyNumber, safetyNumber } from './safety.js';
 export {
-  KDF_DEFAULT, KDF_FAST, ensurePrivateDir, readKeyFile, readPublicIdentity, writeKeyFile,
+  KDF_DEFAULT, KDF_FAST, ensurePrivateDir, openKeyFile, readKeyFile, readPublicIdentity, writeKeyFile,
   type KdfStrength, type PublicIdentity,
 } from './keyfile.js';
 export {

@@ -11,6 +11,7 @@
  *     "nonce": "<base64 24>", "ciphertext": "<base64: secretbox(seed ‖ x25519 secret)>"
  *   }
  */
+import { Worker } from 'node:worker_threads';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { bytesEqual, fromHex, toHex } from '../bytes.js';
@@ -128,9 +129,36 @@ export function readPublicIdentity(path: string): PublicIdentity {
 /** Decrypts the identity. WRONG_PASSPHRASE when the passphrase does not open it. */
 export function readKeyFile(path: string, passphrase: string): Identity {
   const j = load(path);
+  return openWithKey(j, deriveKey(passphrase, b64(j.kdf.salt), { opslimit: j.kdf.opslimit, memlimit: j.kdf.memlimit }));
+}
+
+/**
+ * readKeyFile for a long-running process (`onionpost start`): the same, but the key is derived in a
+ * worker thread (kdf-worker.ts), so that the KDF's 64 MiB of WebAssembly memory is given back when
+ * it is done instead of staying resident for the life of the node.
+ */
+export async function openKeyFile(path: string, passphrase: string): Promise<Identity> {
+  const j = load(path);
+  const key = await new Promise<Uint8Array>((resolve, reject) => {
+    const worker = new Worker(new URL('./kdf-worker.js', import.meta.url), {
+      workerData: { passphrase, salt: b64(j.kdf.salt), opslimit: j.kdf.opslimit, memlimit: j.kdf.memlimit },
+    });
+    worker.once('message', (m: Uint8Array | { error: string }) => {
+      void worker.terminate();
+      if (m instanceof Uint8Array) resolve(m);
+      else reject(new CryptoError('KEYFILE_CORRUPT', `cannot derive the key file's key: ${m.error}`));
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`key derivation worker exited (${code}) without a key`)));
+  });
+  return openWithKey(j, key);
+}
+
+const b64 = (v: string) => new Uint8Array(Buffer.from(v, 'base64'));
+
+/** Opens the secrets with the derived key (which it zeroes) and checks them against the public keys. */
+function openWithKey(j: KeyFileJson, key: Uint8Array): Identity {
   const s = sodium();
-  const b64 = (v: string) => new Uint8Array(Buffer.from(v, 'base64'));
-  const key = deriveKey(passphrase, b64(j.kdf.salt), { opslimit: j.kdf.opslimit, memlimit: j.kdf.memlimit });
   let secrets: Uint8Array;
   try {
     secrets = s.crypto_secretbox_open_easy(b64(j.ciphertext), b64(j.nonce), key);

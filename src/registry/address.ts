@@ -3,7 +3,8 @@
  * with the 0x41 prefix ("41…", 42 characters); the EVM and ABI words use the 20 bytes after it.
  * Conversions here are pure so that records can be checked without tronweb.
  */
-import { createHash } from 'node:crypto';
+import { createECDH, createHash } from 'node:crypto';
+import { keccak_256 } from '@noble/hashes/sha3.js';
 import { fromHex, toHex } from '../bytes.js';
 
 declare const brand: unique symbol;
@@ -84,4 +85,26 @@ export function parseTronAddress(input: string | Uint8Array): ParsedTronAddress 
 export function fromEvmAddress(evm: string): ParsedTronAddress | null {
   const m = /^(?:0x)?([0-9a-fA-F]{40})$/.exec(evm);
   return m ? parseTronAddress(`41${m[1]!.toLowerCase()}`) : null;
+}
+
+/**
+ * The account of a TRON private key (64 hex digits), or null if it is not one: 0x41 ‖ the last 20
+ * bytes of keccak256(the uncompressed secp256k1 public key without its 0x04), as Ethereum does.
+ * Computed here (node:crypto for the curve) so that a client knows its address without tronweb.
+ */
+export function addressOfPrivateKey(privateKey: string): ParsedTronAddress | null {
+  if (!/^[0-9a-fA-F]{64}$/.test(privateKey)) return null;
+  let pub: Buffer;
+  try {
+    const ecdh = createECDH('secp256k1');
+    ecdh.setPrivateKey(Buffer.from(privateKey, 'hex'));
+    pub = ecdh.getPublicKey(null, 'uncompressed');
+  } catch {
+    return null; // zero, or not below the curve order
+  }
+  const h = keccak_256(pub.subarray(1));
+  const bytes = new Uint8Array(21);
+  bytes[0] = 0x41;
+  bytes.set(h.subarray(12), 1);
+  return parseTronAddress(bytes);
 }

@@ -5,6 +5,9 @@
  */
 import type { Clock } from '../clock.js';
 
+/** How long a verified record is served from the cache, ms. */
+export const DEFAULT_CACHE_TTL_MS = 10 * 60 * 1000;
+
 export class TtlCache<V> {
   readonly #clock: Clock;
   readonly #ttlMs: number;

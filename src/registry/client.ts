@@ -10,7 +10,7 @@ import { secureRandomBytes, signRegistryRecord, type Identity, type RandomBytes,
 import { silentLogger, type Logger } from '../log.js';
 import { calls, commitmentOf, decodeLookup, decodeLookupByOwner, decodeUint } from './abi.js';
 import { parseTronAddress, type ParsedTronAddress, type TronAddress } from './address.js';
-import { TtlCache } from './cache.js';
+import { DEFAULT_CACHE_TTL_MS, TtlCache } from './cache.js';
 import { RegistryError } from './errors.js';
 import { decodeMetadata, encodeMetadata } from './metadata.js';
 import { normalizeName } from './name.js';
@@ -57,7 +57,6 @@ export interface TronRegistryOptions {
   randomBytes?: RandomBytes;
 }
 
-export const DEFAULT_CACHE_TTL_MS = 10 * 60 * 1000;
 const DEFAULT_FEE_LIMIT_SUN = 150_000_000;
 
 const REVERT_CODES: Record<string, RegistryError['code']> = {

@@ -101,8 +101,8 @@ export { MAX_METADATA_LENGTH, decodeMetadata, encodeMetadata, type RecordMetadat
 export { comparePin, type Pin, type PinVerdict } from './pin.js';
 export { verifyRecord, type RawRecord, type RecordContext, type VerifiedRecord } from './record.js';
 export { parseTronAddress, type ParsedTronAddress, type TronAddress } from './address.js';
-export { TtlCache } from './cache.js';
-export { DEFAULT_CACHE_TTL_MS, createTronRegistry, type TronRegistryOptions } from './client.js';
-export {
-  createProviderDirectory, type DirectoryOptions, type DirectoryPage, type Payment, type ProviderDirectory, type ProviderListing, type ProviderTerms,
-} from './directory.js';
+export { DEFAULT_CACHE_TTL_MS, TtlCache } from './cache.js';
+// The factories load tronweb at their first chain call, not when this module is imported: lazy.ts.
+export { createProviderDirectory, createTronRegistry } from './lazy.js';
+export type { TronRegistryOptions } from './client.js';
+export type { DirectoryOptions, DirectoryPage, Payment, ProviderDirectory, ProviderListing, ProviderTerms } from './directory.js';

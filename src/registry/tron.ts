@@ -9,8 +9,9 @@
  * in `constant_result[0]` / `contractResult[0]`, and are decoded here.
  */
 import type { Agent } from 'node:http';
-import { TronWeb, providers, utils } from 'tronweb';
+import { providers, utils } from 'tronweb';
 import { decodeRevert, type EncodedCall } from './abi.js';
+import { addressOfPrivateKey as addressOf } from './address.js';
 import { RegistryError } from './errors.js';
 
 export type ConstantResult =
@@ -130,7 +131,8 @@ export class TronNode {
    * is TRX (sun) sent along with the call (stakes and payments).
    */
   async send(contractHex: string, call: EncodedCall, privateKey: string, feeLimitSun: number, signal?: AbortSignal, callValue = 0): Promise<string> {
-    const from = TronWeb.address.toHex(TronWeb.address.fromPrivateKey(privateKey) as string).toLowerCase();
+    const from = addressOfPrivateKey(privateKey);
+    if (!from) throw new TypeError('not a TRON private key');
     const args = {
       contract_address: contractHex, owner_address: from, function_selector: call.selector, parameter: call.parameter,
       call_value: callValue, fee_limit: feeLimitSun,
@@ -191,7 +193,5 @@ export class TronNode {
 
 /** The hex ("41…") address of a TRON private key (64 hex digits), or null if it is not one. */
 export function addressOfPrivateKey(privateKey: string): string | null {
-  if (!/^[0-9a-fA-F]{64}$/.test(privateKey)) return null;
-  const b58 = TronWeb.address.fromPrivateKey(privateKey);
-  return typeof b58 === 'string' ? TronWeb.address.toHex(b58).toLowerCase() : null;
+  return addressOf(privateKey)?.hex ?? null;
 }

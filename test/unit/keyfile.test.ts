@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KDF_FAST, cryptoReady, generateIdentity, readKeyFile, readPublicIdentity, writeKeyFile } from '../../src/crypto/index.js';
+import { KDF_FAST, cryptoReady, generateIdentity, openKeyFile, readKeyFile, readPublicIdentity, writeKeyFile } from '../../src/crypto/index.js';
 import { cryptoCodeOf } from '../fixtures/codes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'onionpost-keyfile-'));
@@ -49,4 +49,16 @@ test('key file errors: wrong passphrase, missing, exists, loose permissions, cor
   j.identityKey = Buffer.from(other.identityKey).toString('hex');
   writeFileSync(swapped, JSON.stringify(j), { mode: 0o600 });
   assert.equal(codeOf(() => readKeyFile(swapped, 'pw')), 'KEYFILE_CORRUPT');
+});
+
+test('openKeyFile derives the key in a worker and opens what readKeyFile opens; a wrong passphrase is WRONG_PASSPHRASE', async () => {
+  const path = join(root, 'worker', 'identity.json');
+  const id = generateIdentity();
+  writeKeyFile(path, id, 'correct horse', { strength: KDF_FAST });
+  const opened = await openKeyFile(path, 'correct horse');
+  assert.equal(opened.onion, id.onion);
+  assert.deepEqual(opened.seed, id.seed);
+  assert.deepEqual(opened.encryptionSecret, id.encryptionSecret);
+  await assert.rejects(openKeyFile(path, 'wrong horse'), { code: 'WRONG_PASSPHRASE' });
+  await assert.rejects(openKeyFile(join(root, 'nobody.json'), 'x'), { code: 'KEYFILE_MISSING' });
 });

@@ -12,6 +12,7 @@ import {
   parseTronAddress, verifyRecord, type RawRecord, type VerifiedRecord,
 } from '../../src/registry/index.js';
 import { calls, commitmentOf, decodeLookup, decodeRevert } from '../../src/registry/abi.js';
+import { addressOfPrivateKey } from '../../src/registry/address.js';
 
 before(cryptoReady);
 
@@ -259,6 +260,14 @@ test('parseTronAddress: base58 and hex agree with tronweb; bad checksums and pre
   assert.equal(parseTronAddress('TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6u'), null, 'checksum');
   assert.equal(parseTronAddress('42' + '00'.repeat(20)), null, 'prefix');
   assert.equal(parseTronAddress('alice'), null);
+});
+
+test('addressOfPrivateKey (node:crypto + keccak, no tronweb) agrees with tronweb; non-keys refused', () => {
+  for (let i = 0; i < 20; i++) {
+    const key = toHex(crypto.getRandomValues(new Uint8Array(32)));
+    assert.equal(addressOfPrivateKey(key)?.base58, TronWeb.address.fromPrivateKey(key), key);
+  }
+  for (const bad of ['', '00'.repeat(32), 'ff'.repeat(32), 'zz'.repeat(32), '11'.repeat(31)]) assert.equal(addressOfPrivateKey(bad), null, bad);
 });
 
 test('ABI: commitment matches the contract formula, lookup decoding, revert reasons', () => {
