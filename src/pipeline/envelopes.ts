@@ -84,7 +84,18 @@ export interface EnvelopeReject {
 }
 
 export type OpenResult =
-  | { message: OpenedMessage; envelopeHash: Uint8Array; /** Stored with the message; sent (again) after the commit. */ receipt: Uint8Array }
+  | {
+    message: OpenedMessage;
+    envelopeHash: Uint8Array;
+    /** Stored with the message; sent (again) after the commit. */
+    receipt: Uint8Array;
+    /**
+     * Writes the scheme's own state for this message (e.g. a ratchet step), run synchronously
+     * inside the store transaction that commits the message, and only when the message is new
+     * (not for a duplicate or a conflict). A throw rolls the commit back.
+     */
+    persist?: () => void;
+  }
   | { reject: EnvelopeReject };
 
 export interface Envelopes {
@@ -101,7 +112,10 @@ export interface Envelopes {
    * Throws CryptoError to refuse the draft (e.g. TOO_LARGE); the message is then not queued.
    */
   prepare(to: RecipientKeys, draft: Draft): Prepared;
-  /** Opens inbound bytes, cheapest checks first, or says what to REJECT them with. */
+  /**
+   * Opens inbound bytes, cheapest checks first, or says what to REJECT them with. Writes nothing
+   * itself: state that must advance with the message goes in the result's `persist`.
+   */
   open(envelope: Uint8Array, ctx: { now: number }): OpenResult;
   /** True when `receipt` proves the recipient stored the message `messageId` with this envelope hash. */
   checkReceipt(recipient: Uint8Array, messageId: Uint8Array, envelopeHash: Uint8Array, receipt: Uint8Array): boolean;

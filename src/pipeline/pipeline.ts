@@ -133,7 +133,7 @@ export class MessagePipeline {
   readonly #o: PipelineOptions;
   readonly #store: Store;
   readonly #log: Logger;
-  readonly #incoming: GroupCommitter<NewIncoming, CommitResult>;
+  readonly #incoming: GroupCommitter<{ row: NewIncoming; persist: (() => void) | undefined }, CommitResult>;
   readonly #outgoing: GroupCommitter<Outgoing, StoredMessage>;
   #kickScheduled = false;
 
@@ -142,9 +142,16 @@ export class MessagePipeline {
     this.#store = o.store;
     this.#log = o.logger;
     const store = o.store;
+    // The envelope scheme's state for each new message is written in the transaction that commits it.
     this.#incoming = new GroupCommitter((items) => {
-      const results = store.commitIncomingBatch(items);
-      o.afterInboundCommit?.(items.map((i) => i.id));
+      const results = store.batch(() => {
+        const r = store.commitIncomingBatch(items.map((i) => i.row));
+        r.forEach((res, k) => {
+          if (!res.duplicate && !res.conflict) items[k]!.persist?.();
+        });
+        return r;
+      });
+      o.afterInboundCommit?.(items.map((i) => i.row.id));
       return results;
     });
     // Each message is encrypted inside the transaction that queues it; each send() still resolves
@@ -332,12 +339,17 @@ export class MessagePipeline {
     const conn = await this.#o.connections.connect(m.peerOnion!, signal);
     const bytes = await conn.requestBundle({ signal, timeoutMs: this.#o.deliverTimeoutMs });
     const keys = this.#o.envelopes.acceptBundle(bytes, { identityKey: fromHex(m.peerIdentity), now: this.#o.clock.now() });
-    const prepared = this.#o.envelopes.prepare(keys, {
+    const draft: Draft = {
       id: fromHex(m.id), kind: m.kind, subject: m.subject ?? '', body: m.body, createdAt: m.createdAt, expiresAt: m.expiresAt,
       ...(m.threadId !== m.id ? { threadId: fromHex(m.threadId) } : {}), ...(m.inReplyTo ? { inReplyTo: fromHex(m.inReplyTo) } : {}),
       ...(m.attachmentCount > 0 ? { attachments: this.#store.getAttachments(m.id) } : {}),
+    };
+    // Encrypted in the transaction that stores the bytes, as at queueing time.
+    const prepared = this.#store.batch(() => {
+      const p = this.#o.envelopes.prepare(keys, draft);
+      this.#store.setEnvelope(m.id, p.envelope, p.envelopeHash);
+      return p;
     });
-    this.#store.setEnvelope(m.id, prepared.envelope, prepared.envelopeHash);
     this.#o.recipients.pinFetchedKeys(m.peerIdentity, keys);
     return { ...m, envelope: prepared.envelope, envelopeHash: prepared.envelopeHash };
   }
@@ -378,12 +390,13 @@ export class MessagePipeline {
     const contact = this.#store.getContact(senderHex);
     let result: CommitResult;
     try {
-      result = await this.#incoming.commit({
+      const row: NewIncoming = {
         id, kind: m.kind, peerIdentity: senderHex, peerOnion: m.senderOnion, peerLabel: contact?.alias ?? null,
         subject: m.subject, body: m.body, threadId: m.threadId ? toHex(m.threadId) : null, inReplyTo: m.inReplyTo ? toHex(m.inReplyTo) : null,
         createdAt: m.createdAt, expiresAt: m.expiresAt, receivedAt: now, envelopeHash: opened.envelopeHash, receipt: opened.receipt,
         attachments: m.attachments,
-      });
+      };
+      result = await this.#incoming.commit({ row, persist: opened.persist });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'DISK_FULL') {
         this.#log.error('disk full: refusing inbound mail until space is freed (senders keep it and retry)');
