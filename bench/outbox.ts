@@ -27,6 +27,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { apiClient } from '../src/api/index.js';
 import { cryptoReady, generateIdentity, type Identity } from '../src/crypto/index.js';
 import { silentLogger } from '../src/log.js';
@@ -37,6 +39,9 @@ import type { PeersMessage } from './outbox-peers.js';
 import { machineLabel, report, round } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+// A full GC on demand, for the memory figures (the flag only makes `gc` available).
+v8.setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 const progress = (s: string) => process.stderr.write(`[bench outbox] ${s}\n`);
 const TOKEN = 'bench-outbox-token-0123456789abcdef';
 
@@ -175,7 +180,19 @@ export async function run(args: string[]): Promise<void> {
     const sender = node;
     let rssPeak = process.memoryUsage().rss;
     const rssBeforeDrain = rssPeak;
-    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 250);
+    // When a tenth, half and nine tenths of the backlog are delivered: RSS, and what is still
+    // reachable after a full GC (JS heap + buffers). Flat if draining costs memory for what is in
+    // flight, not for what was queued or delivered.
+    const marksAt = [0.1, 0.5, 0.9].map((f) => Math.ceil(f * n));
+    const drainMem: { rss: number; live: number }[] = [];
+    const sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      if (drainMem.length < marksAt.length && tl.t.delivered >= marksAt[drainMem.length]!) {
+        gc();
+        const m = process.memoryUsage();
+        drainMem.push({ rss: m.rss, live: m.heapUsed + m.arrayBuffers });
+      }
+    }, 250);
     const dialsBeforeUp = counter.dials;
     const up0 = performance.now();
     const upMs = new Promise<number>((resolve) => peers!.once('message', (m: PeersMessage) => resolve(m.type === 'up' ? m.ms : NaN)));
@@ -215,6 +232,7 @@ export async function run(args: string[]): Promise<void> {
         `  pipeline, same run    ${round(pipelineRate, 0)} msgs/s   (${pipelineN} fresh mails to the same peers, online)`,
         `  drain vs pipeline     ${round(drainRate / pipelineRate, 2)}×`,
         `  sender RSS            ${mb(rss0)} MB before queueing, ${mb(rssBeforeDrain)} MB before the drain, peak ${mb(rssPeak)} MB while draining, ${mb(rssAfterDrain)} MB after`,
+        `  while draining        RSS ${drainMem.map((m) => mb(m.rss)).join(' / ')} MB, live after GC (JS heap + buffers) ${drainMem.map((m) => mb(m.live)).join(' / ')} MB at 10 / 50 / 90 % delivered`,
         `  machine               ${machine}`,
       ],
       {
@@ -223,7 +241,11 @@ export async function run(args: string[]): Promise<void> {
         dials_after_restart_3s: dialsRestart, restart_start_ms: round(startMs, 0), restart_first_api_ms: round(firstApiMs, 0), pending_at_restart: pending,
         drain_msgs_per_s: round(drainRate, 0), drain_first_delivery_ms: round(pickupMs, 0), drain_dials: dialsDrain, hello,
         pipeline_msgs_per_s: round(pipelineRate, 0), drain_vs_pipeline: round(drainRate / pipelineRate, 2),
-        rss_mb: { before_queueing: mb(rss0), before_drain: mb(rssBeforeDrain), peak_drain: mb(rssPeak), after_drain: mb(rssAfterDrain) }, machine,
+        rss_mb: {
+          before_queueing: mb(rss0), before_drain: mb(rssBeforeDrain), peak_drain: mb(rssPeak), after_drain: mb(rssAfterDrain),
+          drain_10_50_90: drainMem.map((m) => mb(m.rss)),
+        },
+        live_mb_drain_10_50_90: drainMem.map((m) => mb(m.live)), machine,
       },
     );
   } finally {
