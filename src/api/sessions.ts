@@ -20,8 +20,10 @@
  * includes the port, so no other port's page can read the page secret, and the cookie alone opens
  * nothing. The cookie half is HttpOnly, so script on our own origin cannot carry a complete
  * credential away either. The cookie's name includes the port so that two nodes on one host do not
- * overwrite each other's session. (A `__Host-` name would not help: it requires the Secure flag,
- * which means https, and it scopes by host, not port, exactly like a plain name.)
+ * overwrite each other's session. A `__Host-` name would not help: it scopes the cookie by host,
+ * not port, exactly like a plain name, so it would neither separate two nodes nor keep other ports
+ * from receiving it; and it requires the Secure flag, which over http://127.0.0.1 some browsers
+ * accept (Chromium 2026 does: loopback counts as a secure context) and others need not.
  *
  * Sessions live in memory only: a restart signs every browser out, by design. Secrets are stored
  * as SHA-256 hashes, so a lookup by an attacker's guess compares hashes, never the secret itself.
