@@ -235,8 +235,8 @@ export function resolveApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits 
 
 /**
  * Bytes of a connection we do not account byte by byte: the socket, HTTP and WebSocket objects, the
- * PeerConnection, and their buffers when idle. Measured: 256 idle upgraded connections added
- * ~20 MiB of RSS to a node (≈ 80 KiB each); rounded up.
+ * PeerConnection, and their buffers when idle. Measured (2026-11-29): 256 connections past HELLO
+ * added 9.3 MiB of RSS to a listener (≈ 37 KiB each); rounded up with room for busy ones.
  */
 export const CONNECTION_OVERHEAD_BYTES = 96 * 1024;
 /** What a paused socket can hold: one read the guard kept back (≤ 64 KiB) and the stream's buffer (16 KiB). */
