@@ -1,8 +1,9 @@
 /**
  * The receiving side of `bench/pipeline.ts`, in its own process (as a second user's machine would
  * be): an OnionpostNode on the loopback network, plus a raw `ws` echo server on 127.0.0.1 for the
- * baseline. Started with an IPC channel by the bench; reports `{onion, echoPort}` when ready and
- * exits when told to stop or when the bench goes away.
+ * baseline. Started with an IPC channel by the bench; reports `{onion, echoPort}` when ready, adds
+ * the sender as a contact when told `{type:'contact', onion}`, and exits when told to stop or when
+ * the bench goes away.
  *
  *   node dist/bench/pipeline-peer.js <root dir> [frames per second allowed per connection, default: the node's default]
  */
@@ -48,8 +49,16 @@ async function main(): Promise<void> {
     await node.close();
     process.exit(0);
   };
-  process.on('message', (m: { type?: string }) => {
+  process.on('message', (m: { type?: string; onion?: string }) => {
     if (m?.type === 'stop') void stop();
+    // The sender is our contact too, as between two users who write to each other: its mail is
+    // opened at once instead of waiting for the budget of strangers' decryptions.
+    else if (m?.type === 'contact' && m.onion) {
+      Promise.resolve(node.handlers['contacts.add']!({ alias: 'sender', address: m.onion })).then(
+        () => process.send!({ type: 'contact-added' }),
+        (err: unknown) => console.error('pipeline-peer: contacts.add failed:', err),
+      );
+    }
   });
   process.on('disconnect', () => void stop());
   process.on('SIGTERM', () => void stop());

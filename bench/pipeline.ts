@@ -144,6 +144,11 @@ export async function run(args: string[]): Promise<void> {
     // As a user would: the peer is a contact. Its bundle (encryption key) is fetched and pinned at
     // the first delivery, so from then on messages are sealed when queued.
     await node.handlers['contacts.add']!({ alias: 'peer', address: onion });
+    const child = peer;
+    await new Promise<void>((resolve) => {
+      child.once('message', () => resolve());
+      child.send({ type: 'contact', onion: node!.identity.onion });
+    });
     const to = 'peer';
 
     // Warm-up: connection, JIT, SQLite caches; also tells us the envelope size for the baseline.

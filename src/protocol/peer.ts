@@ -24,9 +24,9 @@
  * life, not only the matching PONG (a PONG can queue behind a large DELIVER on a slow circuit).
  *
  * Charging: every inbound frame takes a token from the rate limit the moment it arrives, before it
- * is decoded, except an answer we are owed: the PONG to our outstanding PING, a RECEIPT or REJECT
- * whose message id is a DELIVER we have in flight, a BUNDLE (or zero-id REJECT) for an outstanding
- * BUNDLE_REQUEST. The type byte and message id are peeked, not decoded. So a busy sender is never
+ * is decoded, except an answer we are owed: the PONG to our outstanding PING, one RECEIPT or REJECT
+ * per DELIVER we sent, a BUNDLE (or zero-id REJECT) for an outstanding BUNDLE_REQUEST. The type byte
+ * (and a REJECT's message id) are peeked, not decoded. So a busy sender is never
  * closed for its receiver's RECEIPTs, and a peer cannot flood with frames nobody asked for.
  *
  * Flow control: each side's HELLO carries the capability `window=N`, N = its maxPendingDelivers
@@ -231,6 +231,8 @@ export class PeerConnection {
   #bundles: Tracker<Uint8Array>[] = [];
   /** True from our PING until the first PONG after it (that one PONG is owed, not charged). */
   #pongOwed = false;
+  /** RECEIPT/REJECT frames the peer may still send us uncharged: one per DELIVER we sent. */
+  #answersOwed = 0;
   #serverPending = 0;
   #bundleChain: Promise<void> = Promise.resolve();
   readonly #onMessage = (bytes: Uint8Array) => this.#receive(bytes);
@@ -426,10 +428,14 @@ export class PeerConnection {
     if (this.role !== 'client') return false;
     if (type === FRAME_TYPE_IDS.BUNDLE) return this.#bundles.length > 0;
     if (type !== FRAME_TYPE_IDS.RECEIPT && type !== FRAME_TYPE_IDS.REJECT) return false;
-    if (bytes.length < ID_OFFSET + MESSAGE_ID_BYTES) return false;
-    const id = bytes.subarray(ID_OFFSET, ID_OFFSET + MESSAGE_ID_BYTES);
-    if (type === FRAME_TYPE_IDS.REJECT && id.every((b) => b === 0)) return this.#bundles.length > 0;
-    return this.#delivers.has(toHex(id));
+    if (type === FRAME_TYPE_IDS.REJECT && bytes.length >= ID_OFFSET + MESSAGE_ID_BYTES && bytes.subarray(ID_OFFSET, ID_OFFSET + MESSAGE_ID_BYTES).every((b) => b === 0)) {
+      return this.#bundles.length > 0;
+    }
+    // One answer frame is owed per DELIVER we put on the wire (late ones included), whatever the
+    // RECEIPT layout (a batched RECEIPT answers several and is owed once).
+    if (this.#answersOwed === 0) return false;
+    this.#answersOwed--;
+    return true;
   }
 
   #onHello(frame: HelloFrame): void {
@@ -522,7 +528,8 @@ export class PeerConnection {
   /** Sends a frame if the connection can still carry it; false otherwise (the close path handles the rest). */
   #send(frame: Frame): boolean {
     if (this.#state === 'closed') return false;
-    if (ANSWERS.has(frame.type) && this.#channel.bufferedAmount > this.#limits.maxUnreadAnswerBytes) {
+    // A server's send buffer holds nothing but its answers (a client's also holds its DELIVERs).
+    if (this.role === 'server' && ANSWERS.has(frame.type) && this.#channel.bufferedAmount > this.#limits.maxUnreadAnswerBytes) {
       // The peer asks and does not read what we answer; its answers would pile up in our memory.
       this.#log.info({ buffered: this.#channel.bufferedAmount }, 'peer does not read our answers; cutting it');
       this.destroy(new ProtocolError('SLOW_READER', `more than ${this.#limits.maxUnreadAnswerBytes} bytes of answers unread`));
@@ -593,6 +600,7 @@ export class PeerConnection {
       if (q.tracker.done) continue;
       q.sent = true;
       this.#deliversOnWire++;
+      this.#answersOwed++;
       this.#send(q.frame);
     }
   }
