@@ -407,24 +407,23 @@ export class InboundGuard {
 
   /**
    * Closes one connection matching `which` to make room, the one that has shown the least: a pending
-   * connection that never got as far as a WebSocket upgrade, oldest first; else a pending one from
-   * the scope holding the most pending connections if it holds several; else the oldest pending;
-   * else the oldest. False if none matched.
+   * connection that never got as far as a WebSocket upgrade before one that did; among those, one
+   * from the scope (circuit) holding the most pending connections if it holds several, else the
+   * oldest; with none pending, the oldest. False if none matched.
    */
   #evict(which: (c: Conn) => boolean): boolean {
     let oldest: Conn | undefined;
-    let oldestPending: Conn | undefined;
-    let silent: Conn | undefined;
-    let crowded: Conn | undefined;
+    const silent: { oldest?: Conn; crowded?: Conn } = {};
+    const spoke: { oldest?: Conn; crowded?: Conn } = {};
     for (const c of this.#conns) {
       if (c.cut || !which(c)) continue;
       oldest ??= c;
       if (!c.pending) continue;
-      oldestPending ??= c;
-      if (!c.meter) silent ??= c;
-      else if (c.scope.pending > 1 && (!crowded || c.scope.pending > crowded.scope.pending)) crowded = c;
+      const group = c.meter ? spoke : silent;
+      group.oldest ??= c;
+      if (c.scope.pending > 1 && (!group.crowded || c.scope.pending > group.crowded.scope.pending)) group.crowded = c;
     }
-    const victim = silent ?? crowded ?? oldestPending ?? oldest;
+    const victim = silent.crowded ?? silent.oldest ?? spoke.crowded ?? spoke.oldest ?? oldest;
     if (!victim) return false;
     this.#cutConn(victim, 'room');
     return true;

@@ -144,6 +144,15 @@ test('guard slots: a connection that never upgraded goes first; then one from th
   assert.ok(crowd[0]!.socket.destroyed, "the crowded circuit's oldest went");
 });
 
+test('guard slots: among connections that never upgraded, a crowded circuit loses one before an older lone one', () => {
+  const { open } = setup();
+  const lone = open('circuit:8');
+  const crowd = [open('circuit:9'), open('circuit:9'), open('circuit:9')];
+  open('circuit:10');
+  assert.equal(lone.socket.destroyed, false);
+  assert.ok(crowd[0]!.socket.destroyed);
+});
+
 test('guard deadline: pending connections get handshakeTimeoutMs, or the shorter one under pressure', () => {
   const { guard, open, clock } = setup();
   const a = open();
