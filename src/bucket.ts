@@ -16,11 +16,11 @@ export class TokenBucket {
       this.#at = now;
     }
   }
-  /** Takes one token if there is one. */
-  take(now: number): boolean {
+  /** Takes `n` tokens (default one) if there are that many. */
+  take(now: number, n = 1): boolean {
     this.#refill(now);
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
+    if (this.#tokens < n) return false;
+    this.#tokens -= n;
     return true;
   }
   /** Tokens available now (fractional). */
@@ -28,10 +28,11 @@ export class TokenBucket {
     this.#refill(now);
     return this.#tokens;
   }
-  /** Milliseconds until one token is available (0 if one is). */
-  waitMs(now: number): number {
+  /** Milliseconds until `n` tokens (default one) are available (0 if they are; Infinity if never: n > burst). */
+  waitMs(now: number, n = 1): number {
     this.#refill(now);
-    if (this.#tokens >= 1) return 0;
-    return this.rate > 0 ? Math.ceil(((1 - this.#tokens) * 1000) / this.rate) : Infinity;
+    if (this.#tokens >= n) return 0;
+    if (n > this.burst || this.rate <= 0) return Infinity;
+    return Math.ceil(((n - this.#tokens) * 1000) / this.rate);
   }
 }

@@ -19,13 +19,17 @@
  * global bucket makes the connection wait: the rest of the read is kept, the socket paused (TCP
  * pushes back on the peer, nothing more is read or parsed), and waiting connections are resumed in
  * turn, at most UNPROVEN_QUANTUM frames each, as the bucket refills. Proven scopes never wait for it.
+ * Accepting a connection is charged the same way (connectionCostFrames), before its HTTP request is
+ * read: so reconnecting costs a circuit its budget too, and churn cannot take more than the global
+ * budget's share of the CPU.
  *
  * Slots. On each new connection, before anything is read: pending connections beyond
- * maxPendingHandshakes, unproven beyond maxUnprovenConnections, all beyond maxConnections make room by
- * closing a pending one (one that never even upgraded first, then one from the scope holding the
- * most pending, then the oldest), then the oldest unproven; proven connections are never closed for
- * room, so when all slots are proven the new connection is refused (503). While pending connections fill half their cap or more, a pending
- * connection has handshakeTimeoutUnderPressureMs to send HELLO instead of handshakeTimeoutMs.
+ * maxPendingHandshakes, unproven beyond maxUnprovenConnections, all beyond maxConnections make room
+ * by closing a pending one (one that sent nothing first, then one that never upgraded, then any;
+ * within each the crowded circuit's, else the oldest), then the oldest unproven. Proven connections
+ * are never closed for room, so when all slots are proven the new connection is refused (503).
+ * While pending connections fill half their cap or more, a pending connection has
+ * handshakeTimeoutUnderPressureMs to send HELLO instead of handshakeTimeoutMs.
  *
  * Buffers. The bytes of every partly received message (plus PER_CHUNK_OVERHEAD_BYTES per read and per
  * fragment it spans) are counted per connection and in total; over maxUnprovenBufferedBytes (unproven
@@ -93,6 +97,10 @@ interface Conn extends GuardedConnection {
   meter: WsFrameMeter | undefined;
   forward: ((chunk: Buffer) => void) | undefined;
   held: Buffer | undefined;
+  /** Bytes read before the HTTP request (tor's PROXY line): not a sign the peer spoke. */
+  preamble: number;
+  /** Hands the accepted socket on (to the HTTP parser) once its connection cost is paid. */
+  proceed: (() => void) | undefined;
   waiting: boolean;
   quantum: number;
   reads: number;
@@ -168,7 +176,7 @@ export class InboundGuard {
     const scope = this.#scope(scopeKey ?? `conn:${this.#seq + 1}`, now);
     const conn: Conn = {
       id: ++this.#seq, socket, scope, openedAt: now, pending: true, meter: undefined, forward: undefined, held: undefined,
-      waiting: false, quantum: 0, reads: 0, buffered: 0, bufferedUnproven: false, cut: false, gone: false,
+      preamble: 0, proceed: undefined, waiting: false, quantum: 0, reads: 0, buffered: 0, bufferedUnproven: false, cut: false, gone: false,
     };
     this.#conns.add(conn);
     scope.conns.add(conn);
@@ -180,9 +188,33 @@ export class InboundGuard {
     return conn;
   }
 
-  /** Moves a connection to the scope its PROXY line names (before it is upgraded). */
-  rescope(c: GuardedConnection, key: string): void {
+  /**
+   * Charges an accepted connection's cost (connectionCostFrames) to its scope and, while unproven, to
+   * the global budget, then runs `proceed` (hand the socket to the HTTP parser) — at once, or once
+   * the global budget lets it in turn (the socket stays paused, unread, until then); a scope over
+   * its budget is cut instead. Call with the scope final (after rescope).
+   */
+  admitConnection(c: GuardedConnection, proceed: () => void): void {
     const conn = c as Conn;
+    if (conn.cut) return;
+    conn.proceed = proceed;
+    conn.socket.pause();
+    this.#tryProceed(conn);
+  }
+
+  #tryProceed(conn: Conn): void {
+    const v = this.#charge(conn, this.#l.connectionCostFrames);
+    if (v === 'cut') return this.#cutConn(conn, 'rate');
+    if (v === 'wait') return this.#wait(conn);
+    const proceed = conn.proceed!;
+    conn.proceed = undefined;
+    proceed();
+  }
+
+  /** Moves a connection to the scope its PROXY line (`preambleBytes` long) names, before it is upgraded. */
+  rescope(c: GuardedConnection, key: string, preambleBytes = 0): void {
+    const conn = c as Conn;
+    conn.preamble = preambleBytes;
     if (conn.gone || conn.scope.key === key) return;
     const from = conn.scope;
     const to = this.#scope(key, this.#clock.now());
@@ -321,20 +353,25 @@ export class InboundGuard {
     this.#wait(conn);
   }
 
-  #charge(conn: Conn): 'ok' | 'cut' | 'wait' {
+  #charge(conn: Conn, n = 1): 'ok' | 'cut' | 'wait' {
     const now = this.#clock.now();
     const unproven = conn.scope.trust === 'unproven';
     if (unproven) {
       // Behind others already waiting, unless this one was just resumed and has quantum left.
       const ahead = this.#waitList.length > 0 && conn.quantum <= 0;
-      if (ahead || this.#global.available(now) < 1) return 'wait';
+      if (ahead || this.#global.available(now) < n) return 'wait';
     }
-    if (!conn.scope.bucket.take(now)) return 'cut';
+    if (!conn.scope.bucket.take(now, n)) return 'cut';
     if (unproven) {
-      this.#global.take(now);
+      this.#global.take(now, n);
       if (conn.quantum > 0) conn.quantum--;
     }
     return 'ok';
+  }
+
+  /** Global tokens the waiting connection needs to make progress. */
+  #need(conn: Conn): number {
+    return conn.proceed ? this.#l.connectionCostFrames : 1;
   }
 
   #wait(conn: Conn): void {
@@ -347,7 +384,7 @@ export class InboundGuard {
 
   #armResume(): void {
     if (this.#resumeTimer !== undefined || this.#waitList.length === 0 || this.#closed) return;
-    const delay = Math.max(1, this.#global.waitMs(this.#clock.now()));
+    const delay = Math.max(1, this.#global.waitMs(this.#clock.now(), this.#need(this.#waitList[0]!)));
     this.#resumeTimer = this.#clock.setTimeout(() => {
       this.#resumeTimer = undefined;
       this.#resumeSome();
@@ -357,7 +394,7 @@ export class InboundGuard {
   /** Gives waiting connections their turns while the global bucket has tokens. */
   #resumeSome(): void {
     const now = this.#clock.now();
-    for (let turns = 0; turns < 10_000 && this.#waitList.length > 0 && this.#global.available(now) >= 1; turns++) {
+    for (let turns = 0; turns < 10_000 && this.#waitList.length > 0 && this.#global.available(now) >= this.#need(this.#waitList[0]!); turns++) {
       const conn = this.#waitList.shift()!;
       if (conn.cut || !conn.waiting) continue;
       this.#resume(conn);
@@ -369,6 +406,10 @@ export class InboundGuard {
     conn.waiting = false;
     this.#waitList = this.#waitList.filter((x) => x !== conn);
     conn.quantum = UNPROVEN_QUANTUM;
+    if (conn.proceed) {
+      this.#tryProceed(conn);
+      return;
+    }
     const held = conn.held;
     conn.held = undefined;
     if (held && held.length > 0) this.#process(conn, held);
@@ -407,23 +448,24 @@ export class InboundGuard {
 
   /**
    * Closes one connection matching `which` to make room, the one that has shown the least: a pending
-   * connection that never got as far as a WebSocket upgrade before one that did; among those, one
-   * from the scope (circuit) holding the most pending connections if it holds several, else the
-   * oldest; with none pending, the oldest. False if none matched.
+   * connection that has sent nothing at all, then one that has not got as far as a WebSocket
+   * upgrade, then any pending one; within each, one from the scope (circuit) holding the most
+   * pending connections if it holds several, else the oldest. With none pending, the oldest. False
+   * if none matched.
    */
   #evict(which: (c: Conn) => boolean): boolean {
     let oldest: Conn | undefined;
-    const silent: { oldest?: Conn; crowded?: Conn } = {};
-    const spoke: { oldest?: Conn; crowded?: Conn } = {};
+    const stages: { oldest?: Conn; crowded?: Conn }[] = [{}, {}, {}];
     for (const c of this.#conns) {
       if (c.cut || !which(c)) continue;
       oldest ??= c;
       if (!c.pending) continue;
-      const group = c.meter ? spoke : silent;
+      const read = (c.socket as { bytesRead?: number }).bytesRead ?? 0;
+      const group = stages[c.meter ? 2 : read > c.preamble ? 1 : 0]!;
       group.oldest ??= c;
       if (c.scope.pending > 1 && (!group.crowded || c.scope.pending > group.crowded.scope.pending)) group.crowded = c;
     }
-    const victim = silent.crowded ?? silent.oldest ?? spoke.crowded ?? spoke.oldest ?? oldest;
+    const victim = stages.map((g) => g.crowded ?? g.oldest).find((v) => v !== undefined) ?? oldest;
     if (!victim) return false;
     this.#cutConn(victim, 'room');
     return true;

@@ -5,8 +5,9 @@
  * InboundGuard (guard.ts), for every path together, before the bytes reach the HTTP parser, `ws` or
  * the protocol:
  *
- *   TCP accept ─▶ [proxyProtocol: tor's PROXY line, scope = its circuit] ─▶ guard.accept (slots:
- *   make room or refuse 503) ─▶ HTTP request (pending deadline: guard's sweep)
+ *   TCP accept ─▶ guard.accept (slots: make room or refuse 503) ─▶ [proxyProtocol: tor's PROXY line,
+ *   scope = its circuit] ─▶ guard.admitConnection (its cost charged; may wait, unread) ─▶ HTTP request
+ *   (pending deadline: guard's sweep)
  *     ├─ no Upgrade header ─▶ httpHandler(req, res) if given, else 404
  *     └─ Upgrade ─▶ path must be '/' or a route (else 404) ─▶ ws handshake (maxPayload = maxFrame, maxFragments,
  *        maxBufferedChunks = maxFrameChunks, no permessage-deflate) ─▶ every later socket read goes
@@ -148,8 +149,12 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
     });
     if (!conn) return;
     bySocket.set(socket, conn);
-    if (!opts.proxyProtocol) {
+    const toHttp = () => {
       http.emit('connection', socket);
+      socket.resume();
+    };
+    if (!opts.proxyProtocol) {
+      guard.admitConnection(conn, toHttp);
       return;
     }
     // Tor writes its PROXY line as the stream opens; until it is complete nothing else is read.
@@ -168,11 +173,10 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
       socket.off('data', onData);
       socket.pause();
       const scope = proxyScope(parsed.header);
-      if (scope) guard.rescope(conn, scope);
+      if (scope) guard.rescope(conn, scope, parsed.length);
       const rest = buf.subarray(parsed.length);
       if (rest.length) socket.unshift(rest);
-      http.emit('connection', socket);
-      socket.resume();
+      guard.admitConnection(conn, toHttp);
     };
     socket.on('data', onData);
   });

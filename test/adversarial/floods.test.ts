@@ -70,7 +70,9 @@ test('undecryptable DELIVERs from reconnecting connections: decryption attempts 
   assert.ok(tried <= budget, `decryption attempts answered ${tried} ≤ budget ${budget}`);
 });
 
-test('reconnect churn (connect, HELLO, close): the node keeps serving', async () => {
+test('reconnect churn (connect, HELLO, close): accepting is charged too, so churn stays within the anonymous budget', async () => {
   const a = await siege(s, 'churn');
-  assert.ok(a.upgraded > 100, `churned ${a.upgraded} connections`);
+  assert.ok(a.opened > 100, `the attacker opened ${a.opened} connections`);
+  const most = unprovenFrameBudget(a.ms) / L.connectionCostFrames;
+  assert.ok(a.upgraded <= most, `upgrades ${a.upgraded} ≤ ${Math.floor(most)} (budget / connection cost)`);
 });

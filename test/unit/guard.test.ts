@@ -257,3 +257,28 @@ test('guard log: a flood of closed connections is one warning per reason, then a
   assert.equal(summary.repeated, guard.stats().cut.room - 1);
   guard.close();
 });
+
+test('guard connections: accepting costs connectionCostFrames; past the global budget a newcomer waits unread, in turn; a circuit that reconnects too often is cut', () => {
+  const { guard, open, clock } = setup({ connectionCostFrames: 4 });
+  const proceeded: number[] = [];
+  const admit = (scope?: string) => {
+    const o = open(scope);
+    guard.admitConnection(o.conn!, () => proceeded.push(o.conn!.id));
+    return o;
+  };
+  const a = admit();
+  const b = admit();
+  const c = admit(); // the global burst (8) paid for two
+  assert.deepEqual(proceeded, [a.conn!.id, b.conn!.id]);
+  assert.equal(c.socket.isPaused(), true, 'waiting, its request not read');
+  assert.equal(guard.stats().waiting, 1);
+  clock.advance(400); // 10/s: 4 tokens
+  assert.deepEqual(proceeded, [a.conn!.id, b.conn!.id, c.conn!.id]);
+  // One circuit's budget (burst 5) pays for one connection (4), not two.
+  clock.advance(10_000);
+  const first = admit('circuit:7');
+  assert.equal(first.socket.destroyed, false);
+  const again = admit('circuit:7');
+  assert.ok(again.socket.destroyed, 'the reconnect found its circuit over budget');
+  guard.close();
+});
