@@ -23,12 +23,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { cpus } from 'node:os';
-import { cryptoReady, generateIdentity, openMessage, sealMessage, signReceipt, verifyReceipt } from '../src/crypto/index.js';
+import { cryptoReady, generateIdentity } from '../src/crypto/index.js';
 import { silentLogger } from '../src/log.js';
 import { OnionpostNode, loopbackNetwork } from '../src/node/index.js';
 import { numArg } from './args.js';
 import { forkReady, stopChild } from './child.js';
 import type { PeerReady } from './pipeline-peer.js';
+import { ceiling, sessionCrypto } from './sessions.js';
 import { machineLabel, report, round } from './stats.js';
 import { DEFAULT_LIMITS } from '../src/limits.js';
 
@@ -63,30 +64,13 @@ async function rawEcho(port: number, size: number, n: number, window: number): P
 }
 
 /**
- * Times the per-message envelope crypto of each side (`n` messages of `bodySize` bytes) and the
- * msgs/s it alone allows: each side is one process (one core at most), both share `cores`.
+ * Times the per-message session crypto of each side (`n` messages of `bodySize` bytes, see
+ * bench/sessions.ts) and the msgs/s it alone allows: each side is one process (one core at most),
+ * both share `cores`.
  */
 function cryptoCeiling(bodySize: number, n: number, cores: number): { senderUs: number; receiverUs: number; msgsPerS: number } {
-  const a = generateIdentity();
-  const b = generateIdentity();
-  const body = 'x'.repeat(bodySize);
-  const now = Date.now();
-  let t = performance.now();
-  const sealed = Array.from({ length: n }, (_, i) =>
-    sealMessage(a, b.encryptionKey, { kind: 'mail', recipient: b.identityKey as never, subject: `bench ${i}`, body }, { now }));
-  const sealUs = ((performance.now() - t) * 1000) / n;
-  const receipts: Uint8Array[] = [];
-  t = performance.now();
-  for (const s of sealed) {
-    openMessage(b, s.envelope, { now, maxSkewMs: 60_000 });
-    receipts.push(signReceipt(b, s.id, s.envelopeHash));
-  }
-  const receiverUs = ((performance.now() - t) * 1000) / n;
-  t = performance.now();
-  sealed.forEach((s, i) => verifyReceipt(b.identityKey, s.id, s.envelopeHash, receipts[i]!));
-  const senderUs = sealUs + ((performance.now() - t) * 1000) / n;
-  const msgsPerS = Math.min(1e6 / senderUs, 1e6 / receiverUs, (Math.min(cores, 2) * 1e6) / (senderUs + receiverUs));
-  return { senderUs, receiverUs, msgsPerS };
+  const r = sessionCrypto(n, 'x'.repeat(bodySize));
+  return { senderUs: r.senderUs, receiverUs: r.receiverUs, msgsPerS: ceiling(r.senderUs, r.receiverUs, cores) };
 }
 
 /** Queues `n` messages and resolves when all are delivered (bounded by `timeoutMs`). */

@@ -220,7 +220,7 @@ export async function run(args: string[]): Promise<void> {
     const sealed = alice.node.store.getMessage(first.id)!;
     const messageId = new Uint8Array(16);
     const deliverFrame = encodeFrame({ type: 'DELIVER', messageId, envelope: sealed.envelope! });
-    receiptFrameBytes = encodeFrame({ type: 'RECEIPT', messageId, envelopeHash: new Uint8Array(32), signature: new Uint8Array(64) }).length;
+    receiptFrameBytes = encodeFrame({ type: 'RECEIPT', receipts: [{ messageId, mac: new Uint8Array(16) }] }).length;
 
     // The raw path: same tor, same isolation key, same onion and port, path /echo.
     echoAgent = new TorSocksAgent({ socksPort: alice.net.tor!.socksPort, isolation, keepAlive: false });

@@ -5,7 +5,7 @@
 export interface Limits {
   /** Largest padded inner message, bytes. The top size bucket. */
   maxPlaintext: number;
-  /** Largest sealed envelope on the wire: maxPlaintext + crypto_box_seal overhead. */
+  /** Largest envelope on the wire (an INIT or SESSION envelope is a whole bucket, PROTOCOL.md §9). */
   maxEnvelope: number;
   /** Largest wire frame: the largest envelope plus frame header and routing fields. */
   maxFrame: number;
@@ -23,7 +23,7 @@ export interface Limits {
   maxPendingDelivers: number;
   /** Accepted skew between a message's created_at and our clock, ms. */
   maxClockSkewMs: number;
-  /** Longest TTL a sender may ask for, ms. */
+  /** Longest TTL a sender may ask for, ms. Also how long old prekeys and skipped keys are kept. */
   maxTtlMs: number;
   /** Sessions: expected tags kept per session ahead of the highest received (PROTOCOL.md §8.2, W). */
   tagWindow: number;
@@ -81,12 +81,21 @@ export interface Limits {
   scopeMemoryMs: number;
   /** Concurrent streams one Tor circuit may open to our onion (HiddenServiceMaxStreams); past it tor closes the circuit. */
   maxStreamsPerCircuit: number;
+  /** Age at which our signed prekeys (X25519 and ML-KEM) are replaced, ms (PROTOCOL.md §2). */
+  signedPrekeyRotationMs: number;
+  /** One-time prekeys we keep ready, and the count below which the pool is refilled (§3). */
+  oneTimePrekeyPool: number;
+  oneTimePrekeyRefillBelow: number;
 }
 
 /** Size buckets the inner message is padded to, ascending. The last is `maxPlaintext`. */
 export const PADDING_BUCKETS = [1024, 4096, 16384, 65536, 262144] as const;
 
-/** crypto_box_seal adds an ephemeral public key (32) and a MAC (16). */
+/**
+ * What a version-1 sealed box added to a bucket (an ephemeral public key and a MAC). Version-2
+ * envelopes are whole buckets, so a bucket + this many bytes is a version-1 envelope, answered
+ * UNSUPPORTED_VERSION (PROTOCOL.md §1).
+ */
 export const SEAL_OVERHEAD = 48;
 
 /** Room for the frame header and DELIVER's routing fields around an envelope. */
@@ -94,8 +103,8 @@ export const FRAME_OVERHEAD = 256;
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxPlaintext: PADDING_BUCKETS[PADDING_BUCKETS.length - 1]!,
-  maxEnvelope: PADDING_BUCKETS[PADDING_BUCKETS.length - 1]! + SEAL_OVERHEAD,
-  maxFrame: PADDING_BUCKETS[PADDING_BUCKETS.length - 1]! + SEAL_OVERHEAD + FRAME_OVERHEAD,
+  maxEnvelope: PADDING_BUCKETS[PADDING_BUCKETS.length - 1]!,
+  maxFrame: PADDING_BUCKETS[PADDING_BUCKETS.length - 1]! + FRAME_OVERHEAD,
   maxConnections: 256,
   handshakeTimeoutMs: 10_000,
   // Measured: one node processes ~800 DELIVERs/s at most (bench: pipeline), and a Tor circuit
@@ -111,6 +120,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   tagWindow: 128,
   maxSkippedKeys: 1000,
   maxReceiptsPerFrame: 256,
+  signedPrekeyRotationMs: 7 * 24 * 60 * 60 * 1000,
+  oneTimePrekeyPool: 100,
+  oneTimePrekeyRefillBelow: 20,
   // An honest new peer's connection (24), its HELLO, maybe a BUNDLE_REQUEST, then at most its
   // window (64) of DELIVERs before the first answer (it is proven by the first that opens): 128.
   unprovenFramesPerSecond: 20,

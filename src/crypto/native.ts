@@ -1,34 +1,28 @@
 /**
- * The per-message public-key operations (Ed25519 sign/verify, the X25519 of crypto_box_seal) on
- * Node's OpenSSL instead of wasm libsodium: 2–2.5× faster on the hot path, byte-for-byte the same
- * results, and no new dependency. libsodium keeps everything OpenSSL lacks (XSalsa20-Poly1305,
- * HSalsa20, BLAKE2b, Argon2id).
+ * Ed25519 sign/verify on Node's OpenSSL instead of wasm libsodium: 2–2.5× faster, byte-for-byte
+ * the same results, and no new dependency. libsodium keeps everything OpenSSL lacks (the key
+ * file's XSalsa20-Poly1305 and Argon2id).
  *
  * Equivalence with libsodium, checked by a differential test (test/unit/native-crypto.test.ts):
  * - Ed25519 signatures are deterministic (RFC 8032), so both libraries give identical bytes.
  * - Verification adds libsodium's own pre-checks to OpenSSL's (which already rejects S ≥ L and
  *   compares R cofactorlessly): a public key must be canonical and neither it nor R may be one of
  *   the small-order encodings libsodium blocks.
- * - `sealTo`/`openSealed` are crypto_box_seal/crypto_box_seal_open: ephemeral X25519 key epk,
- *   k = HSalsa20(X25519(esk, pk), 0), nonce = BLAKE2b-192(epk ‖ pk), out = epk ‖ XSalsa20-Poly1305
- *   (k, nonce, m). OpenSSL refuses an all-zero shared secret (a small-order epk) as libsodium does.
  *
  * KeyObjects are memoised (OpenSSL's key import costs as much as a signature): private keys per
  * key array, checked against a copy so a wiped or reused array is never served a stale key; public
  * keys in a small bounded map. Both are pure caches of a function of the bytes.
  */
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { bytesEqual } from '../bytes.js';
-import { CryptoError } from './errors.js';
-import { sodium } from './sodium.js';
 
 const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 
-type Curve = 'Ed25519' | 'X25519';
+type Curve = 'Ed25519';
 
 const privateKeys = new WeakMap<Uint8Array, { copy: Uint8Array; key: KeyObject }>();
 
-/** `secret` is a 32-byte Ed25519 seed or X25519 secret; `pub` its public key. */
+/** `secret` is a 32-byte Ed25519 seed; `pub` its public key. */
 function privateKeyObject(curve: Curve, holder: Uint8Array, secret: Uint8Array, pub: Uint8Array): KeyObject {
   const hit = privateKeys.get(holder);
   if (hit && bytesEqual(hit.copy, holder)) return hit.key;
@@ -40,14 +34,12 @@ function privateKeyObject(curve: Curve, holder: Uint8Array, secret: Uint8Array, 
 const PUBLIC_CACHE_MAX = 1024;
 const publicKeys = new Map<string, KeyObject>();
 
-/** `cache: false` for one-use keys (a sealed box's ephemeral key), which would only evict others. */
-function publicKeyObject(curve: Curve, pub: Uint8Array, cache = true): KeyObject {
+function publicKeyObject(curve: Curve, pub: Uint8Array): KeyObject {
   const x = b64u(pub);
   const id = curve + x;
   let key = publicKeys.get(id);
   if (!key) {
     key = createPublicKey({ key: { kty: 'OKP', crv: curve, x }, format: 'jwk' });
-    if (!cache) return key;
     if (publicKeys.size >= PUBLIC_CACHE_MAX) publicKeys.delete(publicKeys.keys().next().value!);
     publicKeys.set(id, key);
   }
@@ -94,52 +86,5 @@ export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signat
     return verify(null, message, publicKeyObject('Ed25519', publicKey), signature);
   } catch {
     return false; // a public key OpenSSL cannot decode
-  }
-}
-
-const ZERO16 = new Uint8Array(16);
-
-/** k and nonce of a sealed box, from the X25519 shared secret and the two public keys. */
-function boxKeyAndNonce(shared: Uint8Array, epk: Uint8Array, pk: Uint8Array): { k: Uint8Array; nonce: Uint8Array } {
-  const s = sodium();
-  const k = s.crypto_core_hsalsa20(ZERO16, shared, null);
-  shared.fill(0);
-  const both = new Uint8Array(64);
-  both.set(epk, 0);
-  both.set(pk, 32);
-  return { k, nonce: s.crypto_generichash(24, both, null) };
-}
-
-/** crypto_box_seal(message, recipientKey): 32-byte ephemeral public key ‖ 16-byte MAC ‖ ciphertext. */
-export function sealTo(message: Uint8Array, recipientKey: Uint8Array): Uint8Array {
-  const eph = generateKeyPairSync('x25519');
-  const epk = Buffer.from(eph.publicKey.export({ format: 'jwk' }).x!, 'base64url');
-  const shared = new Uint8Array(diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject('X25519', recipientKey) }));
-  const { k, nonce } = boxKeyAndNonce(shared, epk, recipientKey);
-  const boxed = sodium().crypto_secretbox_easy(message, nonce, k);
-  k.fill(0);
-  const out = new Uint8Array(32 + boxed.length);
-  out.set(epk, 0);
-  out.set(boxed, 32);
-  return out;
-}
-
-/** crypto_box_seal_open: throws DECRYPT_FAILED unless `sealed` was sealed to this key pair, untouched. */
-export function openSealed(sealed: Uint8Array, publicKey: Uint8Array, secretKey: Uint8Array): Uint8Array {
-  if (sealed.length < 48) throw new CryptoError('DECRYPT_FAILED', 'sealed box shorter than its overhead');
-  const epk = sealed.subarray(0, 32);
-  let shared: Uint8Array;
-  try {
-    shared = new Uint8Array(diffieHellman({ privateKey: privateKeyObject('X25519', secretKey, secretKey, publicKey), publicKey: publicKeyObject('X25519', epk, false) }));
-  } catch (err) {
-    throw new CryptoError('DECRYPT_FAILED', 'ephemeral key is not usable (small order)', { cause: err });
-  }
-  const { k, nonce } = boxKeyAndNonce(shared, epk, publicKey);
-  try {
-    return sodium().crypto_secretbox_open_easy(sealed.subarray(32), nonce, k);
-  } catch (err) {
-    throw new CryptoError('DECRYPT_FAILED', 'sealed box does not authenticate', { cause: err });
-  } finally {
-    k.fill(0);
   }
 }

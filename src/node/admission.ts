@@ -9,7 +9,7 @@
  *   a waiting DELIVER beyond maxQueuedDelivers is refused BUSY (retryable: the sender keeps it)
  *
  * After the pipeline answered: a RECEIPT promotes the scope (contact if the message's sender is in
- * the contact book, else proven); a DELIVER that did not open (DECRYPT_FAILED, BAD_SIGNATURE,
+ * the contact book, else proven); a DELIVER that did not open (DECRYPT_FAILED, UNKNOWN_SESSION, BAD_SIGNATURE,
  * MALFORMED) demotes a proven scope to unproven. The scope and its trust are the listener's (a Tor
  * circuit when tor names it, else the connection); channels from elsewhere (the in-memory network)
  * are tracked here per channel.
@@ -168,7 +168,7 @@ export class DeliverScheduler {
   }
 }
 
-const DEMOTING: ReadonlySet<number> = new Set([RejectCode.DECRYPT_FAILED, RejectCode.BAD_SIGNATURE, RejectCode.MALFORMED]);
+const DEMOTING: ReadonlySet<number> = new Set([RejectCode.DECRYPT_FAILED, RejectCode.UNKNOWN_SESSION, RejectCode.BAD_SIGNATURE, RejectCode.MALFORMED]);
 
 export interface InboundAdmissionOptions {
   limits: Limits;

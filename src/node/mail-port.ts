@@ -2,7 +2,7 @@
  * The node's side of the mail bridge: a MailPort (src/bridge/port.ts) made from the node's public
  * methods, its store and its event bus. This is the only file that knows both.
  */
-import { MESSAGE_CAPACITY, messageContentSize } from '../crypto/index.js';
+import { MESSAGE_CAPACITY, messageContentSize } from '../session/index.js';
 import { BridgeError, onionMailAddress, type MailMessage, type MailPort } from '../bridge/index.js';
 import type { OnionpostNode } from './node.js';
 

@@ -13,7 +13,7 @@
  * is idempotent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { bytesEqual, toHex } from '../bytes.js';
+import { toHex } from '../bytes.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { describeError } from '../errors.js';
 import { PADDING_BUCKETS, resolveLimits, type ApiLimits, type Limits } from '../limits.js';
@@ -23,7 +23,7 @@ import { createMailBridge, type MailBridge } from '../bridge/index.js';
 import { ContactPolicy, recipientOf } from '../contacts/index.js';
 import { secureRandomBytes, type Identity, type RandomBytes } from '../crypto/index.js';
 import { createOutbox, type BackoffPolicy, type Outbox } from '../outbox/index.js';
-import { Connections, MessagePipeline, sealedBoxEnvelopes, type Envelopes, type SendParams, type SendResult } from '../pipeline/index.js';
+import { Connections, MessagePipeline, SessionEnvelopes, type Envelopes, type SendParams, type SendResult } from '../pipeline/index.js';
 import { PeerConnection } from '../protocol/index.js';
 import { MAILBOX_PATH, MailboxService, ProviderStore, type ProviderLimits, type ProviderStats } from '../provider/index.js';
 import type { IdentityRegistry } from '../registry/index.js';
@@ -76,10 +76,10 @@ export interface NodeOptions {
   /** How often contacts with a pending key change are looked up again, ms. Default 10 min. */
   keyRecheckMs?: number;
   /**
-   * The end-to-end encryption scheme (src/pipeline/envelopes.ts). Default: sealed boxes with signed
-   * receipts (round 1).
+   * The end-to-end encryption (src/pipeline/envelopes.ts). Default: sessions (PROTOCOL.md,
+   * src/pipeline/session-envelopes.ts); tests wrap or replace it.
    */
-  envelopes?: (ctx: { identity: Identity; store: Store; clock: Clock; random: RandomBytes; limits: Limits }) => Envelopes;
+  envelopes?: (ctx: { identity: Identity; store: Store; clock: Clock; random: RandomBytes; limits: Limits; logger: Logger }) => Envelopes;
   /** Fault injection for tests: runs after an inbound batch committed, before its receipts go out. */
   hooks?: { afterInboundCommit?: (ids: string[]) => void };
 }
@@ -210,16 +210,15 @@ export class OnionpostNode {
         onKeyChangeCleared: (c) => this.#run.pipeline?.releaseHeld(c.previous, recipientOf(c.contact)),
         ...(this.#o.registry ? { registry: this.#o.registry } : {}),
       });
-      const ctx = { identity: this.identity, store, clock: this.#clock, random: this.#random, limits: this.#limits };
-      const envelopes = this.#o.envelopes?.(ctx)
-        ?? sealedBoxEnvelopes({ identity: this.identity, random: this.#random, maxClockSkewMs: this.#limits.maxClockSkewMs, maxEnvelope: this.#limits.maxEnvelope, now: this.#clock.now() });
+      const ctx = { identity: this.identity, store, clock: this.#clock, random: this.#random, limits: this.#limits, logger: this.#o.logger.child({ layer: 'sessions' }) };
+      const envelopes = this.#o.envelopes?.(ctx) ?? new SessionEnvelopes(ctx);
       const connections = new Connections({
         dialer: this.#o.network, limits: this.#limits, clock: this.#clock, logger: this.#o.logger.child({ layer: 'protocol' }),
         ...(this.#o.dialTimeoutMs !== undefined ? { dialPolicy: { maxMs: this.#o.dialTimeoutMs } } : {}),
       });
       const pipeline = new MessagePipeline({
         identityKey: this.identity.identityKey, store, envelopes, recipients: contacts, connections, events: this.events,
-        kick: () => this.#outbox?.kick(), peerSeen: (peer) => this.#outbox?.peerSeen(peer), clock: this.#clock, random: this.#random, limits: this.#limits,
+        kick: (peer) => this.#outbox?.kick(peer), peerSeen: (peer) => this.#outbox?.peerSeen(peer), clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'pipeline' }), deliverTimeoutMs: this.#o.deliverTimeoutMs ?? 60_000, signal: this.#closeController.signal,
         ...(this.#o.hooks?.afterInboundCommit ? { afterInboundCommit: this.#o.hooks.afterInboundCommit } : {}),
       });
@@ -235,7 +234,7 @@ export class OnionpostNode {
       const accept = (ch: MessageChannel) => {
         const conn = connections.accept(ch, {
           onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env)),
-          onBundleRequest: () => envelopes.bundle(),
+          onBundleRequest: () => envelopes.bundleAnswer(),
         });
         void conn.ready.then(() => admission.handshakeDone(ch), () => {});
       };
@@ -285,6 +284,7 @@ export class OnionpostNode {
         onChange: (id, state, d) => this.events.emit({ type: 'message.state', id, state, ...d }),
       });
       this.#outbox.start();
+      envelopes.start();
       void this.#reachability.check();
       this.#scheduleRecheck(0);
     } catch (err) {
@@ -313,8 +313,8 @@ export class OnionpostNode {
     const conn = new PeerConnection({ channel, role: 'client', limits: this.#limits, clock: this.#clock });
     try {
       await conn.ready;
-      const keys = this.#running('envelopes').acceptBundle(await conn.requestBundle({ signal, timeoutMs: 30_000 }), { identityKey: this.identity.identityKey, now: this.#clock.now() });
-      if (!bytesEqual(keys.identityKey, this.identity.identityKey)) throw new Error('another service answered at our onion');
+      // Throws unless the answer is our own bundle: another service answered at our onion.
+      this.#running('envelopes').checkBundleAnswer(await conn.requestBundle({ signal, timeoutMs: 30_000 }), this.identity.identityKey);
     } finally {
       await conn.close();
     }
@@ -396,6 +396,7 @@ export class OnionpostNode {
       await step('bridge', () => this.#bridge?.close());
       await step('outbox', () => this.#outbox?.close());
       this.#admission?.close();
+      this.#run.envelopes?.close();
       await step('peers', () => this.#run.connections?.close());
       this.#unsubscribeNetwork?.();
       await step('network', () => this.#o.network.close());

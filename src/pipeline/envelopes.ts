@@ -1,33 +1,24 @@
 /**
- * The envelope seam: everything the message pipeline asks of the end-to-end encryption, behind one
- * small interface, so the scheme can change without touching the pipeline's control flow.
+ * The envelope seam: what the message pipeline asks of the end-to-end encryption, so the pipeline's
+ * control flow (queue, attempt, deliver, receive, receipt) does not know the scheme's details. The
+ * implementation is session-envelopes.ts (PROTOCOL.md: agreement, ratchet, tags, receipt MACs);
+ * its state lives in the same store, and every method that changes it runs inside the store
+ * transaction the pipeline names, so the scheme's state moves with the message:
  *
- *   sending:    keys known ─ prepare(keys, draft) ─ queued bytes ─ (retries resend them) ─ checkReceipt
- *               keys unknown (onion only) ─ queued unsealed ─ first attempt: BUNDLE ─ acceptBundle ─ prepare
- *   receiving:  open(bytes) ─ commit (with opened.receipt) ─ RECEIPT
- *   serving:    BUNDLE request ─ bundle()
- *
- * Round 1 (this file's `sealedBoxEnvelopes`): a signed inner message padded to a bucket and sealed
- * to the recipient's X25519 key; the receipt is the recipient's signature. A ratchet implementation
- * (src/session/) provides the same interface: `prepare` agrees or ratchets and encrypts, `open`
- * finds the session by tag, `bundle()` hands out prekeys, `checkReceipt` checks a MAC.
+ *   queue:     store.batch( prepare(peer, draft) → [insert the row] → recorded() )
+ *              prepare returns null when no session exists yet: the row is queued unsealed
+ *   attempt:   unsealed? ─ hasSession(peer)? sealQueued(peer)
+ *                        └ otherwise BUNDLE request → agree(peer, answer)   (one agreement per peer at a time)
+ *              sendable(id)? ─ no: wait for the session's INIT receipt (PROTOCOL.md §7.3)
+ *              DELIVER → RECEIPT: checkReceipt(id, hash, mac) │ REJECT UNKNOWN_SESSION: unknownSession(id)
+ *   receive:   check(bytes) (cheap, outside) → store.batch( open(bytes) → [commit the row] → commit() ) → after()
+ *              Several DELIVERs may share one transaction: each open() reads the state the previous
+ *              one in the batch wrote, so two messages of one session chain.
+ *   serving:   BUNDLE request → bundleAnswer()
  */
-import { bytesEqual } from '../bytes.js';
-import {
-  CryptoError, decodeBundle, encodeBundle, isEnvelopeSize, openMessage, sealMessage, sha256, signBundle, signReceipt,
-  verifyBundle, verifyReceipt, type Identity, type RandomBytes,
-} from '../crypto/index.js';
-import { RejectCode } from '../protocol/index.js';
+import type { Attachment } from '../session/index.js';
 
-/** A recipient's public keys as pinned (or just fetched from its signed bundle). */
-export interface RecipientKeys {
-  /** Ed25519 identity key (32 bytes): who the message is for. */
-  identityKey: Uint8Array;
-  /** X25519 encryption key (32 bytes) from the recipient's signed bundle or registry record. */
-  encryptionKey: Uint8Array;
-  /** The encoded signed bundle the keys came from, when they came from one (kept as the pin). */
-  bundle?: Uint8Array;
-}
+export type { Attachment };
 
 /** One message as the user wrote it, with the identity and times the pipeline gave it. */
 export interface Draft {
@@ -46,25 +37,18 @@ export interface Draft {
   expiresAt: number;
 }
 
-/** A file a message carries. */
-export interface Attachment {
-  name: string;
-  mediaType: string;
-  data: Uint8Array;
-}
-
 /** The bytes to queue: sent unchanged on every attempt. */
 export interface Prepared {
   envelope: Uint8Array;
-  /** What the recipient's receipt is bound to. */
+  /** What the recipient's receipt is bound to (SHA-256 of the envelope). */
   envelopeHash: Uint8Array;
 }
 
-/** An inbound message that opened and verified. */
+/** An inbound message that opened. */
 export interface OpenedMessage {
   id: Uint8Array;
   kind: 'mail' | 'chat' | 'read';
-  /** The sender's Ed25519 identity key and its onion address. */
+  /** The sender's Ed25519 identity key (who the session is with) and its onion address. */
   sender: Uint8Array;
   senderOnion: string;
   subject: string;
@@ -83,114 +67,74 @@ export interface EnvelopeReject {
   reason: string;
 }
 
-export type OpenResult =
+/** What open() found, inside the transaction that commits the message. */
+export type Opened =
+  | { reject: EnvelopeReject }
+  /** These exact bytes were accepted before: answer the stored receipt, write nothing. */
+  | { duplicate: true; receipt: Uint8Array }
   | {
-    message: OpenedMessage;
-    envelopeHash: Uint8Array;
-    /** Stored with the message; sent (again) after the commit. */
-    receipt: Uint8Array;
-    /**
-     * Writes the scheme's own state for this message (e.g. a ratchet step), run synchronously
-     * inside the store transaction that commits the message, and only when the message is new
-     * (not for a duplicate or a conflict). A throw rolls the commit back.
-     */
-    persist?: () => void;
-  }
-  | { reject: EnvelopeReject };
+      message: OpenedMessage;
+      envelopeHash: Uint8Array;
+      /** The receipt to store with the message and send once the transaction committed. */
+      receipt: Uint8Array;
+      /** The scheme's writes (new state, seen tag, …): call in the same transaction, after the message row. */
+      commit(): void;
+      /** In-memory bookkeeping once the transaction committed (never if it rolled back). */
+      after(): void;
+    };
+
+/** What to do about a REJECT UNKNOWN_SESSION for a message (PROTOCOL.md §7.3, §7.4). */
+export type UnknownSessionVerdict =
+  /** The message is a SESSION envelope sent before its session's INIT was receipted: retry after it. */
+  | { action: 'wait' }
+  /** The message lost its envelope (its session was reset now, or before): the next attempt encrypts it again. */
+  | { action: 'reseal'; reset: { sessionId: string; messages: number } | null };
+
+/** Whether a queued message may go on the wire now. */
+export type Sendability =
+  | { send: true }
+  /** Not before the INIT of its session is receipted; `init` is that message's id, if it is still queued. */
+  | { send: false; init: string | null };
 
 export interface Envelopes {
-  /** Our key bundle, the answer to a peer's BUNDLE request. */
-  bundle(): Uint8Array;
+  /** Our answer to a peer's BUNDLE request (hands out one one-time prekey, committed before it returns). */
+  bundleAnswer(): Uint8Array;
+  /** Throws unless `answer` is a valid bundle answer of `identityKey` (the node's self-check). */
+  checkBundleAnswer(answer: Uint8Array, identityKey: Uint8Array): void;
   /**
-   * Checks a bundle a peer sent (signature, validity, that it belongs to `identityKey`) and returns
-   * the keys to encrypt to. Throws CryptoError when it does not verify.
+   * Encrypts `draft` for `peer` on the session we send on, inside the transaction that queues it:
+   * call `recorded()` right after the message row is inserted. Null when there is no session yet
+   * (the message is queued unsealed; its first attempt agrees). Throws SessionError TOO_LARGE.
    */
-  acceptBundle(bytes: Uint8Array, expect: { identityKey: Uint8Array; now: number }): RecipientKeys;
+  prepare(peer: Uint8Array, draft: Draft): (Prepared & { recorded(): void }) | null;
+  /** Whether a message to `peer` can be encrypted without an agreement. */
+  hasSession(peer: Uint8Array): boolean;
+  /** Encrypts every unsealed queued message to `peer` on the current session, in one transaction. Returns how many. */
+  sealQueued(peer: Uint8Array): number;
   /**
-   * Encrypts `draft` for `to`. Called once per message, synchronously inside the store transaction
-   * that queues it (so scheme state that lives in the same store advances atomically with it).
-   * Throws CryptoError to refuse the draft (e.g. TOO_LARGE); the message is then not queued.
+   * A new agreement with `peer` from its bundle answer (verified here against `peer`): one
+   * transaction stores the new session and encrypts every unsealed queued message to the peer,
+   * oldest first, the first as its INIT. Returns the peer's encryption key and bundle (to pin).
    */
-  prepare(to: RecipientKeys, draft: Draft): Prepared;
+  agree(peer: Uint8Array, answer: Uint8Array): { encryptionKey: Uint8Array; bundle: Uint8Array; sealed: number };
+  /** §7.3: a SESSION envelope waits until its session's INIT is receipted. */
+  sendable(messageId: string): Sendability;
+  /** A REJECT UNKNOWN_SESSION for this message arrived (resets its session when that is the answer). */
+  unknownSession(messageId: string): UnknownSessionVerdict;
   /**
-   * Opens inbound bytes, cheapest checks first, or says what to REJECT them with. Writes nothing
-   * itself: state that must advance with the message goes in the result's `persist`.
+   * True when `mac` proves the recipient committed message `messageId` with this envelope hash.
+   * `confirmed` when it was the receipt of an INIT (the session's other messages may go now).
    */
-  open(envelope: Uint8Array, ctx: { now: number }): OpenResult;
-  /** True when `receipt` proves the recipient stored the message `messageId` with this envelope hash. */
-  checkReceipt(recipient: Uint8Array, messageId: Uint8Array, envelopeHash: Uint8Array, receipt: Uint8Array): boolean;
-}
-
-export interface SealedBoxOptions {
-  identity: Identity;
-  random: RandomBytes;
-  /** How far a sender's clock may be ahead of ours, ms. */
-  maxClockSkewMs: number;
-  /** Largest envelope we accept, bytes (an oversized one is TOO_LARGE, a bad size MALFORMED). */
-  maxEnvelope: number;
-  /** Time our bundle is signed at (once, when created). */
-  now: number;
-}
-
-/** Maps a failure to open an envelope to what the sender is told. */
-function rejectFor(err: CryptoError): EnvelopeReject {
-  const map: Partial<Record<string, number>> = {
-    DECRYPT_FAILED: RejectCode.DECRYPT_FAILED, WRONG_RECIPIENT: RejectCode.WRONG_RECIPIENT, BAD_SIGNATURE: RejectCode.BAD_SIGNATURE,
-    CLOCK_SKEW: RejectCode.CLOCK_SKEW, EXPIRED: RejectCode.EXPIRED, ENVELOPE_SIZE: RejectCode.TOO_LARGE,
-    UNSUPPORTED_VERSION: RejectCode.UNSUPPORTED_VERSION,
-  };
-  const code = map[err.code] ?? RejectCode.MALFORMED;
-  return { code, retryable: code === RejectCode.CLOCK_SKEW, reason: err.message };
-}
-
-/** Round 1: sealed boxes and signed receipts (src/crypto/envelope.ts). */
-export function sealedBoxEnvelopes(o: SealedBoxOptions): Envelopes {
-  const ownBundle = encodeBundle(signBundle(o.identity, { now: o.now }));
-  return {
-    bundle: () => ownBundle,
-    acceptBundle(bytes, expect) {
-      const b = decodeBundle(bytes);
-      verifyBundle(b, { now: expect.now, expectedIdentity: expect.identityKey });
-      return { identityKey: b.identityKey, encryptionKey: b.encryptionKey, bundle: encodeBundle(b) };
-    },
-    prepare(to, d) {
-      const sealed = sealMessage(o.identity, to.encryptionKey, {
-        kind: d.kind, recipient: to.identityKey as never, subject: d.subject, body: d.body,
-        ...(d.threadId ? { threadId: d.threadId } : {}), ...(d.inReplyTo ? { inReplyTo: d.inReplyTo } : {}),
-        ...(d.attachments?.length ? { attachments: [...d.attachments] } : {}),
-      }, { now: d.createdAt, id: d.id, expiresAt: d.expiresAt, random: o.random });
-      return { envelope: sealed.envelope, envelopeHash: sealed.envelopeHash };
-    },
-    open(envelope, ctx) {
-      if (!isEnvelopeSize(envelope.length)) {
-        return { reject: { code: envelope.length > o.maxEnvelope ? RejectCode.TOO_LARGE : RejectCode.MALFORMED, retryable: false, reason: 'envelope size is not a padding bucket' } };
-      }
-      try {
-        const m = openMessage(o.identity, envelope, { now: ctx.now, maxSkewMs: o.maxClockSkewMs });
-        const envelopeHash = sha256(envelope);
-        return {
-          message: m,
-          envelopeHash,
-          receipt: signReceipt(o.identity, m.id, envelopeHash),
-        };
-      } catch (err) {
-        if (err instanceof CryptoError) return { reject: rejectFor(err) };
-        throw err;
-      }
-    },
-    checkReceipt(recipient, messageId, envelopeHash, receipt) {
-      if (envelopeHash.length === 0) return false;
-      try {
-        verifyReceipt(recipient, messageId, envelopeHash, receipt);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-  };
-}
-
-/** True when two hashes are equal and non-empty (a receipt must name the envelope we sent). */
-export function sameEnvelope(a: Uint8Array | null, b: Uint8Array): boolean {
-  return !!a && a.length > 0 && bytesEqual(a, b);
+  checkReceipt(messageId: string, envelopeHash: Uint8Array, mac: Uint8Array): { valid: boolean; confirmed: boolean };
+  /** Cheap checks an envelope passes before any store or crypto work (size, kind); the REJECT otherwise. */
+  check(envelope: Uint8Array): EnvelopeReject | null;
+  /**
+   * Finds the envelope's session and opens it, inside the transaction that will commit it (reads
+   * the state that transaction sees). Changes nothing itself: see Opened.
+   */
+  open(envelope: Uint8Array, now: number): Opened;
+  /** Starts housekeeping (prekey rotation and refill, expiry of old keys); idempotent. */
+  start(): void;
+  /** Stops housekeeping; idempotent. */
+  close(): void;
 }

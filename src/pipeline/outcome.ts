@@ -8,11 +8,12 @@
  *                                peer looks offline", the normal case the schedule (2 s doubling to
  *                                2 min, then the slow phase) is made for: a peer back within a
  *                                minute gets its mail within a minute.
- *   CryptoError (no advice)    → retry 'later' (a bundle that does not verify will not in seconds)
+ *   Crypto/SessionError        → retry 'later' (a bundle that does not verify will not in seconds)
  *   other OnionpostError       → retry 'soon' (timeouts, closed connections: outcome unknown)
  *   anything else              → retry 'soon' (code UNEXPECTED; the caller logs it)
  */
 import { CryptoError } from '../crypto/index.js';
+import { SessionError } from '../session/index.js';
 import { OnionpostError } from '../errors.js';
 import type { DeliveryOutcome } from '../outbox/index.js';
 import { RejectCode, rejectCodeName, type DeliverResult } from '../protocol/index.js';
@@ -23,7 +24,7 @@ export function failureOutcome(err: unknown): DeliveryOutcome {
     const advice = err.retryAdvice;
     if (advice?.retryClass === 'never') return { kind: 'failed', code: advice.code, reason: `${err.message} [${advice.code}]` };
     if (advice) return { kind: 'retry', code: advice.code, when: 'soon' };
-    if (err instanceof CryptoError) return { kind: 'retry', code: err.code, when: 'later' };
+    if (err instanceof CryptoError || err instanceof SessionError) return { kind: 'retry', code: err.code, when: 'later' };
     return { kind: 'retry', code: err.code, when: 'soon' };
   }
   return { kind: 'retry', code: 'UNEXPECTED', when: 'soon' };

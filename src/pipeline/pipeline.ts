@@ -1,13 +1,18 @@
 /**
  * The message pipeline (DESIGN §5): what happens to a message between the user and the wire.
  *
- *   send:     resolve (contacts) → draft → [one store transaction: prepare (Envelopes) → insert
- *             'queued'] → outbox
- *   attempt:  (the outbox's Deliver) unsealed? → keys step: BUNDLE → acceptBundle → pin → prepare →
- *             store the bytes; then deliver
- *   deliver:  dial (reused connection) → DELIVER bytes → RECEIPT checked → outcome. It only sends
- *             bytes; every failure becomes an outcome by its typed classification (outcome.ts).
- *   receive:  DELIVER → open (Envelopes; cheap checks first) → group commit → RECEIPT (never
+ *   send:     resolve (contacts) → draft → [one store transaction: prepare (encrypt on the peer's
+ *             session, or nothing without one) → insert 'queued'] → outbox
+ *   attempt:  (the outbox's Deliver) unsealed? → seal step, one per peer at a time: with a session,
+ *             encrypt what waits; without, BUNDLE → agree (the oldest message becomes the INIT) →
+ *             pin. Then: a SESSION envelope of a session whose INIT is not receipted waits for it
+ *             (PROTOCOL.md §7.3). Then deliver.
+ *   deliver:  dial (reused connection) → DELIVER bytes → RECEIPT MAC checked → outcome. It only
+ *             sends bytes; every failure becomes an outcome by its typed classification
+ *             (outcome.ts). REJECT UNKNOWN_SESSION resets the session: its undelivered messages
+ *             lose their envelopes and the next attempt agrees anew (§7.4).
+ *   receive:  DELIVER → cheap checks → group commit [open (find the session, decrypt against the
+ *             state this transaction sees) → message row → session writes] → RECEIPT (never
  *             before the commit)
  *
  * Sends queued in the same turn share one transaction (one fsync); so do DELIVERs received in one.
@@ -15,15 +20,16 @@
 import { bytesEqual, fromHex, toHex } from '../bytes.js';
 import { deadlineSignal, type Clock, type TimerHandle } from '../clock.js';
 import type { Recipient } from '../contacts/index.js';
-import { DEFAULT_TTL_MS, sha256, type RandomBytes } from '../crypto/index.js';
+import { sha256, type RandomBytes } from '../crypto/index.js';
 import { OnionpostError, describeError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
-import type { DeliveryOutcome } from '../outbox/index.js';
+import { DEFAULT_TTL_MS, type DeliveryOutcome } from '../outbox/index.js';
 import { RejectCode, type DeliverAnswer } from '../protocol/index.js';
-import { StoreError, type CommitResult, type MessageState, type NewIncoming, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
+import { MESSAGE_CAPACITY, messageContentSize } from '../session/index.js';
+import { StoreError, type MessageState, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
 import type { Connections } from './connections.js';
-import { sameEnvelope, type Draft, type Envelopes, type RecipientKeys } from './envelopes.js';
+import type { Draft, Envelopes } from './envelopes.js';
 import { GroupCommitter } from './group-commit.js';
 import { failureOutcome, rejectOutcome } from './outcome.js';
 
@@ -57,7 +63,9 @@ export interface SendResult {
 export type PipelineErrorCode =
   | 'SELF' // sending to our own address
   | 'BAD_IDEMPOTENCY_KEY' // not 1–128 printable ASCII characters
-  | 'IDEMPOTENCY_CONFLICT'; // the key was first used for a different message
+  | 'IDEMPOTENCY_CONFLICT' // the key was first used for a different message
+  | 'TOO_LARGE' // subject, body and files over MESSAGE_CAPACITY
+  | 'NOT_SEALED'; // the seal step left the message without an envelope (it is no longer queued)
 
 /** Longest idempotency key, characters. */
 export const MAX_IDEMPOTENCY_KEY = 128;
@@ -90,7 +98,8 @@ export interface PipelineEvents {
 /** Where recipients and their keys come from (src/contacts/). */
 export interface RecipientSource {
   resolve(to: string, signal: AbortSignal): Promise<Recipient>;
-  pinFetchedKeys(peerIdentity: string, keys: RecipientKeys): void;
+  /** The encryption key and bundle a peer's own bundle answer showed (pinned if none was). */
+  pinFetchedKeys(peerIdentity: string, keys: { encryptionKey: Uint8Array; bundle: Uint8Array }): void;
 }
 
 export interface PipelineOptions {
@@ -101,8 +110,8 @@ export interface PipelineOptions {
   recipients: RecipientSource;
   connections: Connections;
   events: PipelineEvents;
-  /** Asks the outbox to look at the queue (called once per turn of sends). */
-  kick: () => void;
+  /** Asks the outbox to look at the queue (called once per turn of sends); with a peer, its queued messages are due now. */
+  kick: (peerIdentity?: string) => void;
   /** Tells the outbox that a peer reached us (a new message from it): its backoff, if any, ends. */
   peerSeen?: (peerIdentity: string) => void;
   clock: Clock;
@@ -129,30 +138,42 @@ interface Outgoing {
 
 const EMPTY = new Uint8Array(0);
 
+/** One inbound DELIVER in the group commit. */
+interface Incoming {
+  messageId: Uint8Array;
+  envelope: Uint8Array;
+}
+
+/** What the group commit answers for one DELIVER, and what to do once the transaction committed. */
+interface Received {
+  answer: DeliverAnswer;
+  after?: () => void;
+}
+
 export class MessagePipeline {
   readonly #o: PipelineOptions;
   readonly #store: Store;
   readonly #log: Logger;
-  readonly #incoming: GroupCommitter<{ row: NewIncoming; persist: (() => void) | undefined }, CommitResult>;
+  readonly #incoming: GroupCommitter<Incoming, DeliverAnswer>;
   readonly #outgoing: GroupCommitter<Outgoing, StoredMessage>;
   #kickScheduled = false;
+  /** Per peer: the seal step running now (one agreement per peer at a time; waiters share its outcome). */
+  readonly #sealing = new Map<string, Promise<void>>();
+  /** Deliveries on the wire now, by message id: a SESSION envelope waiting for its INIT awaits it. */
+  readonly #delivering = new Map<string, Promise<DeliveryOutcome>>();
 
   constructor(o: PipelineOptions) {
     this.#o = o;
     this.#store = o.store;
     this.#log = o.logger;
     const store = o.store;
-    // The envelope scheme's state for each new message is written in the transaction that commits it.
     this.#incoming = new GroupCommitter((items) => {
-      const results = store.batch(() => {
-        const r = store.commitIncomingBatch(items.map((i) => i.row));
-        r.forEach((res, k) => {
-          if (!res.duplicate && !res.conflict) items[k]!.persist?.();
-        });
-        return r;
-      });
-      o.afterInboundCommit?.(items.map((i) => i.row.id));
-      return results;
+      // Each open reads the session state the previous items of this batch wrote: two messages of
+      // one session chain. In-memory bookkeeping (the tag window) only once it committed.
+      const results = store.batch(() => items.map((i) => this.#commitOne(i)));
+      o.afterInboundCommit?.(items.map((i) => toHex(i.messageId)));
+      for (const r of results) r.after?.();
+      return results.map((r) => r.answer);
     });
     // Each message is encrypted inside the transaction that queues it; each send() still resolves
     // only after its own row committed.
@@ -173,6 +194,11 @@ export class MessagePipeline {
       if (first) return this.#result(first, p);
     }
     const deadline = deadlineSignal(this.#o.clock, 60_000, this.#o.signal);
+    const size = messageContentSize({ subject: p.subject ?? '', body: p.body ?? '', attachments: p.attachments ?? [] });
+    if (size > MESSAGE_CAPACITY) {
+      deadline.clear();
+      throw new PipelineError('TOO_LARGE', `subject, text and files take ${size} bytes; a message carries at most ${MESSAGE_CAPACITY}`);
+    }
     let r: Recipient;
     try {
       r = await this.resolve(p.to, deadline.signal);
@@ -271,10 +297,13 @@ export class MessagePipeline {
     };
   }
 
-  /** Encrypts (when the recipient's keys are known) and inserts; runs inside a store transaction. */
+  /**
+   * Encrypts (when a session with the recipient exists and the message is not held) and inserts;
+   * runs inside a store transaction.
+   */
   #insert(o: Outgoing): StoredMessage {
     const { to: r, draft: d } = o;
-    const prepared = r.encryptionKey ? this.#o.envelopes.prepare({ identityKey: r.identityKey, encryptionKey: r.encryptionKey }, d) : null;
+    const prepared = r.held ? null : this.#o.envelopes.prepare(r.identityKey, d);
     const row: NewOutgoing = {
       id: toHex(d.id), kind: d.kind, peerIdentity: toHex(r.identityKey), peerOnion: r.onion, peerLabel: r.label, subject: d.subject,
       body: d.body, threadId: d.threadId ? toHex(d.threadId) : null, inReplyTo: d.inReplyTo ? toHex(d.inReplyTo) : null,
@@ -282,7 +311,9 @@ export class MessagePipeline {
       ...(d.attachments?.length ? { attachments: d.attachments } : {}), ...(o.idempotency ? { idempotency: o.idempotency } : {}),
       ...(r.held ? { state: 'held' as const, stateReason: `key change: ${r.held}` } : {}),
     };
-    return this.#store.insertOutgoing(row);
+    const stored = this.#store.insertOutgoing(row);
+    prepared?.recorded();
+    return stored;
   }
 
   /** One outbox kick for all the sends that committed together (each kick queries the store). */
@@ -319,55 +350,106 @@ export class MessagePipeline {
   // ── delivering ─────────────────────────────────────────────────────────────
 
   /**
-   * One delivery attempt, as the outbox calls it: a message queued before its recipient's keys were
-   * known gets them first (keys step), then its bytes are delivered. Never throws.
+   * One delivery attempt, as the outbox calls it: a message without an envelope is sealed first
+   * (seal step), a SESSION envelope waits for its session's INIT, then its bytes are delivered.
+   * Never throws.
    */
   async attempt(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
     if (!m.peerOnion) return { kind: 'failed', code: 'NO_ADDRESS', reason: 'message has no recipient onion' };
-    if (!m.envelope || m.envelope.length === 0) {
-      try {
-        m = await this.#prepareWithFetchedKeys(m, signal);
-      } catch (err) {
-        return this.#failure(err);
-      }
-    }
-    return this.deliver(m, signal);
-  }
-
-  /** The keys step: fetch and verify the peer's bundle, pin its keys, encrypt, store the bytes. */
-  async #prepareWithFetchedKeys(m: StoredMessage, signal: AbortSignal): Promise<StoredMessage> {
-    const conn = await this.#o.connections.connect(m.peerOnion!, signal);
-    const bytes = await conn.requestBundle({ signal, timeoutMs: this.#o.deliverTimeoutMs });
-    const keys = this.#o.envelopes.acceptBundle(bytes, { identityKey: fromHex(m.peerIdentity), now: this.#o.clock.now() });
-    const draft: Draft = {
-      id: fromHex(m.id), kind: m.kind, subject: m.subject ?? '', body: m.body, createdAt: m.createdAt, expiresAt: m.expiresAt,
-      ...(m.threadId !== m.id ? { threadId: fromHex(m.threadId) } : {}), ...(m.inReplyTo ? { inReplyTo: fromHex(m.inReplyTo) } : {}),
-      ...(m.attachmentCount > 0 ? { attachments: this.#store.getAttachments(m.id) } : {}),
-    };
-    // Encrypted in the transaction that stores the bytes, as at queueing time.
-    const prepared = this.#store.batch(() => {
-      const p = this.#o.envelopes.prepare(keys, draft);
-      this.#store.setEnvelope(m.id, p.envelope, p.envelopeHash);
-      return p;
-    });
-    this.#o.recipients.pinFetchedKeys(m.peerIdentity, keys);
-    return { ...m, envelope: prepared.envelope, envelopeHash: prepared.envelopeHash };
-  }
-
-  /** Sends a prepared message's bytes and maps the answer (or the failure) to an outcome. Never throws. */
-  async deliver(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
     try {
-      const conn = await this.#o.connections.connect(m.peerOnion!, signal);
-      const id = fromHex(m.id);
-      const res = await conn.deliver(id, m.envelope!, { signal, timeoutMs: this.#o.deliverTimeoutMs });
-      if (res.kind === 'reject') return rejectOutcome(res);
-      if (!sameEnvelope(m.envelopeHash, res.envelopeHash) || !this.#o.envelopes.checkReceipt(fromHex(m.peerIdentity), id, res.envelopeHash, res.signature)) {
-        return { kind: 'retry', code: 'BAD_RECEIPT', when: 'soon' };
+      if (!m.envelope || m.envelope.length === 0) m = await this.#seal(m, signal);
+      let can = this.#o.envelopes.sendable(m.id);
+      if (!can.send && can.init !== null) {
+        // The INIT is on the wire now: its outcome is moments away, so wait for it rather than the backoff.
+        const init = this.#delivering.get(can.init);
+        if (init) {
+          await init;
+          can = this.#o.envelopes.sendable(m.id);
+        }
       }
-      return { kind: 'delivered', receipt: res.signature };
+      if (!can.send) return { kind: 'retry', code: 'SESSION_UNCONFIRMED', when: 'busy' };
     } catch (err) {
       return this.#failure(err);
     }
+    const p = this.deliver(m, signal);
+    this.#delivering.set(m.id, p);
+    try {
+      return await p;
+    } finally {
+      if (this.#delivering.get(m.id) === p) this.#delivering.delete(m.id);
+    }
+  }
+
+  /**
+   * The seal step: encrypts what waits for `m`'s peer, on its session or after a new agreement
+   * (BUNDLE → agree → pin). One per peer at a time; a caller that waited finds its message sealed.
+   */
+  async #seal(m: StoredMessage, signal: AbortSignal): Promise<StoredMessage> {
+    const peer = m.peerIdentity;
+    // Round 1 joins a step already running (its failure is ours too: one dial, not one per waiting
+    // message); a message queued after that step began needs a step of its own (round 2).
+    for (let round = 0; round < 3; round++) {
+      const running = this.#sealing.get(peer);
+      if (running) await running;
+      else {
+        const step = this.#sealStep(m, signal);
+        this.#sealing.set(peer, step);
+        try {
+          await step;
+        } finally {
+          if (this.#sealing.get(peer) === step) this.#sealing.delete(peer);
+        }
+      }
+      const sealed = this.#store.getMessage(m.id);
+      if (sealed?.envelope && sealed.envelope.length > 0) return { ...m, envelope: sealed.envelope, envelopeHash: sealed.envelopeHash };
+      if (!sealed || (sealed.state !== 'queued' && sealed.state !== 'sending')) break;
+    }
+    throw new PipelineError('NOT_SEALED', `message ${m.id} is no longer waiting to be sent`);
+  }
+
+  /** Encrypts what waits for the peer: on the current session, or after BUNDLE → agree → pin. */
+  async #sealStep(m: StoredMessage, signal: AbortSignal): Promise<void> {
+    const peer = fromHex(m.peerIdentity);
+    if (this.#o.envelopes.hasSession(peer)) {
+      this.#o.envelopes.sealQueued(peer);
+      return;
+    }
+    const conn = await this.#o.connections.connect(m.peerOnion!, signal);
+    const answer = await conn.requestBundle({ signal, timeoutMs: this.#o.deliverTimeoutMs });
+    const agreed = this.#o.envelopes.agree(peer, answer);
+    this.#o.recipients.pinFetchedKeys(m.peerIdentity, agreed);
+  }
+
+  /** Sends a sealed message's bytes and maps the answer (or the failure) to an outcome. Never throws. */
+  async deliver(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
+    try {
+      const conn = await this.#o.connections.connect(m.peerOnion!, signal);
+      const res = await conn.deliver(fromHex(m.id), m.envelope!, { signal, timeoutMs: this.#o.deliverTimeoutMs });
+      if (res.kind === 'reject') {
+        if (res.code === RejectCode.UNKNOWN_SESSION) return this.#unknownSession(m, res.reason);
+        return rejectOutcome(res);
+      }
+      const check = this.#o.envelopes.checkReceipt(m.id, m.envelopeHash ?? EMPTY, res.mac);
+      if (!check.valid) return { kind: 'retry', code: 'BAD_RECEIPT', when: 'soon' };
+      // The INIT is receipted: the session's other messages (deferred meanwhile) may go now.
+      if (check.confirmed) queueMicrotask(() => this.#o.kick(m.peerIdentity));
+      return { kind: 'delivered', receipt: res.mac };
+    } catch (err) {
+      return this.#failure(err);
+    }
+  }
+
+  /** REJECT UNKNOWN_SESSION: wait for the INIT (§7.3), or reset the session and encrypt again (§7.4). */
+  #unknownSession(m: StoredMessage, reason: string): DeliveryOutcome {
+    const verdict = this.#o.envelopes.unknownSession(m.id);
+    if (verdict.action === 'wait') return { kind: 'retry', code: 'SESSION_UNCONFIRMED', when: 'busy' };
+    if (verdict.reset) {
+      const label = this.#store.getContact(m.peerIdentity)?.alias ?? m.peerOnion;
+      this.#log.info({ peer: m.peerOnion, messages: verdict.reset.messages, reason }, 'session reset: the peer does not know our session');
+      this.#o.events.emit({ type: 'session.reset', peer: m.peerOnion, alias: label, messages: verdict.reset.messages, reason });
+    }
+    // An INIT refused again backs off (a peer that keeps refusing is not asked twice a second).
+    return { kind: 'retry', code: 'UNKNOWN_SESSION', when: m.attempts > 1 ? 'soon' : 'busy' };
   }
 
   #failure(err: unknown): DeliveryOutcome {
@@ -377,26 +459,12 @@ export class MessagePipeline {
 
   // ── receiving ──────────────────────────────────────────────────────────────
 
-  /** One inbound DELIVER: open, commit, and only then answer with the receipt. */
+  /** One inbound DELIVER: cheap checks, then open and commit (group commit), and only then the receipt. */
   async receive(messageId: Uint8Array, envelope: Uint8Array): Promise<DeliverAnswer> {
-    const now = this.#o.clock.now();
-    const opened = this.#o.envelopes.open(envelope, { now });
-    if ('reject' in opened) return opened;
-    const m = opened.message;
-    if (!bytesEqual(m.id, messageId)) return { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'frame message id differs from the sealed one' } };
-    if (m.kind === 'read') return { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'read receipts are not supported yet' } };
-    const id = toHex(m.id);
-    const senderHex = toHex(m.sender);
-    const contact = this.#store.getContact(senderHex);
-    let result: CommitResult;
+    const bad = this.#o.envelopes.check(envelope);
+    if (bad) return { reject: bad };
     try {
-      const row: NewIncoming = {
-        id, kind: m.kind, peerIdentity: senderHex, peerOnion: m.senderOnion, peerLabel: contact?.alias ?? null,
-        subject: m.subject, body: m.body, threadId: m.threadId ? toHex(m.threadId) : null, inReplyTo: m.inReplyTo ? toHex(m.inReplyTo) : null,
-        createdAt: m.createdAt, expiresAt: m.expiresAt, receivedAt: now, envelopeHash: opened.envelopeHash, receipt: opened.receipt,
-        attachments: m.attachments,
-      };
-      result = await this.#incoming.commit({ row, persist: opened.persist });
+      return await this.#incoming.commit({ messageId, envelope });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'DISK_FULL') {
         this.#log.error('disk full: refusing inbound mail until space is freed (senders keep it and retry)');
@@ -404,11 +472,41 @@ export class MessagePipeline {
       }
       throw err;
     }
-    if (result.conflict) return { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'message id already used for another message' } };
-    if (!result.duplicate) {
-      this.#o.events.emit({ type: 'message.received', id, from: m.senderOnion, subject: m.subject, kind: m.kind, peerLabel: contact?.alias });
-      this.#o.peerSeen?.(senderHex);
+  }
+
+  /** Opens one DELIVER and writes it with its session's writes; inside the group commit's transaction. */
+  #commitOne(item: Incoming): Received {
+    const now = this.#o.clock.now();
+    const opened = this.#o.envelopes.open(item.envelope, now);
+    if ('reject' in opened) return { answer: { reject: opened.reject } };
+    if ('duplicate' in opened) return { answer: { receipt: opened.receipt } };
+    const m = opened.message;
+    if (!bytesEqual(m.id, item.messageId)) return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'frame message id differs from the sealed one' } } };
+    if (m.kind === 'read') return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'read receipts are not supported yet' } } };
+    const id = toHex(m.id);
+    const senderHex = toHex(m.sender);
+    const contact = this.#store.getContact(senderHex);
+    const result = this.#store.commitIncoming({
+      id, kind: m.kind, peerIdentity: senderHex, peerOnion: m.senderOnion, peerLabel: contact?.alias ?? null,
+      subject: m.subject, body: m.body, threadId: m.threadId ? toHex(m.threadId) : null, inReplyTo: m.inReplyTo ? toHex(m.inReplyTo) : null,
+      createdAt: m.createdAt, expiresAt: m.expiresAt, receivedAt: now, envelopeHash: opened.envelopeHash, receipt: opened.receipt,
+      attachments: m.attachments,
+    });
+    // The same id with other bytes is the same message encrypted again after a reset (same sender):
+    // no second row, and this envelope's own receipt. From anyone else it is a collision.
+    if (result.conflict && this.#store.getMessage(id)?.peerIdentity !== senderHex) {
+      return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'message id already used for another message' } } };
     }
-    return { receipt: { envelopeHash: opened.envelopeHash, signature: result.receipt } };
+    opened.commit();
+    return {
+      answer: { receipt: opened.receipt },
+      after: () => {
+        opened.after();
+        if (!result.duplicate) {
+          this.#o.events.emit({ type: 'message.received', id, from: m.senderOnion, subject: m.subject, kind: m.kind, peerLabel: contact?.alias });
+          this.#o.peerSeen?.(senderHex);
+        }
+      },
+    };
   }
 }

@@ -22,8 +22,8 @@ import { ProtocolError, type ProtocolErrorCode } from './errors.js';
 
 export const WIRE_VERSION = 1;
 export const MESSAGE_ID_BYTES = 16;
-export const ENVELOPE_HASH_BYTES = 32;
-export const SIGNATURE_BYTES = 64;
+/** A receipt MAC (PROTOCOL.md §10). */
+export const RECEIPT_MAC_BYTES = 16;
 export const NONCE_BYTES = 8;
 export const MAX_VERSIONS = 16;
 export const MAX_CAPABILITIES = 32;
@@ -33,8 +33,11 @@ export const MAX_REASON_BYTES = 200;
 /** Bytes before the body: version and type. */
 export const HEADER_BYTES = 2;
 
-/** The limits a decoder applies. */
-export type DecodeLimits = Pick<Limits, 'maxFrame' | 'maxEnvelope'>;
+/** The limits a decoder applies (maxReceiptsPerFrame defaults to DEFAULT_MAX_RECEIPTS_PER_FRAME). */
+export type DecodeLimits = Pick<Limits, 'maxFrame' | 'maxEnvelope'> & Partial<Pick<Limits, 'maxReceiptsPerFrame'>>;
+
+/** Receipts one RECEIPT frame may carry unless the decoder is told otherwise (PROTOCOL.md §10). */
+export const DEFAULT_MAX_RECEIPTS_PER_FRAME = 256;
 
 /** The 16 zero bytes a REJECT carries when it is about the connection, not a message. */
 export const NO_MESSAGE_ID: Uint8Array = new Uint8Array(MESSAGE_ID_BYTES);
@@ -66,6 +69,12 @@ export const RejectCode = Object.freeze({
   DECRYPT_FAILED: 14,
   /** A mailbox provider that keeps no mail for this recipient. */
   UNKNOWN_RECIPIENT: 15,
+  /**
+   * The envelope belongs to no session we hold (unknown tag, a prekey we no longer have, a seen tag
+   * with other bytes). Not retryable as it is: the sender runs a new agreement and re-encrypts
+   * (PROTOCOL.md §7.4).
+   */
+  UNKNOWN_SESSION: 16,
   /** The connection sent too fast. Retryable (later, on a new connection); closed after it. */
   RATE_LIMITED: 20,
   /** Too much in flight on this connection or node. Retryable. */
@@ -244,11 +253,12 @@ const bundleRequestCodec: BodyCodec<BundleRequestFrame> = {
 };
 
 // ---------------------------------------------------------------------------------------------------
-// BUNDLE (type 0x03), server → client, answering the oldest unanswered BUNDLE_REQUEST. The bundle is
-// opaque here (crypto/ encodes and verifies it); bounded by limits.maxEnvelope.
+// BUNDLE (type 0x03), server → client, answering the oldest unanswered BUNDLE_REQUEST. The content
+// is opaque here: in protocol 2 the bundle answer of PROTOCOL.md §3 (signed bundle v2 and at most
+// one one-time prekey; src/session/ encodes and verifies it); bounded by limits.maxEnvelope.
 //
 //   +------------------------+------------------+
-//   | bundleLen u32          | bundle           |
+//   | bundleLen u32          | bundle answer    |
 //   | 1..maxEnvelope         | bundleLen bytes  |
 //   +------------------------+------------------+
 export interface BundleFrame {
@@ -265,9 +275,9 @@ const bundleCodec: BodyCodec<BundleFrame> = {
 };
 
 // ---------------------------------------------------------------------------------------------------
-// DELIVER (type 0x04), client → server: one sealed envelope. Answered by RECEIPT or REJECT carrying
-// the same messageId. `messageId` is the 128-bit id of the inner message (crypto/ checks that it
-// matches the sealed content).
+// DELIVER (type 0x04), client → server: one envelope (INIT or SESSION, PROTOCOL.md §5, §7). Answered
+// by a RECEIPT pair or a REJECT carrying the same messageId. `messageId` is the 128-bit id of the
+// inner message (the receiving node checks that it matches the decrypted one).
 //
 //   +----------------+-----------------------+---------------------+
 //   | messageId      | envelopeLen u32       | envelope            |
@@ -293,33 +303,41 @@ const deliverCodec: BodyCodec<DeliverFrame> = {
 };
 
 // ---------------------------------------------------------------------------------------------------
-// RECEIPT (type 0x05), server → client: the recipient's Ed25519 signature over (messageId,
-// envelopeHash), sent only after the message is committed. The client verifies it (crypto/).
+// RECEIPT (type 0x05), server → client: one or more receipts (protocol 2, PROTOCOL.md §10), each
+// answering a DELIVER of this connection and sent only after that message was committed. A
+// receipt is a 16-byte MAC under the message's receipt key; the client checks it (src/session/).
+// A server may answer several DELIVERs that committed together in one frame.
 //
-//   +----------------+----------------------+----------------------+
-//   | messageId      | envelopeHash         | signature            |
-//   | 16 bytes       | 32 bytes (SHA-256)   | 64 bytes (Ed25519)   |
-//   +----------------+----------------------+----------------------+
+//   +-------------+------------------------------------------+
+//   | count u16   | count × ( messageId 16 ‖ mac 16 )        |
+//   | 1..256      |                                          |
+//   +-------------+------------------------------------------+
+//
+// count 0 or over maxReceiptsPerFrame is BAD_LENGTH.
 export interface ReceiptFrame {
   type: 'RECEIPT';
-  messageId: Uint8Array;
-  envelopeHash: Uint8Array;
-  signature: Uint8Array;
+  receipts: { messageId: Uint8Array; mac: Uint8Array }[];
 }
 const receiptCodec: BodyCodec<ReceiptFrame> = {
   id: 0x05,
   encode(f, w) {
-    checkFixed(f.messageId, MESSAGE_ID_BYTES, 'messageId');
-    checkFixed(f.envelopeHash, ENVELOPE_HASH_BYTES, 'envelopeHash');
-    checkFixed(f.signature, SIGNATURE_BYTES, 'signature');
-    w.bytes(f.messageId).bytes(f.envelopeHash).bytes(f.signature);
+    const n = f.receipts.length;
+    if (n < 1 || n > 0xffff) throw fail('BAD_LENGTH', `RECEIPT carries 1..65535 receipts, got ${n}`);
+    w.u16(n);
+    for (const r of f.receipts) {
+      checkFixed(r.messageId, MESSAGE_ID_BYTES, 'messageId');
+      checkFixed(r.mac, RECEIPT_MAC_BYTES, 'mac');
+      w.bytes(r.messageId).bytes(r.mac);
+    }
   },
-  decode: (r) => ({
-    type: 'RECEIPT',
-    messageId: r.bytes(MESSAGE_ID_BYTES, 'messageId'),
-    envelopeHash: r.bytes(ENVELOPE_HASH_BYTES, 'envelopeHash'),
-    signature: r.bytes(SIGNATURE_BYTES, 'signature'),
-  }),
+  decode(r, limits) {
+    const n = r.u16('receipt count');
+    const max = limits.maxReceiptsPerFrame ?? DEFAULT_MAX_RECEIPTS_PER_FRAME;
+    if (n < 1 || n > max) throw fail('BAD_LENGTH', `receipt count ${n} not in 1..${max}`);
+    const receipts: ReceiptFrame['receipts'] = [];
+    for (let i = 0; i < n; i++) receipts.push({ messageId: r.bytes(MESSAGE_ID_BYTES, 'messageId'), mac: r.bytes(RECEIPT_MAC_BYTES, 'mac') });
+    return { type: 'RECEIPT', receipts };
+  },
 };
 
 // ---------------------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@
  */
 export { ProtocolError, type ProtocolErrorCode, type RemoteReject } from './errors.js';
 export {
-  ENVELOPE_HASH_BYTES, FRAME_TYPE_IDS, HEADER_BYTES, MAX_AGENT_BYTES, MAX_CAPABILITIES, MAX_CAPABILITY_BYTES, MAX_REASON_BYTES,
-  MAX_VERSIONS, MESSAGE_ID_BYTES, NONCE_BYTES, NO_MESSAGE_ID, RejectCode, SIGNATURE_BYTES, WIRE_VERSION, decodeFrame, encodeFrame,
+  DEFAULT_MAX_RECEIPTS_PER_FRAME, FRAME_TYPE_IDS, HEADER_BYTES, MAX_AGENT_BYTES, MAX_CAPABILITIES, MAX_CAPABILITY_BYTES, MAX_REASON_BYTES,
+  MAX_VERSIONS, MESSAGE_ID_BYTES, NONCE_BYTES, NO_MESSAGE_ID, RECEIPT_MAC_BYTES, RejectCode, WIRE_VERSION, decodeFrame, encodeFrame,
   isRetryableByDefault, rejectCodeName,
   type BundleFrame, type BundleRequestFrame, type DecodeLimits, type DeliverFrame, type Frame, type FrameType, type HelloFrame,
   type PingFrame, type PongFrame, type ReceiptFrame, type RejectFrame,

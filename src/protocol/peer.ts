@@ -10,7 +10,7 @@
  *
  * Roles (a node dials as client, accepts as server):
  *   client ── DELIVER(id, envelope) ──────▶ server   handlers.onDeliver commits, then:
- *          ◀─ RECEIPT(id, hash, sig) | REJECT(id, code) ──
+ *          ◀─ RECEIPT((id, mac)…) | REJECT(id, code) ──   receipts answered together share a frame
  *   client ── BUNDLE_REQUEST ─────────────▶ server   handlers.onBundleRequest()
  *          ◀─ BUNDLE(bytes) | REJECT(zero id, INTERNAL) ─
  *   either ── PING(nonce) ◀─▶ PONG(nonce)  when the other side has been silent heartbeatIntervalMs
@@ -35,9 +35,10 @@
  * so a sender with more messages in flight than the receiver takes waits instead of being refused.
  * A peer that does not say is assumed to take our own maxPendingDelivers.
  *
- * Receipt-after-commit: a server sends RECEIPT only with the hash and signature its onDeliver
- * returned, so the node must resolve onDeliver only after its database commit. A client gets the
- * receipt bytes as received: verifying the signature (crypto/verifyReceipt) is the caller's job.
+ * Receipt-after-commit: a server sends RECEIPT only with the MAC its onDeliver returned, so the node
+ * must resolve onDeliver only after its database commit. Answers that resolve in the same turn (one
+ * group commit) go out as one RECEIPT frame of up to maxReceiptsPerFrame pairs. A client gets each
+ * MAC as received: checking it (src/session/) is the caller's job.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { systemClock } from '../clock.js';
@@ -48,14 +49,14 @@ import { toHex } from '../bytes.js';
 import { CloseCode, TransportError, type ChannelCloseInfo, type MessageChannel } from '../transport/index.js';
 import { ProtocolError, type ProtocolErrorCode, type RemoteReject } from './errors.js';
 import {
-  ENVELOPE_HASH_BYTES, FRAME_TYPE_IDS, MESSAGE_ID_BYTES, NO_MESSAGE_ID, RejectCode, SIGNATURE_BYTES, decodeFrame, encodeFrame,
+  FRAME_TYPE_IDS, MESSAGE_ID_BYTES, NO_MESSAGE_ID, RECEIPT_MAC_BYTES, RejectCode, decodeFrame, encodeFrame,
   isRetryableByDefault, rejectCodeName, type Frame, type HelloFrame,
 } from './frames.js';
 
 export { TokenBucket };
 
-/** Protocol versions this build speaks, best first. */
-export const PROTOCOL_VERSIONS: readonly number[] = [1];
+/** Protocol versions this build speaks, best first (2: sessions, PROTOCOL.md). */
+export const PROTOCOL_VERSIONS: readonly number[] = [2];
 /** Default deadline of deliver() and requestBundle(), ms (includes waiting for the handshake). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
@@ -72,7 +73,7 @@ export function negotiateVersion(ours: readonly number[], theirs: readonly numbe
 /** Frames we send only in answer to the peer: the ones a peer that does not read could pile up. */
 const ANSWERS: ReadonlySet<Frame['type']> = new Set(['RECEIPT', 'REJECT', 'PONG', 'BUNDLE']);
 
-/** Where RECEIPT and REJECT carry their message id: right after the two header bytes. */
+/** Where REJECT carries its message id: right after the two header bytes. */
 const ID_OFFSET = 2;
 
 /** What to answer a frame that failed to decode with. */
@@ -121,15 +122,15 @@ export function parseWindow(capabilities: readonly string[]): number | undefined
 
 // ---------------------------------------------------------------------------------------------------
 
-/** What a server's onDeliver resolves with: the signed receipt (only after commit) or a refusal. */
+/** What a server's onDeliver resolves with: the receipt MAC (only after commit) or a refusal. */
 export type DeliverAnswer =
-  | { receipt: { envelopeHash: Uint8Array; signature: Uint8Array } }
+  | { receipt: Uint8Array }
   | { reject: { code: number; retryable: boolean; reason: string } };
 
 /** The node's side of a server connection. */
 export interface ServerHandlers {
   /**
-   * One sealed envelope from the peer. Resolve only after the message is durably stored (or was
+   * One envelope from the peer. Resolve only after the message is durably stored (or was
    * already: re-send the same receipt). A throw or rejection is answered with REJECT INTERNAL
    * (retryable). Several calls may run at once (at most limits.maxPendingDelivers per connection).
    */
@@ -140,7 +141,7 @@ export interface ServerHandlers {
 
 /** What deliver() resolves with. Anything else (timeout, closed, aborted) rejects: outcome unknown, retry. */
 export type DeliverResult =
-  | { kind: 'receipt'; envelopeHash: Uint8Array; signature: Uint8Array }
+  | { kind: 'receipt'; mac: Uint8Array }
   | { kind: 'reject'; code: number; retryable: boolean; reason: string };
 
 export interface RequestOptions {
@@ -234,6 +235,8 @@ export class PeerConnection {
   /** RECEIPT/REJECT frames the peer may still send us uncharged: one per DELIVER we sent. */
   #answersOwed = 0;
   #serverPending = 0;
+  /** Receipts whose commits finished in this turn, sent together by #flushReceipts. */
+  #receiptBatch: { messageId: Uint8Array; mac: Uint8Array }[] = [];
   #bundleChain: Promise<void> = Promise.resolve();
   readonly #onMessage = (bytes: Uint8Array) => this.#receive(bytes);
   readonly #onClose = (info: ChannelCloseInfo) => this.#finalize(info);
@@ -393,10 +396,12 @@ export class PeerConnection {
         break;
       case 'RECEIPT':
         if (this.role === 'client') {
-          const key = toHex(frame.messageId);
-          const t = this.#delivers.get(key);
-          if (!t) this.#log.debug({ messageId: key }, 'receipt for no pending delivery (timed out?)');
-          t?.settle({ kind: 'receipt', envelopeHash: frame.envelopeHash, signature: frame.signature });
+          for (const r of frame.receipts) {
+            const key = toHex(r.messageId);
+            const t = this.#delivers.get(key);
+            if (!t) this.#log.debug({ messageId: key }, 'receipt for no pending delivery (timed out?)');
+            t?.settle({ kind: 'receipt', mac: r.mac });
+          }
           return;
         }
         break;
@@ -441,7 +446,10 @@ export class PeerConnection {
   #onHello(frame: HelloFrame): void {
     const version = negotiateVersion(this.#versions, frame.versions);
     if (version === undefined) {
-      this.#violate(RejectCode.UNSUPPORTED_VERSION, 'NO_COMMON_VERSION', `no common version (peer speaks ${frame.versions.join(',')})`, CloseCode.PROTOCOL_ERROR);
+      this.#violate(
+        RejectCode.UNSUPPORTED_VERSION, 'NO_COMMON_VERSION',
+        `no common protocol version: you speak ${frame.versions.join(', ')}, this node speaks ${this.#versions.join(', ')}`, CloseCode.PROTOCOL_ERROR,
+      );
       return;
     }
     if (this.#handshakeTimer !== undefined) this.#clock.clearTimeout(this.#handshakeTimer);
@@ -489,13 +497,12 @@ export class PeerConnection {
       (a) => {
         this.#serverPending--;
         if ('receipt' in a) {
-          const { envelopeHash, signature } = a.receipt;
-          if (envelopeHash?.length !== ENVELOPE_HASH_BYTES || signature?.length !== SIGNATURE_BYTES) {
+          if (a.receipt?.length !== RECEIPT_MAC_BYTES) {
             this.#log.error('onDeliver returned a malformed receipt');
             this.#sendReject(messageId, RejectCode.INTERNAL, 'internal error');
             return;
           }
-          this.#send({ type: 'RECEIPT', messageId, envelopeHash, signature });
+          this.#queueReceipt(messageId, a.receipt);
         } else {
           const { code, retryable, reason } = a.reject;
           this.#sendReject(messageId, code, reason, retryable);
@@ -507,6 +514,23 @@ export class PeerConnection {
         this.#sendReject(messageId, RejectCode.INTERNAL, 'internal error');
       },
     );
+  }
+
+  /**
+   * Receipts of one group commit resolve together: they leave in one frame after this turn's
+   * callbacks (setImmediate runs after the promise reactions that queue them).
+   */
+  #queueReceipt(messageId: Uint8Array, mac: Uint8Array): void {
+    this.#receiptBatch.push({ messageId, mac });
+    if (this.#receiptBatch.length === 1) setImmediate(() => this.#flushReceipts());
+  }
+
+  #flushReceipts(): void {
+    const all = this.#receiptBatch;
+    this.#receiptBatch = [];
+    for (let i = 0; i < all.length; i += this.#limits.maxReceiptsPerFrame) {
+      this.#send({ type: 'RECEIPT', receipts: all.slice(i, i + this.#limits.maxReceiptsPerFrame) });
+    }
   }
 
   #onBundleRequest(): void {

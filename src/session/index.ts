@@ -16,7 +16,10 @@ export {
   decodeBundle, decodeBundleAnswer, encodeBundleAnswer, newOneTimePrekeys, newPqPrekey, newSignedPrekey, signBundle, verifyBundle,
   type BundleAnswer, type BundleV2, type OneTimePrekey, type OneTimePrekeyPublic, type PqPrekey, type SignedPrekey,
 } from './bundle.js';
-export { MESSAGE_V2, MAX_ATTACHMENTS, MAX_SUBJECT_BYTES, decodeMessage, encodeMessage, type SessionMessage } from './message.js';
+export {
+  MESSAGE_CAPACITY, MESSAGE_V2, MAX_ATTACHMENTS, MAX_SUBJECT_BYTES, decodeMessage, encodeMessage, messageContentSize,
+  type Attachment, type MessageKind, type SessionMessage,
+} from './message.js';
 export { MAX_SKIP, TAG_BYTES, peerIdentity, tagFor, type Role, type SessionState, type SkippedKey } from './ratchet.js';
 export {
   ENVELOPE_VERSION, KIND_INIT, KIND_SESSION, decrypt, encrypt, envelopeKind, isEnvelopeLength, seenKey, sessionTag,

@@ -18,8 +18,8 @@
  * the envelope a bucket.
  */
 import { ByteReader, ByteWriter, bytesEqual } from '../bytes.js';
-import type { Attachment, MessageKind } from '../crypto/index.js';
 import { PADDING_BUCKETS } from '../limits.js';
+import { MAX_BUNDLE_BYTES } from './bundle.js';
 import { SessionError } from './errors.js';
 import { checkLength } from './primitives.js';
 
@@ -27,6 +27,43 @@ export const MESSAGE_V2 = 2;
 export const MAX_SUBJECT_BYTES = 998;
 export const MAX_ATTACHMENTS = 16;
 const ZERO_ID = new Uint8Array(16);
+
+export type MessageKind = 'mail' | 'chat' | 'read';
+
+/** A file a message carries. */
+export interface Attachment {
+  name: string;
+  mediaType: string;
+  data: Uint8Array;
+}
+
+/** The inner message's bytes besides subject, body and files: header (66), their lengths (2 + 4), the file count (1). */
+const INNER_FIXED_BYTES = 66 + 2 + 4 + 1;
+/**
+ * The longest envelope prefix: an INIT whose sealed bundle lists 8 mailboxes (PROTOCOL.md §5):
+ * 1136 fixed bytes, the sealed bundle, the 68-byte encrypted header.
+ */
+const MAX_PREFIX_BYTES = 1136 + MAX_BUNDLE_BYTES + 16 + 68;
+
+/**
+ * Bytes a message's subject, body and files may take together so that it fits the largest bucket
+ * in any envelope, the longest INIT included (a message may become an INIT when a session is
+ * reset): the top bucket minus the longest prefix, the body's AEAD tag (16), the padding's length
+ * field (4) and the inner message's fixed fields. 258 957 bytes.
+ */
+export const MESSAGE_CAPACITY = PADDING_BUCKETS[PADDING_BUCKETS.length - 1]! - MAX_PREFIX_BYTES - 16 - 4 - INNER_FIXED_BYTES;
+
+/**
+ * What a message's content takes of MESSAGE_CAPACITY: the UTF-8 subject and body, and per file
+ * its name and media type with their length fields (1 + 1 + 4) and its data. A message fits when
+ * this is ≤ MESSAGE_CAPACITY (the node refuses a larger one before queueing it).
+ */
+export function messageContentSize(m: { subject: string; body: string; attachments?: readonly { name: string; mediaType: string; data: { length: number } }[] }): number {
+  const enc = new TextEncoder();
+  let n = enc.encode(m.subject).length + enc.encode(m.body).length;
+  for (const a of m.attachments ?? []) n += 6 + enc.encode(a.name).length + enc.encode(a.mediaType).length + a.data.length;
+  return n;
+}
 
 const KIND_CODES: Record<MessageKind, number> = { mail: 1, chat: 2, read: 3 };
 const KINDS_BY_CODE = new Map(Object.entries(KIND_CODES).map(([k, v]) => [v, k as MessageKind]));

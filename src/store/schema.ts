@@ -473,6 +473,23 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 9,
+    description: 'protocol 2: undelivered messages sealed for protocol 1 wait for a session',
+    // A version-1 envelope (a sealed box: a bucket + 48 bytes, signed inside) cannot be sent to a
+    // node speaking protocol 2, and there is no session to put the message in yet. Such messages
+    // lose their envelope and are encrypted again at their first attempt (the unsealed path: a
+    // BUNDLE, an agreement, the oldest becomes the INIT); their ids, bodies and times stay.
+    // Delivered and incoming rows keep what they had (their v1 receipts are 64-byte signatures).
+    up: `
+      UPDATE message_content SET envelope = x''
+      WHERE length(envelope) IN (${[1024, 4096, 16384, 65536, 262144].map((b) => b + 48).join(', ')})
+        AND id IN (SELECT id FROM messages WHERE direction = 'out' AND state IN ('queued', 'sending', 'held'));
+      UPDATE messages SET envelope_hash = x''
+      WHERE direction = 'out' AND state IN ('queued', 'sending', 'held')
+        AND id IN (SELECT id FROM message_content WHERE length(envelope) = 0);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -155,6 +155,19 @@ export interface SessionStore {
    * the receiver, so the old bytes can never be accepted. BAD_STATE otherwise, NOT_FOUND if absent.
    */
   replaceEnvelope(messageId: string, envelope: Uint8Array, envelopeHash: Uint8Array): void;
+  /**
+   * Outgoing messages to `peerIdentity` that wait for an envelope (queued unsealed, or unsealed by
+   * a reset), queued or sending, oldest first: what the next agreement or sealing encrypts.
+   */
+  unsealedOutgoing(peerIdentity: string): string[];
+  /**
+   * A reset (PROTOCOL.md §7.4): the session stops sending, and every undelivered message queued
+   * under it (queued, sending or held) loses its envelope, to be encrypted again in a new session
+   * (same id). Returns those message ids. NOT_FOUND if the session is absent.
+   */
+  resetSession(id: string): string[];
+  /** The message a session's INIT carried (counter 0) and its state, while its receipt key is kept. */
+  initMessage(sessionId: string): { messageId: string; state: string } | null;
 
   // ── our prekeys ────────────────────────────────────────────────────────────
   /**
@@ -204,6 +217,7 @@ interface SkippedRow {
 }
 
 const b = (x: Buffer): Uint8Array => new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+const EMPTY = new Uint8Array(0);
 
 function sessionFromRow(r: SessionRow): StoredSession {
   return {
@@ -253,6 +267,16 @@ export function createSessionStore(db: Database, run: <T>(what: string, fn: () =
     getOutgoing: db.prepare('SELECT * FROM session_outgoing WHERE message_id = ?'),
     deleteOutgoing: db.prepare('DELETE FROM session_outgoing WHERE message_id = ?'),
     outgoingBySession: db.prepare('SELECT message_id FROM session_outgoing WHERE session_id = ? ORDER BY k'),
+    unsealed: db.prepare(`
+      SELECT m.id FROM messages m INDEXED BY messages_peer JOIN message_content c ON c.id = m.id
+      WHERE m.peer_identity = ? AND m.state IN ('queued', 'sending') AND m.direction = 'out' AND (c.envelope IS NULL OR length(c.envelope) = 0)
+      ORDER BY m.sort_at, m.id`),
+    undelivered: db.prepare(`
+      SELECT o.message_id AS id FROM session_outgoing o JOIN messages m ON m.id = o.message_id
+      WHERE o.session_id = ? AND m.state IN ('queued', 'sending', 'held') ORDER BY o.k`),
+    initMessage: db.prepare(`
+      SELECT o.message_id AS id, m.state AS state FROM session_outgoing o JOIN messages m ON m.id = o.message_id
+      WHERE o.session_id = ? AND o.k = 0`),
     messageState: db.prepare('SELECT direction, state FROM messages WHERE id = ?'),
     setEnvelope: db.prepare('UPDATE message_content SET envelope = ? WHERE id = ?'),
     setEnvelopeHash: db.prepare('UPDATE messages SET envelope_hash = ? WHERE id = ?'),
@@ -263,9 +287,11 @@ export function createSessionStore(db: Database, run: <T>(what: string, fn: () =
     currentSigned: db.prepare('SELECT * FROM session_signed_prekeys WHERE kind = ? AND retired_at IS NULL'),
     getSigned: db.prepare('SELECT * FROM session_signed_prekeys WHERE kind = ? AND id = ?'),
     expiredSigned: db.prepare('DELETE FROM session_signed_prekeys WHERE delete_after <= ?'),
+    // Driven by session_outgoing (small: undelivered mail) with a primary-key lookup each, never a
+    // scan of messages (which grows with the whole history).
     finishedOutgoing: db.prepare(`
-      DELETE FROM session_outgoing WHERE message_id IN
-        (SELECT o.message_id FROM session_outgoing o JOIN messages m ON m.id = o.message_id WHERE m.state IN ('delivered', 'expired', 'failed'))`),
+      DELETE FROM session_outgoing AS o
+      WHERE (SELECT m.state FROM messages m WHERE m.id = o.message_id) IN ('delivered', 'expired', 'failed')`),
     addOneTime: db.prepare('INSERT INTO session_one_time_prekeys (id, secret, public, created_at, handed_out_at) VALUES (?, ?, ?, ?, NULL)'),
     handOut: db.prepare(`
       UPDATE session_one_time_prekeys SET handed_out_at = ?
@@ -365,6 +391,21 @@ export function createSessionStore(db: Database, run: <T>(what: string, fn: () =
       s.setEnvelopeHash.run(hash, id);
     }),
     outgoingBySession: (sessionId) => run('outgoingBySession', () => (s.outgoingBySession.all(sessionId) as { message_id: string }[]).map((r) => r.message_id)),
+    unsealedOutgoing: (peer) => run('unsealedOutgoing', () => (s.unsealed.all(peer) as { id: string }[]).map((r) => r.id)),
+    resetSession: (id) => run('resetSession', () => {
+      if (!s.getSession.get(id)) throw new StoreError('NOT_FOUND', `no session ${id}`);
+      s.retire.run(id);
+      const ids = (s.undelivered.all(id) as { id: string }[]).map((r) => r.id);
+      for (const m of ids) {
+        s.setEnvelope.run(EMPTY, m);
+        s.setEnvelopeHash.run(EMPTY, m);
+      }
+      return ids;
+    }),
+    initMessage: (sessionId) => run('initMessage', () => {
+      const r = s.initMessage.get(sessionId) as { id: string; state: string } | undefined;
+      return r ? { messageId: r.id, state: r.state } : null;
+    }),
 
     addSignedPrekey: (kind, k, now, keep) => run('addSignedPrekey', () => {
       claimIds(kind, [k.id]);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { fromHex, toHex } from '../../src/bytes.js';
-import { generateIdentity, sealMessage, verifyReceipt } from '../../src/crypto/index.js';
+import { generateIdentity } from '../../src/crypto/index.js';
 import { OnionpostNode, loopbackNetwork } from '../../src/node/index.js';
 import { PeerConnection, RejectCode, decodeFrame } from '../../src/protocol/index.js';
 import { dialWs } from '../../src/transport/index.js';
@@ -30,7 +30,9 @@ test('two nodes over ws on 127.0.0.1: mail both ways, receipts verified, inbox a
   assert.equal(sent.state, 'delivered');
   const out = alice.store.getMessage(sent.id)!;
   assert.ok(out.receipt && out.envelopeHash);
-  verifyReceipt(bob.identity.identityKey, fromHex(sent.id), out.envelopeHash!, out.receipt!);
+  assert.equal(out.receipt.length, 16, 'a receipt is a 16-byte MAC');
+  assert.equal(out.envelope![0], 0x21, 'the first message to a new peer is an INIT');
+  assert.deepEqual(bob.store.getMessage(sent.id)!.receipt, out.receipt, 'the MAC alice checked is the one bob stored after his commit');
   const inbox = (await bob.handlers['messages.inbox']!({})) as { id: string; from: string; subject: string; receivedAt: number }[];
   assert.equal(inbox.length, 1);
   assert.deepEqual([inbox[0]!.id, inbox[0]!.from, inbox[0]!.subject], [sent.id, alice.identity.onion, 'hello']);
@@ -65,7 +67,7 @@ test('a contact alias works, and the same DELIVER replayed 100 times stores exac
   for (let i = 0; i < 100; i++) {
     const r = await conn.deliver(fromHex(s.id), m.envelope!);
     assert.equal(r.kind, 'receipt');
-    if (r.kind === 'receipt') receipts.add(toHex(r.signature));
+    if (r.kind === 'receipt') receipts.add(toHex(r.mac));
   }
   await conn.close();
   assert.equal(receipts.size, 1, 'every replay gets the identical receipt');
@@ -121,13 +123,16 @@ test('garbage and oversized frames are answered with REJECT or a close, and the 
     ws.on('error', () => {});
   });
   assert.equal(big, 1009, 'oversized frame closes with 1009 (message too big)');
-  // A well-formed envelope addressed to someone else is refused with the right code.
-  const mallory = generateIdentity();
-  const wrong = sealMessage(alice.identity, bob.identity.encryptionKey, { kind: 'mail', recipient: mallory.identityKey, subject: '', body: 'x' }, { now: Date.now() });
+  // Envelopes the node cannot place are refused with their codes: a version-1 size names the
+  // version, a SESSION envelope of no session we hold is UNKNOWN_SESSION (the sender resets).
   const conn = new PeerConnection({ channel: await dialWs({ url, limits: DEFAULT_LIMITS }), role: 'client' });
   await conn.ready;
-  const r = await conn.deliver(wrong.id, wrong.envelope);
-  assert.deepEqual(r.kind === 'reject' ? [r.code, r.retryable] : r, [RejectCode.WRONG_RECIPIENT, false]);
+  const v1 = await conn.deliver(new Uint8Array(16).fill(1), new Uint8Array(1024 + 48).fill(1));
+  assert.deepEqual(v1.kind === 'reject' ? [v1.code, v1.retryable, v1.reason] : v1, [RejectCode.UNSUPPORTED_VERSION, false, 'envelope version 1 is not supported; this node speaks version 2']);
+  const stray = new Uint8Array(1024).fill(7);
+  stray[0] = 0x22;
+  const r = await conn.deliver(new Uint8Array(16).fill(2), stray);
+  assert.deepEqual(r.kind === 'reject' ? [r.code, r.retryable] : r, [RejectCode.UNKNOWN_SESSION, false]);
   await conn.close();
   const ok = await alice.send({ to: bob.identity.onion, subject: 'still there?', body: 'yes', wait: true });
   assert.equal(ok.state, 'delivered');

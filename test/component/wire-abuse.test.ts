@@ -18,7 +18,7 @@ import { rawUpgrade } from '../fixtures/attacks.js';
 const limits = resolveLimits({ maxFrame: 8192, maxEnvelope: 4096, maxConnections: 4, handshakeTimeoutMs: 2_000 });
 
 const handlers: ServerHandlers = {
-  onDeliver: async (messageId) => ({ receipt: { envelopeHash: new Uint8Array(32).fill(messageId[0]!), signature: new Uint8Array(64).fill(7) } }),
+  onDeliver: async (messageId) => ({ receipt: new Uint8Array(16).fill(messageId[0]!) }),
   onBundleRequest: () => Uint8Array.of(1),
 };
 
@@ -43,11 +43,11 @@ async function wellBehaved(url: string, n = 42): Promise<void> {
   const channel = await dialWs({ url, limits, timeoutMs: 5_000 });
   const client = new PeerConnection({ channel, role: 'client', limits });
   const hello = await client.ready;
-  assert.equal(hello.version, 1);
+  assert.equal(hello.version, 2);
   const id = new Uint8Array(16).fill(n);
   const r = await client.deliver(id, Uint8Array.of(1, 2, 3), { timeoutMs: 5_000 });
   assert.equal(r.kind, 'receipt');
-  assert.ok(r.kind === 'receipt' && r.envelopeHash[0] === n);
+  assert.ok(r.kind === 'receipt' && r.mac[0] === n);
   await client.close();
 }
 
@@ -71,7 +71,7 @@ test('an oversized frame gets 1009 while another client on the same listener com
     const bad = rawClient(url);
     await bad.opened;
     const good = wellBehaved(url, 1);
-    bad.ws.send(encodeFrame({ type: 'HELLO', versions: [1], capabilities: [] }));
+    bad.ws.send(encodeFrame({ type: 'HELLO', versions: [2], capabilities: [] }));
     bad.ws.send(new Uint8Array(limits.maxFrame + 1));
     assert.equal((await bad.closed).code, 1009);
     await good;
@@ -86,7 +86,7 @@ test('garbage bytes → REJECT MALFORMED, then close; the server keeps serving',
   try {
     const bad = rawClient(url);
     await bad.opened;
-    bad.ws.send(encodeFrame({ type: 'HELLO', versions: [1], capabilities: [] }));
+    bad.ws.send(encodeFrame({ type: 'HELLO', versions: [2], capabilities: [] }));
     bad.ws.send(randomBytes(100).fill(0xee, 0, 1)); // first byte 0xee: not our wire version
     bad.ws.send(Uint8Array.of(1, 4, 9, 9, 9));
     const closed = await bad.closed;
@@ -96,7 +96,7 @@ test('garbage bytes → REJECT MALFORMED, then close; the server keeps serving',
     assert.ok(reject.type === 'REJECT' && reject.code === RejectCode.UNSUPPORTED_VERSION);
     const bad2 = rawClient(url);
     await bad2.opened;
-    bad2.ws.send(encodeFrame({ type: 'HELLO', versions: [1], capabilities: [] }));
+    bad2.ws.send(encodeFrame({ type: 'HELLO', versions: [2], capabilities: [] }));
     bad2.ws.send(Uint8Array.of(1, 4, 9, 9, 9));
     assert.equal((await bad2.closed).code, 1002);
     const r2 = bad2.frames.at(-1)!;

@@ -61,7 +61,7 @@ test('admission: a RECEIPT proves the scope (contact if the sender is one), a DE
   let contact = false;
   const roomy = { ...limits, unprovenDecryptBurst: 10, provenDecryptBurst: 10 };
   const a = new InboundAdmission({ limits: roomy, clock, listener: () => undefined, senderIsContact: () => contact });
-  const receipt: DeliverAnswer = { receipt: { envelopeHash: new Uint8Array(32), signature: new Uint8Array(64) } };
+  const receipt: DeliverAnswer = { receipt: new Uint8Array(16) };
   const bad: DeliverAnswer = { reject: { code: RejectCode.DECRYPT_FAILED, retryable: false, reason: 'x' } };
   const classes: string[] = [];
   const deliver = (answer: DeliverAnswer) => a.deliver(ch, '00', 10, async () => answer);

@@ -21,7 +21,8 @@ const SAMPLES: Frame[] = [
   { type: 'BUNDLE', bundle: filled(300, 1) },
   { type: 'DELIVER', messageId: filled(16, 2), envelope: filled(1024 + 48, 3) },
   { type: 'DELIVER', messageId: filled(16, 2), envelope: filled(LIMITS.maxEnvelope, 9) },
-  { type: 'RECEIPT', messageId: filled(16, 4), envelopeHash: filled(32, 5), signature: filled(64, 6) },
+  { type: 'RECEIPT', receipts: [{ messageId: filled(16, 4), mac: filled(16, 5) }] },
+  { type: 'RECEIPT', receipts: [{ messageId: filled(16, 4), mac: filled(16, 5) }, { messageId: filled(16, 6), mac: filled(16, 8) }] },
   { type: 'REJECT', messageId: filled(16, 7), code: RejectCode.EXPIRED, retryable: false, reason: 'expired at 2026-01-01' },
   { type: 'REJECT', messageId: NO_MESSAGE_ID, code: RejectCode.RATE_LIMITED, retryable: true, reason: '' },
   { type: 'REJECT', messageId: NO_MESSAGE_ID, code: 0xffff, retryable: true, reason: 'é'.repeat(MAX_REASON_BYTES / 2) },
@@ -53,7 +54,9 @@ test('every frame type round-trips, version byte first and type byte second', ()
 
 test('fixed layouts have the documented sizes', () => {
   assert.equal(encodeFrame({ type: 'BUNDLE_REQUEST' }).length, 2);
-  assert.equal(encodeFrame(SAMPLES[7]!).length, 2 + 16 + 32 + 64);
+  assert.equal(encodeFrame(SAMPLES[7]!).length, 2 + 2 + 16 + 16);
+  assert.equal(encodeFrame(SAMPLES[8]!).length, 2 + 2 + 2 * 32);
+  assert.deepEqual([...encodeFrame(SAMPLES[8]!).subarray(0, 4)], [1, 5, 0, 2]);
   assert.equal(encodeFrame({ type: 'PING', nonce: 1n }).length, 10);
   assert.equal(encodeFrame(SAMPLES[5]!).length, 2 + 16 + 4 + 1072);
   assert.deepEqual([...encodeFrame({ type: 'PING', nonce: 0x0102n })], [1, 7, 0, 0, 0, 0, 0, 0, 1, 2]);
@@ -121,7 +124,12 @@ test('field domains are checked on decode and on encode', () => {
   assert.equal(codeOf(() => decodeFrame(Uint8Array.of(1, 1, 1, 0, 1, 0, 1, 1, 0xff), LIMITS)), 'BAD_FIELD'); // agent UTF-8
   assert.equal(codeOf(() => decodeFrame(Uint8Array.of(1, 6, ...new Uint8Array(16), 0, 1, 2, 0), LIMITS)), 'BAD_FIELD');
   assert.equal(codeOf(() => encodeFrame({ type: 'DELIVER', messageId: new Uint8Array(15), envelope: Uint8Array.of(1) })), 'BAD_FIELD');
-  assert.equal(codeOf(() => encodeFrame({ type: 'RECEIPT', messageId: new Uint8Array(16), envelopeHash: new Uint8Array(32), signature: new Uint8Array(63) })), 'BAD_FIELD');
+  assert.equal(codeOf(() => encodeFrame({ type: 'RECEIPT', receipts: [{ messageId: new Uint8Array(16), mac: new Uint8Array(15) }] })), 'BAD_FIELD');
+  assert.equal(codeOf(() => encodeFrame({ type: 'RECEIPT', receipts: [] })), 'BAD_LENGTH');
+  // count 0, and a count over maxReceiptsPerFrame, are refused before the pairs are read
+  assert.equal(codeOf(() => decodeFrame(Uint8Array.of(1, 5, 0, 0), LIMITS)), 'BAD_LENGTH');
+  assert.equal(codeOf(() => decodeFrame(Uint8Array.of(1, 5, 1, 1, ...new Uint8Array(257 * 32)), { ...LIMITS, maxFrame: 1 << 20 })), 'BAD_LENGTH');
+  assert.equal(codeOf(() => decodeFrame(Uint8Array.of(1, 5, 0, 3, ...new Uint8Array(3 * 32)), { ...LIMITS, maxReceiptsPerFrame: 2 })), 'BAD_LENGTH');
   assert.equal(codeOf(() => encodeFrame({ type: 'REJECT', messageId: NO_MESSAGE_ID, code: 1, retryable: false, reason: 'x'.repeat(201) })), 'BAD_LENGTH');
   assert.equal(codeOf(() => encodeFrame({ type: 'REJECT', messageId: NO_MESSAGE_ID, code: 0x10000, retryable: false, reason: '' })), 'BAD_FIELD');
   assert.equal(codeOf(() => encodeFrame({ type: 'HELLO', versions: [], capabilities: [] })), 'BAD_LENGTH');
@@ -140,15 +148,16 @@ test('decoded byte fields are copies, not views of the input', () => {
 test('reject codes: stable numbers, names, default retryability', () => {
   assert.deepEqual(
     [RejectCode.MALFORMED, RejectCode.TOO_LARGE, RejectCode.UNSUPPORTED_VERSION, RejectCode.WRONG_RECIPIENT, RejectCode.BAD_SIGNATURE,
-      RejectCode.EXPIRED, RejectCode.CLOCK_SKEW, RejectCode.DECRYPT_FAILED, RejectCode.RATE_LIMITED, RejectCode.BUSY,
+      RejectCode.EXPIRED, RejectCode.CLOCK_SKEW, RejectCode.DECRYPT_FAILED, RejectCode.UNKNOWN_SESSION, RejectCode.RATE_LIMITED, RejectCode.BUSY,
       RejectCode.STORAGE_FULL, RejectCode.INTERNAL],
-    [1, 2, 3, 10, 11, 12, 13, 14, 20, 21, 22, 23],
+    [1, 2, 3, 10, 11, 12, 13, 14, 16, 20, 21, 22, 23],
   );
   assert.equal(new Set(Object.values(RejectCode)).size, Object.keys(RejectCode).length);
   assert.equal(rejectCodeName(RejectCode.BUSY), 'BUSY');
   assert.equal(rejectCodeName(999), 'UNKNOWN_999');
   assert.ok(isRetryableByDefault(RejectCode.STORAGE_FULL));
   assert.ok(!isRetryableByDefault(RejectCode.BAD_SIGNATURE));
+  assert.ok(!isRetryableByDefault(RejectCode.UNKNOWN_SESSION));
 });
 
 // --- properties -----------------------------------------------------------------------------------
@@ -169,7 +178,7 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.constant({ type: 'BUNDLE_REQUEST' as const }),
   fc.record({ type: fc.constant('BUNDLE' as const), bundle: fc.uint8Array({ minLength: 1, maxLength: LIMITS.maxEnvelope }) }),
   fc.record({ type: fc.constant('DELIVER' as const), messageId: bytesOf(16), envelope: fc.uint8Array({ minLength: 1, maxLength: LIMITS.maxEnvelope }) }),
-  fc.record({ type: fc.constant('RECEIPT' as const), messageId: bytesOf(16), envelopeHash: bytesOf(32), signature: bytesOf(64) }),
+  fc.record({ type: fc.constant('RECEIPT' as const), receipts: fc.array(fc.record({ messageId: bytesOf(16), mac: bytesOf(16) }).map((r) => ({ messageId: r.messageId, mac: r.mac })), { minLength: 1, maxLength: 8 }) }),
   fc.record({
     type: fc.constant('REJECT' as const), messageId: bytesOf(16), code: fc.integer({ min: 0, max: 0xffff }), retryable: fc.boolean(),
     reason: utf8Upto(200),

@@ -10,9 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromHex, toHex } from '../../src/bytes.js';
 import { cryptoReady } from '../../src/crypto/index.js';
-import { ed25519Sign, ed25519Verify, openSealed, sealTo } from '../../src/crypto/native.js';
+import { ed25519Sign, ed25519Verify } from '../../src/crypto/native.js';
 import { sodium } from '../../src/crypto/sodium.js';
-import { cryptoCodeOf } from '../fixtures/codes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const vectors = JSON.parse(readFileSync(join(here, '../../../test/vectors/crypto.json'), 'utf8')) as {
@@ -112,32 +111,4 @@ test('ed25519Verify decides as libsodium on valid, tampered, malleated, small-or
   }
   assert.equal(ed25519Verify(new Uint8Array(31), new Uint8Array(0), new Uint8Array(64)), false);
   assert.equal(ed25519Verify(new Uint8Array(32), new Uint8Array(0), new Uint8Array(63)), false);
-});
-
-test('sealTo and openSealed are crypto_box_seal and crypto_box_seal_open, both ways', () => {
-  for (const n of [0, 1, 100, 1020, 4092, 65_532]) {
-    const kp = sodium().crypto_box_keypair();
-    const m = rnd(n);
-    const ours = sealTo(m, kp.publicKey);
-    assert.equal(ours.length, n + 48);
-    assert.deepEqual(sodium().crypto_box_seal_open(ours, kp.publicKey, kp.privateKey), m, `libsodium opens ours (${n} B)`);
-    const theirs = sodium().crypto_box_seal(m, kp.publicKey);
-    assert.deepEqual(openSealed(theirs, kp.publicKey, kp.privateKey), m, `we open libsodium's (${n} B)`);
-    assert.notDeepEqual(sealTo(m, kp.publicKey), ours, 'a fresh ephemeral key every time');
-  }
-});
-
-test('openSealed rejects the wrong key, truncation and small-order ephemeral keys with DECRYPT_FAILED', () => {
-  const kp = sodium().crypto_box_keypair();
-  const other = sodium().crypto_box_keypair();
-  const sealed = sealTo(rnd(64), kp.publicKey);
-  assert.equal(cryptoCodeOf(() => openSealed(sealed, other.publicKey, other.privateKey)), 'DECRYPT_FAILED');
-  assert.equal(cryptoCodeOf(() => openSealed(sealed.subarray(0, 47), kp.publicKey, kp.privateKey)), 'DECRYPT_FAILED');
-  // X25519 small-order u-coordinates: the shared secret would be all zeros, which libsodium refuses.
-  for (const u of ['00', '01', 'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800', '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157', 'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f']) {
-    const bad = Uint8Array.from(sealed);
-    bad.set(u.length === 2 ? Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? parseInt(u, 16) : 0)) : fromHex(u), 0);
-    assert.throws(() => sodium().crypto_box_seal_open(bad, kp.publicKey, kp.privateKey), () => true, `libsodium refuses u=${u}`);
-    assert.equal(cryptoCodeOf(() => openSealed(bad, kp.publicKey, kp.privateKey)), 'DECRYPT_FAILED', `u=${u}`);
-  }
 });

@@ -20,7 +20,7 @@ function id(n: number): Uint8Array {
 }
 
 function receiptFor(messageId: Uint8Array): DeliverAnswer {
-  return { receipt: { envelopeHash: new Uint8Array(32).fill(messageId[0]!), signature: new Uint8Array(64).fill(messageId[0]! ^ 0xff) } };
+  return { receipt: new Uint8Array(16).fill(messageId[0]!) };
 }
 
 const okHandlers: ServerHandlers = {
@@ -51,7 +51,7 @@ function raw(channel: MessageChannel) {
     send: (f: Frame) => channel.send(encodeFrame(f)),
     sendBytes: (b: Uint8Array) => channel.send(b),
     close: (code: number, reason: string) => channel.close(code, reason),
-    hello: () => channel.send(encodeFrame({ type: 'HELLO', versions: [1], capabilities: [] })),
+    hello: () => channel.send(encodeFrame({ type: 'HELLO', versions: [2], capabilities: [] })),
   };
 }
 
@@ -80,12 +80,12 @@ test('pure helpers: version negotiation, token bucket, heartbeat steps', () => {
   assert.deepEqual(heartbeatStep(2200, 1450, 1400, l), { action: 'ping', delayMs: 800 }); // a frame arrived after the PING
 });
 
-test('handshake: both sides send HELLO, agree on version 1, see capabilities', async () => {
+test('handshake: both sides send HELLO, agree on version 2, see capabilities', async () => {
   const { client, server, clock } = pair();
   await flush();
   const [hc, hs] = await Promise.all([client.ready, server.ready]);
-  assert.deepEqual(hc, { version: 1, capabilities: ['mailbox', `window=${LIMITS.maxPendingDelivers}`] });
-  assert.deepEqual(hs, { version: 1, capabilities: [`window=${LIMITS.maxPendingDelivers}`] });
+  assert.deepEqual(hc, { version: 2, capabilities: ['mailbox', `window=${LIMITS.maxPendingDelivers}`] });
+  assert.deepEqual(hs, { version: 2, capabilities: [`window=${LIMITS.maxPendingDelivers}`] });
   assert.equal(client.state, 'open');
   await client.close();
   await server.closed;
@@ -108,14 +108,17 @@ test('a peer that never sends HELLO is closed after handshakeTimeoutMs', async (
   assert.equal(clock.pending, 0);
 });
 
-test('no common version → REJECT UNSUPPORTED_VERSION, close, NO_COMMON_VERSION', async () => {
-  const { peer, remote } = serverWithRaw();
-  remote.send({ type: 'HELLO', versions: [7, 8], capabilities: [] });
-  const info = await peer.closed;
-  assert.equal((info.error as ProtocolError).code, 'NO_COMMON_VERSION');
-  await flush();
-  const reject = remote.frames.find((f) => f.type === 'REJECT');
-  assert.equal(reject?.type === 'REJECT' && reject.code, RejectCode.UNSUPPORTED_VERSION);
+test('no common version → REJECT UNSUPPORTED_VERSION naming both sides\' versions, close, NO_COMMON_VERSION', async () => {
+  for (const theirs of [[7, 8], [1]]) {
+    const { peer, remote } = serverWithRaw();
+    remote.send({ type: 'HELLO', versions: theirs, capabilities: [] });
+    const info = await peer.closed;
+    assert.equal((info.error as ProtocolError).code, 'NO_COMMON_VERSION');
+    await flush();
+    const reject = remote.frames.find((f) => f.type === 'REJECT');
+    assert.equal(reject?.type === 'REJECT' && reject.code, RejectCode.UNSUPPORTED_VERSION);
+    assert.equal(reject?.type === 'REJECT' && reject.reason, `no common protocol version: you speak ${theirs.join(', ')}, this node speaks 2`);
+  }
 });
 
 test('DELIVER → onDeliver → RECEIPT with exactly what the handler returned', async () => {
@@ -130,7 +133,7 @@ test('DELIVER → onDeliver → RECEIPT with exactly what the handler returned',
   assert.deepEqual(seen, [[id(5), envelope]]);
   const expected = receiptFor(id(5));
   assert.ok('receipt' in expected);
-  assert.deepEqual(r, { kind: 'receipt', ...expected.receipt });
+  assert.deepEqual(r, { kind: 'receipt', mac: expected.receipt });
 });
 
 test('a handler reject becomes REJECT; a handler throw becomes REJECT INTERNAL (retryable); a bad receipt is never sent', async () => {
@@ -140,7 +143,7 @@ test('a handler reject becomes REJECT; a handler throw becomes REJECT INTERNAL (
       onDeliver: async (m) => {
         if (m[0] === 1) return { reject: { code: RejectCode.EXPIRED, retryable: false, reason: 'expired' } };
         if (m[0] === 2) throw new Error('disk on fire');
-        return { receipt: { envelopeHash: new Uint8Array(31), signature: new Uint8Array(64) } };
+        return { receipt: new Uint8Array(15) };
       },
     },
   });
@@ -152,6 +155,21 @@ test('a handler reject becomes REJECT; a handler throw becomes REJECT INTERNAL (
     { kind: 'reject', code: RejectCode.INTERNAL, retryable: true, reason: 'internal error' },
   ]);
   assert.equal(server.state, 'open', 'handler failures do not cost the connection');
+});
+
+test('receipts of DELIVERs committed together leave in one RECEIPT frame, in the order they resolved', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const { peer, remote } = serverWithRaw({ handlers: { ...okHandlers, onDeliver: async (m) => (await gate, receiptFor(m)) } });
+  remote.hello();
+  for (const n of [1, 2, 3]) remote.send({ type: 'DELIVER', messageId: id(n), envelope: Uint8Array.of(n) });
+  await flush(10);
+  release();
+  await flush(10);
+  const receipts = remote.frames.filter((f) => f.type === 'RECEIPT');
+  assert.equal(receipts.length, 1, 'one frame');
+  assert.deepEqual(receipts[0], { type: 'RECEIPT', receipts: [1, 2, 3].map((n) => ({ messageId: id(n), mac: new Uint8Array(16).fill(id(n)[0]!) })) });
+  peer.destroy();
 });
 
 test('concurrent delivers are correlated by messageId, whatever order the answers come in', async () => {
@@ -171,7 +189,7 @@ test('concurrent delivers are correlated by messageId, whatever order the answer
   const results = await Promise.all(ps);
   results.forEach((r, i) => {
     assert.equal(r.kind, 'receipt');
-    assert.ok(r.kind === 'receipt' && r.envelopeHash[0] === ids[i]);
+    assert.ok(r.kind === 'receipt' && r.mac[0] === ids[i]);
   });
   await assert.rejects(
     (async () => {
@@ -191,7 +209,7 @@ test('a client that ignores the window: more than maxPendingDelivers in flight �
   const info = await peer.closed;
   await flush();
   assert.equal((info.error as ProtocolError).code, 'RATE_LIMITED');
-  assert.deepEqual(remote.frames[0], { type: 'HELLO', versions: [1], capabilities: ['window=2'] });
+  assert.deepEqual(remote.frames[0], { type: 'HELLO', versions: [2], capabilities: ['window=2'] });
   const last = remote.frames.at(-1)!;
   assert.ok(last.type === 'REJECT' && last.code === RejectCode.RATE_LIMITED, 'told why');
   assert.equal(remote.closed?.code, 1008);
@@ -425,7 +443,7 @@ test('rate limit: every frame nobody asked for is charged when it arrives (PONG,
   }
   // On a client: RECEIPTs for DELIVERs it never sent, and BUNDLEs it never asked for.
   for (const f of [
-    { type: 'RECEIPT', messageId: id(5), envelopeHash: new Uint8Array(32), signature: new Uint8Array(64) },
+    { type: 'RECEIPT', receipts: [{ messageId: id(5), mac: new Uint8Array(16) }] },
     { type: 'BUNDLE', bundle: Uint8Array.of(1) },
   ] as Frame[]) {
     const { peer, remote } = serverWithRaw({ role: 'client', limits: { framesPerSecond: 10, frameBurst: 5 } });

@@ -1,19 +1,19 @@
 /**
- * Safety numbers (crypto/safety.ts) and the message capacity the UI and CLI state before sending
- * (crypto/envelope.ts MESSAGE_CAPACITY, messageContentSize).
+ * Safety numbers (crypto/safety.ts) and the message capacity the node checks before queueing
+ * (session/message.ts MESSAGE_CAPACITY, messageContentSize).
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { cryptoReady, formatSafetyNumber, generateIdentity, safetyNumber } from '../../src/crypto/index.js';
+import { PADDING_BUCKETS } from '../../src/limits.js';
 import {
-  MAX_ATTACHMENTS, MESSAGE_CAPACITY, cryptoReady, formatSafetyNumber, generateIdentity, messageContentSize, openMessage,
-  safetyNumber, sealMessage,
-} from '../../src/crypto/index.js';
-import { PADDING_BUCKETS, SEAL_OVERHEAD } from '../../src/limits.js';
+  MAX_ATTACHMENTS, MAX_MAILBOXES, MESSAGE_CAPACITY, decrypt, encrypt, initiate, messageContentSize, respond, signBundle, type SessionMessage,
+} from '../../src/session/index.js';
 import { cryptoCodeOf } from '../fixtures/codes.js';
+import { NOW as SNOW, Party, RECV, SKEW, expectCode, message } from '../fixtures/sessions.js';
 
 before(cryptoReady);
-const NOW = Date.UTC(2026, 10, 29, 12);
 
 /** The construction written out independently of safety.ts, from its doc comment. */
 function reference(a: Uint8Array, b: Uint8Array): string {
@@ -45,9 +45,9 @@ test('safety number: 60 digits, the same on both sides, changes with either key'
   assert.equal(safetyNumber(k1, k2), reference(k1, k2));
 });
 
-test('MESSAGE_CAPACITY: content of exactly that size seals into the top bucket; one byte more is refused', () => {
-  const alice = generateIdentity();
-  const bob = generateIdentity();
+test('MESSAGE_CAPACITY: content of exactly that size fills the top bucket as the longest INIT; one byte more does not fit there', () => {
+  const alice = new Party('alice');
+  const bob = new Party('bob');
   const top = PADDING_BUCKETS[PADDING_BUCKETS.length - 1]!;
   const subject = 'Files';
   const body = 'Here they are. ✓';
@@ -59,11 +59,19 @@ test('MESSAGE_CAPACITY: content of exactly that size seals into the top bucket; 
     { name: names[1]!, mediaType: 'application/pdf', data: new Uint8Array(room - Math.floor(room / 2)).fill(9) },
   ];
   assert.equal(messageContentSize({ subject, body, attachments }), MESSAGE_CAPACITY);
-  const sealed = sealMessage(alice, bob.encryptionKey, { kind: 'mail', recipient: bob.identityKey, subject, body, attachments }, { now: NOW });
-  assert.equal(sealed.envelope.length, top + SEAL_OVERHEAD);
-  const opened = openMessage(bob, sealed.envelope, { now: NOW, maxSkewMs: 1000 });
-  assert.deepEqual(opened.attachments.map((a) => a.data.length), attachments.map((a) => a.data.length));
-  attachments[1]!.data = new Uint8Array(attachments[1]!.data.length + 1);
-  assert.equal(cryptoCodeOf(() => sealMessage(alice, bob.encryptionKey, { kind: 'mail', recipient: bob.identityKey, subject, body, attachments }, { now: NOW })), 'TOO_LARGE');
+  // The longest INIT: Alice's embedded bundle lists the most mailboxes a bundle may.
+  const mailboxes = Array.from({ length: MAX_MAILBOXES }, () => generateIdentity().onion);
+  const selfBundle = signBundle(alice.id, { signedPrekey: alice.spk, pqPrekey: alice.pq, now: SNOW - 1000, mailboxes });
+  const m: SessionMessage = { ...message('unused'), subject, body, attachments };
+  const init = initiate({ self: alice.id, selfBundle, peer: bob.answer(), message: m, now: SNOW, maxClockSkewMs: SKEW });
+  assert.equal(init.envelope.length, top, 'exactly the top bucket');
+  const opened = respond({ self: bob.id, prekeys: bob.lookup, envelope: init.envelope, ...RECV });
+  assert.deepEqual(opened.message.attachments.map((a) => a.data.length), attachments.map((a) => a.data.length));
+  // As a SESSION envelope it fits too (with room to spare: the capacity is what fits everywhere).
+  const e = encrypt(init.state, { ...m, id: message('x').id });
+  assert.equal(e.envelope.length, top);
+  assert.equal(decrypt(opened.state, e.envelope, { k: e.k, ...RECV }).message.body, body);
+  const over = { ...m, attachments: [attachments[0]!, { ...attachments[1]!, data: new Uint8Array(attachments[1]!.data.length + 1) }] };
+  expectCode(() => initiate({ self: alice.id, selfBundle, peer: bob.answer(), message: over, now: SNOW, maxClockSkewMs: SKEW }), 'TOO_LARGE');
   assert.equal(MAX_ATTACHMENTS, 16);
 });

@@ -22,6 +22,8 @@ import { kdfChain, kdfRoot, messageKeys } from '../../src/session/ratchet.js';
 import { dh, kemDecapsulate, kemEncapsulate, kemKeyPair, x25519Public } from '../../src/session/primitives.js';
 import { pad, paddedLength } from '../../src/session/message.js';
 import { sessionCodeOf } from '../fixtures/sessions.js';
+import { DEFAULT_LIMITS } from '../../src/limits.js';
+import { FRAME_TYPE_IDS, WIRE_VERSION, decodeFrame, encodeFrame } from '../../src/protocol/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Vectors live in the source tree (test/vectors), two levels above dist/test/unit.
@@ -442,6 +444,11 @@ test('vectors: invalid bundles and bundle answers are refused with their code', 
 test('vectors: the RECEIPT frame body answering A\'s messages carries each (id, MAC) pair', () => {
   const body = h(V.receiptFrame.body);
   assert.equal(body.length, 2 + 32 * V.receiptFrame.pairs.length);
+  // The frame codec reads the same body (the wire version and type byte in front).
+  const frame = decodeFrame(Uint8Array.of(WIRE_VERSION, FRAME_TYPE_IDS.RECEIPT, ...body), DEFAULT_LIMITS);
+  assert.ok(frame.type === 'RECEIPT');
+  assert.deepEqual(frame.receipts.map((r) => [toHex(r.messageId), toHex(r.mac)]), V.receiptFrame.pairs.map((p) => [p.messageId, p.mac]));
+  assert.deepEqual(encodeFrame(frame).subarray(2), body);
   assert.equal((body[0]! << 8) | body[1]!, V.receiptFrame.pairs.length);
   const sent = V.sessions[0]!.steps.filter((s) => s.actor === 'A' && (s.op === 'init' || s.op === 'send'));
   V.receiptFrame.pairs.forEach((p, i) => {
