@@ -48,7 +48,13 @@ export interface Limits {
    * handshake cost the node about as much as this many small frames); charged before the request is parsed.
    */
   connectionCostFrames: number;
-  /** Connections from TCP accept until the peer's HELLO. Past it the oldest is closed to make room. */
+  /**
+   * Connections waiting, unread, for the global budget to pay their connectionCostFrames (first come,
+   * first admitted). They hold no slot and no read buffer: a socket each. Past it the newcomer (or the
+   * newest of the circuit queueing the most) is closed.
+   */
+  maxQueuedConnections: number;
+  /** Admitted connections until the peer's HELLO. Past it the oldest is closed to make room. */
   maxPendingHandshakes: number;
   /** Connections not yet proven (pending handshakes included). Past it the oldest unproven is closed. */
   maxUnprovenConnections: number;
@@ -132,6 +138,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   unprovenGlobalFrameBurst: 4_000,
   // Measured: 612 connections/s (connect, upgrade, HELLO, close) took 42 % of a core, ~0.7 ms each.
   connectionCostFrames: 24,
+  // More than an attacker's held connections plus the slots: a newcomer then always finds a place in
+  // line instead of racing reconnects for a slot (3 × maxConnections; 768 × 24 frames ≈ 9 s of line).
+  maxQueuedConnections: 768,
   maxPendingHandshakes: 64,
   maxUnprovenConnections: 128,
   handshakeTimeoutUnderPressureMs: 2_000,
@@ -260,6 +269,12 @@ export function resolveApiLimits(overrides: Partial<ApiLimits> = {}): ApiLimits 
 export const CONNECTION_OVERHEAD_BYTES = 96 * 1024;
 /** What a paused socket can hold: one read the guard kept back (≤ 64 KiB) and the stream's buffer (16 KiB). */
 export const PAUSED_READ_BYTES = 80 * 1024;
+/**
+ * A connection waiting in line for admission: its socket and the guard's record, rounded up. It is
+ * not read while it waits (paused from accept) except for tor's PROXY line, which may come with one
+ * more read: so a paused read is counted too.
+ */
+export const QUEUED_CONNECTION_BYTES = 8 * 1024 + PAUSED_READ_BYTES;
 /** What ws keeps per socket read or fragment beyond its bytes (Buffer objects, ~100 B), rounded up. */
 export const PER_CHUNK_OVERHEAD_BYTES = 256;
 
@@ -274,16 +289,18 @@ export interface MemoryBound {
  * (the figure the adversarial tier checks against the victim's peak RSS):
  *
  *   maxConnections × (fixed overhead + a paused read + unread answers)
+ *   + maxQueuedConnections × QUEUED_CONNECTION_BYTES   connections waiting in line for admission
  *   + maxBufferedBytes            partly received messages, all connections (chunk overhead included)
  *   + 2 × maxInflightDeliverBytes DELIVERs held, as envelope and again as opened plaintext
  *
- * With the defaults: 256 × 240 KiB + 16 MiB + 32 MiB = 108 MiB.
+ * With the defaults: 256 × 240 KiB + 768 × 88 KiB + 16 MiB + 32 MiB = 174 MiB.
  */
 export function inboundMemoryBound(l: Limits = DEFAULT_LIMITS): MemoryBound {
   const parts = {
     connections: l.maxConnections * (CONNECTION_OVERHEAD_BYTES + PAUSED_READ_BYTES + l.maxUnreadAnswerBytes),
+    queued: l.maxQueuedConnections * QUEUED_CONNECTION_BYTES,
     partialMessages: l.maxBufferedBytes,
     delivers: 2 * l.maxInflightDeliverBytes,
   };
-  return { total: parts.connections + parts.partialMessages + parts.delivers, parts };
+  return { total: parts.connections + parts.queued + parts.partialMessages + parts.delivers, parts };
 }

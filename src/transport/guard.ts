@@ -23,13 +23,23 @@
  * read: so reconnecting costs a circuit its budget too, and churn cannot take more than the global
  * budget's share of the CPU.
  *
- * Slots. On each new connection, before anything is read: pending connections beyond
- * maxPendingHandshakes, unproven beyond maxUnprovenConnections, all beyond maxConnections make room
- * by closing a pending one (one that sent nothing first, then one that never upgraded, then any;
- * within each the crowded circuit's, else the oldest), then the oldest unproven. Proven connections
- * are never closed for room, so when all slots are proven the new connection is refused (503).
- * While pending connections fill half their cap or more, a pending connection has
- * handshakeTimeoutUnderPressureMs to send HELLO instead of handshakeTimeoutMs.
+ * Admission. A new connection is *queued* until its cost is paid: unread, holding no slot, first
+ * come first admitted (frames of admitted connections go before admissions: they hold slots and
+ * deadlines). At most maxQueuedConnections wait; past it the newest of the circuit queueing the most
+ * is closed, or the newcomer when no circuit queues more than one. The line is longer than the
+ * slots, so an attacker who holds every slot and reopens each one closed joins the line behind a
+ * newcomer instead of racing it for a slot; and a connection is judged (evicted, timed out) only
+ * for the time since it was admitted, never for the time we kept it waiting.
+ *
+ *   accept ──▶ arrived ──(PROXY line read, admitConnection)──▶ queued ──(cost paid)──▶ admitted: pending ──(HELLO)──▶ open
+ *
+ * Slots. On each admission: pending connections beyond maxPendingHandshakes, unproven beyond
+ * maxUnprovenConnections, all beyond maxConnections make room by closing a pending one (one that
+ * sent nothing first, then one that never upgraded, then any; within each the crowded circuit's,
+ * else the oldest), then the oldest unproven. Proven connections are never closed for room, so when
+ * all slots are proven the new connection is refused (503). While pending connections fill half
+ * their cap or more, a pending connection has handshakeTimeoutUnderPressureMs to send HELLO instead
+ * of handshakeTimeoutMs; an arrived connection has handshakeTimeoutMs to finish tor's PROXY line.
  *
  * Buffers. The bytes of every partly received message (plus PER_CHUNK_OVERHEAD_BYTES per read and per
  * fragment it spans) are counted per connection and in total; over maxUnprovenBufferedBytes (unproven
@@ -45,11 +55,14 @@ import { WsFrameMeter } from './meter.js';
 
 export type Trust = 'unproven' | 'proven' | 'contact';
 
+/** What a connection may send before it is admitted (an HTTP upgrade request is well under 1 KiB). */
+export const MAX_EARLY_BYTES = 16 * 1024;
+
 /** Frames a connection resumed from the global wait may take before the next one's turn. */
 export const UNPROVEN_QUANTUM = 16;
 
 /** Why the guard closed a connection (counted in stats().cut). */
-export type CutReason = 'rate' | 'handshake-timeout' | 'room' | 'buffers' | 'refused';
+export type CutReason = 'rate' | 'handshake-timeout' | 'room' | 'buffers' | 'refused' | 'line-full';
 
 const CUT_WHY: Readonly<Record<CutReason, string>> = {
   rate: 'over its frame budget',
@@ -57,13 +70,17 @@ const CUT_WHY: Readonly<Record<CutReason, string>> = {
   room: 'room made for a newer connection',
   buffers: 'holding the most of too many buffered bytes',
   refused: 'every slot held by proven peers',
+  'line-full': 'too many connections waiting for admission',
 };
 
 export interface GuardStats {
+  /** Admitted connections (the ones holding slots). */
   connections: number;
   pending: number;
   unproven: number;
-  /** Connections waiting for the global unproven budget right now. */
+  /** Connections waiting in line for admission right now. */
+  queued: number;
+  /** Admitted connections whose frames wait for the global unproven budget right now. */
   waiting: number;
   bufferedBytes: number;
   unprovenBufferedBytes: number;
@@ -78,8 +95,11 @@ interface Scope {
   readonly key: string;
   trust: Trust;
   bucket: TokenBucket;
+  /** Its connections in every state. */
   readonly conns: Set<Conn>;
+  /** Of them, admitted and pending, and queued. */
   pending: number;
+  queued: number;
   lastSeen: number;
 }
 
@@ -92,7 +112,9 @@ export interface GuardedConnection {
 
 interface Conn extends GuardedConnection {
   scope: Scope;
-  readonly openedAt: number;
+  /** Accept time until admitted, then admission time: what deadlines count from. */
+  openedAt: number;
+  admitted: boolean;
   pending: boolean;
   meter: WsFrameMeter | undefined;
   forward: ((chunk: Buffer) => void) | undefined;
@@ -100,7 +122,8 @@ interface Conn extends GuardedConnection {
   /** Bytes read before the HTTP request (tor's PROXY line): not a sign the peer spoke. */
   preamble: number;
   /** Hands the accepted socket on (to the HTTP parser) once its connection cost is paid. */
-  proceed: (() => void) | undefined;
+  proceed: ((early: Buffer | undefined) => void) | undefined;
+  /** In a wait list: the admission line (not admitted) or the frame wait (admitted). */
   waiting: boolean;
   quantum: number;
   reads: number;
@@ -125,12 +148,17 @@ export class InboundGuard {
   /** Closing connections is what a flood makes us do thousands of times a second: counted, not logged each time. */
   readonly #warn: LogThrottle;
   readonly #refuse: (socket: Duplex) => void;
-  /** In accept order, so the first match is the oldest. */
+  /** Admitted connections, in admission order, so the first match is the oldest. */
   readonly #conns = new Set<Conn>();
+  /** Connections not yet admitted (arrived or queued), in accept order. */
+  readonly #arrivals = new Set<Conn>();
   /** Least recently seen first (re-inserted on use). */
   readonly #scopes = new Map<string, Scope>();
   readonly #global: TokenBucket;
-  #waitList: Conn[] = [];
+  /** Admitted connections waiting to have their frames paid for; served before the line. */
+  #frameWait: Conn[] = [];
+  /** Connections waiting to have their admission paid for, first come first. */
+  #line: Conn[] = [];
   #resumeTimer: TimerHandle | undefined;
   #sweepTimer: TimerHandle | undefined;
   #pending = 0;
@@ -140,7 +168,7 @@ export class InboundGuard {
   #seq = 0;
   #pressure = false;
   #closed = false;
-  readonly #cut: Record<CutReason, number> = { rate: 0, 'handshake-timeout': 0, room: 0, buffers: 0, refused: 0 };
+  readonly #cut: Record<CutReason, number> = { rate: 0, 'handshake-timeout': 0, room: 0, buffers: 0, refused: 0, 'line-full': 0 };
 
   constructor(opts: InboundGuardOptions) {
     this.#l = opts.limits;
@@ -152,9 +180,9 @@ export class InboundGuard {
   }
 
   /**
-   * A new TCP connection (after tor's PROXY line, if any). Makes room as the slot rules say, then
-   * registers it as pending; returns undefined if it was refused. `scopeKey` names its circuit or
-   * source; without one the connection is its own scope.
+   * A new TCP connection: registered as arrived (no slot yet; admitConnection admits it). Returns
+   * undefined once the guard is closed. `scopeKey` names its circuit or source; without one the
+   * connection is its own scope.
    */
   accept(socket: Duplex, scopeKey?: string): GuardedConnection | undefined {
     if (this.#closed) {
@@ -163,52 +191,99 @@ export class InboundGuard {
     }
     const now = this.#clock.now();
     this.#sweep(now);
-    while (this.#pending >= this.#l.maxPendingHandshakes && this.#evict((c) => c.pending)) { /* made room */ }
-    while (this.#unproven >= this.#l.maxUnprovenConnections && this.#evict((c) => c.scope.trust === 'unproven')) { /* made room */ }
-    while (this.#conns.size >= this.#l.maxConnections) {
-      if (!this.#evict((c) => c.scope.trust === 'unproven')) {
-        this.#cut.refused++;
-        this.#warn.warn('refused', { connections: this.#conns.size }, 'every inbound slot is held by a proven peer: refusing a connection (503)');
-        this.#refuse(socket);
-        return undefined;
-      }
-    }
     const scope = this.#scope(scopeKey ?? `conn:${this.#seq + 1}`, now);
     const conn: Conn = {
-      id: ++this.#seq, socket, scope, openedAt: now, pending: true, meter: undefined, forward: undefined, held: undefined,
+      id: ++this.#seq, socket, scope, openedAt: now, admitted: false, pending: true, meter: undefined, forward: undefined, held: undefined,
       preamble: 0, proceed: undefined, waiting: false, quantum: 0, reads: 0, buffered: 0, bufferedUnproven: false, cut: false, gone: false,
     };
-    this.#conns.add(conn);
+    this.#arrivals.add(conn);
     scope.conns.add(conn);
-    scope.pending++;
-    this.#pending++;
-    if (scope.trust === 'unproven') this.#unproven++;
-    this.#updatePressure();
     this.#armSweep();
     return conn;
   }
 
   /**
    * Charges an accepted connection's cost (connectionCostFrames) to its scope and, while unproven, to
-   * the global budget, then runs `proceed` (hand the socket to the HTTP parser) — at once, or once
-   * the global budget lets it in turn (the socket stays paused, unread, until then); a scope over
-   * its budget is cut instead. Call with the scope final (after rescope).
+   * the global budget, then admits it (makes room as the slot rules say; refused with 503 if every
+   * slot is proven) and runs `proceed` (hand the socket to the HTTP parser): at once, or once the
+   * line ahead of it has been admitted and the budget pays (the socket stays paused, unread, until
+   * then). A scope over its own budget is cut instead. Call with the scope final (after rescope).
    */
-  admitConnection(c: GuardedConnection, proceed: () => void): void {
+  admitConnection(c: GuardedConnection, proceed: (early: Buffer | undefined) => void): void {
     const conn = c as Conn;
-    if (conn.cut) return;
+    if (conn.cut || conn.admitted) return;
     conn.proceed = proceed;
-    conn.socket.pause();
     this.#tryProceed(conn);
+  }
+
+  /**
+   * Bytes a connection sent before it was admitted (its HTTP request, usually): kept and counted as
+   * buffered until admission hands them to `proceed`; past MAX_EARLY_BYTES the connection is cut.
+   * The listener keeps reading queued sockets into here, so a peer that leaves the line is seen to go.
+   */
+  hold(c: GuardedConnection, chunk: Buffer): void {
+    const conn = c as Conn;
+    if (conn.cut || conn.admitted) return;
+    conn.held = conn.held ? Buffer.concat([conn.held, chunk]) : chunk;
+    if (conn.held.length > MAX_EARLY_BYTES) return this.#cutConn(conn, 'buffers');
+    this.#account(conn, conn.held.length + PER_CHUNK_OVERHEAD_BYTES);
+    this.#relieveBuffers();
   }
 
   #tryProceed(conn: Conn): void {
     const v = this.#charge(conn, this.#l.connectionCostFrames);
     if (v === 'cut') return this.#cutConn(conn, 'rate');
-    if (v === 'wait') return this.#wait(conn);
+    if (v === 'wait') return this.#queue(conn);
+    this.#admit(conn);
+  }
+
+  #admit(conn: Conn): void {
+    while (this.#pending >= this.#l.maxPendingHandshakes && this.#evict((c) => c.pending)) { /* made room */ }
+    while (this.#unproven >= this.#l.maxUnprovenConnections && this.#evict((c) => c.scope.trust === 'unproven')) { /* made room */ }
+    while (this.#conns.size >= this.#l.maxConnections) {
+      if (!this.#evict((c) => c.scope.trust === 'unproven')) {
+        this.#cut.refused++;
+        this.#warn.warn('refused', { connections: this.#conns.size }, 'every inbound slot is held by a proven peer: refusing a connection (503)');
+        conn.proceed = undefined;
+        this.#refuse(conn.socket);
+        this.closed(conn);
+        return;
+      }
+    }
     const proceed = conn.proceed!;
-    conn.proceed = undefined;
-    proceed();
+    const early = conn.held;
+    conn.proceed = conn.held = undefined;
+    this.#account(conn, 0);
+    this.#arrivals.delete(conn);
+    conn.admitted = true;
+    conn.openedAt = this.#clock.now();
+    this.#conns.add(conn);
+    conn.scope.pending++;
+    this.#pending++;
+    if (conn.scope.trust === 'unproven') this.#unproven++;
+    this.#updatePressure();
+    this.#armSweep();
+    proceed(early);
+  }
+
+  /** Puts a connection in the admission line, or closes one if the line is full. */
+  #queue(conn: Conn): void {
+    if (this.#line.length >= this.#l.maxQueuedConnections) {
+      let crowded: Scope | undefined;
+      for (const c of this.#line) if (c.scope.queued > 1 && (!crowded || c.scope.queued > crowded.queued)) crowded = c.scope;
+      if (crowded && conn.scope !== crowded) {
+        const newest = this.#line.findLast((c) => c.scope === crowded)!;
+        this.#cutConn(newest, 'line-full');
+      } else {
+        this.#cutConn(conn, 'line-full');
+        return;
+      }
+    }
+    conn.waiting = true;
+    conn.quantum = 0;
+    conn.scope.queued++;
+    this.#line.push(conn);
+    this.#armResume();
   }
 
   /** Moves a connection to the scope its PROXY line (`preambleBytes` long) names, before it is upgraded. */
@@ -216,16 +291,17 @@ export class InboundGuard {
     const conn = c as Conn;
     conn.preamble = preambleBytes;
     if (conn.gone || conn.scope.key === key) return;
+    if (conn.waiting && !conn.admitted) throw new Error('rescope after admitConnection');
     const from = conn.scope;
     const to = this.#scope(key, this.#clock.now());
     from.conns.delete(conn);
-    if (from.trust === 'unproven') this.#unproven--;
-    if (conn.pending) from.pending--;
+    if (conn.admitted && from.trust === 'unproven') this.#unproven--;
+    if (conn.admitted && conn.pending) from.pending--;
     if (from.conns.size === 0 && from.key.startsWith('conn:')) this.#scopes.delete(from.key);
     conn.scope = to;
     to.conns.add(conn);
-    if (to.trust === 'unproven') this.#unproven++;
-    if (conn.pending) to.pending++;
+    if (conn.admitted && to.trust === 'unproven') this.#unproven++;
+    if (conn.admitted && conn.pending) to.pending++;
     this.#account(conn, conn.buffered);
   }
 
@@ -242,7 +318,7 @@ export class InboundGuard {
   /** The peer's HELLO arrived: the connection is no longer pending. */
   handshakeDone(c: GuardedConnection): void {
     const conn = c as Conn;
-    if (!conn.pending || conn.gone) return;
+    if (!conn.admitted || !conn.pending || conn.gone) return;
     conn.pending = false;
     conn.scope.pending--;
     this.#pending--;
@@ -262,12 +338,12 @@ export class InboundGuard {
       scope.bucket = nowUnproven
         ? new TokenBucket(this.#l.unprovenFramesPerSecond, this.#l.unprovenFrameBurst, now)
         : new TokenBucket(this.#l.framesPerSecond, this.#l.frameBurst, now);
-      const live = [...scope.conns].filter((x) => !x.gone).length;
+      const live = [...scope.conns].filter((x) => x.admitted && !x.gone).length;
       this.#unproven += nowUnproven ? live : -live;
       for (const x of scope.conns) this.#account(x, x.buffered);
     }
-    // A proven connection no longer waits for the anonymous budget.
-    if (!nowUnproven) for (const x of scope.conns) if (x.waiting) this.#resume(x);
+    // A proven connection no longer waits for the anonymous budget (nor in line).
+    if (!nowUnproven) for (const x of [...scope.conns]) if (x.waiting) this.#resume(x);
   }
 
   /** The socket closed (for whatever reason): forget the connection. Idempotent. */
@@ -278,18 +354,18 @@ export class InboundGuard {
     conn.cut = true;
     conn.held = undefined;
     this.#account(conn, 0);
-    if (conn.waiting) {
-      conn.waiting = false;
-      this.#waitList = this.#waitList.filter((x) => x !== conn);
-    }
-    this.#conns.delete(conn);
+    this.#unwait(conn);
     const scope = conn.scope;
     scope.conns.delete(conn);
-    if (conn.pending) {
-      scope.pending--;
-      this.#pending--;
+    if (!conn.admitted) this.#arrivals.delete(conn);
+    else {
+      this.#conns.delete(conn);
+      if (conn.pending) {
+        scope.pending--;
+        this.#pending--;
+      }
+      if (scope.trust === 'unproven') this.#unproven--;
     }
-    if (scope.trust === 'unproven') this.#unproven--;
     scope.lastSeen = this.#clock.now();
     // A connection's own scope cannot come back; a circuit's can, so its counters are kept a while.
     if (scope.conns.size === 0 && scope.key.startsWith('conn:')) this.#scopes.delete(scope.key);
@@ -311,7 +387,7 @@ export class InboundGuard {
 
   stats(): GuardStats {
     return {
-      connections: this.#conns.size, pending: this.#pending, unproven: this.#unproven, waiting: this.#waitList.length,
+      connections: this.#conns.size, pending: this.#pending, unproven: this.#unproven, queued: this.#line.length, waiting: this.#frameWait.length,
       bufferedBytes: this.#buffered, unprovenBufferedBytes: this.#unprovenBuffered, cut: { ...this.#cut }, scopes: this.#scopes.size,
       underPressure: this.#pressure,
     };
@@ -324,7 +400,8 @@ export class InboundGuard {
     if (this.#resumeTimer !== undefined) this.#clock.clearTimeout(this.#resumeTimer);
     if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
     this.#resumeTimer = this.#sweepTimer = undefined;
-    this.#waitList = [];
+    this.#frameWait = [];
+    this.#line = [];
   }
 
   // ── reads ──────────────────────────────────────────────────────────────────
@@ -357,8 +434,9 @@ export class InboundGuard {
     const now = this.#clock.now();
     const unproven = conn.scope.trust === 'unproven';
     if (unproven) {
-      // Behind others already waiting, unless this one was just resumed and has quantum left.
-      const ahead = this.#waitList.length > 0 && conn.quantum <= 0;
+      // Behind others already waiting, unless this one was just resumed and has quantum left: frames
+      // behind frames; an admission behind frames and the whole line.
+      const ahead = (this.#frameWait.length > 0 || (!conn.admitted && this.#line.length > 0)) && conn.quantum <= 0;
       if (ahead || this.#global.available(now) < n) return 'wait';
     }
     if (!conn.scope.bucket.take(now, n)) return 'cut';
@@ -378,13 +456,35 @@ export class InboundGuard {
     conn.waiting = true;
     conn.quantum = 0;
     conn.socket.pause();
-    this.#waitList.push(conn);
+    this.#frameWait.push(conn);
+    // The timer may be set for the line's head, which needs more than a frame: look again.
+    if (this.#frameWait.length === 1 && this.#resumeTimer !== undefined) {
+      this.#clock.clearTimeout(this.#resumeTimer);
+      this.#resumeTimer = undefined;
+    }
     this.#armResume();
   }
 
+  /** Takes a connection out of whichever wait list holds it. */
+  #unwait(conn: Conn): void {
+    if (!conn.waiting) return;
+    conn.waiting = false;
+    if (conn.admitted) this.#frameWait = this.#frameWait.filter((x) => x !== conn);
+    else {
+      this.#line = this.#line.filter((x) => x !== conn);
+      conn.scope.queued--;
+    }
+  }
+
+  /** The next connection to resume: frames before admissions. */
+  #nextWaiting(): Conn | undefined {
+    return this.#frameWait[0] ?? this.#line[0];
+  }
+
   #armResume(): void {
-    if (this.#resumeTimer !== undefined || this.#waitList.length === 0 || this.#closed) return;
-    const delay = Math.max(1, this.#global.waitMs(this.#clock.now(), this.#need(this.#waitList[0]!)));
+    const next = this.#nextWaiting();
+    if (this.#resumeTimer !== undefined || next === undefined || this.#closed) return;
+    const delay = Math.max(1, this.#global.waitMs(this.#clock.now(), this.#need(next)));
     this.#resumeTimer = this.#clock.setTimeout(() => {
       this.#resumeTimer = undefined;
       this.#resumeSome();
@@ -394,17 +494,16 @@ export class InboundGuard {
   /** Gives waiting connections their turns while the global bucket has tokens. */
   #resumeSome(): void {
     const now = this.#clock.now();
-    for (let turns = 0; turns < 10_000 && this.#waitList.length > 0 && this.#global.available(now) >= this.#need(this.#waitList[0]!); turns++) {
-      const conn = this.#waitList.shift()!;
-      if (conn.cut || !conn.waiting) continue;
+    for (let turns = 0; turns < 10_000; turns++) {
+      const conn = this.#nextWaiting();
+      if (conn === undefined || this.#global.available(now) < this.#need(conn)) break;
       this.#resume(conn);
     }
     this.#armResume();
   }
 
   #resume(conn: Conn): void {
-    conn.waiting = false;
-    this.#waitList = this.#waitList.filter((x) => x !== conn);
+    this.#unwait(conn);
     conn.quantum = UNPROVEN_QUANTUM;
     if (conn.proceed) {
       this.#tryProceed(conn);
@@ -434,7 +533,7 @@ export class InboundGuard {
       // The biggest holder among the unproven; over the total with none unproven holding, the biggest of all.
       const biggest = (unprovenOnly: boolean) => {
         let v: Conn | undefined;
-        for (const c of this.#conns) {
+        for (const c of [...this.#conns, ...this.#arrivals]) {
           if (c.cut || c.buffered === 0 || (unprovenOnly && c.scope.trust !== 'unproven')) continue;
           if (!v || c.buffered > v.buffered) v = c;
         }
@@ -493,7 +592,7 @@ export class InboundGuard {
     }
     s ??= {
       key, trust: 'unproven', bucket: new TokenBucket(this.#l.unprovenFramesPerSecond, this.#l.unprovenFrameBurst, now),
-      conns: new Set(), pending: 0, lastSeen: now,
+      conns: new Set(), pending: 0, queued: 0, lastSeen: now,
     };
     s.lastSeen = now;
     this.#scopes.set(key, s);
@@ -526,8 +625,13 @@ export class InboundGuard {
     return this.#pressure ? Math.min(this.#l.handshakeTimeoutMs, this.#l.handshakeTimeoutUnderPressureMs) : this.#l.handshakeTimeoutMs;
   }
 
+  /** Connections that arrived and are neither admitted nor in line (reading tor's PROXY line). */
+  #unplaced(): number {
+    return this.#arrivals.size - this.#line.length;
+  }
+
   #armSweep(): void {
-    if (this.#sweepTimer !== undefined || this.#pending === 0 || this.#closed) return;
+    if (this.#sweepTimer !== undefined || (this.#pending === 0 && this.#unplaced() === 0) || this.#closed) return;
     this.#sweepTimer = this.#clock.setTimeout(() => {
       this.#sweepTimer = undefined;
       this.#sweep(this.#clock.now());
@@ -536,10 +640,16 @@ export class InboundGuard {
   }
 
   #sweep(now: number): void {
+    if (this.#unplaced() > 0) {
+      for (const c of [...this.#arrivals]) {
+        if (c.openedAt > now - this.#l.handshakeTimeoutMs) break; // the rest are younger
+        if (!c.waiting) this.#cutConn(c, 'handshake-timeout');
+      }
+    }
     if (this.#pending === 0) return;
     const deadline = this.#deadline();
     for (const c of [...this.#conns]) {
-      if (c.openedAt > now - deadline) break; // the rest are younger
+      if (c.openedAt > now - deadline) break; // the rest are younger (admission order)
       if (c.pending) this.#cutConn(c, 'handshake-timeout');
     }
   }

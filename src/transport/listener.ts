@@ -149,11 +149,18 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
     });
     if (!conn) return;
     bySocket.set(socket, conn);
-    const toHttp = () => {
+    // Until admitted, what the peer sends is kept by the guard (and counted), and reading on is how
+    // we notice a peer that gives up its place in line.
+    const early = (d: Buffer) => guard.hold(conn, d);
+    const toHttp = (held: Buffer | undefined) => {
+      socket.off('data', early);
+      socket.pause();
+      if (held) socket.unshift(held);
       http.emit('connection', socket);
       socket.resume();
     };
     if (!opts.proxyProtocol) {
+      socket.on('data', early);
       guard.admitConnection(conn, toHttp);
       return;
     }
@@ -171,16 +178,17 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
       }
       if (!parsed) return;
       socket.off('data', onData);
-      socket.pause();
       const scope = proxyScope(parsed.header);
       if (scope) guard.rescope(conn, scope, parsed.length);
       const rest = buf.subarray(parsed.length);
-      if (rest.length) socket.unshift(rest);
+      if (rest.length) guard.hold(conn, rest);
+      socket.on('data', early);
       guard.admitConnection(conn, toHttp);
     };
     socket.on('data', onData);
   });
-  tcp.maxConnections = 4 * limits.maxConnections; // a backstop for file descriptors; the guard decides before this
+  // A backstop for file descriptors (slots, the admission line, and PROXY lines being read); the guard decides before this.
+  tcp.maxConnections = limits.maxConnections + limits.maxQueuedConnections + limits.maxPendingHandshakes;
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (closing) return refuse(socket, 503, 'Service Unavailable');

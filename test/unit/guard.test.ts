@@ -81,15 +81,19 @@ function setup(over: Partial<Limits> = {}, log: Logger = silentLogger()) {
   const clock = new ManualClock();
   const limits = resolveLimits({
     maxConnections: 8, maxUnprovenConnections: 6, maxPendingHandshakes: 4, handshakeTimeoutMs: 10_000, handshakeTimeoutUnderPressureMs: 1_000,
-    unprovenFramesPerSecond: 10, unprovenFrameBurst: 5, unprovenGlobalFramesPerSecond: 10, unprovenGlobalFrameBurst: 8, ...over,
+    unprovenFramesPerSecond: 10, unprovenFrameBurst: 5, unprovenGlobalFramesPerSecond: 10, unprovenGlobalFrameBurst: 8,
+    connectionCostFrames: 0, maxQueuedConnections: 4, ...over,
   });
   const refused: PassThrough[] = [];
   const guard = new InboundGuard({ limits, clock, log, refuse: (s) => refused.push(s as PassThrough) });
-  const open = (scope?: string) => {
+  /** A connection accepted and (unless `admit` is false) handed to admission; `proceeded` once admitted. */
+  const open = (scope?: string, admit = true) => {
     const socket = new PassThrough();
     const conn = guard.accept(socket, scope);
     if (conn) socket.once('close', () => guard.closed(conn));
-    return { socket, conn };
+    const o = { socket, conn, proceeded: false };
+    if (conn && admit) guard.admitConnection(conn, () => (o.proceeded = true));
+    return o;
   };
   /** An upgraded connection whose forwarded bytes are collected. */
   const ws = (scope?: string) => {
@@ -126,8 +130,10 @@ test('guard slots: the oldest pending connection makes room; proven ones never d
   const live = [...a.slice(2), e, f[1]!, g, h];
   for (const x of live) guard.setTrust(x.conn!, 'proven');
   while (guard.stats().connections < 8) guard.setTrust(open().conn!, 'proven');
-  assert.equal(open().conn, undefined, 'every slot proven: refused');
-  assert.equal(refused.length, 1);
+  const late = open();
+  assert.equal(late.proceeded, false, 'every slot proven: refused');
+  assert.deepEqual(refused, [late.socket]);
+  assert.equal(guard.stats().connections, 8);
   assert.equal(guard.stats().cut.refused, 1);
   guard.close();
 });
@@ -262,7 +268,7 @@ test('guard connections: accepting costs connectionCostFrames; past the global b
   const { guard, open, clock } = setup({ connectionCostFrames: 4 });
   const proceeded: number[] = [];
   const admit = (scope?: string) => {
-    const o = open(scope);
+    const o = open(scope, false);
     guard.admitConnection(o.conn!, () => proceeded.push(o.conn!.id));
     return o;
   };
@@ -270,15 +276,82 @@ test('guard connections: accepting costs connectionCostFrames; past the global b
   const b = admit();
   const c = admit(); // the global burst (8) paid for two
   assert.deepEqual(proceeded, [a.conn!.id, b.conn!.id]);
-  assert.equal(c.socket.isPaused(), true, 'waiting, its request not read');
-  assert.equal(guard.stats().waiting, 1);
+  assert.deepEqual([guard.stats().queued, guard.stats().connections], [1, 2], 'in line, holding no slot');
+  // What it sends meanwhile is kept and counted, and handed over on admission.
+  guard.hold(c.conn!, Buffer.from('GET / HTTP/1.1\r\n'));
+  assert.ok(guard.stats().unprovenBufferedBytes >= 16);
   clock.advance(400); // 10/s: 4 tokens
   assert.deepEqual(proceeded, [a.conn!.id, b.conn!.id, c.conn!.id]);
+  assert.equal(guard.stats().unprovenBufferedBytes, 0, 'its early bytes went on with it');
   // One circuit's budget (burst 5) pays for one connection (4), not two.
   clock.advance(10_000);
   const first = admit('circuit:7');
   assert.equal(first.socket.destroyed, false);
   const again = admit('circuit:7');
   assert.ok(again.socket.destroyed, 'the reconnect found its circuit over budget');
+  guard.close();
+});
+
+test('guard line: a newcomer behind an attacker who reopens every closed slot is admitted in turn, and arrivals do not evict it', () => {
+  // Global budget 10/s (burst 8), a connection costs 4: two admissions a burst, then one per 400 ms.
+  const { guard, open, clock } = setup({ connectionCostFrames: 4, maxPendingHandshakes: 2, maxQueuedConnections: 6 });
+  const attacker: ReturnType<typeof open>[] = [];
+  const reopen = () => {
+    for (let i = 0; i < 50; i++) {
+      const live = attacker.filter((a) => !a.socket.destroyed);
+      if (live.length >= 5) break;
+      attacker.push(open());
+    }
+  };
+  reopen();
+  const stranger = open();
+  assert.equal(stranger.proceeded, false, 'in line behind the attacker');
+  // The attacker reconnects as fast as it is closed; the stranger's place in line holds.
+  for (let step = 0; step < 40 && !stranger.proceeded; step++) {
+    clock.advance(100);
+    reopen();
+    assert.equal(stranger.socket.destroyed, false, `step ${step}: still in line`);
+  }
+  assert.equal(stranger.proceeded, true, 'admitted');
+  // Admitted, it is judged from its admission: later arrivals wait in line and evict no one.
+  for (let i = 0; i < 10; i++) reopen();
+  assert.equal(stranger.socket.destroyed, false, 'arrivals do not take its slot');
+  guard.handshakeDone(stranger.conn!);
+  assert.equal(guard.stats().pending <= 2, true);
+  guard.close();
+});
+
+test('guard line: full, the newest of the circuit queueing the most goes; with none crowded, the newcomer', () => {
+  const { guard, open } = setup({ connectionCostFrames: 4, maxQueuedConnections: 3, unprovenGlobalFrameBurst: 8 });
+  const first = [open(), open()]; // the burst pays for both
+  assert.ok(first.every((o) => o.proceeded));
+  const c1 = open('circuit:1');
+  const c2 = open('circuit:1');
+  const lone = open('circuit:2');
+  assert.equal(guard.stats().queued, 3);
+  const late = open('circuit:3');
+  assert.ok(c2.socket.destroyed, 'the crowded circuit lost its newest');
+  assert.equal(c1.socket.destroyed || lone.socket.destroyed, false);
+  assert.equal(guard.stats().cut['line-full'], 1);
+  const another = open('circuit:4');
+  assert.ok(another.socket.destroyed, 'no circuit crowded: the newcomer is refused');
+  assert.equal(late.socket.destroyed, false);
+  guard.close();
+});
+
+test('guard line: an admitted connection\'s frames are paid before the next admission', () => {
+  const { guard, open, ws, clock } = setup({ connectionCostFrames: 4, unprovenGlobalFrameBurst: 8 });
+  const w = ws(); // 4 of the burst
+  const x = open(); // the other 4
+  const q = open();
+  assert.ok(w.proceeded && x.proceeded);
+  assert.equal(q.proceeded, false);
+  guard.data(w.conn!, ping);
+  assert.equal(w.frames().length, 0, 'the frame waits for the budget');
+  clock.advance(100); // one token: the frame's, though the line was there first
+  assert.deepEqual(w.frames(), ping);
+  assert.equal(q.proceeded, false);
+  clock.advance(400);
+  assert.equal(q.proceeded, true);
   guard.close();
 });
