@@ -2,16 +2,20 @@
  * The receiving side of `bench/pipeline.ts`, in its own process (as a second user's machine would
  * be): an OnionpostNode on the loopback network, plus a raw `ws` echo server on 127.0.0.1 for the
  * baseline. Started with an IPC channel by the bench; reports `{onion, echoPort}` when ready, adds
- * the sender as a contact when told `{type:'contact', onion}`, and exits when told to stop or when
- * the bench goes away.
+ * the sender as a contact when told `{type:'contact', onion}`, records its store's statements
+ * between `trace-start` and `trace-stop` (bench/store-trace.ts), and exits when told to stop or
+ * when the bench goes away.
  *
  *   node dist/bench/pipeline-peer.js <root dir> [frames per second allowed per connection, default: the node's default]
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { serialize } from 'node:v8';
 import { WebSocketServer } from 'ws';
 import { cryptoReady, generateIdentity } from '../src/crypto/index.js';
 import { createLogger, silentLogger } from '../src/log.js';
 import { OnionpostNode, loopbackNetwork } from '../src/node/index.js';
+import { installStoreTrace, snapshotDb, startRecording, stopRecording } from './store-trace.js';
 
 export interface PeerReady {
   type: 'ready';
@@ -23,6 +27,7 @@ async function main(): Promise<void> {
   const root = process.argv[2];
   if (!root || !process.send) throw new Error('usage: pipeline-peer.js <root> (started by bench/pipeline.ts with an IPC channel)');
   await cryptoReady();
+  installStoreTrace();
   const fps = process.argv[3] ? Number(process.argv[3]) : undefined;
   const identity = generateIdentity();
   const node = new OnionpostNode({
@@ -49,8 +54,18 @@ async function main(): Promise<void> {
     await node.close();
     process.exit(0);
   };
-  process.on('message', (m: { type?: string; onion?: string }) => {
+  process.on('message', (m: { type?: string; onion?: string; path?: string }) => {
     if (m?.type === 'stop') void stop();
+    // The store trace (bench/store-trace.ts): a snapshot of the database, then every statement.
+    else if (m?.type === 'trace-start' && m.path) {
+      node.store.checkpoint();
+      snapshotDb(join(root, 'peer.db'), m.path);
+      startRecording();
+      process.send!({ type: 'trace-started' });
+    } else if (m?.type === 'trace-stop' && m.path) {
+      writeFileSync(m.path, serialize(stopRecording()));
+      process.send!({ type: 'trace-stopped' });
+    }
     // The sender is our contact too, as between two users who write to each other: its mail is
     // opened at once instead of waiting for the budget of strangers' decryptions.
     else if (m?.type === 'contact' && m.onion) {

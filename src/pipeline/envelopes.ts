@@ -93,7 +93,10 @@ export type UnknownSessionVerdict =
 /** Whether a queued message may go on the wire now. */
 export type Sendability =
   | { send: true }
-  /** Not before the INIT of its session is receipted; `init` is that message's id, if it is still queued. */
+  /**
+   * Not yet: its session's INIT is not receipted (`init` is that message's id, while it is queued),
+   * or the message is further ahead of what the peer has receipted than the peer's tag window.
+   */
   | { send: false; init: string | null };
 
 export interface Envelopes {
@@ -117,7 +120,7 @@ export interface Envelopes {
    * oldest first, the first as its INIT. Returns the peer's encryption key and bundle (to pin).
    */
   agree(peer: Uint8Array, answer: Uint8Array): { encryptionKey: Uint8Array; bundle: Uint8Array; sealed: number };
-  /** §7.3: a SESSION envelope waits until its session's INIT is receipted. */
+  /** §7.3: a SESSION envelope waits until its session's INIT is receipted, and stays within the peer's tag window (§8.2). */
   sendable(messageId: string): Sendability;
   /** A REJECT UNKNOWN_SESSION for this message arrived (resets its session when that is the answer). */
   unknownSession(messageId: string): UnknownSessionVerdict;

@@ -159,8 +159,8 @@ export class MessagePipeline {
   #kickScheduled = false;
   /** Per peer: the seal step running now (one agreement per peer at a time; waiters share its outcome). */
   readonly #sealing = new Map<string, Promise<void>>();
-  /** Deliveries on the wire now, by message id: a SESSION envelope waiting for its INIT awaits it. */
-  readonly #delivering = new Map<string, Promise<DeliveryOutcome>>();
+  /** Attempts running now, by message id: a SESSION envelope waiting for its INIT awaits the INIT's. */
+  readonly #attempts = new Map<string, Promise<DeliveryOutcome>>();
 
   constructor(o: PipelineOptions) {
     this.#o = o;
@@ -354,30 +354,33 @@ export class MessagePipeline {
    * (seal step), a SESSION envelope waits for its session's INIT, then its bytes are delivered.
    * Never throws.
    */
-  async attempt(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
+  attempt(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
+    const p = this.#attempt(m, signal);
+    this.#attempts.set(m.id, p);
+    void p.finally(() => {
+      if (this.#attempts.get(m.id) === p) this.#attempts.delete(m.id);
+    });
+    return p;
+  }
+
+  async #attempt(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
     if (!m.peerOnion) return { kind: 'failed', code: 'NO_ADDRESS', reason: 'message has no recipient onion' };
     try {
       if (!m.envelope || m.envelope.length === 0) m = await this.#seal(m, signal);
       let can = this.#o.envelopes.sendable(m.id);
       if (!can.send && can.init !== null) {
-        // The INIT is on the wire now: its outcome is moments away, so wait for it rather than the backoff.
-        const init = this.#delivering.get(can.init);
+        // The INIT is being attempted now: its outcome is moments away, so wait for it rather than the backoff.
+        const init = this.#attempts.get(can.init);
         if (init) {
           await init;
           can = this.#o.envelopes.sendable(m.id);
         }
       }
-      if (!can.send) return { kind: 'retry', code: 'SESSION_UNCONFIRMED', when: 'busy' };
+      if (!can.send) return { kind: 'retry', code: 'SESSION_WAIT', when: 'busy' };
     } catch (err) {
       return this.#failure(err);
     }
-    const p = this.deliver(m, signal);
-    this.#delivering.set(m.id, p);
-    try {
-      return await p;
-    } finally {
-      if (this.#delivering.get(m.id) === p) this.#delivering.delete(m.id);
-    }
+    return this.deliver(m, signal);
   }
 
   /**

@@ -90,6 +90,12 @@ export class SessionEnvelopes implements Envelopes {
   readonly #store: Store;
   readonly #log: Logger;
   #bundle: { bytes: BundleV2; spk: number; pq: number; at: number } | undefined;
+  /**
+   * Per session we started or send on: the highest counter the peer has receipted (-1: none yet).
+   * The peer's tag window reaches that + tagWindow, so nothing beyond is sent (PROTOCOL.md §8.2).
+   * Memory only: on first use after a start it is read back from the receipt keys still stored.
+   */
+  readonly #acked = new Map<string, number>();
   #timer: TimerHandle | undefined;
   #started = false;
   #closed = false;
@@ -260,6 +266,7 @@ export class SessionEnvelopes implements Envelopes {
     const ss = this.#store.sessions;
     const out = ss.getOutgoing(messageId);
     if (!out || out.k === 0) return { send: true };
+    if (out.k > this.#ackedIn(out.sessionId) + this.#o.limits.tagWindow) return { send: false, init: null };
     const s = ss.getSession(out.sessionId);
     if (!s || s.confirmed || s.role !== 'initiator') return { send: true };
     const init = ss.initMessage(s.id);
@@ -275,6 +282,20 @@ export class SessionEnvelopes implements Envelopes {
     return { send: false, init: null };
   }
 
+  /** The highest counter of the session the peer receipted (see #acked). */
+  #ackedIn(sessionId: string): number {
+    let acked = this.#acked.get(sessionId);
+    if (acked === undefined) {
+      const c = this.#store.sessions.counters(sessionId);
+      // After a restart the receipt keys of delivered messages may already be pruned: then the
+      // lowest pending counter tells how far the peer got (everything before it was receipted or
+      // given up).
+      acked = c.highestDelivered ?? (c.lowestPending !== null ? c.lowestPending - 1 : -1);
+      this.#acked.set(sessionId, acked);
+    }
+    return acked;
+  }
+
   unknownSession(messageId: string): UnknownSessionVerdict {
     const ss = this.#store.sessions;
     const out = ss.getOutgoing(messageId);
@@ -287,6 +308,9 @@ export class SessionEnvelopes implements Envelopes {
       return { action: 'reseal', reset: null };
     }
     if (out.k > 0 && s.role === 'initiator' && !s.confirmed && s.current) return { action: 'wait' };
+    // Beyond the peer's tag window (sent out of order): not a lost session; it fits once the
+    // messages before it are receipted.
+    if (out.k > this.#ackedIn(s.id) + this.#o.limits.tagWindow) return { action: 'wait' };
     const messages = this.#store.batch(() => ss.resetSession(s.id));
     return { action: 'reseal', reset: { sessionId: s.id, messages: messages.length } };
   }
@@ -295,6 +319,7 @@ export class SessionEnvelopes implements Envelopes {
     const ss = this.#store.sessions;
     const out = ss.getOutgoing(messageId);
     if (!out || envelopeHash.length === 0 || !verifyReceiptMac(out.receiptKey, fromHex(messageId), envelopeHash, mac)) return { valid: false, confirmed: false };
+    if (out.k > this.#ackedIn(out.sessionId)) this.#acked.set(out.sessionId, out.k);
     if (out.k !== 0) return { valid: true, confirmed: false };
     const s = ss.getSession(out.sessionId);
     if (!s || s.confirmed) return { valid: true, confirmed: false };
@@ -412,6 +437,7 @@ export class SessionEnvelopes implements Envelopes {
           if (s && now - s.updatedAt > idleFor && !this.#store.sessions.initMessage(id)) {
             this.#store.sessions.deleteSession(id);
             this.index.remove(id);
+            this.#acked.delete(id);
           }
         }
       }

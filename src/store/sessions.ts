@@ -168,6 +168,11 @@ export interface SessionStore {
   resetSession(id: string): string[];
   /** The message a session's INIT carried (counter 0) and its state, while its receipt key is kept. */
   initMessage(sessionId: string): { messageId: string; state: string } | null;
+  /**
+   * Counters of a session's queued messages, while their receipt keys are kept: the highest of
+   * those delivered, and the lowest of those not yet (queued, sending or held). Nulls when none.
+   */
+  counters(sessionId: string): { highestDelivered: number | null; lowestPending: number | null };
 
   // ── our prekeys ────────────────────────────────────────────────────────────
   /**
@@ -277,6 +282,9 @@ export function createSessionStore(db: Database, run: <T>(what: string, fn: () =
     initMessage: db.prepare(`
       SELECT o.message_id AS id, m.state AS state FROM session_outgoing o JOIN messages m ON m.id = o.message_id
       WHERE o.session_id = ? AND o.k = 0`),
+    counters: db.prepare(`
+      SELECT max(o.k) FILTER (WHERE m.state = 'delivered') AS delivered, min(o.k) FILTER (WHERE m.state IN ('queued', 'sending', 'held')) AS pending
+      FROM session_outgoing o JOIN messages m ON m.id = o.message_id WHERE o.session_id = ?`),
     messageState: db.prepare('SELECT direction, state FROM messages WHERE id = ?'),
     setEnvelope: db.prepare('UPDATE message_content SET envelope = ? WHERE id = ?'),
     setEnvelopeHash: db.prepare('UPDATE messages SET envelope_hash = ? WHERE id = ?'),
@@ -401,6 +409,10 @@ export function createSessionStore(db: Database, run: <T>(what: string, fn: () =
         s.setEnvelopeHash.run(EMPTY, m);
       }
       return ids;
+    }),
+    counters: (sessionId) => run('counters', () => {
+      const r = s.counters.get(sessionId) as { delivered: number | null; pending: number | null };
+      return { highestDelivered: r.delivered, lowestPending: r.pending };
     }),
     initMessage: (sessionId) => run('initMessage', () => {
       const r = s.initMessage.get(sessionId) as { id: string; state: string } | undefined;

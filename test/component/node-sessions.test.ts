@@ -255,3 +255,18 @@ test('mail queued under protocol 1 (a sealed-box envelope) is encrypted again af
   assert.equal(bob.store.getMessage(id)?.body, 'queued before the upgrade');
   assert.equal(bob.store.counts().inbox, 1);
 });
+
+test('a burst of 300 messages to a new contact: sent in order enough for the tag window, no reset, each delivered once', async () => {
+  const alice = await t.make(`alice-${++n}`, { outbox: { perPeerConcurrency: 32 } });
+  const bob = await t.make(`bob-${n}`);
+  const resets: unknown[] = [];
+  alice.events.subscribe((ev) => {
+    if (ev.type === 'session.reset') resets.push(ev);
+  });
+  const sent = await Promise.all(Array.from({ length: 300 }, (_, i) => alice.send({ to: bob.identity.onion, subject: 's', body: `burst ${i}`, wait: true, waitMs: 60_000 })));
+  assert.deepEqual(sent.filter((s) => s.state !== 'delivered'), []);
+  assert.deepEqual(resets, [], 'no message went beyond the receiver\'s tag window');
+  assert.equal(bob.store.counts().inbox, 300);
+  // Encrypted once: every envelope is still the one the receipt was checked against.
+  assert.ok(sent.every((s) => (alice.store.getMessage(s.id)!.envelope?.length ?? 0) > 0));
+});
