@@ -18,9 +18,10 @@
  * Two more references, same run, each the ceiling one part alone would allow on this machine's
  * cores:
  *   crypto  the session crypto each message needs (bench/sessions.ts), timed here;
- *   store   every statement the two nodes ran during the measured run, recorded (bench/store-trace.ts)
- *           and replayed by a bare better-sqlite3 loop on a copy of each database, with the same
- *           schema, pragmas and transactions: SQLite's share of the work, with no node code.
+ *   store   every statement the two nodes ran during a second run of the same size, recorded
+ *           (bench/store-trace.ts) and replayed by a bare better-sqlite3 loop on a copy of each
+ *           database, with the same schema, pragmas and transactions: SQLite's share of the work,
+ *           with no node code.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -173,22 +174,30 @@ export async function run(args: string[]): Promise<void> {
     cryptoCeiling(bodySize, 100, cores);
     const floor = cryptoCeiling(bodySize, 1000, cores);
 
-    // The store trace: both databases as they are now, then every statement of the measured run.
-    const ask = (msg: object) => new Promise<void>((resolve) => {
-      child.once('message', () => resolve());
-      child.send(msg);
-    });
-    const files = { sender: join(root, 'replay-sender.db'), receiver: join(root, 'replay-receiver.db'), receiverTrace: join(root, 'receiver.trace') };
-    node.store.checkpoint();
-    snapshotDb(join(root, 'sender.db'), files.sender);
-    await ask({ type: 'trace-start', path: files.receiver });
-    startRecording();
-
     const m = await pipelineRun(node, to, body, n, numArg(args, 'timeout', 600) * 1000);
-    const senderTrace = stopRecording();
-    await ask({ type: 'trace-stop', path: files.receiverTrace });
-    const receiverTrace = deserialize(readFileSync(files.receiverTrace)) as StoreTrace;
-    const store = storeCeiling(n, senderTrace, receiverTrace, files, cores);
+
+    // The store trace, in a second run of the same size (recording costs the node time, so the
+    // measured run above records nothing): both databases as they are now, then every statement.
+    // --store 0 skips it (for profiling the measured run alone).
+    let store: ReturnType<typeof storeCeiling> | null = null;
+    let senderTrace: StoreTrace = { transactions: [] };
+    let receiverTrace: StoreTrace = { transactions: [] };
+    if (numArg(args, 'store', 1) !== 0) {
+      const ask = (msg: object) => new Promise<void>((resolve) => {
+        child.once('message', () => resolve());
+        child.send(msg);
+      });
+      const files = { sender: join(root, 'replay-sender.db'), receiver: join(root, 'replay-receiver.db'), receiverTrace: join(root, 'receiver.trace') };
+      node.store.checkpoint();
+      snapshotDb(join(root, 'sender.db'), files.sender);
+      await ask({ type: 'trace-start', path: files.receiver });
+      startRecording();
+      await pipelineRun(node, to, body, n, numArg(args, 'timeout', 600) * 1000);
+      senderTrace = stopRecording();
+      await ask({ type: 'trace-stop', path: files.receiverTrace });
+      receiverTrace = deserialize(readFileSync(files.receiverTrace)) as StoreTrace;
+      store = storeCeiling(n, senderTrace, receiverTrace, files, cores);
+    }
     if (args.includes('--statements')) {
       for (const [side, t] of [['sender', senderTrace], ['receiver', receiverTrace]] as const) {
         console.log(`statements per message, ${side}:`);
@@ -205,20 +214,25 @@ export async function run(args: string[]): Promise<void> {
         `  raw ws echo     ${round(raw, 0)} msgs/s   (${envelopeSize} B each way, ${window} in flight)`,
         `  ratio           ${round(ratio, 3)}× raw ws   (target ≥ 0.2×)`,
         `  crypto alone    ${round(floor.msgsPerS, 0)} msgs/s at most   (session crypto per message: sender ${round(floor.senderUs, 0)} µs, receiver ${round(floor.receiverUs, 0)} µs; ${Math.min(cores, 2)} cores)`,
-        `  store alone     ${round(store.msgsPerS, 0)} msgs/s at most   (SQLite replay per message: sender ${round(store.sender.us, 0)} µs, receiver ${round(store.receiver.us, 0)} µs)`,
-        `  statements      sender ${round(store.sender.statements, 1)} per message (${round(store.sender.writes, 1)} writes) in ${round(store.sender.transactions, 3)} transactions; receiver ${round(store.receiver.statements, 1)} (${round(store.receiver.writes, 1)} writes) in ${round(store.receiver.transactions, 3)}`,
-        `  vs crypto       ${round(rate / floor.msgsPerS, 3)}× the crypto-only ceiling, ${round(rate / store.msgsPerS, 3)}× the store-only ceiling`,
+        ...(store ? [
+          `  store alone     ${round(store.msgsPerS, 0)} msgs/s at most   (SQLite replay per message: sender ${round(store.sender.us, 0)} µs, receiver ${round(store.receiver.us, 0)} µs)`,
+          `  statements      sender ${round(store.sender.statements, 1)} per message (${round(store.sender.writes, 1)} writes) in ${round(store.sender.transactions, 3)} transactions; receiver ${round(store.receiver.statements, 1)} (${round(store.receiver.writes, 1)} writes) in ${round(store.receiver.transactions, 3)}`,
+        ] : []),
+        `  vs crypto       ${round(rate / floor.msgsPerS, 3)}× the crypto-only ceiling${store ? `, ${round(rate / store.msgsPerS, 3)}× the store-only ceiling` : ''}`,
         `  machine         ${machine}`,
       ],
       {
         bench: 'pipeline', msgs_per_s: round(rate, 0), raw_ws_msgs_per_s: round(raw, 0), ratio: round(ratio, 3), n,
         crypto_ceiling_msgs_per_s: round(floor.msgsPerS, 0), crypto_us_per_msg: { sender: round(floor.senderUs, 0), receiver: round(floor.receiverUs, 0) },
         vs_crypto_ceiling: round(rate / floor.msgsPerS, 3),
-        store_ceiling_msgs_per_s: round(store.msgsPerS, 0), store_us_per_msg: { sender: round(store.sender.us, 0), receiver: round(store.receiver.us, 0) },
-        statements_per_msg: { sender: round(store.sender.statements, 2), receiver: round(store.receiver.statements, 2) },
-        writes_per_msg: { sender: round(store.sender.writes, 2), receiver: round(store.receiver.writes, 2) },
-        transactions_per_msg: { sender: round(store.sender.transactions, 3), receiver: round(store.receiver.transactions, 3) },
-        vs_store_ceiling: round(rate / store.msgsPerS, 3), envelope_bytes: envelopeSize, window, fps_limit: fps > 0 ? fps : DEFAULT_LIMITS.framesPerSecond, machine },
+        ...(store ? {
+          store_ceiling_msgs_per_s: round(store.msgsPerS, 0), store_us_per_msg: { sender: round(store.sender.us, 0), receiver: round(store.receiver.us, 0) },
+          statements_per_msg: { sender: round(store.sender.statements, 2), receiver: round(store.receiver.statements, 2) },
+          writes_per_msg: { sender: round(store.sender.writes, 2), receiver: round(store.receiver.writes, 2) },
+          transactions_per_msg: { sender: round(store.sender.transactions, 3), receiver: round(store.receiver.transactions, 3) },
+          vs_store_ceiling: round(rate / store.msgsPerS, 3),
+        } : {}),
+        envelope_bytes: envelopeSize, window, fps_limit: fps > 0 ? fps : DEFAULT_LIMITS.framesPerSecond, machine },
     );
   } finally {
     await node?.close().catch(() => {});

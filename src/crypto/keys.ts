@@ -132,6 +132,8 @@ export function parseOnionAddress(input: string): { onion: OnionAddress; identit
 }
 
 export function isOnionAddress(input: string): boolean {
+  // Most inputs that are not (aliases, names) fail this at once, without building an error to catch.
+  if (!/^[a-z2-7]{56}(\.onion)?$/i.test(input.trim())) return false;
   try {
     parseOnionAddress(input);
     return true;

@@ -248,8 +248,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   }
 
   function begin(row: StoredMessage, now: number): void {
-    store.transition(row.id, 'sending', { from: ['queued'] });
-    const attemptId = store.recordAttemptStart(row.id, now);
+    const attemptId = store.beginAttempt(row.id, now);
     const message: StoredMessage = { ...row, state: 'sending', attempts: row.attempts + 1 };
     const controller = new AbortController();
     const entry: InFlight = {
@@ -336,7 +335,9 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     wake(() => {
       try {
         store.batch(() => {
-          for (const [e, o] of batch) record(e, o, now);
+          // A peer's success is written once per run of receipts in the batch, not once per receipt.
+          const succeeded = new Set<string>();
+          for (const [e, o] of batch) record(e, o, now, succeeded);
         });
       } catch {
         // One bad row must not lose the others' outcomes: record them one by one.
@@ -368,14 +369,19 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     }
   }
 
-  function record(entry: InFlight, outcome: DeliveryOutcome, now: number): void {
+  /**
+   * Writes one outcome. `succeeded`: peers whose success this batch already wrote with nothing
+   * failing since (writing it again, with the same time, would change nothing).
+   */
+  function record(entry: InFlight, outcome: DeliveryOutcome, now: number, succeeded = new Set<string>()): void {
     const { id } = entry;
     {
       switch (outcome.kind) {
         case 'delivered':
           store.markDelivered(id, outcome.receipt, now);
           store.recordAttemptFinish(entry.attemptId, now, 'delivered');
-          peerSucceeded(entry.peer, now);
+          if (!succeeded.has(entry.peer)) peerSucceeded(entry.peer, now);
+          succeeded.add(entry.peer);
           logger.info({ id, attempts: entry.attempts }, 'message delivered');
           break;
         case 'retry': {
@@ -386,6 +392,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
           // Past expires_at the timer's expiry pass marks it expired, so no attempt is scheduled beyond.
           store.scheduleRetry(id, ownAt, outcome.code);
           const peerAt = peerFailed(entry, when, outcome.code, now);
+          succeeded.delete(entry.peer);
           logger.debug({ id, code: outcome.code, attempts: entry.attempts, nextAt: Math.max(ownAt, peerAt) }, 'delivery will be retried');
           break;
         }

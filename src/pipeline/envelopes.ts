@@ -5,7 +5,7 @@
  * its state lives in the same store, and every method that changes it runs inside the store
  * transaction the pipeline names, so the scheme's state moves with the message:
  *
- *   queue:     store.batch( prepare(peer, draft) → [insert the row] → recorded() )
+ *   queue:     store.batch( b = batch(); for each: prepare(peer, draft, b) → [insert the row] → recorded(); b.finish() )
  *              prepare returns null when no session exists yet: the row is queued unsealed
  *   attempt:   unsealed? ─ hasSession(peer)? sealQueued(peer)
  *                        └ otherwise BUNDLE request → agree(peer, answer)   (one agreement per peer at a time)
@@ -83,6 +83,12 @@ export type Opened =
       after(): void;
     };
 
+/** prepare() calls sharing one transaction (see Envelopes.batch). */
+export interface PrepareBatch {
+  /** Writes what the batch's prepare() calls changed. In the same transaction, after the last of them. */
+  finish(): void;
+}
+
 /** What to do about a REJECT UNKNOWN_SESSION for a message (PROTOCOL.md §7.3, §7.4). */
 export type UnknownSessionVerdict =
   /** The message is a SESSION envelope sent before its session's INIT was receipted: retry after it. */
@@ -109,7 +115,12 @@ export interface Envelopes {
    * call `recorded()` right after the message row is inserted. Null when there is no session yet
    * (the message is queued unsealed; its first attempt agrees). Throws SessionError TOO_LARGE.
    */
-  prepare(peer: Uint8Array, draft: Draft): (Prepared & { recorded(): void }) | null;
+  prepare(peer: Uint8Array, draft: Draft, batch?: PrepareBatch): (Prepared & { recorded(): void }) | null;
+  /**
+   * For many prepare() calls in one transaction: each session's state is read once and written
+   * once, by the batch's finish(), which must run in that same transaction after the last prepare.
+   */
+  batch(): PrepareBatch;
   /** Whether a message to `peer` can be encrypted without an agreement. */
   hasSession(peer: Uint8Array): boolean;
   /** Encrypts every unsealed queued message to `peer` on the current session, in one transaction. Returns how many. */

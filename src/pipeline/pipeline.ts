@@ -18,7 +18,7 @@
  * Sends queued in the same turn share one transaction (one fsync); so do DELIVERs received in one.
  */
 import { bytesEqual, fromHex, toHex } from '../bytes.js';
-import { deadlineSignal, type Clock, type TimerHandle } from '../clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import type { Recipient } from '../contacts/index.js';
 import { sha256, type RandomBytes } from '../crypto/index.js';
 import { OnionpostError, describeError } from '../errors.js';
@@ -29,7 +29,7 @@ import { RejectCode, type DeliverAnswer } from '../protocol/index.js';
 import { MESSAGE_CAPACITY, messageContentSize } from '../session/index.js';
 import { StoreError, type MessageState, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
 import type { Connections } from './connections.js';
-import type { Draft, Envelopes } from './envelopes.js';
+import type { Draft, Envelopes, PrepareBatch } from './envelopes.js';
 import { GroupCommitter } from './group-commit.js';
 import { failureOutcome, rejectOutcome } from './outcome.js';
 
@@ -148,6 +148,8 @@ interface Incoming {
 interface Received {
   answer: DeliverAnswer;
   after?: () => void;
+  /** The sender of a new message (hex): it reached us, so the outbox may stop backing off from it. */
+  seen?: string;
 }
 
 export class MessagePipeline {
@@ -161,9 +163,14 @@ export class MessagePipeline {
   readonly #sealing = new Map<string, Promise<void>>();
   /** Attempts running now, by message id: a SESSION envelope waiting for its INIT awaits the INIT's. */
   readonly #attempts = new Map<string, Promise<DeliveryOutcome>>();
+  /** What the node's closing aborts (the sends' deadlines): one listener on the close signal for all. */
+  readonly #onClose = new Set<() => void>();
 
   constructor(o: PipelineOptions) {
     this.#o = o;
+    o.signal.addEventListener('abort', () => {
+      for (const f of [...this.#onClose]) f();
+    }, { once: true });
     this.#store = o.store;
     this.#log = o.logger;
     const store = o.store;
@@ -172,12 +179,22 @@ export class MessagePipeline {
       // one session chain. In-memory bookkeeping (the tag window) only once it committed.
       const results = store.batch(() => items.map((i) => this.#commitOne(i)));
       o.afterInboundCommit?.(items.map((i) => toHex(i.messageId)));
-      for (const r of results) r.after?.();
+      const seen = new Set<string>();
+      for (const r of results) {
+        r.after?.();
+        if (r.seen) seen.add(r.seen);
+      }
+      for (const peer of seen) o.peerSeen?.(peer);
       return results.map((r) => r.answer);
     });
     // Each message is encrypted inside the transaction that queues it; each send() still resolves
     // only after its own row committed.
-    this.#outgoing = new GroupCommitter((items) => store.batch(() => items.map((m) => this.#insert(m))));
+    this.#outgoing = new GroupCommitter((items) => store.batch(() => {
+      const batch = o.envelopes.batch();
+      const rows = items.map((m) => this.#insert(m, batch));
+      batch.finish();
+      return rows;
+    }));
   }
 
   // ── sending ────────────────────────────────────────────────────────────────
@@ -193,12 +210,11 @@ export class MessagePipeline {
       const first = this.#sentWithKey(idempotency);
       if (first) return this.#result(first, p);
     }
-    const deadline = deadlineSignal(this.#o.clock, 60_000, this.#o.signal);
     const size = messageContentSize({ subject: p.subject ?? '', body: p.body ?? '', attachments: p.attachments ?? [] });
     if (size > MESSAGE_CAPACITY) {
-      deadline.clear();
       throw new PipelineError('TOO_LARGE', `subject, text and files take ${size} bytes; a message carries at most ${MESSAGE_CAPACITY}`);
     }
+    const deadline = this.#deadline(60_000);
     let r: Recipient;
     try {
       r = await this.resolve(p.to, deadline.signal);
@@ -219,6 +235,26 @@ export class MessagePipeline {
     this.#o.events.emit({ type: 'message.state', id: row.id, state: row.state });
     this.#kickSoon();
     return result;
+  }
+
+  /**
+   * A deadline that also ends when the node closes. Not deadlineSignal(…, this.#o.signal): that adds
+   * a listener to the one close signal per send, and with thousands of sends in flight (a burst)
+   * each addEventListener scans all the others.
+   */
+  #deadline(ms: number): { signal: AbortSignal; clear(): void } {
+    const ctl = new AbortController();
+    if (this.#o.signal.aborted) ctl.abort(this.#o.signal.reason);
+    const onClose = () => ctl.abort(this.#o.signal.reason);
+    this.#onClose.add(onClose);
+    const timer = this.#o.clock.setTimeout(() => ctl.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')), ms);
+    return {
+      signal: ctl.signal,
+      clear: () => {
+        this.#o.clock.clearTimeout(timer);
+        this.#onClose.delete(onClose);
+      },
+    };
   }
 
   /** The message first sent with this key (null if none); IDEMPOTENCY_CONFLICT if it asked for another. */
@@ -301,9 +337,9 @@ export class MessagePipeline {
    * Encrypts (when a session with the recipient exists and the message is not held) and inserts;
    * runs inside a store transaction.
    */
-  #insert(o: Outgoing): StoredMessage {
+  #insert(o: Outgoing, batch?: PrepareBatch): StoredMessage {
     const { to: r, draft: d } = o;
-    const prepared = r.held ? null : this.#o.envelopes.prepare(r.identityKey, d);
+    const prepared = r.held ? null : this.#o.envelopes.prepare(r.identityKey, d, batch);
     const row: NewOutgoing = {
       id: toHex(d.id), kind: d.kind, peerIdentity: toHex(r.identityKey), peerOnion: r.onion, peerLabel: r.label, subject: d.subject,
       body: d.body, threadId: d.threadId ? toHex(d.threadId) : null, inReplyTo: d.inReplyTo ? toHex(d.inReplyTo) : null,
@@ -507,9 +543,9 @@ export class MessagePipeline {
         opened.after();
         if (!result.duplicate) {
           this.#o.events.emit({ type: 'message.received', id, from: m.senderOnion, subject: m.subject, kind: m.kind, peerLabel: contact?.alias });
-          this.#o.peerSeen?.(senderHex);
         }
       },
+      ...(result.duplicate ? {} : { seen: senderHex }),
     };
   }
 }

@@ -26,8 +26,13 @@ import {
   verifyReceiptMac, type BundleV2, type PrekeyLookup, type SessionMessage, type SessionState,
 } from '../session/index.js';
 import { kemKeyPair } from '../session/primitives.js';
-import type { SessionStore, Store, StoredMessage } from '../store/index.js';
-import type { Draft, EnvelopeReject, Envelopes, Opened, Prepared, Sendability, UnknownSessionVerdict } from './envelopes.js';
+import type { OutgoingKey, SessionStore, Store, StoredMessage } from '../store/index.js';
+import type { Draft, EnvelopeReject, Envelopes, Opened, PrepareBatch, Prepared, Sendability, UnknownSessionVerdict } from './envelopes.js';
+
+/** A PrepareBatch: the states of the sessions the batch encrypted on, written by finish(). */
+interface SessionBatch extends PrepareBatch {
+  states: Map<string, { id: string; state: SessionState }>;
+}
 
 export interface SessionEnvelopesOptions {
   identity: Identity;
@@ -96,6 +101,13 @@ export class SessionEnvelopes implements Envelopes {
    * Memory only: on first use after a start it is read back from the receipt keys still stored.
    */
   readonly #acked = new Map<string, number>();
+  /**
+   * Read-through caches of what every attempt and receipt asks (a queued message's session, counter
+   * and receipt key; which sessions are confirmed), so the hot path reads them once. An entry is
+   * dropped when the message is encrypted again; a session once confirmed stays confirmed.
+   */
+  readonly #keys = new Map<string, OutgoingKey>();
+  readonly #confirmed = new Set<string>();
   #timer: TimerHandle | undefined;
   #started = false;
   #closed = false;
@@ -174,17 +186,41 @@ export class SessionEnvelopes implements Envelopes {
 
   // ── sending ────────────────────────────────────────────────────────────────
 
-  prepare(peer: Uint8Array, draft: Draft): (Prepared & { recorded(): void }) | null {
+  prepare(peer: Uint8Array, draft: Draft, batch?: PrepareBatch): (Prepared & { recorded(): void }) | null {
     const ss = this.#store.sessions;
-    const current = ss.currentSession(toHex(peer));
-    if (!current) return null;
-    const e = encrypt(decodeState(current.state), sessionMessage(draft), { random: this.#o.random });
-    ss.updateState(current.id, encodeState(e.state), this.#o.clock.now());
+    const peerHex = toHex(peer);
+    const now = this.#o.clock.now();
+    // In a batch, a session's state is read once and written once (by finish()), in between kept
+    // here: the messages of one transaction chain on it.
+    let current = batch ? (batch as SessionBatch).states.get(peerHex) : undefined;
+    if (!current) {
+      const stored = ss.currentSession(peerHex);
+      if (!stored) return null;
+      current = { id: stored.id, state: decodeState(stored.state) };
+    }
+    const e = encrypt(current.state, sessionMessage(draft), { random: this.#o.random });
+    const sessionId = current.id;
+    if (batch) (batch as SessionBatch).states.set(peerHex, { id: sessionId, state: e.state });
+    else ss.updateState(sessionId, encodeState(e.state), now);
     const messageId = toHex(draft.id);
     return {
       envelope: e.envelope, envelopeHash: e.envelopeHash,
-      recorded: () => ss.recordOutgoing({ messageId, sessionId: current.id, k: e.k, receiptKey: e.receiptKey }),
+      recorded: () => ss.recordOutgoing({ messageId, sessionId, k: e.k, receiptKey: e.receiptKey }),
     };
+  }
+
+  batch(): PrepareBatch {
+    const ss = this.#store.sessions;
+    const states = new Map<string, { id: string; state: SessionState }>();
+    const b: SessionBatch = {
+      states,
+      finish: () => {
+        const now = this.#o.clock.now();
+        for (const { id, state } of states.values()) ss.updateState(id, encodeState(state), now);
+        states.clear();
+      },
+    };
+    return b;
   }
 
   hasSession(peer: Uint8Array): boolean {
@@ -251,6 +287,7 @@ export class SessionEnvelopes implements Envelopes {
     const e = enc(sessionMessage(this.#draftOf(row)));
     this.#store.sessions.replaceEnvelope(id, e.envelope, e.envelopeHash);
     this.#store.sessions.recordOutgoing({ messageId: id, sessionId: e.sessionId ?? sessionId!, k: e.k, receiptKey: e.receiptKey });
+    this.#keys.delete(id);
     return e.state;
   }
 
@@ -264,22 +301,43 @@ export class SessionEnvelopes implements Envelopes {
 
   sendable(messageId: string): Sendability {
     const ss = this.#store.sessions;
-    const out = ss.getOutgoing(messageId);
+    const out = this.#outgoingKey(messageId);
     if (!out || out.k === 0) return { send: true };
     if (out.k > this.#ackedIn(out.sessionId) + this.#o.limits.tagWindow) return { send: false, init: null };
+    if (this.#confirmed.has(out.sessionId)) return { send: true };
     const s = ss.getSession(out.sessionId);
+    if (s?.confirmed) this.#confirmed.add(s.id);
     if (!s || s.confirmed || s.role !== 'initiator') return { send: true };
     const init = ss.initMessage(s.id);
     if (init && (init.state === 'queued' || init.state === 'sending')) return { send: false, init: init.messageId };
     if (init?.state === 'delivered') {
       ss.confirm(s.id);
+      this.#confirmed.add(s.id);
       return { send: true };
     }
     // The INIT will never be receipted (failed, expired, deleted): nothing the peer can read follows
     // from this session, so its messages go into a new one.
-    const reset = ss.resetSession(s.id);
-    this.#log.info({ messages: reset.length }, 'session dropped: its INIT was never delivered');
+    this.#reset(s.id);
+    this.#log.info('session dropped: its INIT was never delivered');
     return { send: false, init: null };
+  }
+
+  #outgoingKey(messageId: string): OutgoingKey | null {
+    const hit = this.#keys.get(messageId);
+    if (hit) return hit;
+    const out = this.#store.sessions.getOutgoing(messageId);
+    if (out) {
+      if (this.#keys.size >= 65_536) this.#keys.clear();
+      this.#keys.set(messageId, out);
+    }
+    return out;
+  }
+
+  /** A reset (one transaction): the session stops sending and its undelivered messages lose their envelopes. */
+  #reset(sessionId: string): number {
+    const ids = this.#store.batch(() => this.#store.sessions.resetSession(sessionId));
+    for (const id of ids) this.#keys.delete(id);
+    return ids.length;
   }
 
   /** The highest counter of the session the peer receipted (see #acked). */
@@ -298,32 +356,34 @@ export class SessionEnvelopes implements Envelopes {
 
   unknownSession(messageId: string): UnknownSessionVerdict {
     const ss = this.#store.sessions;
-    const out = ss.getOutgoing(messageId);
+    const out = this.#outgoingKey(messageId);
     const s = out ? ss.getSession(out.sessionId) : null;
     if (!out || !s) {
       // Bytes we hold no session record for: encrypt them again.
       this.#store.batch(() => {
         this.#store.sessions.replaceEnvelope(messageId, new Uint8Array(0), new Uint8Array(0));
       });
+      this.#keys.delete(messageId);
       return { action: 'reseal', reset: null };
     }
     if (out.k > 0 && s.role === 'initiator' && !s.confirmed && s.current) return { action: 'wait' };
     // Beyond the peer's tag window (sent out of order): not a lost session; it fits once the
     // messages before it are receipted.
     if (out.k > this.#ackedIn(s.id) + this.#o.limits.tagWindow) return { action: 'wait' };
-    const messages = this.#store.batch(() => ss.resetSession(s.id));
-    return { action: 'reseal', reset: { sessionId: s.id, messages: messages.length } };
+    return { action: 'reseal', reset: { sessionId: s.id, messages: this.#reset(s.id) } };
   }
 
   checkReceipt(messageId: string, envelopeHash: Uint8Array, mac: Uint8Array): { valid: boolean; confirmed: boolean } {
     const ss = this.#store.sessions;
-    const out = ss.getOutgoing(messageId);
+    const out = this.#outgoingKey(messageId);
     if (!out || envelopeHash.length === 0 || !verifyReceiptMac(out.receiptKey, fromHex(messageId), envelopeHash, mac)) return { valid: false, confirmed: false };
+    this.#keys.delete(messageId);
     if (out.k > this.#ackedIn(out.sessionId)) this.#acked.set(out.sessionId, out.k);
-    if (out.k !== 0) return { valid: true, confirmed: false };
+    if (out.k !== 0 || this.#confirmed.has(out.sessionId)) return { valid: true, confirmed: false };
     const s = ss.getSession(out.sessionId);
     if (!s || s.confirmed) return { valid: true, confirmed: false };
     ss.confirm(s.id);
+    this.#confirmed.add(s.id);
     return { valid: true, confirmed: true };
   }
 

@@ -190,12 +190,12 @@ class SqliteStore implements Store {
   markDelivered(id: string, receipt: Uint8Array, at: number): void {
     this.#run('markDelivered', () =>
       this.#tx(() => {
-        const row = this.#stateOf(id);
-        if (row.state === 'delivered') return; // a second receipt for the same message
-        if (row.direction !== 'out' || (row.state !== 'sending' && row.state !== 'queued')) {
+        // The usual case in one guarded UPDATE; the state is read only to say why it did not apply.
+        if (this.#s.markDelivered.run(receipt, at, id).changes !== 1) {
+          const row = this.#stateOf(id);
+          if (row.state === 'delivered') return; // a second receipt for the same message
           throw new StoreError('BAD_STATE', `message ${id} is ${row.direction}/${row.state}, cannot be delivered`);
         }
-        this.#s.markDelivered.run(receipt, at, id);
         this.#event(id, at, 'delivered', null);
       }),
     );
@@ -264,6 +264,20 @@ class SqliteStore implements Store {
           this.#event(id, now, 'expired', 'TTL passed');
         }
         return ids;
+      }),
+    );
+  }
+
+  beginAttempt(id: string, at: number): number {
+    return this.#run('beginAttempt', () =>
+      this.#tx(() => {
+        // One guarded UPDATE instead of a read and a write: the state check is its WHERE clause.
+        if (this.#s.begin.run(id).changes !== 1) {
+          const row = this.#stateOf(id);
+          throw new StoreError('BAD_STATE', `message ${id} is ${row.state}, expected queued`);
+        }
+        this.#event(id, at, 'sending', null);
+        return Number(this.#s.insertAttempt.run(id, at).lastInsertRowid);
       }),
     );
   }
@@ -636,7 +650,8 @@ function prepareAll(db: Db) {
     setNextAttempt: db.prepare('UPDATE messages SET next_attempt_at = ? WHERE id = ?'),
     markDelivered: db.prepare(`
       UPDATE messages SET state = 'delivered', receipt = ?, delivered_at = ?, next_attempt_at = NULL, state_reason = NULL
-      WHERE id = ?`),
+      WHERE id = ? AND direction = 'out' AND state IN ('sending', 'queued')`),
+    begin: db.prepare(`UPDATE messages SET state = 'sending', state_reason = NULL, attempts = attempts + 1 WHERE id = ? AND state = 'queued'`),
     // A loose index scan over messages_due_by_peer: one seek per distinct queued peer, and its
     // backoff by primary key.
     queuedPeers: db.prepare(`

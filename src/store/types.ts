@@ -401,6 +401,11 @@ export interface Store {
    * at most `limit` of them (default: all). Returns their ids.
    */
   expireDue(now: number, limit?: number): string[];
+  /**
+   * queued → sending for a delivery attempt: the state, an event, the attempt counted and recorded,
+   * in one transaction. Returns the attempt id. BAD_STATE unless queued, NOT_FOUND if absent.
+   */
+  beginAttempt(id: string, at: number): number;
   /** Records an attempt and increments the message's attempt count; returns the attempt id. */
   recordAttemptStart(messageId: string, at: number): number;
   recordAttemptFinish(attemptId: number, at: number, outcome: AttemptOutcome, errorCode?: string | null, detail?: string | null): void;
