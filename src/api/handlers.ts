@@ -6,43 +6,31 @@
 import { toHex } from '../bytes.js';
 import { OnionpostError } from '../errors.js';
 import type { VerifiedRecord } from '../registry/index.js';
-import type { Contact, Store, StoredMessage } from '../store/index.js';
+import type { Contact } from '../store/index.js';
+import { createMailHandlers, type MailDeps } from './mail-handlers.js';
 import type { Handler } from './server.js';
 
+export { summary } from './mail-handlers.js';
+
 export type HandlerErrorCode =
-  | 'NOT_FOUND' // no message with that id or prefix
-  | 'AMBIGUOUS_ID'; // a message id prefix that matches several messages
+  | 'NOT_FOUND'; // no contact with that alias
 
 export class HandlerError extends OnionpostError<HandlerErrorCode> {}
 
 /** What the handlers need from the node. */
-export interface HandlerDeps {
+export interface HandlerDeps extends MailDeps {
   /** Our onion address and public keys. */
   address(): { onion: string; identityKey: string; encryptionKey: string };
   status(): unknown;
-  /** The node's store (throws before the node started). */
-  store(): Store;
-  send(params: Record<string, unknown>): Promise<unknown>;
   addContact(alias: string, address: string): Promise<Contact>;
   approveKeyChange(alias: string): Contact;
   lookup(nameOrOwner: string): Promise<VerifiedRecord>;
   /** Where a mail client connects to the mail bridge; throws when it is off. */
   bridgeSettings(): unknown;
-  /** Tells subscribers (the web UI, the mail bridge) something changed, e.g. `message.read`. */
-  emit(ev: { type: string; [k: string]: unknown }): void;
-}
-
-/** Summary shape shared by the API, the CLI and the web UI. */
-export function summary(m: StoredMessage) {
-  const out: Record<string, unknown> = {
-    id: m.id, direction: m.direction, kind: m.kind, subject: m.subject ?? '', state: m.state, createdAt: m.createdAt,
-    threadId: m.threadId, read: m.read, attempts: m.attempts,
-  };
-  if (m.direction === 'in') Object.assign(out, { from: m.peerOnion, receivedAt: m.receivedAt });
-  else Object.assign(out, { to: m.peerOnion, deliveredAt: m.deliveredAt ?? undefined });
-  if (m.peerLabel) out.peerLabel = m.peerLabel;
-  if (m.stateReason && m.state !== 'delivered') out.reason = m.stateReason;
-  return out;
+  /** Refuses a contact's pending key change and cancels what was held for it. */
+  rejectKeyChange(alias: string): { contact: Contact; cancelled: number };
+  /** The safety number of our identity key and `identityKey` (hex). */
+  safetyNumber(identityKey: string): { digits: string; groups: string[] };
 }
 
 export function contactView(c: Contact) {
@@ -59,41 +47,19 @@ export function recordView(rec: VerifiedRecord) {
   };
 }
 
-/** A message by id or unique id prefix. */
-function findMessage(store: Store, idOrPrefix: string): StoredMessage {
-  const matches = store.listMessages({ idPrefix: idOrPrefix.toLowerCase(), limit: 2 });
-  if (matches.length === 0) throw new HandlerError('NOT_FOUND', `no message ${idOrPrefix}`);
-  if (matches.length > 1 && matches[0]!.id !== idOrPrefix.toLowerCase()) {
-    throw new HandlerError('AMBIGUOUS_ID', `${idOrPrefix} matches more than one message; give more characters`);
-  }
-  return matches[0]!;
-}
 
 /** The handler of every method in API_METHODS except the WebSocket-only ones. */
 export function createHandlers(d: HandlerDeps): Record<string, Handler> {
   const p = <T>(x: Record<string, unknown>) => x as T;
+  const contact = (alias: string): Contact => {
+    const c = d.store().getContact(alias);
+    if (!c) throw new HandlerError('NOT_FOUND', `no contact "${alias}"`);
+    return c;
+  };
   return {
     'node.address': () => d.address(),
     'node.status': () => d.status(),
-    'messages.send': (x) => d.send(x),
-    'messages.inbox': (x) => {
-      const q = p<{ limit?: number; before?: number; kind?: 'mail' | 'chat' }>(x);
-      return d.store().listMessages({ direction: 'in', limit: q.limit ?? 50, ...(q.before ? { before: q.before } : {}), ...(q.kind ? { kind: q.kind } : {}) }).map(summary);
-    },
-    'messages.outbox': (x) => {
-      const q = p<{ limit?: number; before?: number }>(x);
-      return d.store().listMessages({ direction: 'out', limit: q.limit ?? 50, ...(q.before ? { before: q.before } : {}) }).map(summary);
-    },
-    'messages.get': (x) => {
-      const store = d.store();
-      const m = findMessage(store, p<{ id: string }>(x).id);
-      if (m.direction === 'in' && !m.read) {
-        store.markRead(m.id);
-        d.emit({ type: 'message.read', id: m.id });
-      }
-      return { ...summary(m), read: m.direction === 'in' ? true : m.read, body: m.body, inReplyTo: m.inReplyTo, expiresAt: m.expiresAt, events: store.listEvents(m.id) };
-    },
-    'messages.thread': (x) => d.store().listMessages({ thread: p<{ threadId: string }>(x).threadId, limit: 1000 }).map(summary).reverse(),
+    ...createMailHandlers(d),
     'bridge.settings': () => d.bridgeSettings(),
     'contacts.list': () => d.store().listContacts().map(contactView),
     'contacts.add': async (x) => {
@@ -102,6 +68,15 @@ export function createHandlers(d: HandlerDeps): Record<string, Handler> {
     },
     'contacts.remove': (x) => ({ removed: d.store().removeContact(p<{ alias: string }>(x).alias) }),
     'contacts.approveKeyChange': (x) => contactView(d.approveKeyChange(p<{ alias: string }>(x).alias)),
+    'contacts.rejectKeyChange': (x) => {
+      const r = d.rejectKeyChange(p<{ alias: string }>(x).alias);
+      return { ...contactView(r.contact), cancelled: r.cancelled };
+    },
+    'contacts.get': (x) => contactView(contact(p<{ alias: string }>(x).alias)),
+    'contacts.safetyNumber': (x) => {
+      const c = contact(p<{ alias: string }>(x).alias);
+      return { alias: c.alias, ...d.safetyNumber(c.identityKey) };
+    },
     'registry.lookup': async (x) => recordView(await d.lookup(p<{ name: string }>(x).name)),
   };
 }

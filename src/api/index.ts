@@ -9,3 +9,4 @@ export {
 export { openRpcDocument, validate, type JsonSchema, type MethodSpec } from './schema.js';
 export { API_METHODS, MESSAGE_STATES } from './methods.js';
 export { contactView, createHandlers, HandlerError, recordView, summary, type HandlerDeps, type HandlerErrorCode } from './handlers.js';
+export { deliveryLine, deliveryView, type DeliveryView } from './delivery.js';

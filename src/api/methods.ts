@@ -3,6 +3,7 @@
  * OpenRPC document served at /openrpc.json is generated from this table.
  */
 import { DEFAULT_LIMITS } from '../limits.js';
+import { MAIL_METHODS, SEND_EXTRA_PARAMS } from './mail-methods.js';
 import type { JsonSchema, MethodSpec } from './schema.js';
 
 const str = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'string', description, ...extra });
@@ -31,7 +32,14 @@ const messageSummary: JsonSchema = {
     kind: { type: 'string', enum: ['mail', 'chat'] },
     from: str('sender onion address (inbox)'),
     to: str('recipient onion address (outbox)'),
-    peerLabel: str('contact alias or registry name, if known'),
+    peerLabel: str('the name the message was sent to or received under, as stored then'),
+    fromName: str('inbox: the contact alias, else the verified registry name; null for a stranger'),
+    toName: str('outbox: the contact alias, else the verified registry name; null for a bare onion'),
+    peerFingerprint: str('the start of the peer identity key, in groups of four hex digits (for strangers)'),
+    preview: str('the start of the body, on one line'),
+    attachmentCount: int('files carried'),
+    archived: { type: 'boolean' },
+    delivery: { type: 'object', description: 'outbox, not delivered: { words, since?, nextAttemptAt?, code? }: why, in plain words' },
     subject: str('subject line'),
     state: { type: 'string', enum: MESSAGE_STATES },
     reason: str('why a message is failed, held or retrying'),
@@ -77,17 +85,24 @@ export const API_METHODS: readonly MethodSpec[] = [
       wait: { type: 'boolean', description: 'resolve only when delivered, failed, held or expired' },
       waitMs: int('how long `wait` may take', { minimum: 1, maximum: 3_600_000 }),
       idempotencyKey: str('caller-chosen key, 1–128 printable ASCII characters without spaces: a send repeated with the same key (e.g. after a lost answer) returns the first message, same id, instead of queueing another; the same key with a different message is refused (IDEMPOTENCY_CONFLICT)', { minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' }),
+      ...SEND_EXTRA_PARAMS,
     }, ['to']),
     result: obj({ id: str('message id'), state: { type: 'string', enum: MESSAGE_STATES }, to: str('recipient onion'), reason: str('why, if not delivered') }),
   },
   {
     name: 'messages.inbox', summary: 'Received messages, newest first.',
-    params: obj({ limit: int('at most', { minimum: 1, maximum: 1000 }), before: time('received before, ms'), kind: { type: 'string', enum: ['mail', 'chat'] } }),
+    params: obj({
+      limit: int('at most', { minimum: 1, maximum: 1000 }), before: time('received before, ms'), kind: { type: 'string', enum: ['mail', 'chat'] },
+      archived: { type: 'boolean', description: 'true: the archive; default false: the inbox' },
+    }),
     result: { type: 'array', items: messageSummary },
   },
   {
     name: 'messages.outbox', summary: 'Sent and queued messages with their delivery state, newest first.',
-    params: obj({ limit: int('at most', { minimum: 1, maximum: 1000 }), before: time('created before, ms') }),
+    params: obj({
+      limit: int('at most', { minimum: 1, maximum: 1000 }), before: time('created before, ms'),
+      view: { type: 'string', enum: ['all', 'pending', 'delivered'], description: 'pending: not delivered (waiting, held, failed, expired); delivered: the Sent view; default all' },
+    }),
     result: { type: 'array', items: messageSummary },
   },
   {
@@ -129,6 +144,7 @@ export const API_METHODS: readonly MethodSpec[] = [
     params: obj({ name: str('name or T-address', { minLength: 1, maxLength: 64 }) }, ['name']),
     result: open('{ name, owner, onion, identityKey, encryptionKey, mailboxes, version }'),
   },
+  ...MAIL_METHODS,
   {
     name: 'sessions.loginLink', summary: 'A fresh single-use sign-in link for the web UI (valid 2 minutes). API token only.', params: none, tokenOnly: true,
     result: obj({ url: str('http://127.0.0.1:<port>/login?code=…'), expiresAt: int('ms since epoch') }),

@@ -9,15 +9,17 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { basename, extname } from 'node:path';
 import { describeError, OnionpostError } from '../errors.js';
-import { connectToNode, type ApiClient } from '../api/index.js';
+import { connectToNode, deliveryLine, type ApiClient, type DeliveryView } from '../api/index.js';
 import { toHex } from '../bytes.js';
 import { print, type GlobalArgs } from './common.js';
 import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { readPassphrase } from './prompt.js';
-import { short, shortOnion, table, when } from './format.js';
+import { short, table, when } from './format.js';
 import { registerBridgeCommand } from './bridge-command.js';
+import { peerLabel, registerMailCommands } from './mail-commands.js';
 
 export type { GlobalArgs } from './common.js';
 
@@ -32,7 +34,63 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-type Msg = { id: string; direction?: 'in' | 'out'; from?: string; to?: string; peerLabel?: string; subject?: string; state: string; reason?: string; createdAt?: number; receivedAt?: number; deliveredAt?: number; read?: boolean; kind?: string; attempts?: number };
+type Msg = {
+  id: string; direction: 'in' | 'out'; from?: string; to?: string; fromName?: string | null; toName?: string | null; peerFingerprint?: string;
+  peerLabel?: string; subject?: string; state: string; reason?: string; createdAt?: number; receivedAt?: number; deliveredAt?: number; read?: boolean;
+  kind?: string; attempts?: number; delivery?: DeliveryView | null; attachmentCount?: number;
+};
+
+/** Media types for common file endings (what a mail client would say); anything else is octet-stream. */
+const MEDIA_TYPES: Record<string, string> = {
+  '.txt': 'text/plain', '.md': 'text/markdown', '.csv': 'text/csv', '.html': 'text/html', '.pdf': 'application/pdf', '.json': 'application/json',
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp', '.svg': 'image/svg+xml',
+  '.zip': 'application/zip', '.gz': 'application/gzip', '.odt': 'application/vnd.oasis.opendocument.text', '.mp3': 'audio/mpeg', '.ogg': 'audio/ogg',
+};
+
+/** "14:02" today, else "2026-11-29 14:02": for the outbox's plain-words reasons. */
+function clockTime(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return d.toDateString() === new Date().toDateString() ? hm : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
+}
+
+/** A message's state with why, in plain words (never a bare code). */
+function stateWords(m: Msg): string {
+  if (m.state === 'delivered' || m.direction === 'in') return m.state;
+  return m.delivery ? `${m.state}: ${deliveryLine(m.delivery, m.state, Date.now(), clockTime)}` : m.reason ? `${m.state} (${m.reason})` : m.state;
+}
+
+/** Who, for a reader: the name, or for a stranger the onion and the start of their key. */
+function who(m: Msg): string {
+  const onion = m.direction === 'out' ? m.to : m.from;
+  const name = m.direction === 'out' ? m.toName : m.fromName;
+  return name ? `${name} <${onion}>` : `${onion} (not a contact; key ${m.peerFingerprint ?? '?'}…)`;
+}
+
+/** Reads `--attach` files, with the node's limits stated before anything is sent. */
+async function readAttachments(api: ApiClient, files: string[], text: { subject: string; body: string }) {
+  if (files.length === 0) return [];
+  const limits = await api.call<{ maxAttachments: number; capacity: number }>('messages.limits');
+  if (files.length > limits.maxAttachments) throw new OnionpostError('TOO_LARGE', `${files.length} files; a message carries at most ${limits.maxAttachments}`);
+  let total = Buffer.byteLength(text.subject) + Buffer.byteLength(text.body);
+  const out = files.map((f) => {
+    let size: number;
+    try {
+      size = statSync(f).size;
+    } catch (err) {
+      throw new OnionpostError('NO_FILE', `cannot read ${f}`, { cause: err });
+    }
+    const name = basename(f);
+    const mediaType = MEDIA_TYPES[extname(f).toLowerCase()] ?? 'application/octet-stream';
+    total += 6 + Buffer.byteLength(name) + Buffer.byteLength(mediaType) + size;
+    return { path: f, name, mediaType, size };
+  });
+  if (total > limits.capacity) {
+    throw new OnionpostError('TOO_LARGE', `subject, text and files take ${total} bytes; one message carries at most ${limits.capacity} (${(limits.capacity / 1024).toFixed(1)} KiB) with at most ${limits.maxAttachments} files: send the files in several messages`);
+  }
+  return out.map((f) => ({ name: f.name, mediaType: f.mediaType, data: readFileSync(f.path).toString('base64') }));
+}
 
 type Register = (cli: Argv<GlobalArgs>) => void;
 
@@ -99,31 +157,35 @@ export async function buildCli(argv: string[]): Promise<Argv<GlobalArgs>> {
         .option('timeout', { type: 'number', default: 120, describe: 'seconds --wait may take' })
         .option('thread', { type: 'string', describe: 'thread id to continue' })
         .option('reply-to', { type: 'string', describe: 'message id this replies to' })
-        .option('idempotency-key', { type: 'string', describe: 'your key for this send: running the same command again (e.g. after a lost answer) returns the first message instead of sending twice' }),
+        .option('idempotency-key', { type: 'string', describe: 'your key for this send: running the same command again (e.g. after a lost answer) returns the first message instead of sending twice' })
+        .option('attach', { type: 'string', array: true, default: [] as string[], describe: 'attach a file (repeat for more; at most 16, about 255 KiB in all with the text)' }),
       async (a) => {
         const body = a.body ?? (await readStdin());
-        const params: Record<string, unknown> = { to: a.recipient, subject: a.subject, body, kind: a.chat ? 'chat' : 'mail' };
+        const api = node(a);
+        const attachments = await readAttachments(api, a.attach as string[], { subject: a.subject, body });
+        const params: Record<string, unknown> = { to: a.recipient, subject: a.subject, body, kind: a.chat ? 'chat' : 'mail', ...(attachments.length ? { attachments } : {}) };
         if (a.thread) params.threadId = a.thread;
         if (a.replyTo) params.inReplyTo = a.replyTo;
         if (a.idempotencyKey !== undefined) params.idempotencyKey = a.idempotencyKey;
         if (a.wait) Object.assign(params, { wait: true, waitMs: Math.round(a.timeout * 1000) });
-        const r = await node(a).call<{ id: string; state: string; to: string; reason?: string }>('messages.send', params, { timeoutMs: a.timeout * 1000 + 10_000 });
+        const r = await api.call<{ id: string; state: string; to: string; reason?: string }>('messages.send', params, { timeoutMs: a.timeout * 1000 + 10_000 });
         print(a, r, () => `${r.state === 'delivered' ? 'Delivered' : r.state === 'queued' ? 'Queued' : r.state}: ${r.id} to ${r.to}${r.reason ? ` (${r.reason})` : ''}`);
         if (a.wait && r.state !== 'delivered') process.exitCode = 3;
       },
     )
-    .command('inbox', 'list received messages', (y) => y.option('limit', { type: 'number', default: 50 }), async (a) => {
-      const list = await node(a).call<Msg[]>('messages.inbox', { limit: a.limit });
+    .command('inbox', 'list received messages (--archived: the archive)', (y) => y.option('limit', { type: 'number', default: 50 }).option('archived', { type: 'boolean', default: false }), async (a) => {
+      const list = await node(a).call<Msg[]>('messages.inbox', { limit: a.limit, archived: a.archived });
       print(a, list, () => list.length === 0 ? 'No messages.' :
-        table(['', 'ID', 'FROM', 'RECEIVED', 'SUBJECT'], list.map((m) => [m.read ? ' ' : '*', m.id.slice(0, 12), m.peerLabel ?? shortOnion(m.from), when(m.receivedAt), short(m.kind === 'chat' ? `[chat] ${m.subject ?? ''}` : m.subject, 50)])));
+        table(['', 'ID', 'FROM', 'RECEIVED', 'SUBJECT'], list.map((m) => [m.read ? ' ' : '*', m.id.slice(0, 12), peerLabel(m), when(m.receivedAt), short(`${m.kind === 'chat' ? '[chat] ' : ''}${m.subject ?? ''}${m.attachmentCount ? ` [${m.attachmentCount} file${m.attachmentCount === 1 ? '' : 's'}]` : ''}`, 60)])));
     })
     .command('read <id>', 'show a message (marks it read)', (y) => y.positional('id', { type: 'string', demandOption: true }), async (a) => {
-      const m = await node(a).call<Msg & { body: string; events: { at: number; state: string; detail?: string }[] }>('messages.get', { id: a.id });
+      const m = await node(a).call<Msg & { body: string; attachments: { name: string; size: number; mediaType: string }[]; events: { at: number; state: string; detail?: string }[] }>('messages.get', { id: a.id });
       print(a, m, () => [
-        `${m.direction === 'in' ? 'From' : 'To'}: ${m.peerLabel ? `${m.peerLabel} <${m.from ?? m.to}>` : (m.from ?? m.to)}`,
+        `${m.direction === 'in' ? 'From' : 'To'}: ${who(m)}`,
         `Subject: ${m.subject ?? ''}`,
-        `Date: ${when(m.receivedAt ?? m.createdAt)}    State: ${m.state}${m.reason ? ` (${m.reason})` : ''}`,
+        `Date: ${when(m.receivedAt ?? m.createdAt)}    State: ${stateWords(m)}`,
         `Id: ${m.id}`,
+        ...(m.attachments.length ? [`Files: ${m.attachments.map((f) => `${f.name} (${f.size} bytes)`).join(', ')}  (save them with: ${cliName()} save ${m.id.slice(0, 12)})`] : []),
         '',
         m.body,
       ].join('\n'));
@@ -131,7 +193,7 @@ export async function buildCli(argv: string[]): Promise<Argv<GlobalArgs>> {
     .command('outbox', 'list sent and queued messages with their delivery state', (y) => y.option('limit', { type: 'number', default: 50 }), async (a) => {
       const list = await node(a).call<Msg[]>('messages.outbox', { limit: a.limit });
       print(a, list, () => list.length === 0 ? 'Nothing sent yet.' :
-        table(['ID', 'TO', 'STATE', 'CREATED', 'SUBJECT'], list.map((m) => [m.id.slice(0, 12), m.peerLabel ?? shortOnion(m.to), m.reason && m.state !== 'delivered' ? `${m.state} (${m.reason})` : m.state, when(m.createdAt), short(m.subject, 40)])));
+        table(['ID', 'TO', 'CREATED', 'SUBJECT', 'STATE'], list.map((m) => [m.id.slice(0, 12), peerLabel(m), when(m.createdAt), short(m.subject, 30), stateWords(m)])));
     })
     .command('status', "the node's Tor, onion and queue status", (y) => y, async (a) => {
       const s = await node(a).call<{ onion: string; reachable: boolean; tor: { mode: string; bootstrap: number; state?: string }; counts: Record<string, number>; warnings: { message: string }[] }>('node.status');
@@ -176,7 +238,15 @@ export async function buildCli(argv: string[]): Promise<Argv<GlobalArgs>> {
         const c = await node(a as unknown as GlobalArgs).call<{ alias: string; onion: string }>('contacts.approveKeyChange', { alias: a.alias });
         print(a as unknown as GlobalArgs, c, () => `Approved the new keys of ${c.alias} <${c.onion}>`);
       })
-      .demandCommand(1, 'name a contacts subcommand: list, add, remove, approve'), () => {})
+      .command('reject <alias>', "refuse a contact's changed keys: keep the pinned ones and cancel the held messages", (yy) => yy.positional('alias', { type: 'string', demandOption: true }), async (a) => {
+        const c = await node(a as unknown as GlobalArgs).call<{ alias: string; cancelled: number }>('contacts.rejectKeyChange', { alias: a.alias });
+        print(a as unknown as GlobalArgs, c, () => `Kept the pinned keys of ${c.alias}; ${c.cancelled} held message${c.cancelled === 1 ? '' : 's'} cancelled`);
+      })
+      .command('verify <alias>', 'show the safety number to compare with a contact (both of you see the same digits)', (yy) => yy.positional('alias', { type: 'string', demandOption: true }), async (a) => {
+        const r = await node(a as unknown as GlobalArgs).call<{ alias: string; digits: string; groups: string[] }>('contacts.safetyNumber', { alias: a.alias });
+        print(a as unknown as GlobalArgs, r, () => [`Safety number with ${r.alias} (compare it with theirs, in person or on a call):`, '', ...[0, 4, 8].map((i) => `  ${r.groups.slice(i, i + 4).join(' ')}`)].join('\n'));
+      })
+      .demandCommand(1, 'name a contacts subcommand: list, add, remove, approve, reject, verify'), () => {})
     .demandCommand(1, 'name a command; see --help')
     .strict()
     .recommendCommands()
@@ -190,6 +260,7 @@ export async function buildCli(argv: string[]): Promise<Argv<GlobalArgs>> {
     });
   for (const register of await lazyRegistrations(argv)) register(cli as unknown as Argv<GlobalArgs>);
   registerBridgeCommand(cli as unknown as Argv<GlobalArgs>);
+  registerMailCommands(cli as unknown as Argv<GlobalArgs>);
   return cli as unknown as Argv<GlobalArgs>;
 }
 

@@ -2,6 +2,7 @@
  * Commands for the world around a node: the private Tor network (`testnet`), the local TRON dev
  * chain (`chain`), the registry contract (`deploy`), and names (`register`, `lookup`).
  */
+import { writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
@@ -10,7 +11,7 @@ import { cryptoReady, readKeyFile } from '../crypto/index.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_DEV_CHAIN_PORT, startDevChain } from '../chain/index.js';
 import { deployAll, writeDeployment } from '../contract/index.js';
-import { createTronRegistry, resolveNameOrOwner } from '../registry/index.js';
+import { createTronRegistry, normalizeName, resolveNameOrOwner } from '../registry/index.js';
 import { recordView } from '../api/index.js';
 import { downTestNetwork, upTestNetwork } from '../tor/index.js';
 import { print, type GlobalArgs } from './common.js';
@@ -104,6 +105,8 @@ export function registerNetworkCommands(cli: Argv<GlobalArgs>): void {
           if (!a.json) process.stderr.write(p.stage === 'committed' ? 'committed the name claim…\n' : p.stage === 'waiting' ? 'waiting for the commitment to age…\n' : 'registered.\n');
         },
       });
+      // `start` on this network claims the name to recipients (they verify it by looking it up).
+      writeFileSync(dataPaths(a.dataDir).registration, JSON.stringify({ network: target.network, name: normalizeName(a.name), owner: registry.address, contract: target.contractAddress }), { mode: 0o600 });
       print(a, { name: a.name, onion: identity.onion, owner: registry.address, txId: r.txId, version: r.version }, () =>
         `Registered "${a.name}" → ${identity.onion} (owner ${registry.address}, version ${r.version})`);
     } finally {

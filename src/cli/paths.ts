@@ -7,6 +7,7 @@
  *   api-token       the local API's bearer token (0600), made at first start
  *   bridge-password the mail bridge's password for mail clients (0600), made at first start
  *   api.json        {url, pid} of the running node's API; removed when it stops
+ *   registration.json  {network, name, owner, contract}: the name `register` claimed for this identity
  *   tor/            the node's own Tor data directory
  *   node.log        the running node's log (JSON lines)
  */
@@ -31,6 +32,7 @@ export function dataPaths(dataDir: string) {
     apiEndpoint: join(dataDir, 'api.json'),
     torDir: join(dataDir, 'tor'),
     log: join(dataDir, 'node.log'),
+    registration: join(dataDir, 'registration.json'),
   };
 }
 

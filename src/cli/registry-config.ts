@@ -93,9 +93,10 @@ export function networkOf(a: RegistryArgs): string {
   return network;
 }
 
+/** Where commands that write (deploy) reach the network: --full-host, a running sandbox's chain for dev, else the network's default. */
 export function fullHostOf(a: RegistryArgs): string {
   const network = networkOf(a);
-  return a.fullHost ?? KNOWN_NETWORKS[network as keyof typeof KNOWN_NETWORKS];
+  return a.fullHost ?? (network === 'dev' ? runningSandbox()?.dev.fullHost : undefined) ?? KNOWN_NETWORKS[network as keyof typeof KNOWN_NETWORKS];
 }
 
 /** The registry to use, or null when the command was given no registry options at all. */

@@ -26,7 +26,7 @@ import { createLogger, logDestination } from '../log.js';
 import { OnionpostNode, torNetwork } from '../node/index.js';
 import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
 import { TronWeb } from 'tronweb';
-import { upTestNetwork, type TestNetwork } from '../tor/index.js';
+import { readTestNetwork, upTestNetwork, type TestNetworkInfo } from '../tor/index.js';
 import type { GlobalArgs } from './common.js';
 import { cliName, dataPaths } from './paths.js';
 import { removeSandboxMarker, writeSandboxMarker } from './registry-config.js';
@@ -69,14 +69,15 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
     'the whole system offline: private Tor network, dev chain, three nodes exchanging mail',
     (y) => y
       .option('dir', { type: 'string', describe: 'keep state here between runs (default: a temporary dir, removed at exit)' })
-      .option('once', { type: 'boolean', default: false, describe: 'run the demo, print a summary, exit (0 only if all was delivered)' }),
+      .option('once', { type: 'boolean', default: false, describe: 'run the demo, print a summary, exit (0 only if all was delivered)' })
+      .option('tor-network', { type: 'string', describe: 'join this running private Tor network (`testnet up`) instead of starting one; it is left running' }),
     async (a) => {
       await cryptoReady();
       const started = Date.now();
       const dir = a.dir ? resolve(a.dir) : mkdtempSync(join(tmpdir(), 'onionpost-sandbox-'));
       ensurePrivateDir(dir);
       const logger = createLogger({ level: a.logLevel === 'info' ? 'warn' : (a.logLevel as 'warn'), destination: await logDestination() });
-      let testnet: TestNetwork | undefined;
+      let testnet: { dir: string; info: TestNetworkInfo; down(): Promise<void> } | undefined;
       let chain: DevChain | undefined;
       const members: Member[] = [];
       let torndown: Promise<void> | undefined;
@@ -100,9 +101,14 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
       process.once('SIGTERM', () => void teardown().then(() => process.exit(143)));
       try {
         say(`state in ${dir}`);
-        say('starting a private Tor network on 127.0.0.1 (about 30-40 s)…');
         const t0 = Date.now();
-        testnet = await upTestNetwork({ dir: join(dir, 'testnet'), ownerPid: process.pid, log: (l) => say(`tor network: ${l}`) });
+        if (a.torNetwork) {
+          say(`joining the private Tor network in ${resolve(a.torNetwork)}`);
+          testnet = { dir: resolve(a.torNetwork), info: await readTestNetwork(a.torNetwork), down: async () => {} };
+        } else {
+          say('starting a private Tor network on 127.0.0.1 (about 30-40 s)…');
+          testnet = await upTestNetwork({ dir: join(dir, 'testnet'), ownerPid: process.pid, log: (l) => say(`tor network: ${l}`) });
+        }
         const torNetSeconds = (Date.now() - t0) / 1000;
 
         say('starting the TRON dev chain and deploying the registry…');
@@ -145,7 +151,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             api: { token, ...(web ? { web } : {}) }, selfCheckTimeoutMs: 120_000,
             // Any free ports: three nodes share this machine.
             bridge: { smtpPort: 0, imapPort: 0, password: bridgePassword },
-            outbox: { policy: { fastBaseMs: 1_000, fastMaxMs: 10_000 } },
+            outbox: { policy: { fastBaseMs: 1_000, fastMaxMs: 10_000 } }, registryName: name,
           });
           await node.start();
           writeFileSync(join(dataDir, API_ENDPOINT_FILE), JSON.stringify({ url: node.apiUrl, pid: process.pid }), { mode: 0o600 });
@@ -198,7 +204,8 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             `  ${cliPrefix(bob)} send alice --subject "hello" --body "from the CLI" --wait`,
             `  ${cliPrefix(alice)} status`,
             `  ${cli} lookup alice --network dev --json`,
-            `  ${cliPrefix(alice)} ui    (a fresh web UI sign-in link for alice)`,
+            `  ${cliPrefix(alice)} ui    # a fresh web UI sign-in link for alice`,
+            `  ${cli} start --tor-network ${shellQuote(testnet.dir)} --data-dir ${shellQuote(join(dir, 'you'))}    # your own node in this network (after ${cli} init --data-dir ${shellQuote(join(dir, 'you'))})`,
             'Open a sign-in link above in a browser on this machine. Ctrl-C stops everything.',
             '',
             bridgeSettingsText({ smtp: alice.node.mailBridge!.smtp, imap: alice.node.mailBridge!.imap, user: alice.node.mailBridge!.user, address: alice.node.mailBridge!.user, password: readFileSync(dataPaths(alice.dataDir).bridgePassword, 'utf8').trim() }, 'alice'),

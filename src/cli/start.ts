@@ -25,6 +25,16 @@ import { CliError, readPassphrase } from './prompt.js';
 import { registryTarget } from './registry-config.js';
 import { loadWebHandler } from './web.js';
 
+/** The name recorded by `register` for `network` in `file`, if any. */
+export function registeredName(file: string, network: string): string | undefined {
+  try {
+    const r = JSON.parse(readFileSync(file, 'utf8')) as { network?: string; name?: string };
+    return r.network === network && typeof r.name === 'string' ? r.name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads the API token, making one (32 random bytes, 0600) on first start. */
 export function ensureApiToken(path: string): string {
   if (existsSync(path)) return readFileSync(path, 'utf8').trim();
@@ -160,6 +170,8 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
             limits: { maxUsers: a.providerUsers, quotaBytes: Math.round(a.providerQuotaMb * 2 ** 20), retentionMs: Math.round(a.providerRetentionDays * 86_400_000) },
           },
         } : {}),
+        // The name `register` recorded for this identity on this network, claimed to recipients (who verify it).
+        ...(target ? { registryName: registeredName(paths.registration, target.network) } : {}),
       });
       let stopping: Promise<void> | undefined;
       const stop = (why: string) => {

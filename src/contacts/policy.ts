@@ -34,7 +34,7 @@ export type ContactErrorCode =
   | 'UNKNOWN_RECIPIENT' // not an onion address, a contact, or a registered name
   | 'NO_REGISTRY' // a name was given but the node runs without a registry
   | 'NOT_FOUND' // no such contact, or no such registry name
-  | 'NO_KEY_CHANGE'; // approving a contact that has no pending key change
+  | 'NO_KEY_CHANGE'; // approving or rejecting a contact that has no pending key change
 
 export class ContactError extends OnionpostError<ContactErrorCode> {}
 
@@ -61,7 +61,9 @@ export interface ContactWarning {
 export type ContactEvent =
   | { type: 'contact.keyChange'; alias: string; reason: string }
   | { type: 'contact.keyChangeCleared'; alias: string; reason: string }
-  | { type: 'contact.registryProblem'; alias: string; reason: string };
+  | { type: 'contact.registryProblem'; alias: string; reason: string }
+  /** A sender's registry name was verified (views that show names may refresh). */
+  | { type: 'peer.named'; identityKey: string; name: string };
 
 /** A pending key change that cleared: where the held mail was addressed, and the contact now. */
 export interface ClearedKeyChange {
@@ -74,6 +76,9 @@ export interface ClearedKeyChange {
 const UNTRUSTED: ReadonlySet<string> = new Set(['BAD_RECORD', 'ENDPOINTS_DISAGREE']);
 /** The setting holding the registry problems, JSON: identity key hex → { reason, seenAt }. */
 const PROBLEMS_SETTING = 'contacts.registryProblems';
+
+/** How long a verified sender name is trusted before a new claim is looked up again, ms. */
+const NAME_RECHECK_MS = 24 * 60 * 60 * 1000;
 
 export interface ContactPolicyOptions {
   store: Store;
@@ -91,6 +96,8 @@ export class ContactPolicy {
   readonly #o: ContactPolicyOptions;
   readonly #store: Store;
   readonly #log: Logger;
+  /** Name verifications in flight, by identity key (one lookup per sender at a time). */
+  readonly #verifying = new Map<string, Promise<void>>();
 
   constructor(o: ContactPolicyOptions) {
     this.#o = o;
@@ -168,6 +175,70 @@ export class ContactPolicy {
       registryVersion: k.registryVersion ?? c.registryVersion, pinnedAt: this.#o.clock.now(), keyChange: null,
     });
     return { contact, previousIdentity: c.identityKey };
+  }
+
+  /**
+   * Refuses a contact's pending key change: the pinned keys stay, the messages held for them are
+   * cancelled (failed, KEY_REJECTED), and the same key at the same record version no longer alerts
+   * or holds (mail goes on to the pinned key). A later, different change alerts again.
+   */
+  rejectKeyChange(alias: string): { contact: Contact; cancelled: number } {
+    const c = this.#store.getContact(alias);
+    if (!c) throw new ContactError('NOT_FOUND', `no contact "${alias}"`);
+    const k = c.keyChange;
+    if (!k) throw new ContactError('NO_KEY_CHANGE', `${c.alias} has no pending key change`);
+    let cancelled = 0;
+    this.#store.batch(() => {
+      this.#store.setRejectedKey(c.identityKey, { identityKey: k.identityKey, registryVersion: k.registryVersion ?? null });
+      this.#store.setKeyChange(c.alias, null);
+      // Each page leaves 'held', so the loop ends when none is left.
+      for (let held = this.#held(c.identityKey); held.length > 0; held = this.#held(c.identityKey)) {
+        for (const id of held) {
+          this.#store.transition(id, 'failed', { from: ['held'], reason: `cancelled: you rejected ${c.alias}'s new key`, errorCode: 'KEY_REJECTED' });
+          cancelled++;
+        }
+      }
+    });
+    this.#log.info({ alias: c.alias, cancelled }, 'key change rejected; pinned keys kept');
+    return { contact: this.#store.getContact(c.alias)!, cancelled };
+  }
+
+  #held(identity: string): string[] {
+    return this.#store.listMessages({ direction: 'out', state: 'held', peer: identity, limit: 500 }).map((m) => m.id);
+  }
+
+  /**
+   * A sender claimed a registry name (HELLO `name=`). It is believed only if a forward lookup of
+   * that name, verified as any lookup is, returns the sender's identity key; then it is stored as
+   * the sender's name. Runs in the background; failures are logged, never thrown.
+   */
+  verifyClaimedName(identityKey: string, claimed: string): Promise<void> {
+    const registry = this.#o.registry;
+    if (!registry || !isValidName(claimed)) return Promise.resolve();
+    const name = normalizeName(claimed);
+    const known = this.#store.getPeerName(identityKey);
+    if (known && known.name === name && this.#o.clock.now() - known.verifiedAt < NAME_RECHECK_MS) return Promise.resolve();
+    const pending = this.#verifying.get(identityKey);
+    if (pending) return pending;
+    const p = (async () => {
+      const deadline = deadlineSignal(this.#o.clock, this.#o.lookupTimeoutMs ?? 60_000);
+      try {
+        const rec = await registry.resolveName(name, { signal: deadline.signal });
+        if (rec && toHex(rec.identityKey) === identityKey) {
+          this.#store.setPeerName(identityKey, rec.name, rec.owner);
+          this.#o.emit({ type: 'peer.named', identityKey, name: rec.name });
+        } else {
+          this.#log.info({ name }, 'a sender claimed a registry name that is not theirs; ignored');
+        }
+      } catch (err) {
+        this.#log.debug({ err: String(err) }, 'could not verify a sender name');
+      } finally {
+        deadline.clear();
+        this.#verifying.delete(identityKey);
+      }
+    })();
+    this.#verifying.set(identityKey, p);
+    return p;
   }
 
   /** Lasting warnings for `status`: unapproved key changes, and registry records that did not verify. */
@@ -264,6 +335,8 @@ export class ContactPolicy {
 
   #applyRecord(contact: Contact | null, rec: VerifiedRecord, aliasForNew = rec.name): Contact {
     const now = this.#o.clock.now();
+    // A verified forward lookup: the record's key is known by this name (what views show).
+    this.#store.setPeerName(toHex(rec.identityKey), rec.name, rec.owner);
     const pin = contact?.encryptionKey ? { identityKey: fromHex(contact.identityKey), encryptionKey: fromHex(contact.encryptionKey), version: contact.registryVersion ?? 0 } : null;
     const verdict = comparePin(pin, rec);
     const fresh = {
@@ -288,6 +361,8 @@ export class ContactPolicy {
       }
       case 'conflict': {
         const c = contact!;
+        const rejected = this.#store.getRejectedKey(c.identityKey);
+        if (rejected && rejected.identityKey === fresh.identityKey && rejected.registryVersion === rec.version) return c;
         if (!c.keyChange || c.keyChange.identityKey !== fresh.identityKey || c.keyChange.registryVersion !== rec.version) {
           this.#store.setKeyChange(c.alias, { identityKey: fresh.identityKey, encryptionKey: fresh.encryptionKey, onion: rec.onion, seenAt: now, reason: verdict.reason, registryVersion: rec.version });
           this.#store.holdForPeer(c.identityKey, `key change: ${verdict.reason}`);

@@ -13,7 +13,7 @@
  * is idempotent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { toHex } from '../bytes.js';
+import { fromHex, toHex } from '../bytes.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { describeError } from '../errors.js';
 import { PADDING_BUCKETS, resolveLimits, type ApiLimits, type Limits } from '../limits.js';
@@ -21,12 +21,16 @@ import type { Logger } from '../log.js';
 import { API_METHODS, createApiServer, createHandlers, type ApiServer, type Handler } from '../api/index.js';
 import { createMailBridge, type MailBridge } from '../bridge/index.js';
 import { ContactPolicy, recipientOf } from '../contacts/index.js';
-import { secureRandomBytes, type Identity, type RandomBytes } from '../crypto/index.js';
+import {
+  formatSafetyNumber, isOnionAddress, parseOnionAddress, safetyNumber, secureRandomBytes,
+  type Identity, type RandomBytes,
+} from '../crypto/index.js';
 import { createOutbox, type BackoffPolicy, type Outbox } from '../outbox/index.js';
-import { Connections, MessagePipeline, SessionEnvelopes, type Envelopes, type SendParams, type SendResult } from '../pipeline/index.js';
+import { Connections, MessagePipeline, SessionEnvelopes, claimedName, nameCapability, type Envelopes, type SendParams, type SendResult } from '../pipeline/index.js';
 import { PeerConnection } from '../protocol/index.js';
 import { MAILBOX_PATH, MailboxService, ProviderStore, type ProviderLimits, type ProviderStats } from '../provider/index.js';
 import type { IdentityRegistry } from '../registry/index.js';
+import { MAX_ATTACHMENTS, MESSAGE_CAPACITY } from '../session/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createWsListener, type GuardStats, type MessageChannel, type WsListener } from '../transport/index.js';
 import { InboundAdmission, type AdmissionStats } from './admission.js';
@@ -82,6 +86,11 @@ export interface NodeOptions {
   envelopes?: (ctx: { identity: Identity; store: Store; clock: Clock; random: RandomBytes; limits: Limits; logger: Logger }) => Envelopes;
   /** Fault injection for tests: runs after an inbound batch committed, before its receipts go out. */
   hooks?: { afterInboundCommit?: (ids: string[]) => void };
+  /**
+   * Our registry name, claimed in the HELLO of connections we dial so that recipients who do not
+   * know us can show it (they verify it by looking it up). Omit when not registered.
+   */
+  registryName?: string;
 }
 
 export interface NodeStatus {
@@ -114,7 +123,7 @@ interface Running {
 }
 
 export class OnionpostNode {
-  readonly identity: Identity;
+  readonly #identity: Identity;
   readonly events = new EventBus();
   readonly handlers: Readonly<Record<string, Handler>>;
   readonly #o: NodeOptions;
@@ -138,7 +147,7 @@ export class OnionpostNode {
 
   constructor(opts: NodeOptions) {
     this.#o = opts;
-    this.identity = opts.identity;
+    this.#identity = opts.identity;
     this.#log = opts.logger.child({ layer: 'node' });
     this.#clock = opts.clock ?? systemClock;
     this.#random = opts.random ?? secureRandomBytes;
@@ -161,7 +170,38 @@ export class OnionpostNode {
         return { smtp: b.smtp, imap: b.imap, user: b.user, password: this.#o.bridge.password, address: b.user };
       },
       emit: (ev) => this.events.emit(ev),
+      rejectKeyChange: (alias) => this.#running('contacts').rejectKeyChange(alias),
+      safetyNumber: (theirKey) => {
+        const digits = safetyNumber(this.identity.identityKey, fromHex(theirKey));
+        return { digits, groups: formatSafetyNumber(digits).split(' ') };
+      },
+      retryNow: (id) => {
+        // Due now: the message and, if the outbox is backing off from its peer, the peer too.
+        const store = this.store;
+        const now = this.#clock.now();
+        const due = store.batch(() => {
+          const m = store.getMessage(id);
+          if (!m || !store.retryNow(id, now)) return false;
+          const peer = store.peerState(m.peerIdentity);
+          if (peer && peer.nextAttemptAt > now) store.setPeerState(m.peerIdentity, { failures: peer.failures, nextAttemptAt: now });
+          return true;
+        });
+        if (due) this.#outbox?.kick();
+        return due;
+      },
+      limits: () => ({ maxAttachments: MAX_ATTACHMENTS, capacity: MESSAGE_CAPACITY, maxNameBytes: 255 }),
+      peerIdentity: (peer) => {
+        const s = peer.trim();
+        if (/^[0-9a-f]{64}$/.test(s)) return s;
+        if (isOnionAddress(s)) return toHex(parseOnionAddress(s).identityKey);
+        return this.store.getContact(s)?.identityKey ?? null;
+      },
     });
+  }
+
+  /** Our identity (keys and onion). */
+  get identity(): Identity {
+    return this.#identity;
   }
 
   #running<K extends keyof Running>(k: K): Running[K] {
@@ -212,9 +252,10 @@ export class OnionpostNode {
       });
       const ctx = { identity: this.identity, store, clock: this.#clock, random: this.#random, limits: this.#limits, logger: this.#o.logger.child({ layer: 'sessions' }) };
       const envelopes = this.#o.envelopes?.(ctx) ?? new SessionEnvelopes(ctx);
+      const claim = this.#o.registryName ? nameCapability(this.#o.registryName) : null;
       const connections = new Connections({
         dialer: this.#o.network, limits: this.#limits, clock: this.#clock, logger: this.#o.logger.child({ layer: 'protocol' }),
-        ...(this.#o.dialTimeoutMs !== undefined ? { dialPolicy: { maxMs: this.#o.dialTimeoutMs } } : {}),
+        ...(this.#o.dialTimeoutMs !== undefined ? { dialPolicy: { maxMs: this.#o.dialTimeoutMs } } : {}), ...(claim ? { capabilities: () => [claim] } : {}),
       });
       const pipeline = new MessagePipeline({
         identityKey: this.identity.identityKey, store, envelopes, recipients: contacts, connections, events: this.events,
@@ -232,8 +273,9 @@ export class OnionpostNode {
       });
       this.#admission = admission;
       const accept = (ch: MessageChannel) => {
-        const conn = connections.accept(ch, {
-          onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env)),
+        // DELIVERs come after HELLO, so `conn` is set (and its peer's name claim known) by then.
+        const conn: PeerConnection = connections.accept(ch, {
+          onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env, { claimedName: claimedName(conn.peerHello) })),
           onBundleRequest: () => envelopes.bundleAnswer(),
         });
         void conn.ready.then(() => admission.handshakeDone(ch), () => {});

@@ -2,12 +2,17 @@
  * The node's peer connections: client connections it dialled (one per onion, reused while open,
  * concurrent dials to one onion shared) and server connections peers opened to it. Dial timeouts
  * adapt to how long each peer took last time, and one attempt may dial twice (dial-policy.ts).
+ *
+ * Name claims: a node with a registry name says so in the HELLO of the connections it dials, as
+ * the capability `name=<name>` (names of at most 27 characters fit the 32-byte capability; longer
+ * ones are not claimed). It is only a hint: the receiver believes it after a forward lookup of the
+ * name returns the identity key that signed the message (src/contacts/policy.ts).
  */
 import { sleep, type Clock } from '../clock.js';
 import { OnionpostError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
-import { PeerConnection, type ServerHandlers } from '../protocol/index.js';
+import { MAX_CAPABILITY_BYTES, PeerConnection, type PeerHello, type ServerHandlers } from '../protocol/index.js';
 import type { MessageChannel } from '../transport/index.js';
 import { DEFAULT_DIAL_POLICY, dialTimeout, secondDial, type DialPolicy } from './dial-policy.js';
 
@@ -23,6 +28,22 @@ export interface ConnectionsOptions {
   logger: Logger;
   /** Overrides of DEFAULT_DIAL_POLICY (maxMs is the node's dialTimeoutMs). */
   dialPolicy?: Partial<DialPolicy>;
+  /** HELLO capabilities of the connections we dial (e.g. our name claim), asked at each dial. */
+  capabilities?: () => string[];
+}
+
+const NAME_PREFIX = 'name=';
+
+/** Our HELLO capability claiming registry name `name`, or null when it does not fit. */
+export function nameCapability(name: string): string | null {
+  const c = `${NAME_PREFIX}${name}`;
+  return c.length <= MAX_CAPABILITY_BYTES ? c : null;
+}
+
+/** The registry name a peer's HELLO claims (unverified), or null. */
+export function claimedName(hello: PeerHello | undefined): string | null {
+  const c = hello?.capabilities.find((x) => x.startsWith(NAME_PREFIX));
+  return c ? c.slice(NAME_PREFIX.length) : null;
 }
 
 /** How many peers' last dial times are remembered (the oldest is forgotten first). */
@@ -55,7 +76,8 @@ export class Connections {
     if (pending) return pending;
     const p = (async () => {
       const channel = await this.#dial(onion, signal);
-      const conn = new PeerConnection({ channel, role: 'client', limits: this.#o.limits, clock: this.#o.clock, logger: this.#o.logger });
+      const capabilities = this.#o.capabilities?.() ?? [];
+      const conn = new PeerConnection({ channel, role: 'client', limits: this.#o.limits, clock: this.#o.clock, logger: this.#o.logger, ...(capabilities.length ? { capabilities } : {}) });
       await conn.ready;
       this.#peers.set(onion, conn);
       void conn.closed.then(() => {

@@ -14,7 +14,7 @@ export {
   type UnknownSessionVerdict,
 } from './envelopes.js';
 export { SessionEnvelopes, rejectForSessionError, storePrekeyLookup, type SessionEnvelopesOptions } from './session-envelopes.js';
-export { Connections, type ConnectionsOptions, type Dialer } from './connections.js';
+export { Connections, claimedName, nameCapability, type ConnectionsOptions, type Dialer } from './connections.js';
 export { failureOutcome, rejectOutcome } from './outcome.js';
 export { DEFAULT_DIAL_POLICY, dialTimeout, secondDial, type DialPolicy, type FailedDial } from './dial-policy.js';
 export { GroupCommitter } from './group-commit.js';

@@ -100,6 +100,8 @@ export interface RecipientSource {
   resolve(to: string, signal: AbortSignal): Promise<Recipient>;
   /** The encryption key and bundle a peer's own bundle answer showed (pinned if none was). */
   pinFetchedKeys(peerIdentity: string, keys: { encryptionKey: Uint8Array; bundle: Uint8Array }): void;
+  /** A sender (identity key, hex) claimed a registry name; verify it in the background. */
+  verifyClaimedName?(identityKey: string, name: string): void;
 }
 
 export interface PipelineOptions {
@@ -142,6 +144,8 @@ const EMPTY = new Uint8Array(0);
 interface Incoming {
   messageId: Uint8Array;
   envelope: Uint8Array;
+  /** The registry name the connection's HELLO claimed (unverified), or null. */
+  claimedName: string | null;
 }
 
 /** What the group commit answers for one DELIVER, and what to do once the transaction committed. */
@@ -498,12 +502,16 @@ export class MessagePipeline {
 
   // ── receiving ──────────────────────────────────────────────────────────────
 
-  /** One inbound DELIVER: cheap checks, then open and commit (group commit), and only then the receipt. */
-  async receive(messageId: Uint8Array, envelope: Uint8Array): Promise<DeliverAnswer> {
+  /**
+   * One inbound DELIVER: cheap checks, then open and commit (group commit), and only then the
+   * receipt. `from.claimedName` is the registry name the connection's HELLO claimed (a hint, verified
+   * in the background).
+   */
+  async receive(messageId: Uint8Array, envelope: Uint8Array, from: { claimedName?: string | null } = {}): Promise<DeliverAnswer> {
     const bad = this.#o.envelopes.check(envelope);
     if (bad) return { reject: bad };
     try {
-      return await this.#incoming.commit({ messageId, envelope });
+      return await this.#incoming.commit({ messageId, envelope, claimedName: from.claimedName ?? null });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'DISK_FULL') {
         this.#log.error('disk full: refusing inbound mail until space is freed (senders keep it and retry)');
@@ -542,7 +550,9 @@ export class MessagePipeline {
       after: () => {
         opened.after();
         if (!result.duplicate) {
-          this.#o.events.emit({ type: 'message.received', id, from: m.senderOnion, subject: m.subject, kind: m.kind, peerLabel: contact?.alias });
+          if (item.claimedName && !contact) this.#o.recipients.verifyClaimedName?.(senderHex, item.claimedName);
+          const fromName = contact?.alias ?? this.#store.getPeerName(senderHex)?.name ?? null;
+          this.#o.events.emit({ type: 'message.received', id, from: m.senderOnion, subject: m.subject, kind: m.kind, peerLabel: contact?.alias, fromName });
         }
       },
       ...(result.duplicate ? {} : { seen: senderHex }),

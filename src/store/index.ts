@@ -9,7 +9,7 @@ export { MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './schema.js
 export type {
   Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, KeyedSend, ContactSource, Direction, Draft, DraftInput, InState, KeyChange, ListOptions,
   MessageEvent, MessageKind, MessageState, NewIncoming, NewOutgoing, OutState, PeerState, PeerStateUpdate, QueuedPeer, Store, StoreCounts,
-  StoreDiagnostics, StoreOptions, SearchOptions, StoredAttachment, StoredMessage, ThreadSummary,
+  StoreDiagnostics, StoreOptions, PeerName, RejectedKey, SearchOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';
 export { MAIL_FOLDER_NAMES, type MailFolderEntry, type MailFolderInfo, type MailFolderName, type MailFolders } from './mail-folders.js';
 export type {

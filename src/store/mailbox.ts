@@ -6,7 +6,7 @@
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { StoreError } from './errors.js';
 import { bytes, messageFromRow, type MessageRow } from './rows.js';
-import type { Direction, Draft, DraftInput, SearchOptions, StoredAttachment, StoredMessage } from './types.js';
+import type { Direction, Draft, DraftInput, PeerName, RejectedKey, SearchOptions, StoredAttachment, StoredMessage } from './types.js';
 
 /** The envelope's limit (crypto's MAX_ATTACHMENTS); the schema checks it again. */
 const MAX_ATTACHMENTS = 16;
@@ -139,6 +139,34 @@ export class Mailbox {
     return this.#s.deleteDraft.run(id).changes > 0;
   }
 
+  retryNow(id: string, now: number): boolean {
+    return this.#s.retryNow.run(now, id).changes > 0;
+  }
+
+  setPeerName(identityKey: string, name: string | null, owner: string | null = null): void {
+    if (name === null) this.#s.deletePeerName.run(identityKey);
+    else this.#s.upsertPeerName.run(identityKey, name, owner, this.#now());
+  }
+
+  peerNames(): Map<string, PeerName> {
+    return new Map((this.#s.peerNames.all() as PeerNameRow[]).map((r) => [r.identity_key, peerNameFromRow(r)]));
+  }
+
+  getPeerName(identityKey: string): PeerName | null {
+    const r = this.#s.peerName.get(identityKey) as PeerNameRow | undefined;
+    return r ? peerNameFromRow(r) : null;
+  }
+
+  setRejectedKey(contactIdentity: string, rejected: Omit<RejectedKey, 'contactIdentity' | 'rejectedAt'> | null): void {
+    if (rejected === null) this.#s.deleteRejected.run(contactIdentity);
+    else this.#s.upsertRejected.run(contactIdentity, rejected.identityKey, rejected.registryVersion, this.#now());
+  }
+
+  getRejectedKey(contactIdentity: string): RejectedKey | null {
+    const r = this.#s.rejected.get(contactIdentity) as { contact_identity: string; identity_key: string; registry_version: number | null; rejected_at: number } | undefined;
+    return r ? { contactIdentity: r.contact_identity, identityKey: r.identity_key, registryVersion: r.registry_version, rejectedAt: r.rejected_at } : null;
+  }
+
   #draftFromRow(r: DraftRow, withData: boolean): Draft {
     const files = (withData ? this.#s.draftAttachments : this.#s.draftAttachmentNames).all(r.id) as AttachmentRow[];
     return {
@@ -148,8 +176,32 @@ export class Mailbox {
   }
 }
 
+interface PeerNameRow {
+  identity_key: string;
+  name: string;
+  owner: string | null;
+  verified_at: number;
+}
+
+function peerNameFromRow(r: PeerNameRow): PeerName {
+  return { identityKey: r.identity_key, name: r.name, owner: r.owner, verifiedAt: r.verified_at };
+}
+
 function prepare(db: Db) {
   return {
+    retryNow: db.prepare(`UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'queued'`),
+    upsertPeerName: db.prepare(`
+      INSERT INTO peer_names (identity_key, name, owner, verified_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (identity_key) DO UPDATE SET name = excluded.name, owner = excluded.owner, verified_at = excluded.verified_at`),
+    deletePeerName: db.prepare('DELETE FROM peer_names WHERE identity_key = ?'),
+    peerNames: db.prepare('SELECT * FROM peer_names'),
+    peerName: db.prepare('SELECT * FROM peer_names WHERE identity_key = ?'),
+    upsertRejected: db.prepare(`
+      INSERT INTO rejected_keys (contact_identity, identity_key, registry_version, rejected_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (contact_identity) DO UPDATE SET identity_key = excluded.identity_key,
+        registry_version = excluded.registry_version, rejected_at = excluded.rejected_at`),
+    deleteRejected: db.prepare('DELETE FROM rejected_keys WHERE contact_identity = ?'),
+    rejected: db.prepare('SELECT * FROM rejected_keys WHERE contact_identity = ?'),
     insertAttachment: db.prepare('INSERT INTO message_attachments (message_id, idx, name, media_type, data) VALUES (?, ?, ?, ?, ?)'),
     setAttachmentCount: db.prepare('UPDATE messages SET attachment_count = ? WHERE id = ?'),
     attachments: db.prepare('SELECT idx, name, media_type, data FROM message_attachments WHERE message_id = ? ORDER BY idx'),

@@ -490,6 +490,29 @@ export const MIGRATIONS: readonly Migration[] = [
         AND id IN (SELECT id FROM message_content WHERE length(envelope) = 0);
     `,
   },
+  {
+    version: 10,
+    description: 'everyday use: verified registry names of senders, rejected key changes',
+    // The code is in mailbox.ts.
+    // - peer_names: a sender's registry name, once a forward lookup of the name it claimed (HELLO
+    //   `name=`) returned its identity key. What the inbox shows for people who are not contacts.
+    // - rejected_keys: a contact's key change the user rejected. The same key at the same record
+    //   version is then neither alerted on nor held for again: mail keeps going to the pinned key.
+    up: `
+      CREATE TABLE peer_names (
+        identity_key TEXT PRIMARY KEY CHECK (${HEX64('identity_key')}),
+        name         TEXT NOT NULL,
+        owner        TEXT,
+        verified_at  INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE rejected_keys (
+        contact_identity TEXT PRIMARY KEY CHECK (${HEX64('contact_identity')}), -- the pinned key the user kept
+        identity_key     TEXT NOT NULL,   -- the key they rejected
+        registry_version INTEGER,
+        rejected_at      INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

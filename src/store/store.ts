@@ -19,8 +19,8 @@ import {
 } from './rows.js';
 import type {
   Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, Draft, DraftInput, KeyChange, KeyedSend, ListOptions, MessageEvent, MessageState,
-  NewIncoming, NewOutgoing, PeerState, PeerStateUpdate, QueuedPeer, SearchOptions, Store, StoreCounts, StoreDiagnostics, StoreOptions,
-  StoredAttachment, StoredMessage, ThreadSummary,
+  NewIncoming, NewOutgoing, PeerName, PeerState, PeerStateUpdate, QueuedPeer, RejectedKey, SearchOptions, Store, StoreCounts, StoreDiagnostics,
+  StoreOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';
 
 export const STORE_DEFAULTS = Object.freeze({
@@ -453,6 +453,11 @@ class SqliteStore implements Store {
       if (opts.thread) (where.push('thread_id = @thread'), (params.thread = opts.thread));
       if (opts.peer) (where.push('peer_identity = @peer'), (params.peer = opts.peer));
       if (opts.state) (where.push('state = @state'), (params.state = opts.state));
+      if (opts.states) {
+        // States are a fixed vocabulary; bound one by one so the statement cache stays small.
+        const names = opts.states.map((st, i) => ((params[`st${i}`] = st), `@st${i}`));
+        where.push(names.length ? `state IN (${names.join(', ')})` : '0');
+      }
       if (opts.archived !== undefined) (where.push('archived = @archived'), (params.archived = opts.archived ? 1 : 0));
       if (opts.idPrefix !== undefined) {
         // Ids are lower-case hex; anything else matches nothing (and never reaches GLOB as a pattern).
@@ -534,6 +539,30 @@ class SqliteStore implements Store {
 
   deleteDraft(id: string): boolean {
     return this.#run('deleteDraft', () => this.#mail.deleteDraft(id));
+  }
+
+  retryNow(id: string, now: number): boolean {
+    return this.#run('retryNow', () => this.#mail.retryNow(id, now));
+  }
+
+  setPeerName(identityKey: string, name: string | null, owner?: string | null): void {
+    this.#run('setPeerName', () => this.#mail.setPeerName(identityKey, name, owner ?? null));
+  }
+
+  peerNames(): Map<string, PeerName> {
+    return this.#run('peerNames', () => this.#mail.peerNames());
+  }
+
+  getPeerName(identityKey: string): PeerName | null {
+    return this.#run('getPeerName', () => this.#mail.getPeerName(identityKey));
+  }
+
+  setRejectedKey(contactIdentity: string, rejected: Omit<RejectedKey, 'contactIdentity' | 'rejectedAt'> | null): void {
+    this.#run('setRejectedKey', () => this.#mail.setRejectedKey(contactIdentity, rejected));
+  }
+
+  getRejectedKey(contactIdentity: string): RejectedKey | null {
+    return this.#run('getRejectedKey', () => this.#mail.getRejectedKey(contactIdentity));
   }
 
   // ── contacts ───────────────────────────────────────────────────────────────

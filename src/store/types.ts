@@ -98,6 +98,24 @@ export interface Draft {
 
 export type DraftInput = Pick<Draft, 'id' | 'kind' | 'to' | 'subject' | 'body'> & Partial<Pick<Draft, 'threadId' | 'inReplyTo' | 'attachments'>>;
 
+/** A sender's registry name, verified by a forward lookup that returned their identity key. */
+export interface PeerName {
+  identityKey: string;
+  name: string;
+  owner: string | null;
+  verifiedAt: number;
+}
+
+/** A contact's key change the user rejected (kept the pinned key instead). */
+export interface RejectedKey {
+  /** The pinned identity key the user kept. */
+  contactIdentity: string;
+  /** The identity key they rejected. */
+  identityKey: string;
+  registryVersion: number | null;
+  rejectedAt: number;
+}
+
 export interface SearchOptions {
   direction?: Direction;
   /** Default 50, at most 1000. */
@@ -179,6 +197,8 @@ export interface ListOptions {
   /** Only messages to or from this peer identity (64 hex chars). */
   peer?: string;
   state?: MessageState;
+  /** Only messages in one of these states. */
+  states?: readonly MessageState[];
   /** true: only archived messages; false: only those not archived; omitted: both. */
   archived?: boolean;
   /** Default 50, at most 1000. */
@@ -479,6 +499,16 @@ export interface Store {
   listDrafts(opts?: { limit?: number }): Draft[];
   /** True if a draft was removed. */
   deleteDraft(id: string): boolean;
+  /** Makes a queued message due now (the user asked to retry). False if it is not queued. */
+  retryNow(id: string, now: number): boolean;
+  /** Records (or, with null name, forgets) a sender's verified registry name. */
+  setPeerName(identityKey: string, name: string | null, owner?: string | null): void;
+  /** Every verified sender name, by identity key. */
+  peerNames(): Map<string, PeerName>;
+  getPeerName(identityKey: string): PeerName | null;
+  /** Records a rejected key change for the contact pinned to `contactIdentity` (null: forget it). */
+  setRejectedKey(contactIdentity: string, rejected: Omit<RejectedKey, 'contactIdentity' | 'rejectedAt'> | null): void;
+  getRejectedKey(contactIdentity: string): RejectedKey | null;
 
   // ── contacts ───────────────────────────────────────────────────────────────
   /** Inserts or replaces the contact with this alias (case-insensitive). CONSTRAINT if the identity belongs to another alias. */

@@ -19,8 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } 
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { API_METHODS, createApiServer, type Handler } from '../../src/api/index.js';
 import { ManualClock } from '../../src/clock.js';
@@ -28,16 +27,9 @@ import { generateIdentity } from '../../src/crypto/index.js';
 import { silentLogger } from '../../src/log.js';
 import type { OnionpostNode } from '../../src/node/index.js';
 import { createWebHandler } from '../../src/web/index.js';
+import { CHROMIUM_ARGS, KEEP_SHOTS, REPO, SHOTS, WAIT, hideToast, jsErrors, openUi } from '../fixtures/browser.js';
 import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const KEEP_SHOTS = process.env['ONIONPOST_SCREENSHOTS'] === '1';
-const SHOTS = KEEP_SHOTS ? join(REPO, 'docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'onionpost-shots-'));
-const WAIT = 10_000;
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 
 const tokens = { alice: randomBytes(32).toString('hex'), bob: randomBytes(32).toString('hex') };
 let t: TestNodes;
@@ -71,32 +63,12 @@ after(async () => {
 
 const apiUrl = (n: OnionpostNode) => n.apiUrl!;
 
-/** Opens the node's UI in `ctx` through a fresh sign-in link and waits until the live stream is up. */
-async function openUi(ctx: BrowserContext, n: OnionpostNode, hash = '#/inbox'): Promise<Page> {
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(WAIT);
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
-  (page as Page & { jsErrors?: string[] }).jsErrors = errors;
-  await page.goto(n.loginLink()!.url);
-  await page.waitForSelector('[data-testid="conn-state"][data-state="live"]').catch((err: Error) => {
-    throw new Error(`the UI did not come up; page errors: ${JSON.stringify(errors)}`, { cause: err });
-  });
-  if (hash !== '#/inbox') await page.goto(`${apiUrl(n)}/${hash}`);
-  await page.waitForSelector(`main[data-view="${hash.slice(2).split(/[/?]/)[0]}"]`);
-  return page;
-}
-
 /** Sets a flag in the page; `assertNotReloaded` fails if the page was reloaded or navigated away since. */
 async function markPage(page: Page): Promise<void> {
   await page.evaluate('window.__noReload = true');
 }
 async function assertNotReloaded(page: Page): Promise<void> {
   assert.equal(await page.evaluate('window.__noReload === true'), true, 'the page was reloaded');
-}
-function jsErrors(page: Page): string[] {
-  return (page as Page & { jsErrors?: string[] }).jsErrors ?? [];
 }
 
 async function compose(page: Page, to: string, subject: string, body: string, kind: 'mail' | 'chat' = 'mail'): Promise<void> {
@@ -126,7 +98,8 @@ const portOf = (n: OnionpostNode) => Number(new URL(apiUrl(n)).port);
 
 test('compose to an onion: the message appears in the recipient UI and turns delivered in the outbox, live', async () => {
   const bobInbox = await openUi(bobCtx, bob);
-  const aliceOutbox = await openUi(aliceCtx, alice, '#/outbox');
+  // Delivered mail is listed under Sent (the outbox keeps what still waits or failed).
+  const aliceOutbox = await openUi(aliceCtx, alice, '#/sent');
   const aliceCompose = await aliceCtx.newPage();
   aliceCompose.setDefaultTimeout(WAIT);
   await aliceCompose.goto(`${apiUrl(alice)}/#/inbox`); // the session cookie carries over within the context
@@ -175,7 +148,7 @@ test('add a contact, compose to its alias, reply from the other side; inboxes up
   assert.equal(fp, Buffer.from(bob.identity.identityKey).toString('hex'));
 
   await markPage(alicePage);
-  await compose(alicePage, 'bob', 'Via alias', 'Sent to a contact name.', 'chat');
+  await compose(alicePage, 'bob', 'Via alias', 'Sent to a contact name.');
   await alicePage.waitForSelector('[data-testid="send-state"][data-state="delivered"]');
   const thread = bobPage.locator('[data-testid="thread"]', { hasText: 'Via alias' });
   await thread.waitFor();
@@ -188,7 +161,7 @@ test('add a contact, compose to its alias, reply from the other side; inboxes up
   await bobPage.waitForSelector('main[data-view="compose"]');
   assert.equal(await bobPage.inputValue('[data-testid="compose-to"]'), alice.identity.onion);
   assert.equal(await bobPage.inputValue('[data-testid="compose-subject"]'), 'Re: Via alias');
-  assert.equal(await bobPage.isChecked('[data-testid="compose-kind-chat"]'), true);
+  assert.equal(await bobPage.isChecked('[data-testid="compose-kind-mail"]'), true);
   await bobPage.fill('[data-testid="compose-body"]', 'Got it, thanks.');
   await bobPage.click('[data-testid="compose-send"]');
   await bobPage.waitForSelector('[data-testid="send-state"][data-state="delivered"]');
@@ -450,7 +423,9 @@ test('an expired login link and an idle-expired session each get a page that say
     await page.goto(api.loginLink().url);
     await page.waitForSelector('[data-testid="conn-state"][data-state="live"]');
     clock.advance(12 * 60 * 60_000);
-    await page.click('nav a[data-nav="outbox"]');
+    // Navigating by hash, not by the nav: a background refresh may have met the ended session
+    // first and put the sign-in page (without the nav) up already.
+    await page.evaluate("location.hash = '#/outbox'");
     await page.locator('[data-testid="login-needed"][data-reason="ended"]').waitFor();
     assert.equal(await page.locator('[data-testid="signin-command"]').textContent(), 'onionpost ui');
   } finally {
@@ -613,10 +588,10 @@ test('the live connection reconnects with backoff after it drops, and the view c
   await page.close();
 });
 
-test('screenshots: inbox, compose, outbox, status (docs/screenshots, 1200×800)', async () => {
+test('screenshots: inbox, compose, sent, status (docs/screenshots, 1200×800)', async () => {
   // Give Bob a few more messages, unread, from a sender he knows by name, so the inbox looks like an inbox.
   await bob.handlers['contacts.add']!({ alias: 'alice', address: alice.identity.onion });
-  await alice.send({ to: bob.identity.onion, subject: 'Lunch on Friday?', body: 'The usual place at noon?', kind: 'chat', wait: true, waitMs: WAIT });
+  await alice.send({ to: bob.identity.onion, subject: 'Lunch on Friday?', body: 'The usual place at noon?', wait: true, waitMs: WAIT });
   await alice.send({ to: bob.identity.onion, subject: 'Minutes of the tenants’ meeting', body: 'Attached below, in plain text.', wait: true, waitMs: WAIT });
   const bobPage = await openUi(bobCtx, bob);
   await bobPage.locator('[data-testid="thread"]', { hasText: 'Minutes' }).waitFor();
@@ -640,9 +615,11 @@ test('screenshots: inbox, compose, outbox, status (docs/screenshots, 1200×800)'
   await alicePage.screenshot({ path: join(SHOTS, 'compose.png') });
 
   await alicePage.click('nav a[data-nav="outbox"]');
-  await alicePage.waitForSelector('main[data-view="outbox"] [data-testid="outbox-row"]');
+  await alicePage.waitForSelector('main[data-view="outbox"]');
+  await alicePage.click('[data-testid="tab-sent"]');
+  await alicePage.waitForSelector('main[data-view="sent"] [data-testid="outbox-row"]');
   await hideToast(alicePage);
-  await alicePage.screenshot({ path: join(SHOTS, 'outbox.png') });
+  await alicePage.screenshot({ path: join(SHOTS, 'sent.png') });
 
   await alicePage.click('nav a[data-nav="status"]');
   await alicePage.waitForSelector('[data-testid="onion-address"]');
@@ -657,9 +634,5 @@ test('screenshots: inbox, compose, outbox, status (docs/screenshots, 1200×800)'
   assert.equal(await alicePage.evaluate('navigator.clipboard.readText()'), alice.identity.onion);
   for (const p of [alicePage, bobPage]) assert.deepEqual(jsErrors(p), []);
   await Promise.all([alicePage.close(), bobPage.close()]);
-  for (const f of ['inbox', 'read', 'compose', 'outbox', 'status']) assert.ok(statSync(join(SHOTS, `${f}.png`)).size > 10_000, `${f}.png written`);
+  for (const f of ['inbox', 'read', 'compose', 'sent', 'status']) assert.ok(statSync(join(SHOTS, `${f}.png`)).size > 10_000, `${f}.png written`);
 });
-
-async function hideToast(page: Page): Promise<void> {
-  await page.evaluate("document.getElementById('announcer').classList.remove('show')");
-}

@@ -1,18 +1,30 @@
-// The single-page app: a hash router (#/inbox, #/read/<id>, #/compose?to=…, #/outbox, #/contacts,
-// #/status), the shared header (unread count, key-change alerts, connection state), the live
+// The single-page app: a hash router (#/inbox, #/archive, #/search?q=…, #/read/<id>, #/chats,
+// #/chat/<onion>, #/compose?to=…, #/drafts, #/outbox, #/sent, #/contacts, #/contact/<alias>,
+// #/status), the shared header (unread count, held count, key-change alerts, connection state), the
+// unread count in the tab title, desktop notifications (when the user allowed them), the live
 // event stream, and the polite announcer. Each view module exports
 //   mount(ctx, route) → Promise<{ el, title, refresh?(), onEvent?(ev), destroy?() }>
 import { ApiError, connectLive, rpc, rpcBatch } from './api.js';
 import { debounce, h } from './dom.js';
 import { forgetPageSecret, pageSecret, signInHelp, signOut } from './session.js';
 import * as inbox from './views/inbox.js';
+import * as search from './views/search.js';
 import * as read from './views/read.js';
+import * as chats from './views/chats.js';
+import * as chat from './views/chat.js';
 import * as compose from './views/compose.js';
+import * as drafts from './views/drafts.js';
 import * as outbox from './views/outbox.js';
 import * as contacts from './views/contacts.js';
+import * as contact from './views/contact.js';
 import * as status from './views/status.js';
 
-const VIEWS = { inbox, read, compose, outbox, contacts, status };
+const VIEWS = {
+  inbox, archive: inbox, search, read, chats, chat, compose, drafts, outbox, sent: outbox, contacts, contact, status,
+};
+/** Which nav entry a route belongs to. */
+const SECTION = { archive: 'inbox', search: 'inbox', read: 'inbox', chat: 'chats', drafts: 'compose', sent: 'outbox', contact: 'contacts' };
+const NOTIFY_KEY = 'onionpost.notifications';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -25,6 +37,8 @@ let renderSeq = 0;
 let loggedOut = false;
 let live = null;
 let toastTimer = null;
+let unreadCount = 0;
+let viewTitle = 'onionpost';
 
 /**
  * The signed-out page, shown when the API answers 401: why (never signed in, session ended, signed
@@ -72,7 +86,12 @@ function setBadge(el, count, visible, spoken) {
   el.replaceChildren(visible, h('span', { class: 'visually-hidden' }, spoken));
 }
 
-/** Header state that every view shares: unread count, key-change banner. */
+/** The tab title: the view's, with the unread count in front when there is mail to read. */
+function setTitle() {
+  document.title = `${unreadCount > 0 ? `(${unreadCount}) ` : ''}${viewTitle} · onionpost`;
+}
+
+/** Header state that every view shares: unread count (also in the tab title), held count, key-change banner. */
 const refreshGlobals = debounce(async () => {
   let st;
   try {
@@ -81,7 +100,11 @@ const refreshGlobals = debounce(async () => {
     return;
   }
   const unread = st.counts?.unread ?? 0;
+  unreadCount = unread;
+  setTitle();
   setBadge(nav.querySelector('[data-testid="unread-count"]'), unread, String(unread), ' unread');
+  const held = st.counts?.held ?? 0;
+  setBadge(nav.querySelector('[data-testid="stuck-count"]'), held, String(held), ` held message${held === 1 ? '' : 's'}`);
   const keyWarnings = (st.warnings ?? []).filter((w) => w.type === 'contact.keyChange');
   setBadge(nav.querySelector('[data-testid="keychange-count"]'), keyWarnings.length, '!', ` ${keyWarnings.length} key change${keyWarnings.length === 1 ? '' : 's'} to review`);
   alerts.replaceChildren(...keyWarnings.map((w) =>
@@ -90,16 +113,40 @@ const refreshGlobals = debounce(async () => {
       h('a', { href: '#/contacts' }, 'Review in Contacts'))));
 }, 50);
 
+/** Desktop notifications: only after the user turned them on here and the browser allowed them. */
+const notifications = {
+  supported: typeof Notification !== 'undefined',
+  get enabled() {
+    return this.supported && Notification.permission === 'granted' && localStorage.getItem(NOTIFY_KEY) === 'on';
+  },
+  /** Asks the browser (a user gesture must lead here); resolves to the new enabled state. */
+  async enable() {
+    if (!this.supported) return false;
+    const p = Notification.permission === 'granted' ? 'granted' : await Notification.requestPermission();
+    if (p === 'granted') localStorage.setItem(NOTIFY_KEY, 'on');
+    return this.enabled;
+  },
+  disable() {
+    localStorage.setItem(NOTIFY_KEY, 'off');
+  },
+  show(title, body, hash) {
+    if (!this.enabled || !document.hidden) return;
+    // No message text in the notification: the OS may keep or show it elsewhere. Sender and subject only.
+    const n = new Notification(title, { body, tag: 'onionpost', icon: '/favicon.svg' });
+    n.onclick = () => {
+      window.focus();
+      location.hash = hash;
+      n.close();
+    };
+  },
+};
+
 const ctx = {
   rpc: (method, params) => guarded(rpc(method, params)),
   batch: (calls) => guarded(rpcBatch(calls)),
   announce,
   refreshGlobals,
-  /** onion → contact alias, for naming peers of messages received before they became contacts. */
-  async contactNames() {
-    const cs = await guarded(rpc('contacts.list')).catch(() => []);
-    return new Map(cs.map((c) => [c.onion, c.alias]));
-  },
+  notifications,
   navigate: (hash) => {
     location.hash = hash;
   },
@@ -116,7 +163,7 @@ function parseRoute() {
 }
 
 function markNav(name) {
-  const section = name === 'read' ? 'inbox' : name;
+  const section = SECTION[name] ?? name;
   for (const a of nav.querySelectorAll('a[data-nav]')) {
     if (a.dataset.nav === section) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -154,18 +201,26 @@ async function show({ focus = true } = {}) {
   current = view;
   main.replaceChildren(view.el);
   main.dataset.view = route.name;
-  document.title = `${view.title} · onionpost`;
+  viewTitle = view.title;
+  setTitle();
   if (focus) (view.el.querySelector('h1') ?? main).focus();
 }
 
 function onEvent(ev) {
   if (ev.type === 'message.received') {
-    announce(`New ${ev.kind === 'chat' ? 'chat message' : 'mail'} from ${ev.peerLabel || 'an unknown sender'}${ev.subject ? `: ${ev.subject}` : ''}`);
+    const who = ev.fromName || 'an unknown sender';
+    announce(`New ${ev.kind === 'chat' ? 'chat message' : 'mail'} from ${who}${ev.subject ? `: ${ev.subject}` : ''}`);
+    notifications.show(`${ev.kind === 'chat' ? 'Chat' : 'Mail'} from ${who}`, ev.kind === 'chat' ? '' : (ev.subject ?? ''), ev.kind === 'chat' ? `#/chat/${encodeURIComponent(ev.from)}` : `#/read/${ev.id}`);
     refreshGlobals();
   } else if (ev.type === 'message.state') {
+    refreshGlobals();
     if (ev.state === 'delivered') announce('Message delivered.');
     else if (ev.state === 'failed') announce(`Message failed${ev.reason ? `: ${ev.reason}` : ''}.`);
     else if (ev.state === 'held') announce('Message held until you review a key change.');
+  } else if (ev.type === 'peer.named' || ev.type === 'message.deleted') {
+    // A sender's name was verified, or a message went: what is on screen may name or list it.
+    current?.refresh?.();
+    refreshGlobals();
   } else if (ev.type === 'contact.keyChange') {
     announce(`Warning: ${ev.alias}'s keys changed. Messages to them are held.`);
     refreshGlobals();

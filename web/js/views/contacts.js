@@ -1,56 +1,73 @@
-// Contacts: alias, onion, pinned identity-key fingerprint, source; a loud alert when a contact's
-// keys changed without a valid rotation statement, with the button that accepts the new key.
+// Contacts (#/contacts): alias, onion, pinned identity-key fingerprint, source; each opens its page
+// (#/contact/<alias>) with the safety number. A loud alert when a contact's keys changed without a
+// valid rotation statement, with the choice: accept the new key, or reject it and cancel what is held.
 import { ApiError } from '../api.js';
 import { copyText, debounce, fingerprint, h, timeEl } from '../dom.js';
 
-function keyChangeAlert(ctx, c, refresh) {
+/** The key-change alert with Approve / Reject; shared with the contact page. */
+export function keyChangeAlert(ctx, c, refresh) {
   const k = c.keyChange;
   const approve = h('button', { type: 'button', class: 'danger', testid: 'approve-key' }, 'Approve new key');
+  const reject = h('button', { type: 'button', testid: 'reject-key' }, 'Reject, keep the old key');
   const status = h('p', { class: 'error', hidden: true });
-  approve.addEventListener('click', async () => {
-    approve.disabled = true;
+  const run = (button, method, said) => button.addEventListener('click', async () => {
+    approve.disabled = reject.disabled = true;
     try {
-      await ctx.rpc('contacts.approveKeyChange', { alias: c.alias });
-      ctx.announce(`Approved ${c.alias}'s new key. Held messages are being re-sent.`);
+      const r = await ctx.rpc(method, { alias: c.alias });
+      ctx.announce(said(r));
       ctx.refreshGlobals();
       await refresh();
     } catch (err) {
-      approve.disabled = false;
+      approve.disabled = reject.disabled = false;
       status.hidden = false;
       status.textContent = err instanceof ApiError ? err.message : String(err?.message ?? err);
     }
   });
+  run(approve, 'contacts.approveKeyChange', () => `Approved ${c.alias}'s new key. Held messages are being re-sent.`);
+  run(reject, 'contacts.rejectKeyChange', (r) => `Rejected ${c.alias}'s new key; ${r.cancelled ?? 0} held message${r.cancelled === 1 ? '' : 's'} cancelled.`);
   return h('div', { class: 'keychange', role: 'alert', testid: 'key-change-alert', 'data-alias': c.alias },
     h('h3', {}, `${c.alias}'s keys changed`),
     h('p', {}, 'A new identity key was seen for this contact without a statement signed by the old key. ',
-      'Messages to ', h('strong', {}, c.alias), ' are held. Approve only if you confirmed the change with them some other way.'),
+      'Messages to ', h('strong', {}, c.alias), ' are held. Approve only if you confirmed the change with them some other way. ',
+      'Reject to keep the key you had: held messages are cancelled, and new ones go to the old key.'),
     h('dl', { class: 'kv' },
       h('dt', {}, 'Reason'), h('dd', {}, k.reason ?? 'unknown'),
       h('dt', {}, 'Pinned key'), h('dd', {}, h('code', { class: 'fp' }, fingerprint(c.identityKey))),
       h('dt', {}, 'New key'), h('dd', {}, h('code', { class: 'fp', testid: 'new-key' }, fingerprint(k.identityKey))),
       k.onion ? [h('dt', {}, 'New onion'), h('dd', {}, h('code', { class: 'onion' }, k.onion))] : null,
       h('dt', {}, 'Seen'), h('dd', {}, timeEl(k.seenAt))),
-    h('div', { class: 'actions' }, approve),
+    h('div', { class: 'actions' }, approve, reject),
     status);
 }
 
-function contactCard(ctx, c, refresh) {
+/** "Copy" next to an onion. */
+export function copyOnion(c) {
   const onion = h('code', { class: 'onion' }, c.onion);
   const copy = h('button', { type: 'button', class: 'small', 'aria-label': `Copy ${c.alias}'s onion address` }, 'Copy');
   copy.addEventListener('click', async () => {
     copy.textContent = (await copyText(c.onion, onion)) ? 'Copied' : 'Selected';
     setTimeout(() => (copy.textContent = 'Copy'), 1500);
   });
-  const source = c.source === 'registry' ? `registry name “${c.registryName}”${c.registryVersion ? `, v${c.registryVersion}` : ''}` : c.source === 'onion' ? 'added by onion address' : c.source;
+  return h('dd', { class: 'with-button' }, onion, copy);
+}
+
+export function sourceText(c) {
+  return c.source === 'registry' ? `registry name “${c.registryName}”${c.registryVersion ? `, v${c.registryVersion}` : ''}` : c.source === 'onion' ? 'added by onion address' : c.source;
+}
+
+function contactCard(ctx, c, refresh) {
   return h('li', { class: `card contact${c.keyChange ? ' has-alert' : ''}`, testid: 'contact', 'data-alias': c.alias },
-    h('h2', {}, c.alias),
+    h('h2', {}, h('a', { href: `#/contact/${encodeURIComponent(c.alias)}`, testid: 'contact-link' }, c.alias)),
     c.keyChange ? keyChangeAlert(ctx, c, refresh) : null,
     h('dl', { class: 'kv' },
-      h('dt', {}, 'Onion'), h('dd', { class: 'with-button' }, onion, copy),
+      h('dt', {}, 'Onion'), copyOnion(c),
       h('dt', {}, 'Identity key'), h('dd', {}, h('code', { class: 'fp', testid: 'contact-fingerprint' }, fingerprint(c.identityKey))),
-      h('dt', {}, 'Source'), h('dd', {}, source),
+      h('dt', {}, 'Source'), h('dd', {}, sourceText(c)),
       c.pinnedAt ? [h('dt', {}, 'Pinned'), h('dd', {}, timeEl(c.pinnedAt))] : null),
-    h('div', { class: 'actions' }, h('a', { class: 'button', href: `#/compose?to=${encodeURIComponent(c.alias)}` }, `Write to ${c.alias}`)));
+    h('div', { class: 'actions' },
+      h('a', { class: 'button', href: `#/compose?to=${encodeURIComponent(c.alias)}` }, `Write to ${c.alias}`),
+      h('a', { class: 'button', href: `#/chat/${encodeURIComponent(c.onion)}` }, 'Chat'),
+      h('a', { class: 'button', href: `#/contact/${encodeURIComponent(c.alias)}`, testid: 'verify' }, 'Verify safety number')));
 }
 
 export async function mount(ctx) {

@@ -1,52 +1,93 @@
-// Outbox: every sent message with its live delivery state.
-import { debounce, h, peerName, setStateBadge, stateBadge, timeEl } from '../dom.js';
+// Outbox (#/outbox) and Sent (#/sent). The outbox lists what is not delivered yet or never will
+// be, each with why in plain words, from the node's record of its attempts ("bob's node has been
+// offline since 14:02; next try in 3 min"), and what can be done: retry now, cancel, open. Sent
+// lists what was delivered. Cards, not a table, so that a phone screen holds them.
+import { ApiError } from '../api.js';
+import { debounce, deliveryText, h, peerEl, setStateBadge, stateBadge, timeEl } from '../dom.js';
 
-function row(m, names) {
-  return h('tr', { testid: 'outbox-row', 'data-id': m.id },
-    h('td', {}, h('span', { title: m.to }, peerName(m, names))),
-    h('td', { class: 'subject' }, m.subject || '(no subject)', m.kind === 'chat' ? h('span', { class: 'tag' }, 'chat') : null),
-    h('td', {}, stateBadge(m.state, 'outbox-state'), h('span', { class: 'reason', testid: 'outbox-reason' }, m.reason ?? '')),
-    h('td', { class: 'num' }, String(m.attempts ?? 0)),
-    h('td', {}, timeEl(m.createdAt)));
+function card(ctx, m, refresh) {
+  const status = h('p', { class: 'error', role: 'alert', hidden: true });
+  const act = (label, testid, method, done) => {
+    const b = h('button', { type: 'button', class: 'small', testid }, label);
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      try {
+        await ctx.rpc(method, { id: m.id });
+        ctx.announce(done);
+        await refresh();
+      } catch (err) {
+        b.disabled = false;
+        status.hidden = false;
+        status.textContent = err instanceof ApiError ? err.message : String(err?.message ?? err);
+      }
+    });
+    return b;
+  };
+  const why = deliveryText(m);
+  return h('li', { class: `card outbox-item state-border-${m.state}`, testid: 'outbox-row', 'data-id': m.id, 'data-state': m.state },
+    h('div', { class: 'outbox-line' },
+      h('span', { class: 'outbox-to' }, 'To ', h('strong', {}, peerEl(m, 'outbox-to'))),
+      timeEl(m.createdAt)),
+    h('div', { class: 'outbox-subject' }, m.subject || (m.kind === 'chat' ? '' : '(no subject)'), m.kind === 'chat' ? h('span', { class: 'tag' }, 'chat') : null,
+      m.attachmentCount ? h('span', { class: 'tag files-tag' }, `${m.attachmentCount} file${m.attachmentCount === 1 ? '' : 's'}`) : null),
+    h('div', { class: 'outbox-state' }, stateBadge(m.state, 'outbox-state'),
+      h('span', { class: 'reason', testid: 'outbox-reason' }, m.state === 'delivered' ? '' : why)),
+    h('div', { class: 'actions' },
+      m.state === 'queued' && m.attempts > 0 ? act('Retry now', 'retry-now', 'messages.retryNow', 'Trying again now.') : null,
+      m.state === 'queued' || m.state === 'held' ? act('Cancel', 'cancel', 'messages.cancel', 'Message cancelled.') : null,
+      m.state === 'held' ? h('a', { class: 'button small', href: '#/contacts' }, 'Review key change') : null,
+      h('a', { class: 'button small', href: `#/read/${m.id}`, testid: 'open' }, 'Open')),
+    status);
 }
 
-export async function mount(ctx) {
-  const tbody = h('tbody', {});
-  const table = h('table', { class: 'table', testid: 'outbox-table' },
-    h('caption', { class: 'visually-hidden' }, 'Sent messages, newest first, with their delivery state'),
-    h('thead', {}, h('tr', {},
-      h('th', { scope: 'col' }, 'To'), h('th', { scope: 'col' }, 'Subject'), h('th', { scope: 'col' }, 'State'),
-      h('th', { scope: 'col', class: 'num' }, 'Tries'), h('th', { scope: 'col' }, 'Sent'))),
-    tbody);
-  const empty = h('p', { class: 'empty', hidden: true, testid: 'outbox-empty' }, 'Nothing sent yet.');
-  const legend = h('p', { class: 'muted legend' },
-    'Queued → Sending → Delivered once the recipient signs a receipt. Held: waiting for you to approve a key change. ',
-    'Failed and Expired say why.');
+export async function mount(ctx, route) {
+  const sent = route.name === 'sent';
+  const list = h('ul', { class: 'outbox-list', testid: 'outbox-table' });
+  const empty = h('p', { class: 'empty', hidden: true, testid: 'outbox-empty' }, sent ? 'Nothing delivered yet.' : 'Nothing waiting: everything you sent was delivered.');
+  const legend = sent ? null : h('p', { class: 'muted legend' },
+    'Queued: waiting for the next try. Held: waiting for you to review a key change. Failed and Expired say why.');
   const el = h('section', { class: 'view' },
-    h('div', { class: 'view-head' }, h('h1', { tabindex: -1 }, 'Outbox'), h('a', { class: 'button primary', href: '#/compose' }, 'Compose')),
-    table, empty, legend);
+    h('div', { class: 'view-head' },
+      h('h1', { tabindex: -1 }, sent ? 'Sent' : 'Outbox'),
+      h('a', { class: 'button primary', href: '#/compose' }, 'Compose')),
+    h('nav', { class: 'tabs', 'aria-label': 'Sent messages' },
+      h('a', { href: '#/outbox', 'aria-current': sent ? null : 'page', testid: 'tab-outbox' }, 'Waiting and failed'),
+      h('a', { href: '#/sent', 'aria-current': sent ? 'page' : null, testid: 'tab-sent' }, 'Delivered')),
+    list, empty, legend);
 
+  let msgs = [];
   async function refresh() {
-    const [msgs, names] = await Promise.all([ctx.rpc('messages.outbox', { limit: 500 }), ctx.contactNames()]);
-    tbody.replaceChildren(...msgs.map((m) => row(m, names)));
+    msgs = await ctx.rpc('messages.outbox', { limit: 500, view: sent ? 'delivered' : 'pending' });
+    list.replaceChildren(...msgs.map((m) => card(ctx, m, refresh)));
     empty.hidden = msgs.length > 0;
-    table.hidden = msgs.length === 0;
+    list.hidden = msgs.length === 0;
   }
   const again = debounce(() => void refresh().catch(() => {}), 50);
+  // "next try in 3 min" counts down.
+  const ticker = setInterval(() => {
+    for (const m of msgs) {
+      const r = list.querySelector(`[data-id="${CSS.escape(m.id)}"] [data-testid="outbox-reason"]`);
+      if (r && m.state === 'queued') r.textContent = deliveryText(m);
+    }
+  }, 15_000);
 
   await refresh();
   return {
     el,
-    title: 'Outbox',
+    title: sent ? 'Sent' : 'Outbox',
     refresh: again,
     onEvent(ev) {
       if (ev.type !== 'message.state') return;
-      const tr = tbody.querySelector(`tr[data-id="${CSS.escape(ev.id)}"]`);
-      if (!tr) return again();
-      setStateBadge(tr.querySelector('[data-testid="outbox-state"]'), ev.state);
-      tr.querySelector('[data-testid="outbox-reason"]').textContent = ev.state !== 'delivered' && ev.reason ? ev.reason : '';
-      // Attempts and the final reason come from the store; fetch them once the burst settles.
+      const row = list.querySelector(`[data-id="${CSS.escape(ev.id)}"]`);
+      if (row) {
+        setStateBadge(row.querySelector('[data-testid="outbox-state"]'), ev.state);
+        row.dataset.state = ev.state;
+      }
+      // Attempts and the plain-words reason come from the store; fetch them once the burst settles.
       again();
+    },
+    destroy() {
+      clearInterval(ticker);
     },
   };
 }

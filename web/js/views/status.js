@@ -1,6 +1,21 @@
 // Status: this node's onion address (copyable), Tor bootstrap and reachability, queue counts,
-// warnings. Tor changes arrive live as tor.status events; counts follow message events.
-import { copyText, debounce, h } from '../dom.js';
+// warnings, and settings: desktop notifications (in this browser). Tor changes arrive live as tor.status events; counts follow
+// message events.
+import { copyText, debounce, fingerprint, h } from '../dom.js';
+
+/** Notifications are a browser permission plus our own on/off (kept in this browser). */
+function notificationSetting(ctx) {
+  const n = ctx.notifications;
+  const box = h('input', { type: 'checkbox', id: 'set-notify', testid: 'setting-notifications', checked: n.enabled, disabled: !n.supported });
+  const note = h('span', { class: 'hint' }, !n.supported ? ' This browser cannot show notifications.'
+    : Notification.permission === 'denied' ? ' Blocked in this browser’s site settings.' : ' Shows who wrote and the subject, never the text, while this tab is in the background.');
+  box.addEventListener('change', async () => {
+    if (box.checked) box.checked = await n.enable();
+    else n.disable();
+  });
+  return h('div', { class: 'setting' }, box, h('label', { for: 'set-notify' }, 'Desktop notifications for new messages'), note);
+}
+
 
 const COUNT_LABELS = [
   ['queued', 'Queued'], ['sending', 'Sending'], ['delivered', 'Delivered'], ['held', 'Held'],
@@ -25,6 +40,7 @@ export async function mount(ctx) {
   const peers = h('span', {});
   const counts = h('dl', { class: 'counts', testid: 'queue-counts' });
   const warnings = h('ul', { class: 'warnings', testid: 'warnings' });
+  const encKey = h('code', { class: 'fp', testid: 'own-encryption-key' });
 
   const el = h('section', { class: 'view' },
     h('div', { class: 'view-head' }, h('h1', { tabindex: -1 }, 'Status')),
@@ -42,7 +58,12 @@ export async function mount(ctx) {
           h('dt', {}, 'Reachable'), h('dd', {}, reachable),
           h('dt', {}, 'Peers'), h('dd', {}, peers))),
       h('div', { class: 'card' }, h('h2', {}, 'Messages'), counts)),
-    h('div', { class: 'card' }, h('h2', {}, 'Warnings'), warnings));
+    h('div', { class: 'card' }, h('h2', {}, 'Warnings'), warnings),
+    h('div', { class: 'card settings' },
+      h('h2', {}, 'Settings'),
+      notificationSetting(ctx),
+      h('h3', {}, 'Your keys'),
+      h('dl', { class: 'kv' }, h('dt', {}, 'Encryption key'), h('dd', {}, encKey))));
 
   function showTor(tor, isReachable) {
     torMode.textContent = tor.mode === 'tor' ? 'Tor' : `${tor.mode} (no Tor: local testing)`;
@@ -58,6 +79,7 @@ export async function mount(ctx) {
   async function refresh() {
     const st = await ctx.rpc('node.status');
     onion.textContent = st.onion;
+    encKey.textContent = fingerprint(st.encryptionKey);
     showTor(st.tor ?? {}, st.reachable);
     peers.textContent = `${st.peers?.connected ?? 0} connected`;
     counts.replaceChildren(...COUNT_LABELS.map(([k, label]) =>

@@ -1,0 +1,98 @@
+// A conversation (#/chat/<onion>): the chat messages with one person, oldest at the top, yours on
+// the right with their delivery state, and a reply box under them. Enter sends, Shift+Enter starts
+// a new line. New messages and state changes arrive live; their messages on screen are marked read.
+// (Read receipts to the sender are not sent yet: `readAt` shows "Read" once the node records them.)
+import { ApiError } from '../api.js';
+import { debounce, deliveryText, h, shortOnion, timeEl } from '../dom.js';
+
+const TICKS = { queued: 'Waiting', sending: 'Sending…', delivered: 'Delivered', failed: 'Not sent', held: 'Held', expired: 'Expired' };
+
+function bubble(m) {
+  const out = m.direction === 'out';
+  const state = out ? (m.readAt ? 'read' : m.state) : 'received';
+  return h('li', { class: `bubble ${out ? 'out' : 'in'}`, testid: 'chat-message', 'data-id': m.id, 'data-state': state },
+    h('div', { class: 'bubble-body', testid: 'chat-body' }, m.body ?? ''),
+    h('div', { class: 'bubble-meta' },
+      timeEl(m.receivedAt ?? m.createdAt),
+      out ? h('span', { class: `tick tick-${state}`, testid: 'chat-state' }, state === 'read' ? 'Read' : (TICKS[m.state] ?? m.state)) : null),
+    out && (m.state === 'failed' || m.state === 'held' || m.state === 'expired' || (m.state === 'queued' && m.delivery))
+      ? h('div', { class: 'bubble-why' }, deliveryText(m)) : null);
+}
+
+export async function mount(ctx, route) {
+  const peerOnion = route.arg ?? '';
+  let convo = await ctx.rpc('messages.conversation', { peer: peerOnion, limit: 200, markRead: true });
+  const list = h('ol', { class: 'chat-log', testid: 'chat-log', 'aria-label': 'Messages', 'aria-live': 'polite' });
+  const input = h('textarea', { rows: 2, maxlength: 262000, placeholder: 'Message', 'aria-label': 'Message', testid: 'chat-input' });
+  const send = h('button', { type: 'submit', class: 'primary', testid: 'chat-send' }, 'Send');
+  const error = h('p', { class: 'error', role: 'alert', hidden: true, testid: 'chat-error' });
+  const form = h('form', { class: 'chat-compose', testid: 'chat-form' }, input, send);
+  const title = h('h1', { tabindex: -1, testid: 'chat-title', title: convo.peer }, convo.name || shortOnion(convo.peer));
+  const el = h('section', { class: 'view chat' },
+    h('div', { class: 'view-head' },
+      h('a', { class: 'back', href: '#/chats' }, '← Chats'),
+      title,
+      convo.contact ? h('a', { class: 'button small', href: `#/contact/${encodeURIComponent(convo.contact)}` }, 'Contact') : null),
+    !convo.name ? h('p', { class: 'muted stranger' }, 'Not in your contacts. Identity key starts ', h('code', {}, convo.fingerprint ?? ''), '.') : null,
+    list, error, form);
+
+  function render() {
+    list.replaceChildren(...convo.messages.map(bubble));
+    list.lastElementChild?.scrollIntoView({ block: 'end' });
+  }
+
+  async function submit() {
+    const body = input.value;
+    if (!body.trim()) return;
+    send.disabled = true;
+    error.hidden = true;
+    try {
+      const last = convo.messages.at(-1);
+      await ctx.rpc('messages.send', { to: convo.name || convo.peer, body, kind: 'chat', ...(last ? { threadId: last.threadId } : {}) });
+      input.value = '';
+      await reload();
+    } catch (err) {
+      error.hidden = false;
+      error.textContent = err instanceof ApiError ? err.message : String(err?.message ?? err);
+    } finally {
+      send.disabled = false;
+      input.focus();
+    }
+  }
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void submit();
+  });
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      void submit();
+    }
+  });
+
+  async function reload() {
+    convo = await ctx.rpc('messages.conversation', { peer: peerOnion, limit: 200, markRead: !document.hidden });
+    render();
+    ctx.refreshGlobals();
+  }
+  const again = debounce(() => void reload().catch(() => {}), 50);
+  render();
+  ctx.refreshGlobals();
+  const onVisible = () => {
+    if (!document.hidden) again();
+  };
+  document.addEventListener('visibilitychange', onVisible);
+  return {
+    el,
+    title: `Chat with ${convo.name || shortOnion(convo.peer)}`,
+    refresh: again,
+    onEvent(ev) {
+      if (ev.type === 'message.received' && ev.from === convo.peer) again();
+      if (ev.type === 'message.state' && convo.messages.some((m) => m.id === ev.id)) again();
+      if (ev.type === 'message.read' && convo.messages.some((m) => m.id === ev.id)) again();
+    },
+    destroy() {
+      document.removeEventListener('visibilitychange', onVisible);
+    },
+  };
+}
