@@ -154,7 +154,7 @@ export const API_METHODS: readonly MethodSpec[] = [
     result: obj({ revoked: int('browser sessions ended') }),
   },
   {
-    name: 'events.subscribe', summary: 'WebSocket only: receive `event` notifications (message.received, message.state, tor.status, contact.keyChange).',
+    name: 'events.subscribe', summary: 'WebSocket only: receive `event` notifications (message.received, message.state, tor.status, contact.keyChange, session.reset).',
     params: obj({ types: { type: 'array', maxItems: 32, items: str('event type', { minLength: 1, maxLength: 64 }) } }), result: open('{ subscribed }'), wsOnly: true,
   },
 ];

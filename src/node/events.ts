@@ -6,6 +6,8 @@
  *   message.state      {id, state, reason?}
  *   tor.status         NetworkStatus & {reachable}
  *   contact.keyChange  {alias, reason}
+ *   session.reset      {peer, alias, messages, reason}  a contact's node no longer knew our session
+ *                      (e.g. it restored a backup): queued mail is encrypted again, no key changed
  */
 import type { ApiEvent, EventSource } from '../api/index.js';
 
