@@ -3,7 +3,7 @@
 // offline since 14:02; next try in 3 min"), and what can be done: retry now, cancel, open. Sent
 // lists what was delivered. Cards, not a table, so that a phone screen holds them.
 import { ApiError } from '../api.js';
-import { debounce, deliveryText, h, peerEl, setStateBadge, stateBadge, timeEl } from '../dom.js';
+import { debounce, deliveryText, h, peerEl, stateBadge, timeEl } from '../dom.js';
 
 function card(ctx, m, refresh) {
   const status = h('p', { class: 'error', role: 'alert', hidden: true });
@@ -56,8 +56,13 @@ export async function mount(ctx, route) {
     list, empty, legend);
 
   let msgs = [];
+  let asked = 0;
   async function refresh() {
-    msgs = await ctx.rpc('messages.outbox', { limit: 500, view: sent ? 'delivered' : 'pending' });
+    const mine = ++asked;
+    const got = await ctx.rpc('messages.outbox', { limit: 500, view: sent ? 'delivered' : 'pending' });
+    // Answers can overtake each other; an older one must not paint over a newer one.
+    if (mine !== asked) return;
+    msgs = got;
     list.replaceChildren(...msgs.map((m) => card(ctx, m, refresh)));
     empty.hidden = msgs.length > 0;
     list.hidden = msgs.length === 0;
@@ -77,14 +82,10 @@ export async function mount(ctx, route) {
     title: sent ? 'Sent' : 'Outbox',
     refresh: again,
     onEvent(ev) {
-      if (ev.type !== 'message.state') return;
-      const row = list.querySelector(`[data-id="${CSS.escape(ev.id)}"]`);
-      if (row) {
-        setStateBadge(row.querySelector('[data-testid="outbox-state"]'), ev.state);
-        row.dataset.state = ev.state;
-      }
-      // Attempts and the plain-words reason come from the store; fetch them once the burst settles.
-      again();
+      // A row's state, its reason and its buttons are redrawn together from the store: flipping
+      // only the badge here showed e.g. "Failed" next to "offline; next try in 2 min" and a Retry
+      // button until the fetch came back.
+      if (ev.type === 'message.state') again();
     },
     destroy() {
       clearInterval(ticker);

@@ -3,7 +3,7 @@
 // (to the sender's name, not the onion), archive, mark unread, delete. Opening it marks the
 // thread's received messages read.
 import { ApiError } from '../api.js';
-import { base64ToBlob, bytesLabel, debounce, deliveryText, h, peer, peerEl, replySubject, setStateBadge, stateBadge, timeEl } from '../dom.js';
+import { base64ToBlob, bytesLabel, debounce, deliveryText, h, peer, peerEl, replySubject, stateBadge, timeEl } from '../dom.js';
 
 /** The compose link that replies to `m` in its thread, addressed by name when the node knows one. */
 function replyHref(m) {
@@ -175,11 +175,9 @@ export async function mount(ctx, route) {
     refresh: again,
     onEvent(ev) {
       if (ev.type === 'message.received') again();
-      if (ev.type === 'message.state') {
-        const badge = el.querySelector(`article[data-id="${CSS.escape(ev.id)}"] [data-testid="message-state"]`);
-        if (badge) setStateBadge(badge, ev.state);
-        else if (ev.state === 'queued') again();
-      }
+      // A shown message's state comes with its reason and actions: redraw them together (the
+      // badge alone would sit next to the old state's reason). A new queued one joins the thread.
+      if (ev.type === 'message.state' && (ev.state === 'queued' || el.querySelector(`article[data-id="${CSS.escape(ev.id)}"]`))) again();
     },
   };
 }
