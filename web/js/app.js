@@ -91,14 +91,18 @@ function setTitle() {
   document.title = `${unreadCount > 0 ? `(${unreadCount}) ` : ''}${viewTitle} · onionpost`;
 }
 
+let globalsAsked = 0;
 /** Header state that every view shares: unread count (also in the tab title), held count, key-change banner. */
 const refreshGlobals = debounce(async () => {
+  const mine = ++globalsAsked;
   let st;
   try {
     st = await guarded(rpc('node.status'));
   } catch {
     return;
   }
+  // Answers can overtake each other; an older count must not stay on screen over a newer one.
+  if (mine !== globalsAsked) return;
   const unread = st.counts?.unread ?? 0;
   unreadCount = unread;
   setTitle();
