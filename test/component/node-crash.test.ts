@@ -6,7 +6,7 @@
  * a message twice; after each restart the session works at once, with no reset. In the end every
  * message arrives exactly once.
  *
- * Default size fits `npm test` (50 rounds of 4 messages); the full size runs with
+ * Default size fits `npm test` (50 rounds of a 6-message burst); the full size runs with
  *   ONIONPOST_CRASH_ROUNDS=300 ONIONPOST_CRASH_BURST=16 node dist/test/run.js --tier component --grep node-crash
  */
 import { test, after, before } from 'node:test';
