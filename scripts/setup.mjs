@@ -5,7 +5,8 @@
 //   3. compiles the TypeScript into dist/.
 // Usage: node scripts/setup.mjs [--for start|test|bench]   (default: start)
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,16 +25,25 @@ function have(bin) {
   return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 }
 
-function mtime(p) {
-  try { return statSync(p).mtimeMs; } catch { return 0; }
+function lockHash() {
+  return createHash('sha256').update(readFileSync(join(root, 'package-lock.json'))).digest('hex');
 }
 
-// 1. npm dependencies
-const stamp = join(root, 'node_modules', '.package-lock.json');
-if (!existsSync(stamp) || mtime(join(root, 'package-lock.json')) > mtime(stamp)) {
+// 1. npm dependencies: installed again only when package-lock.json's content changed since the
+// last install (not its timestamp: a checkout or a rebase touches that, and `npm ci` would then
+// empty a node_modules shared by several checkouts for nothing).
+// A node_modules installed before the stamp existed is judged by the timestamps once.
+const installed = join(root, 'node_modules', '.package-lock.json');
+const stamp = join(root, 'node_modules', '.onionpost-lock-sha256');
+const wantHash = lockHash();
+const stale = !existsSync(installed) || (existsSync(stamp)
+  ? readFileSync(stamp, 'utf8').trim() !== wantHash
+  : statSync(join(root, 'package-lock.json')).mtimeMs > statSync(installed).mtimeMs);
+if (stale) {
   console.error('setup: installing npm dependencies (npm ci)…');
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
+writeFileSync(stamp, `${wantHash}\n`);
 
 // 2. system packages: tor always (the node owns a tor), chromium for the browser tests
 const wanted = [['tor', 'tor'], ['tor-gencert', 'tor']];
