@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   };
   process.on('message', (m: { type?: string; onion?: string; path?: string }) => {
     if (m?.type === 'stop') void stop();
+    else if (m?.type === 'cpu') process.send!(process.cpuUsage());
     // The store trace (bench/store-trace.ts): a snapshot of the database, then every statement.
     else if (m?.type === 'trace-start' && m.path) {
       node.store.checkpoint();
