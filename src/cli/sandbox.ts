@@ -6,6 +6,9 @@
  *   3. three nodes, alice, bob and carol, each with its own data dir, its own tor, its onion
  *      published, its name registered, its local API and web UI
  *   4. demo mail between them, addressed by registered name
+ *   5. the provider market: carol also runs a mailbox provider, listed in the provider directory at
+ *      1 TRX per 30 days; bob pays for his subscription on the dev chain and subscribes at carol's
+ *      onion through his own tor (carol checks the payment on chain)
  *
  * It prints each node's onion, a web UI sign-in link (single use, 2 minutes) and CLI usage, then runs until Ctrl-C; `--once`
  * prints a summary and exits 0 only if every demo message was delivered. Everything it starts it
@@ -19,12 +22,15 @@ import { API_ENDPOINT_FILE } from '../api/index.js';
 import { startDevChain, type DevChain } from '../chain/index.js';
 import { deployAll, writeDeployment } from '../contract/index.js';
 import {
-  KDF_FAST, cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, readKeyFile, writeKeyFile, type Identity,
+  KDF_FAST, cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, readKeyFile, subscriberTag, subscriberTagKey, writeKeyFile, type Identity,
 } from '../crypto/index.js';
+import { systemClock } from '../clock.js';
 import { describeError } from '../errors.js';
 import { createLogger, logDestination } from '../log.js';
-import { OnionpostNode, torNetwork } from '../node/index.js';
-import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
+import { DEFAULT_LIMITS } from '../limits.js';
+import { OnionpostNode, torNetwork, type PeerNetwork } from '../node/index.js';
+import { MAILBOX_PATH, MailboxClient } from '../provider/index.js';
+import { createProviderDirectory, createTronRegistry, type IdentityRegistry, type ProviderDirectory } from '../registry/index.js';
 import { TronWeb } from 'tronweb';
 import { readTestNetwork, upTestNetwork, type TestNetworkInfo } from '../tor/index.js';
 import type { GlobalArgs } from './common.js';
@@ -37,13 +43,64 @@ import { table } from './format.js';
 
 const NAMES = ['alice', 'bob', 'carol'] as const;
 const PASSPHRASE = 'sandbox';
+/** The member that also runs a mailbox provider, and its terms in the directory. */
+const PROVIDER = 'carol';
+const PROVIDER_TERMS = { retentionDays: 30, quotaMB: 64, token: null, price: 1_000_000n } as const;
+/** The directory's minimum stake on the dev chain (deployAll below), sun. */
+const PROVIDER_STAKE_SUN = 100_000_000n;
 
 interface Member {
   name: string;
   identity: Identity;
   node: OnionpostNode;
+  network: PeerNetwork;
   registry: IdentityRegistry;
+  directory: ProviderDirectory;
   dataDir: string;
+}
+
+/** What the provider-market part of the demo did (printed, and in --json). */
+interface MarketDemo {
+  provider: string;
+  listed: boolean;
+  pricePer30Days: string;
+  paidBy: string;
+  paidUntil: number;
+  subscribed: boolean;
+  retentionDays?: number;
+  quotaMB?: number;
+  error?: string;
+}
+
+/**
+ * carol lists her provider in the directory (unless a kept --dir already did), bob pays for one
+ * period of his subscription from his TRON account, then subscribes at carol's onion through his
+ * own tor: carol answers with her signed terms only because the payment is on chain.
+ */
+async function providerMarketDemo(provider: Member, user: Member, signal: AbortSignal): Promise<MarketDemo> {
+  const out: MarketDemo = { provider: provider.name, listed: false, pricePer30Days: '1 TRX', paidBy: user.name, paidUntil: 0, subscribed: false };
+  try {
+    const owner = provider.directory.address!;
+    const existing = await provider.directory.get(owner, { signal });
+    if (!existing) await provider.directory.register(provider.identity, { ...PROVIDER_TERMS }, PROVIDER_STAKE_SUN, { signal });
+    out.listed = true;
+    const tag = subscriberTag(subscriberTagKey(user.identity), provider.identity.identityKey);
+    const paid = await user.directory.pay(owner, tag, 1, { signal, maxPrice: PROVIDER_TERMS.price });
+    out.paidUntil = paid.paidUntil;
+    const channel = await user.network.dial(provider.identity.onion, { signal, timeoutMs: 120_000, limits: {}, path: MAILBOX_PATH });
+    const client = new MailboxClient({ channel, providerKey: provider.identity.identityKey, clock: systemClock, maxEnvelope: DEFAULT_LIMITS.maxEnvelope });
+    try {
+      const terms = await client.subscribe(user.identity, tag, { signal, timeoutMs: 60_000 });
+      out.subscribed = true;
+      out.retentionDays = Math.round(terms.retentionMs / 86_400_000);
+      out.quotaMB = Math.round(terms.quotaBytes / 2 ** 20);
+    } finally {
+      await client.close();
+    }
+  } catch (err) {
+    out.error = describeError(err);
+  }
+  return out;
 }
 
 /** A path as a POSIX shell word (quoted only when it has to be). */
@@ -89,6 +146,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             rmSync(join(m.dataDir, API_ENDPOINT_FILE), { force: true });
             await m.node.close().catch((err) => say(`closing ${m.name}: ${describeError(err)}`));
             m.registry.close();
+            m.directory.close();
           }
           await chain?.close();
           await testnet?.down();
@@ -141,6 +199,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
           const bridgePassword = ensureApiToken(dataPaths(dataDir).bridgePassword);
           const account = chain!.accounts[i + 1]!;
           const registry = createTronRegistry({ fullHost: chain!.url, contractAddress: deployed.address, tronPrivateKey: account.privateKey, logger: logger.child({ layer: 'registry', node: name }) });
+          const directory = createProviderDirectory({ fullHost: chain!.url, contractAddress: all.directory.address, tronPrivateKey: account.privateKey, logger: logger.child({ layer: 'directory', node: name }) });
           const network = torNetwork({ dataDir, keyBlob: () => onionKeyBlob(identity.seed), testNetwork: testnet!.info, logger: logger.child({ node: name }), bootstrapTimeoutMs: 90_000 });
           network.onStatus((s) => {
             if (s.state === 'bootstrapping' && s.bootstrap % 25 === 0) say(`${name}: tor ${s.bootstrap}%`);
@@ -152,10 +211,14 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             // Any free ports: three nodes share this machine.
             bridge: { smtpPort: 0, imapPort: 0, password: bridgePassword },
             outbox: { policy: { fastBaseMs: 1_000, fastMaxMs: 10_000 } }, registryName: name,
+            // The terms carol's provider serves are the ones she lists in the directory.
+            ...(name === PROVIDER ? {
+              provider: { dbPath: join(dataDir, 'provider.db'), limits: { retentionMs: PROVIDER_TERMS.retentionDays * 86_400_000, quotaBytes: PROVIDER_TERMS.quotaMB * 2 ** 20 } },
+            } : {}),
           });
           await node.start();
           writeFileSync(join(dataDir, API_ENDPOINT_FILE), JSON.stringify({ url: node.apiUrl, pid: process.pid }), { mode: 0o600 });
-          members.push({ name, identity, node, registry, dataDir });
+          members.push({ name, identity, node, network, registry, directory, dataDir });
         }));
         members.sort((x, y) => NAMES.indexOf(x.name as never) - NAMES.indexOf(y.name as never));
 
@@ -186,6 +249,10 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
         }));
         const delivered = results.filter((r) => r.state === 'delivered').length;
 
+        say(`${PROVIDER} lists her mailbox provider in the directory; bob pays for his subscription and subscribes…`);
+        const market = await providerMarketDemo(members.find((m) => m.name === PROVIDER)!, bob, AbortSignal.timeout(240_000));
+        const marketOk = market.listed && market.subscribed;
+
         const cli = cliName();
         const cliPrefix = (m: Member) => `${cli} --data-dir ${shellQuote(m.dataDir)}`;
         process.stdout.write([
@@ -196,6 +263,11 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
           'Demo messages:',
           table(['FROM', 'TO', 'STATE', 'SEND→RECEIPT'], results.map((r) => [r.from, r.to, r.state + (r.reason ? ` (${r.reason})` : ''), `${r.ms} ms`])),
           '',
+          'Provider market:',
+          marketOk
+            ? `  ${market.provider} is listed in the provider directory (${market.pricePer30Days} per 30 days); ${market.paidBy} paid until ${new Date(market.paidUntil).toISOString()} and subscribed: ${market.provider} keeps his mail ${market.retentionDays} days, up to ${market.quotaMB} MB`
+            : `  FAILED: ${market.error ?? 'not subscribed'} (listed: ${market.listed}, paid until: ${market.paidUntil ? new Date(market.paidUntil).toISOString() : 'never'})`,
+          '',
           `Summary: ${demo.length} sent, ${delivered} delivered. Setup: Tor network ${torNetSeconds.toFixed(1)} s, chain + registry ${chainSeconds.toFixed(1)} s, nodes online + names registered ${nodesSeconds.toFixed(1)} s; total ${((Date.now() - started) / 1000).toFixed(1)} s.`,
           '',
           ...(a.once ? [] : [
@@ -204,6 +276,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             `  ${cliPrefix(bob)} send alice --subject "hello" --body "from the CLI" --wait`,
             `  ${cliPrefix(alice)} status`,
             `  ${cli} lookup alice --network dev --json`,
+            `  ${cli} providers list --network dev    # the mailbox providers in the directory`,
             `  ${cliPrefix(alice)} ui    # a fresh web UI sign-in link for alice`,
             `  ${cli} start --tor-network ${shellQuote(testnet.dir)} --data-dir ${shellQuote(join(dir, 'you'))}    # your own node in this network (after ${cli} init --data-dir ${shellQuote(join(dir, 'you'))})`,
             'Open a sign-in link above in a browser on this machine. Ctrl-C stops everything.',
@@ -214,9 +287,9 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
           ]),
         ].join('\n'));
         if (a.once) {
-          if (a.json) process.stdout.write(`${JSON.stringify({ sent: demo.length, delivered, results })}\n`);
+          if (a.json) process.stdout.write(`${JSON.stringify({ sent: demo.length, delivered, results, market })}\n`);
           await teardown();
-          if (delivered !== demo.length) process.exitCode = 1;
+          if (delivered !== demo.length || !marketOk) process.exitCode = 1;
           return;
         }
         await new Promise<void>(() => {});

@@ -1,7 +1,8 @@
 /**
  * The README's main command, as CI would run it: `onionpost sandbox --once` (what `npm start -- --once`
  * runs) brings up its own private Tor network, dev chain and three nodes, delivers every demo
- * message by registered name, exits 0, and leaves no tor behind.
+ * message by registered name, lists carol's mailbox provider in the directory, has bob pay for and
+ * take a subscription there, exits 0, and leaves no tor behind.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +40,16 @@ test('sandbox --once: all demo messages delivered, exit 0, no tor left', { timeo
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   clearTimeout(killer);
   assert.equal(code, 0, `sandbox failed:\n${err.slice(-3000)}`);
-  const summary = JSON.parse(out.trim().split('\n').at(-1)!) as { sent: number; delivered: number; results: { state: string; ms: number }[] };
+  const summary = JSON.parse(out.trim().split('\n').at(-1)!) as {
+    sent: number; delivered: number; results: { state: string; ms: number }[];
+    market: { provider: string; listed: boolean; paidBy: string; paidUntil: number; subscribed: boolean; retentionDays: number; quotaMB: number };
+  };
+  // The provider market: carol listed, bob paid on the dev chain and subscribed through Tor.
+  assert.deepEqual({ ...summary.market, paidUntil: undefined }, {
+    provider: 'carol', listed: true, pricePer30Days: '1 TRX', paidBy: 'bob', paidUntil: undefined, subscribed: true, retentionDays: 30, quotaMB: 64,
+  });
+  assert.ok(summary.market.paidUntil > Date.now() + 29 * 86_400_000, 'paid for 30 days');
+  assert.match(out, /carol is listed in the provider directory \(1 TRX per 30 days\); bob paid until /);
   assert.equal(summary.sent, 4);
   assert.equal(summary.delivered, 4);
   assert.ok(summary.results.every((r) => r.state === 'delivered'));
