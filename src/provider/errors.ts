@@ -19,6 +19,7 @@ export type ProviderErrorCode =
   | 'BAD_SIGNATURE' // a signed request, terms or deposit receipt whose signature does not verify
   | 'STALE' // a signed request whose time is too far from the provider's clock (a replay, or a wrong clock)
   | 'NOT_PAID' // a priced provider found no payment for the subscriber's tag, or it lapsed
+  | 'UNAVAILABLE' // a priced provider could not read the chain and has no paid-until date that still covers now (retryable; INTERNAL on the wire)
   | 'REMOTE' // the provider answered ERROR (the wire code is in `remoteCode`)
   | 'TIMEOUT' // no answer before the deadline
   | 'ABORTED' // the caller's AbortSignal fired

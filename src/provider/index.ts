@@ -6,7 +6,7 @@
 export { ProviderError, type ProviderErrorCode } from './errors.js';
 export {
   DEFAULT_PROVIDER_LIMITS, PROVIDER_MIGRATIONS, ProviderStore, capabilityHash,
-  type DepositResult, type HeldEnvelope, type ProviderLimits, type ProviderStats, type ProviderStoreOptions,
+  type AccountPayment, type DepositResult, type HeldEnvelope, type ProviderLimits, type ProviderStats, type ProviderStoreOptions,
 } from './store.js';
 export {
   DEFAULT_REPUTATION, REPUTATION_WEIGHTS, reputationOf,
@@ -21,5 +21,6 @@ export {
   HEADER_BYTES as MAILBOX_HEADER_BYTES, MAILBOX_PATH, MAILBOX_WIRE_VERSION, MAX_ACK, MAX_FETCH, MailboxErrorCode, decodeMailboxAnswer,
   decodeMailboxFrame, decodeMailboxRequest, encodeMailboxFrame, mailboxErrorName, type HeldItem, type MailboxAnswer, type MailboxFrame, type MailboxRequest,
 } from './wire.js';
+export { DEFAULT_PAYMENT_TIMING, PaymentGate, type PaymentGateOptions, type PaymentSource } from './payments.js';
 export { DEFAULT_SERVICE_LIMITS, MailboxService, type MailboxServiceLimits, type MailboxServiceOptions } from './service.js';
 export { MailboxClient, verifyDepositReceipt, type DepositReceipt, type MailboxClientOptions, type RequestOpts, type Terms } from './client.js';

@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import { TokenBucket } from '../protocol/index.js';
 import { CloseCode, type MessageChannel } from '../transport/index.js';
 import { ProviderError, type ProviderErrorCode } from './errors.js';
+import { DEFAULT_PAYMENT_TIMING, PaymentGate, type PaymentSource } from './payments.js';
 import { DOMAINS, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
 import type { ProviderStore } from './store.js';
 import {
@@ -36,6 +37,10 @@ export interface MailboxServiceLimits {
   graceMs: number;
   /** How often envelopes past their retention are dropped, ms. Default 1 h. */
   expireIntervalMs: number;
+  /** A priced provider: past a subscriber's remembered paid-until, how often a DEPOSIT/FETCH may read the chain again for it, ms. Default 10 min. */
+  paymentRecheckMs: number;
+  /** The deadline of one chain read of a payment, ms. Default 30 s. */
+  paymentCheckTimeoutMs: number;
 }
 
 export const DEFAULT_SERVICE_LIMITS: Readonly<Omit<MailboxServiceLimits, 'maxEnvelope'>> = Object.freeze({
@@ -45,6 +50,8 @@ export const DEFAULT_SERVICE_LIMITS: Readonly<Omit<MailboxServiceLimits, 'maxEnv
   maxQueued: 32,
   graceMs: 3 * 24 * 3600 * 1000,
   expireIntervalMs: 3600 * 1000,
+  paymentRecheckMs: DEFAULT_PAYMENT_TIMING.recheckMs,
+  paymentCheckTimeoutMs: DEFAULT_PAYMENT_TIMING.checkTimeoutMs,
 });
 
 export interface MailboxServiceOptions {
@@ -55,15 +62,18 @@ export interface MailboxServiceOptions {
   limits: Partial<MailboxServiceLimits> & { maxEnvelope: number };
   /**
    * For a priced provider: when the subscription recorded under `tag` is paid until (ms; 0 never),
-   * read from the provider directory on chain. Absent: the provider is free.
+   * read from the provider directory on chain. Absent: the provider is free. Asked at SUBSCRIBE, and
+   * at DEPOSIT/FETCH only once the owner's remembered paid-until date has passed (payments.ts).
    */
   paidUntil?: (tag: Uint8Array, signal: AbortSignal) => Promise<number>;
+  /** With `paidUntil`: whether the provider charges now (its listing has a price). Absent: always. */
+  priced?: (signal: AbortSignal) => Promise<boolean>;
 }
 
 const STORE_CODES: Partial<Record<ProviderErrorCode, number>> = {
   NO_CAPABILITY: MailboxErrorCode.NO_CAPABILITY, OVER_QUOTA: MailboxErrorCode.OVER_QUOTA, BAD_SIZE: MailboxErrorCode.BAD_SIZE,
   TOO_MANY_USERS: MailboxErrorCode.TOO_MANY_USERS, TOO_MANY_QUEUES: MailboxErrorCode.TOO_MANY_QUEUES,
-  NOT_SUBSCRIBED: MailboxErrorCode.NOT_SUBSCRIBED, QUEUE_EXISTS: MailboxErrorCode.QUEUE_EXISTS,
+  NOT_SUBSCRIBED: MailboxErrorCode.NOT_SUBSCRIBED, UNAVAILABLE: MailboxErrorCode.INTERNAL, QUEUE_EXISTS: MailboxErrorCode.QUEUE_EXISTS,
   BAD_SIGNATURE: MailboxErrorCode.BAD_SIGNATURE, STALE: MailboxErrorCode.STALE, NOT_PAID: MailboxErrorCode.NOT_PAID,
   MALFORMED: MailboxErrorCode.MALFORMED,
 };
@@ -79,11 +89,18 @@ export class MailboxService {
   readonly #channels = new Set<MessageChannel>();
   readonly #abort = new AbortController();
   #expireTimer: TimerHandle | undefined;
+  readonly #payments: PaymentGate | null;
 
   constructor(o: MailboxServiceOptions) {
     this.#o = o;
     this.#limits = { ...DEFAULT_SERVICE_LIMITS, ...o.limits };
     this.#log = o.logger;
+    const paidUntil = o.paidUntil;
+    const source: PaymentSource | null = paidUntil ? { paidUntil, priced: o.priced ?? (async () => true) } : null;
+    this.#payments = source && new PaymentGate({
+      source, store: o.store, clock: o.clock, logger: o.logger, graceMs: this.#limits.graceMs, recheckMs: this.#limits.paymentRecheckMs,
+      checkTimeoutMs: this.#limits.paymentCheckTimeoutMs, logEveryMs: DEFAULT_PAYMENT_TIMING.logEveryMs, signal: this.#abort.signal,
+    });
   }
 
   /** Drops expired envelopes now and every expireIntervalMs until close(). */
@@ -173,12 +190,8 @@ export class MailboxService {
     switch (req.type) {
       case 'SUBSCRIBE': {
         this.#checkSigned(req.identity, req.time, DOMAINS.subscribe, subscribeBody(me, req.identity, req.time, req.tag), req.sig);
-        if (this.#o.paidUntil) {
-          if (!req.tag) throw new ProviderError('NOT_PAID', 'this provider is paid: subscribe with the tag your payment is recorded under');
-          const until = await this.#o.paidUntil(req.tag, this.#abort.signal);
-          if (until + this.#limits.graceMs <= now) throw new ProviderError('NOT_PAID', until ? 'the subscription has lapsed' : 'no payment is recorded for that tag');
-        }
-        const t = store.subscribe(req.identity, now, req.tag);
+        const paidUntil = await this.#payments?.subscribe(req.identity, req.tag, now);
+        const t = store.subscribe(req.identity, now, req.tag, paidUntil);
         const sig = sign(this.#o.identity, DOMAINS.terms, termsBody(me, req.identity, t.retentionMs, t.quotaBytes, now));
         return { type: 'TERMS', retentionMs: t.retentionMs, quotaBytes: t.quotaBytes, time: now, sig };
       }
@@ -191,6 +204,7 @@ export class MailboxService {
         store.removeQueue(req.identity, req.queue);
         return { type: 'OK' };
       case 'DEPOSIT': {
+        await this.#paid(req.queue, req.writeCap, 'write', now);
         const d = store.deposit(req.queue, req.writeCap, req.envelope, now);
         const sig = sign(this.#o.identity, DOMAINS.deposit, depositBody(me, req.queue, d.digest, d.depositedAt, d.expiresAt));
         return { type: 'DEPOSITED', seq: d.seq, digest: d.digest, depositedAt: d.depositedAt, expiresAt: d.expiresAt, sig };
@@ -198,6 +212,7 @@ export class MailboxService {
       case 'FETCH': {
         // Bounded by the frame: one envelope always fits (maxFrame leaves room for its 28 bytes of
         // framing); more only while the answer stays within maxEnvelope.
+        await this.#paid(req.queue, req.readCap, 'read', now);
         const held = store.fetch(req.queue, req.readCap, { afterSeq: req.afterSeq, limit: req.limit });
         const items: { seq: number; depositedAt: number; envelope: Uint8Array }[] = [];
         let bytes = HELD_FIXED_BYTES;
@@ -213,11 +228,19 @@ export class MailboxService {
     }
   }
 
+  /** A priced provider: throws NOT_PAID once the queue owner's subscription has lapsed. A wrong capability is left to the store (NO_CAPABILITY). */
+  async #paid(queue: Uint8Array, cap: Uint8Array | null, access: 'write' | 'read', now: number): Promise<void> {
+    if (!this.#payments) return;
+    const owner = this.#o.store.queueOwner(queue, cap, access);
+    if (owner) await this.#payments.access(owner, now);
+  }
+
   /** Closes every connection being served. Idempotent. */
   close(): void {
     if (this.#expireTimer !== undefined) this.#o.clock.clearTimeout(this.#expireTimer);
     this.#expireTimer = undefined;
     this.#abort.abort(new ProviderError('CLOSED', 'mailbox service closed'));
+    this.#payments?.close();
     for (const c of this.#channels) void c.close(CloseCode.GOING_AWAY, 'provider stopping');
     this.#channels.clear();
   }

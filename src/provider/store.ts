@@ -58,6 +58,11 @@ export const PROVIDER_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX held_by_expiry ON held (expires_at);
     `,
   },
+  {
+    version: 2,
+    description: "each account's remembered paid-until date (a priced provider reads the chain only once it has passed)",
+    up: 'ALTER TABLE accounts ADD COLUMN paid_until INTEGER NOT NULL DEFAULT 0;',
+  },
 ];
 
 export interface ProviderLimits {
@@ -102,6 +107,15 @@ export interface HeldEnvelope {
   expiresAt: number;
 }
 
+/** An account as a priced provider's payment check sees it. */
+export interface AccountPayment {
+  identityKey: Uint8Array;
+  /** What its payments are recorded under on chain; null: subscribed without one. */
+  tag: Uint8Array | null;
+  /** The paid-until date last read on chain, ms; 0 none. */
+  paidUntil: number;
+}
+
 export interface ProviderStats {
   users: number;
   queues: number;
@@ -144,10 +158,13 @@ export class ProviderStore {
     this.#db = openDatabase(opts.path, opts.logger, { busyTimeoutMs: 5_000, walAutocheckpointPages: 1_000, journalSizeLimit: 16 << 20 }, PROVIDER_MIGRATIONS, 'open provider store').db;
     const db = this.#db;
     this.#s = {
-      account: db.prepare('SELECT id, quota_bytes, used_bytes, tag FROM accounts WHERE identity_key = ?'),
+      account: db.prepare('SELECT id, quota_bytes, used_bytes, tag, paid_until FROM accounts WHERE identity_key = ?'),
       accounts: db.prepare('SELECT count(*) AS n FROM accounts'),
-      insertAccount: db.prepare('INSERT INTO accounts (identity_key, tag, quota_bytes, created_at) VALUES (?, ?, ?, ?)'),
-      setTag: db.prepare('UPDATE accounts SET tag = ? WHERE id = ?'),
+      insertAccount: db.prepare('INSERT INTO accounts (identity_key, tag, quota_bytes, created_at, paid_until) VALUES (?, ?, ?, ?, ?)'),
+      setTag: db.prepare('UPDATE accounts SET tag = ?, paid_until = ? WHERE id = ?'),
+      setPaidUntil: db.prepare('UPDATE accounts SET paid_until = ? WHERE identity_key = ?'),
+      queueOwner: db.prepare(`SELECT a.identity_key, a.tag, a.paid_until, q.write_hash, q.read_hash
+                              FROM queues q JOIN accounts a ON a.id = q.account_id WHERE q.id = ?`),
       queue: db.prepare('SELECT account_id, write_hash, read_hash, next_seq FROM queues WHERE id = ?'),
       queuesOf: db.prepare('SELECT count(*) AS n FROM queues WHERE account_id = ?'),
       insertQueue: db.prepare('INSERT INTO queues (id, account_id, write_hash, read_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
@@ -185,25 +202,49 @@ export class ProviderStore {
     return a;
   }
 
-  /** Holds mail for `identityKey` from now on (idempotent; a given `tag` replaces the old one). */
-  subscribe(identityKey: Uint8Array, now: number, tag: Uint8Array | null = null): { quotaBytes: number; retentionMs: number } {
+  /**
+   * Holds mail for `identityKey` from now on (idempotent; a given `tag` replaces the old one). A
+   * priced provider gives the tag's `paidUntil` as read on chain; it is remembered with the tag.
+   */
+  subscribe(identityKey: Uint8Array, now: number, tag: Uint8Array | null = null, paidUntil?: number): { quotaBytes: number; retentionMs: number } {
     return this.#run('subscribe', () => {
-      const a = this.#s['account']!.get(identityKey) as { id: number } | undefined;
+      const a = this.#s['account']!.get(identityKey) as { id: number; tag: Uint8Array | null; paid_until: number } | undefined;
       if (a) {
-        if (tag) this.#s['setTag']!.run(tag, a.id);
+        // Another tag's date means nothing for this one: without a new date it starts from 0.
+        const sameTag = tag !== null && a.tag !== null && Buffer.compare(a.tag, tag) === 0;
+        if (tag) this.#s['setTag']!.run(tag, paidUntil ?? (sameTag ? a.paid_until : 0), a.id);
       } else {
         const n = (this.#s['accounts']!.get() as { n: number }).n;
         if (n >= this.limits.maxUsers) throw new ProviderError('TOO_MANY_USERS', `this provider holds mail for ${n} users, its limit`);
-        this.#s['insertAccount']!.run(identityKey, tag, this.limits.quotaBytes, now);
+        this.#s['insertAccount']!.run(identityKey, tag, this.limits.quotaBytes, now, paidUntil ?? 0);
       }
       return { quotaBytes: this.limits.quotaBytes, retentionMs: this.limits.retentionMs };
     });
   }
 
-  /** The account's subscriber tag and use, or null when not subscribed. */
-  account(identityKey: Uint8Array): { tag: Uint8Array | null; quotaBytes: number; usedBytes: number } | null {
-    const a = this.#s['account']!.get(identityKey) as { quota_bytes: number; used_bytes: number; tag: Uint8Array | null } | undefined;
-    return a ? { tag: a.tag ? new Uint8Array(a.tag) : null, quotaBytes: a.quota_bytes, usedBytes: a.used_bytes } : null;
+  /** The account's subscriber tag, remembered paid-until date (ms; 0 none) and use, or null when not subscribed. */
+  account(identityKey: Uint8Array): { tag: Uint8Array | null; paidUntil: number; quotaBytes: number; usedBytes: number } | null {
+    const a = this.#s['account']!.get(identityKey) as { quota_bytes: number; used_bytes: number; tag: Uint8Array | null; paid_until: number } | undefined;
+    return a ? { tag: a.tag ? new Uint8Array(a.tag) : null, paidUntil: a.paid_until, quotaBytes: a.quota_bytes, usedBytes: a.used_bytes } : null;
+  }
+
+  /** Remembers when `identityKey`'s subscription is paid until (ms), as last read on chain. */
+  setPaidUntil(identityKey: Uint8Array, paidUntil: number): void {
+    this.#run('remember paid-until', () => this.#s['setPaidUntil']!.run(paidUntil, identityKey));
+  }
+
+  /**
+   * Who owns the queue that `cap` opens for `access` (its write or read capability), or null when
+   * no queue opens with it: a priced provider checks the owner's payment before serving, and tells
+   * someone without the capability nothing more than the store would (NO_CAPABILITY).
+   */
+  queueOwner(queueId: Uint8Array, cap: Uint8Array | null, access: 'write' | 'read'): AccountPayment | null {
+    if (this.#closed) throw new ProviderError('CLOSED', 'the provider store is closed');
+    const r = this.#s['queueOwner']!.get(queueId) as
+      { identity_key: Uint8Array; tag: Uint8Array | null; paid_until: number; write_hash: Uint8Array | null; read_hash: Uint8Array } | undefined;
+    if (!r) return null;
+    const ok = capOk(access === 'write' ? r.write_hash : r.read_hash, cap);
+    return ok ? { identityKey: new Uint8Array(r.identity_key), tag: r.tag ? new Uint8Array(r.tag) : null, paidUntil: r.paid_until } : null;
   }
 
   /** A new queue of `owner`'s: `writeHash` null makes it public. Hashes come from capabilityHash(). */
