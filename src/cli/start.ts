@@ -15,14 +15,14 @@ import type { Argv } from 'yargs';
 import { cryptoReady, ensurePrivateDir, onionKeyBlob, openKeyFile } from '../crypto/index.js';
 import { createLogger, logDestination, type Logger } from '../log.js';
 import { OnionpostNode, loopbackNetwork, torNetwork, TorDownError, type PeerNetwork, type TorNetwork } from '../node/index.js';
-import { createTronRegistry, type IdentityRegistry } from '../registry/index.js';
+import { createProviderDirectory, createTronRegistry, type IdentityRegistry, type ProviderDirectory } from '../registry/index.js';
 import { readTestNetwork, TorSocksAgent } from '../tor/index.js';
 import type { GlobalArgs } from './common.js';
 import { BRIDGE_DEFAULT_PORTS } from './bridge-command.js';
 import { DEFAULT_PROVIDER_LIMITS } from '../provider/index.js';
 import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
-import { registryTarget } from './registry-config.js';
+import { directoryTarget, registryTarget } from './registry-config.js';
 import { loadWebHandler } from './web.js';
 
 /** The name recorded by `register` for `network` in `file`, if any. */
@@ -100,6 +100,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       .option('network', { type: 'string', describe: 'TRON registry network: mainnet, nile, shasta or dev' })
       .option('full-host', { type: 'string', describe: 'TRON node URL (default: the network\'s)' })
       .option('registry', { type: 'string', describe: 'registry contract address (default: the recorded deployment)' })
+      .option('directory', { type: 'string', describe: 'as a provider: the provider directory whose listing of this node sets its price (default: the recorded deployment)' })
       .option('bootstrap-timeout', { type: 'number', default: 120, describe: 'seconds Tor may take to bootstrap' })
       .option('log-file', { type: 'string', describe: 'append the log (JSON lines) to this file instead of stderr' })
       .option('bridge', { type: 'boolean', default: true, describe: 'the mail bridge: SMTP and IMAP on 127.0.0.1 for mail clients (--no-bridge: off)' })
@@ -131,15 +132,23 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
             ...(a.torNetwork ? { testNetwork: await readTestNetwork(a.torNetwork) } : {}),
           });
       const stopProgress = progressPrinter(network);
+      // Lookups on a public network go through our own tor; the local dev chain is on loopback.
+      const via = (fullHost: string) => (!/^https?:\/\/(127\.|localhost|\[::1\])/.test(fullHost) && 'tor' in network ? { agent: new CurrentTorAgent(network as TorNetwork) } : {});
       const target = registryTarget(a, false);
       let registry: IdentityRegistry | undefined;
       if (target) {
-        // Lookups on a public network go through our own tor; the local dev chain is on loopback.
-        const local = /^https?:\/\/(127\.|localhost|\[::1\])/.test(target.fullHost);
-        registry = createTronRegistry({
-          fullHost: target.fullHost, contractAddress: target.contractAddress, logger: logger.child({ layer: 'registry' }),
-          ...(!local && 'tor' in network ? { agent: new CurrentTorAgent(network as TorNetwork) } : {}),
-        });
+        registry = createTronRegistry({ fullHost: target.fullHost, contractAddress: target.contractAddress, logger: logger.child({ layer: 'registry' }), ...via(target.fullHost) });
+      }
+      // A provider reads its own listing (its price) and its subscribers' payments from the directory.
+      let directory: ProviderDirectory | undefined;
+      if (a.provideMailbox && (a.network || a.fullHost || a.directory)) {
+        let t: ReturnType<typeof directoryTarget> | undefined;
+        try {
+          t = directoryTarget(a);
+        } catch (err) {
+          if (a.directory || !(err instanceof CliError && err.code === 'NO_DEPLOYMENT')) throw err;
+        }
+        if (t) directory = createProviderDirectory({ fullHost: t.fullHost, contractAddress: t.contractAddress, logger: logger.child({ layer: 'directory' }), ...via(t.fullHost) });
       }
       const web = await loadWebHandler(logger.child({ layer: 'web' }));
       const d = a.dataDir;
@@ -168,6 +177,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
           provider: {
             dbPath: paths.providerDb,
             limits: { maxUsers: a.providerUsers, quotaBytes: Math.round(a.providerQuotaMb * 2 ** 20), retentionMs: Math.round(a.providerRetentionDays * 86_400_000) },
+            ...(directory ? { directory } : {}),
           },
         } : {}),
         // The name `register` recorded for this identity on this network, claimed to recipients (who verify it).
@@ -181,6 +191,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
           rmSync(paths.apiEndpoint, { force: true });
           await node.close();
           registry?.close();
+          directory?.close();
         })();
         return stopping;
       };
@@ -192,6 +203,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
         stopProgress();
         rmSync(paths.apiEndpoint, { force: true });
         registry?.close();
+        directory?.close();
         throw err;
       }
       say(`onionpost node running: ${a.loopback ? 'reachable through the loopback directory' : 'onion service published'}\n`);

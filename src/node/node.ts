@@ -29,12 +29,13 @@ import { createOutbox, type BackoffPolicy, type Outbox } from '../outbox/index.j
 import { Connections, MessagePipeline, SessionEnvelopes, claimedName, nameCapability, type Envelopes, type SendParams, type SendResult } from '../pipeline/index.js';
 import { PeerConnection } from '../protocol/index.js';
 import { MAILBOX_PATH, MailboxService, ProviderStore, type ProviderLimits, type ProviderStats } from '../provider/index.js';
-import type { IdentityRegistry } from '../registry/index.js';
+import type { IdentityRegistry, ProviderDirectory } from '../registry/index.js';
 import { MAX_ATTACHMENTS, MESSAGE_CAPACITY } from '../session/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createWsListener, type GuardStats, type MessageChannel, type WsListener } from '../transport/index.js';
 import { InboundAdmission, type AdmissionStats } from './admission.js';
 import { NodeError } from './errors.js';
+import { directoryPayments } from './provider-payments.js';
 import { EventBus } from './events.js';
 import { createMailPort } from './mail-port.js';
 import type { NetworkStatus, PeerNetwork } from './network.js';
@@ -62,9 +63,12 @@ export interface NodeOptions {
   };
   /**
    * The mailbox-provider role (src/provider/): hold mail for other users in `dbPath` (its own SQLite
-   * file) and serve the mailbox protocol at /mailbox/v1 on our onion. Omit for none.
+   * file) and serve the mailbox protocol at /mailbox/v1 on our onion. Omit for none. With a
+   * `directory` (a read-only client of the provider directory, closed by its owner), the role charges
+   * when this node's listing there has a price: subscriptions are checked on chain and stop being
+   * served once paid-until + grace has passed (src/provider/payments.ts).
    */
-  provider?: { dbPath: string; limits?: Partial<ProviderLimits> };
+  provider?: { dbPath: string; limits?: Partial<ProviderLimits>; directory?: ProviderDirectory };
   /** The mail bridge (SMTP and IMAP on 127.0.0.1, src/bridge/); omit for none. Ports: 0 = any free port. */
   bridge?: { smtpPort: number; imapPort: number; password: string };
   /**
@@ -339,7 +343,11 @@ export class OnionpostNode {
   #startProvider(p: NonNullable<NodeOptions['provider']>): (ch: MessageChannel) => void {
     const logger = this.#o.logger.child({ layer: 'provider' });
     const store = new ProviderStore({ path: p.dbPath, logger, isEnvelopeSize: (n) => (PADDING_BUCKETS as readonly number[]).includes(n), ...(p.limits ? { limits: p.limits } : {}) });
-    const service = new MailboxService({ identity: this.identity, store, clock: this.#clock, logger, limits: { maxEnvelope: this.#limits.maxEnvelope } });
+    const payments = p.directory ? directoryPayments({ directory: p.directory, identityKey: this.identity.identityKey, clock: this.#clock }) : null;
+    const service = new MailboxService({
+      identity: this.identity, store, clock: this.#clock, logger, limits: { maxEnvelope: this.#limits.maxEnvelope },
+      ...(payments ? { paidUntil: payments.paidUntil, priced: payments.priced } : {}),
+    });
     this.#provider = { store, service };
     service.startHousekeeping();
     return (ch) => {
