@@ -211,9 +211,10 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             // Any free ports: three nodes share this machine.
             bridge: { smtpPort: 0, imapPort: 0, password: bridgePassword },
             outbox: { policy: { fastBaseMs: 1_000, fastMaxMs: 10_000 } }, registryName: name,
-            // The terms carol's provider serves are the ones she lists in the directory.
+            // The terms carol's provider serves are the ones she lists in the directory, and it
+            // serves only subscriptions paid there.
             ...(name === PROVIDER ? {
-              provider: { dbPath: join(dataDir, 'provider.db'), limits: { retentionMs: PROVIDER_TERMS.retentionDays * 86_400_000, quotaBytes: PROVIDER_TERMS.quotaMB * 2 ** 20 } },
+              provider: { dbPath: join(dataDir, 'provider.db'), limits: { retentionMs: PROVIDER_TERMS.retentionDays * 86_400_000, quotaBytes: PROVIDER_TERMS.quotaMB * 2 ** 20 }, directory },
             } : {}),
           });
           await node.start();

@@ -2,7 +2,7 @@
  * Where the provider role learns payments: this node's own listing in the provider directory (found
  * by its identity key) says whether it charges, and the directory's paidUntil(owner, tag) when a
  * subscriber is paid until. The listing is read at the first request and again after `listingTtlMs`
- * (terms may change); when a re-read fails the last one read stands. The provider layer sees only
+ * (terms may change; sooner while not listed); when a re-read fails the last one read stands. The provider layer sees only
  * the PaymentSource; this module is the one that knows both it and the registry.
  */
 import type { Clock } from '../clock.js';
@@ -16,14 +16,16 @@ export interface DirectoryPaymentsOptions {
   clock: Clock;
   /** How long a read listing is trusted before it is read again, ms. Default 1 h. */
   listingTtlMs?: number;
+  /** The same when the node was not listed (it may be listed any moment), ms. Default 1 min. */
+  unlistedTtlMs?: number;
 }
 
 export function directoryPayments(o: DirectoryPaymentsOptions): PaymentSource {
-  const ttl = o.listingTtlMs ?? 3600_000;
+  const ttl = (l: ProviderListing | null) => (l ? o.listingTtlMs ?? 3600_000 : o.unlistedTtlMs ?? 60_000);
   let known: { at: number; listing: ProviderListing | null } | null = null;
   let reading: Promise<ProviderListing | null> | null = null;
   const listing = async (signal: AbortSignal): Promise<ProviderListing | null> => {
-    if (known && o.clock.now() - known.at < ttl) return known.listing;
+    if (known && o.clock.now() - known.at < ttl(known.listing)) return known.listing;
     reading ??= o.directory.byIdentity(o.identityKey, { signal }).then(
       (l) => {
         known = { at: o.clock.now(), listing: l };
