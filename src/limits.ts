@@ -270,13 +270,20 @@ export const CONNECTION_OVERHEAD_BYTES = 96 * 1024;
 /** What a paused socket can hold: one read the guard kept back (≤ 64 KiB) and the stream's buffer (16 KiB). */
 export const PAUSED_READ_BYTES = 80 * 1024;
 /**
- * A connection waiting in line for admission: its socket and the guard's record, rounded up. It is
- * not read while it waits (paused from accept) except for tor's PROXY line, which may come with one
- * more read: so a paused read is counted too.
+ * A connection waiting in line for admission: its socket and the guard's record, rounded up, and
+ * one socket read in flight. What it sent is kept by the guard (at most MAX_EARLY_BYTES) and counted
+ * in the buffered bytes; a paused read's worth is counted here for the read arriving meanwhile.
  */
 export const QUEUED_CONNECTION_BYTES = 8 * 1024 + PAUSED_READ_BYTES;
 /** What ws keeps per socket read or fragment beyond its bytes (Buffer objects, ~100 B), rounded up. */
 export const PER_CHUNK_OVERHEAD_BYTES = 256;
+/**
+ * Memory the listener has let go of that still counts in RSS: V8 collects the wrappers of dropped
+ * socket buffers (and so returns their memory) only once external memory has grown by its soft limit,
+ * 64 MiB (v8 `kExternalAllocationSoftLimit`). Measured: a fragment flood then a half-sent-frame flood
+ * grew a node's peak RSS by 106–120 MiB, more than it can hold live (108 MiB).
+ */
+export const RUNTIME_SLACK_BYTES = 64 * 1024 * 1024;
 
 export interface MemoryBound {
   /** The bound, bytes: the sum of the parts. */
@@ -285,15 +292,16 @@ export interface MemoryBound {
 }
 
 /**
- * The most memory the peer listener can be made to hold on top of an idle node, whatever peers send
- * (the figure the adversarial tier checks against the victim's peak RSS):
+ * The most memory the peer listener can make a node grow by, whatever peers send (the figure the
+ * adversarial tier checks against the victim's peak RSS): what it can hold live,
  *
  *   maxConnections × (fixed overhead + a paused read + unread answers)
  *   + maxQueuedConnections × QUEUED_CONNECTION_BYTES   connections waiting in line for admission
  *   + maxBufferedBytes            partly received messages, all connections (chunk overhead included)
  *   + 2 × maxInflightDeliverBytes DELIVERs held, as envelope and again as opened plaintext
  *
- * With the defaults: 256 × 240 KiB + 768 × 88 KiB + 16 MiB + 32 MiB = 174 MiB.
+ * plus RUNTIME_SLACK_BYTES for what it let go of and V8 has not collected yet. With the defaults:
+ * 256 × 240 KiB + 768 × 88 KiB + 16 MiB + 32 MiB = 174 MiB held, + 64 MiB = 238 MiB.
  */
 export function inboundMemoryBound(l: Limits = DEFAULT_LIMITS): MemoryBound {
   const parts = {
@@ -301,6 +309,7 @@ export function inboundMemoryBound(l: Limits = DEFAULT_LIMITS): MemoryBound {
     queued: l.maxQueuedConnections * QUEUED_CONNECTION_BYTES,
     partialMessages: l.maxBufferedBytes,
     delivers: 2 * l.maxInflightDeliverBytes,
+    runtimeSlack: RUNTIME_SLACK_BYTES,
   };
-  return { total: parts.connections + parts.queued + parts.partialMessages + parts.delivers, parts };
+  return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
