@@ -14,16 +14,22 @@
  * circuit when tor names it, else the connection); channels from elsewhere (the in-memory network)
  * are tracked here per channel.
  *
+ * A BUNDLE_REQUEST from an unproven scope waits for the same budget (it hands out a one-time prekey).
+ *
  * Trust is an optimisation of *cost*, never of *acceptance*: every DELIVER is opened and verified in
  * full whatever its scope's trust.
  */
 import { TokenBucket } from '../bucket.js';
+import { OnionpostError } from '../errors.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Limits } from '../limits.js';
 import { RejectCode, type DeliverAnswer } from '../protocol/index.js';
 import type { MessageChannel, Trust, WsListener } from '../transport/index.js';
 
 export type DeliverClass = Trust;
+
+/** A request refused for want of budget right now (the peer may ask again later). */
+export class AdmissionBusyError extends OnionpostError<'BUSY'> {}
 
 export interface AdmissionStats {
   /** DELIVERs waiting for a decryption slot, by class. */
@@ -37,6 +43,8 @@ export interface AdmissionStats {
 
 interface Waiter {
   scope: string;
+  /** False once nobody waits for the answer any more (its connection closed): skipped, no token spent. */
+  alive(): boolean;
   go(ok: boolean): void;
 }
 
@@ -69,7 +77,7 @@ export class DeliverScheduler {
    * Waits for a slot for one DELIVER of `bytes` from `scope`. Resolves true when it may be opened (the
    * caller then calls release(bytes) once answered), false when it must be refused BUSY.
    */
-  admit(cls: DeliverClass, scope: string, bytes: number): Promise<boolean> | boolean {
+  admit(cls: DeliverClass, scope: string, bytes: number, alive: () => boolean = () => true): Promise<boolean> | boolean {
     if (this.#closed || this.#inflight + bytes > this.#l.maxInflightDeliverBytes) return this.#refuse();
     const now = this.#clock.now();
     const queued = this.#provenQueue.length + this.#unprovenCount;
@@ -83,6 +91,7 @@ export class DeliverScheduler {
     return new Promise<boolean>((resolve) => {
       const w: Waiter = {
         scope,
+        alive,
         go: (yes) => {
           if (!yes) this.#inflight -= bytes;
           else this.#admitted[cls]++;
@@ -154,15 +163,29 @@ export class DeliverScheduler {
 
   #serve(): void {
     const now = this.#clock.now();
-    while (this.#provenQueue.length > 0 && this.#proven.take(now)) this.#provenQueue.shift()!.go(true);
-    while (this.#unprovenCount > 0 && this.#unproven.take(now)) {
-      const scope = this.#turns.shift()!;
+    for (let i = 0; i < 100_000 && this.#provenQueue.length > 0; i++) {
+      const w = this.#provenQueue[0]!;
+      if (w.alive()) {
+        if (!this.#proven.take(now)) break;
+        this.#provenQueue.shift();
+        w.go(true);
+      } else {
+        this.#provenQueue.shift();
+        w.go(false);
+      }
+    }
+    for (let i = 0; i < 100_000 && this.#unprovenCount > 0; i++) {
+      const scope = this.#turns[0]!;
       const q = this.#byScope.get(scope)!;
-      const w = q.shift()!;
+      const w = q[0]!;
+      const alive = w.alive();
+      if (alive && !this.#unproven.take(now)) break;
+      this.#turns.shift();
+      q.shift();
       this.#unprovenCount--;
       if (q.length > 0) this.#turns.push(scope);
       else this.#byScope.delete(scope);
-      w.go(true);
+      w.go(alive);
     }
     this.#arm();
   }
@@ -205,10 +228,24 @@ export class InboundAdmission {
     this.#o.listener()?.handshakeDone(channel);
   }
 
+  /**
+   * Runs `answer` for one BUNDLE_REQUEST: free for proven peers; for unproven ones it waits for the
+   * same budget as their decryptions (each answer hands out a one-time prekey in a transaction, and
+   * draining the pool is an attack of its own). Throws AdmissionBusyError when refused.
+   */
+  async bundle<T>(channel: MessageChannel, answer: () => T | Promise<T>): Promise<T> {
+    const { scope, trust } = this.#peer(channel);
+    if (trust === 'unproven') {
+      const admitted = await this.scheduler.admit('unproven', scope, 0, () => channel.state === 'open');
+      if (!admitted) throw new AdmissionBusyError('BUSY', 'busy: ask for the bundle again later');
+    }
+    return answer();
+  }
+
   /** Runs `open` (the pipeline's receive) for one DELIVER once admitted; BUSY when not. */
   async deliver(channel: MessageChannel, messageIdHex: string, bytes: number, open: () => Promise<DeliverAnswer>): Promise<DeliverAnswer> {
     const { scope, trust } = this.#peer(channel);
-    const admitted = await this.scheduler.admit(trust, scope, bytes);
+    const admitted = await this.scheduler.admit(trust, scope, bytes, () => channel.state === 'open');
     if (!admitted) return { reject: { code: RejectCode.BUSY, retryable: true, reason: 'busy: try again later' } };
     try {
       const answer = await open();

@@ -280,7 +280,7 @@ export class OnionpostNode {
         // DELIVERs come after HELLO, so `conn` is set (and its peer's name claim known) by then.
         const conn: PeerConnection = connections.accept(ch, {
           onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env, { claimedName: claimedName(conn.peerHello) })),
-          onBundleRequest: () => envelopes.bundleAnswer(),
+          onBundleRequest: () => admission.bundle(ch, () => envelopes.bundleAnswer()),
         });
         void conn.ready.then(() => admission.handshakeDone(ch), () => {});
       };

@@ -46,6 +46,7 @@ import { TokenBucket } from '../bucket.js';
 import { resolveLimits, type Limits } from '../limits.js';
 import { silentLogger, type Logger } from '../log.js';
 import { toHex } from '../bytes.js';
+import { hasCode } from '../errors.js';
 import { CloseCode, TransportError, type ChannelCloseInfo, type MessageChannel } from '../transport/index.js';
 import { ProtocolError, type ProtocolErrorCode, type RemoteReject } from './errors.js';
 import {
@@ -541,6 +542,11 @@ export class PeerConnection {
         const bundle = await handlers.onBundleRequest();
         this.#send({ type: 'BUNDLE', bundle });
       } catch (err) {
+        // Refused for want of budget is an answer, not a failure (and a flood must not flood the log).
+        if (hasCode(err, 'BUSY')) {
+          this.#sendReject(NO_MESSAGE_ID, RejectCode.BUSY, 'busy: ask again later');
+          return;
+        }
         this.#log.error({ err }, 'onBundleRequest failed');
         this.#sendReject(NO_MESSAGE_ID, RejectCode.INTERNAL, 'internal error');
       }

@@ -85,3 +85,18 @@ test('admission: a RECEIPT proves the scope (contact if the sender is one), a DE
   ]);
   a.close();
 });
+
+test('scheduler: a waiter whose connection closed is skipped without spending a token', async () => {
+  const clock = new ManualClock();
+  const s = new DeliverScheduler(limits, clock);
+  s.admit('unproven', 'x', 10);
+  s.admit('unproven', 'x', 10); // burst spent
+  let open = true;
+  const dead = s.admit('unproven', 'gone', 10, () => open) as Promise<boolean>;
+  const live = s.admit('unproven', 'y', 10) as Promise<boolean>;
+  open = false;
+  clock.advance(100); // one token
+  assert.equal(await dead, false, 'the closed one is dropped');
+  assert.equal(await live, true, 'and the one token goes to the next');
+  s.close();
+});
