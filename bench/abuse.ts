@@ -178,7 +178,7 @@ export async function run(args: string[]): Promise<void> {
       `${c.padEnd(9)} attacker ${String(r.frames_per_s).padStart(7)} frames/s ${String(r.connections_per_s).padStart(7)} conn/s ${String(r.mbytes_per_s).padStart(6)} MB/s | ` +
       `receiver CPU ${String(r.receiver_cpu_pct).padStart(5)} % peak RSS ${String(r.receiver_peak_rss_mb).padStart(6)} MB | ` +
       `honest p50 ${r.baseline_p50_ms} ms → ${r.attack_p50_ms} ms (max ${r.attack_max_ms}) ×${r.latency_ratio}` +
-      `${r.receiver_pid_unchanged ? '' : ' RECEIVER DIED'}`;
+      `${Number.isNaN(r.frames_per_s) ? ' FAILED (the error is above)' : r.receiver_pid_unchanged ? '' : ' RECEIVER DIED'}`;
     console.error(line);
     lines.push(line);
   }
