@@ -31,6 +31,12 @@ export interface HandlerDeps extends MailDeps {
   rejectKeyChange(alias: string): { contact: Contact; cancelled: number };
   /** The safety number of our identity key and `identityKey` (hex). */
   safetyNumber(identityKey: string): { digits: string; groups: string[] };
+  /** The mailbox providers we subscribed at (views as in mailbox-methods.ts). */
+  mailboxes: {
+    add(onion: string): Promise<unknown>;
+    list(): unknown[];
+    remove(onion: string): unknown;
+  };
 }
 
 export function contactView(c: Contact) {
@@ -77,6 +83,9 @@ export function createHandlers(d: HandlerDeps): Record<string, Handler> {
       const c = contact(p<{ alias: string }>(x).alias);
       return { alias: c.alias, ...d.safetyNumber(c.identityKey) };
     },
+    'mailboxes.add': (x) => d.mailboxes.add(p<{ onion: string }>(x).onion),
+    'mailboxes.list': () => d.mailboxes.list(),
+    'mailboxes.remove': (x) => d.mailboxes.remove(p<{ onion: string }>(x).onion),
     'registry.lookup': async (x) => recordView(await d.lookup(p<{ name: string }>(x).name)),
   };
 }

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_LIMITS } from '../limits.js';
 import { MAIL_METHODS, SEND_EXTRA_PARAMS } from './mail-methods.js';
+import { MAILBOX_METHODS, mailboxView } from './mailbox-methods.js';
 import type { JsonSchema, MethodSpec } from './schema.js';
 
 const str = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'string', description, ...extra });
@@ -68,6 +69,8 @@ export const API_METHODS: readonly MethodSpec[] = [
         tor: open('{ mode: "tor"|"none", bootstrap: 0-100, state, socksPort, version }'),
         counts: open('message counts by state'),
         peers: open('connected peers'),
+        provider: open('what this node holds as a mailbox provider ({ users, queues, held, heldBytes }), or null'),
+        mailboxes: { type: 'array', items: mailboxView, description: 'the mailbox providers this user subscribed at' },
         warnings: { type: 'array', items: open('key-change and other warnings') },
       },
     },
@@ -145,6 +148,7 @@ export const API_METHODS: readonly MethodSpec[] = [
     result: open('{ name, owner, onion, identityKey, encryptionKey, mailboxes, version }'),
   },
   ...MAIL_METHODS,
+  ...MAILBOX_METHODS,
   {
     name: 'sessions.loginLink', summary: 'A fresh single-use sign-in link for the web UI (valid 2 minutes). API token only.', params: none, tokenOnly: true,
     result: obj({ url: str('http://127.0.0.1:<port>/login?code=…'), expiresAt: int('ms since epoch') }),

@@ -20,6 +20,7 @@ import { readPassphrase } from './prompt.js';
 import { short, table, when } from './format.js';
 import { registerBridgeCommand } from './bridge-command.js';
 import { peerLabel, registerMailCommands } from './mail-commands.js';
+import { registerMailboxCommands } from './mailbox-commands.js';
 
 export type { GlobalArgs } from './common.js';
 
@@ -103,11 +104,11 @@ type Register = (cli: Argv<GlobalArgs>) => void;
 const LAZY_COMMANDS: readonly { names: readonly string[]; load: () => Promise<Register> }[] = [
   { names: ['start'], load: async () => (await import('./start.js')).registerStartCommand },
   { names: ['sandbox'], load: async () => (await import('./sandbox.js')).registerSandboxCommand },
-  { names: ['testnet', 'chain', 'deploy', 'register', 'lookup'], load: async () => (await import('./network-commands.js')).registerNetworkCommands },
+  { names: ['testnet', 'chain', 'deploy', 'register', 'update', 'lookup'], load: async () => (await import('./network-commands.js')).registerNetworkCommands },
   { names: ['providers'], load: async () => (await import('./provider-commands.js')).registerProviderCommands },
 ];
 /** Commands declared in this file or in light modules. */
-const LIGHT_COMMANDS: ReadonlySet<string> = new Set(['init', 'address', 'send', 'inbox', 'read', 'outbox', 'status', 'ui', 'contacts', 'bridge']);
+const LIGHT_COMMANDS: ReadonlySet<string> = new Set(['init', 'address', 'send', 'inbox', 'read', 'outbox', 'status', 'ui', 'contacts', 'bridge', 'mailboxes']);
 
 /** The registrations `argv` needs: none of the lazy ones for a light command, the one named, or all. */
 async function lazyRegistrations(argv: readonly string[]): Promise<Register[]> {
@@ -196,12 +197,13 @@ export async function buildCli(argv: string[]): Promise<Argv<GlobalArgs>> {
         table(['ID', 'TO', 'CREATED', 'SUBJECT', 'STATE'], list.map((m) => [m.id.slice(0, 12), peerLabel(m), when(m.createdAt), short(m.subject, 30), stateWords(m)])));
     })
     .command('status', "the node's Tor, onion and queue status", (y) => y, async (a) => {
-      const s = await node(a).call<{ onion: string; reachable: boolean; tor: { mode: string; bootstrap: number; state?: string }; counts: Record<string, number>; warnings: { message: string }[] }>('node.status');
+      const s = await node(a).call<{ onion: string; reachable: boolean; tor: { mode: string; bootstrap: number; state?: string }; counts: Record<string, number>; mailboxes?: { onion: string }[]; warnings: { message: string }[] }>('node.status');
       print(a, s, () => [
         `onion:     ${s.onion}`,
         `reachable: ${s.reachable ? 'yes' : 'no'}`,
         `tor:       ${s.tor.mode === 'tor' ? `${s.tor.bootstrap}% ${s.tor.state ?? ''}` : s.tor.mode}`,
         `queue:     ${Object.entries(s.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+        `mailboxes: ${s.mailboxes?.length ? s.mailboxes.map((m) => m.onion).join(', ') : 'none'}`,
         ...s.warnings.map((w) => `WARNING:   ${w.message}`),
       ].join('\n'));
     })
@@ -261,6 +263,7 @@ export async function buildCli(argv: string[]): Promise<Argv<GlobalArgs>> {
   for (const register of await lazyRegistrations(argv)) register(cli as unknown as Argv<GlobalArgs>);
   registerBridgeCommand(cli as unknown as Argv<GlobalArgs>);
   registerMailCommands(cli as unknown as Argv<GlobalArgs>);
+  registerMailboxCommands(cli as unknown as Argv<GlobalArgs>);
   return cli as unknown as Argv<GlobalArgs>;
 }
 

@@ -1,18 +1,20 @@
 /**
  * Commands for the world around a node: the private Tor network (`testnet`), the local TRON dev
- * chain (`chain`), the registry contract (`deploy`), and names (`register`, `lookup`).
+ * chain (`chain`), the registry contract (`deploy`), and names (`register`, `update`, `lookup`).
+ * `register` and `update` publish the mailbox providers the node subscribed at (`mailboxes add`).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import { TronWeb } from 'tronweb';
-import { cryptoReady, readKeyFile } from '../crypto/index.js';
-import { createLogger } from '../log.js';
+import { cryptoReady, readKeyFile, type Identity, type OnionAddress } from '../crypto/index.js';
+import { createLogger, silentLogger } from '../log.js';
 import { DEFAULT_DEV_CHAIN_PORT, startDevChain } from '../chain/index.js';
 import { deployAll, writeDeployment } from '../contract/index.js';
-import { createTronRegistry, normalizeName, resolveNameOrOwner } from '../registry/index.js';
-import { recordView } from '../api/index.js';
+import { createTronRegistry, normalizeName, resolveNameOrOwner, type IdentityRegistry } from '../registry/index.js';
+import { ApiError, connectToNode, recordView } from '../api/index.js';
+import { openStore } from '../store/index.js';
 import { downTestNetwork, upTestNetwork } from '../tor/index.js';
 import { print, type GlobalArgs } from './common.js';
 import { dataPaths } from './paths.js';
@@ -29,6 +31,42 @@ function registryOptions<T>(y: Argv<T>) {
     .option('registry', { type: 'string', describe: 'registry contract address (default: the recorded deployment)' });
 }
 
+
+/**
+ * The mailbox providers of the node on `dataDir` (`mailboxes add`), for its registry record: asked
+ * of the running node, else read from its store (the node is not running).
+ */
+async function savedMailboxes(dataDir: string): Promise<OnionAddress[]> {
+  try {
+    return (await connectToNode(dataDir).call<{ onion: string }[]>('mailboxes.list')).map((m) => m.onion as OnionAddress);
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === 'NODE_NOT_RUNNING')) throw err;
+  }
+  const path = dataPaths(dataDir).db;
+  if (!existsSync(path)) return [];
+  const store = openStore({ path, logger: silentLogger() });
+  try {
+    return store.mailboxProviders.list().map((m) => m.onion as OnionAddress);
+  } finally {
+    store.close();
+  }
+}
+
+/** What `register` and `update` write with: our identity, the registry with the TRON key, our mailbox providers. */
+async function withRegistryWrite(
+  a: GlobalArgs & Parameters<typeof registryTarget>[0] & Parameters<typeof tronKey>[0] & { passphraseFile?: string | undefined },
+  fn: (w: { identity: Identity; target: NonNullable<ReturnType<typeof registryTarget>>; registry: IdentityRegistry; mailboxes: OnionAddress[] }) => Promise<void>,
+): Promise<void> {
+  await cryptoReady();
+  const identity = readKeyFile(dataPaths(a.dataDir).keyFile, await readPassphrase({ passphraseFile: a.passphraseFile }));
+  const target = registryTarget(a, true)!;
+  const registry = createTronRegistry({ fullHost: target.fullHost, contractAddress: target.contractAddress, tronPrivateKey: tronKey(a) });
+  try {
+    await fn({ identity, target, registry, mailboxes: await savedMailboxes(a.dataDir) });
+  } finally {
+    registry.close();
+  }
+}
 
 export function registerNetworkCommands(cli: Argv<GlobalArgs>): void {
   cli.command('testnet', 'a private Tor network on 127.0.0.1 for tests and demos', (y) => y
@@ -92,27 +130,27 @@ export function registerNetworkCommands(cli: Argv<GlobalArgs>): void {
     ].join('\n'));
   });
 
-  cli.command('register <name>', "publish this node's signed keys under a name in the registry", (y) => keyOptions(registryOptions(y))
+  cli.command('register <name>', "publish this node's signed keys and mailbox providers under a name in the registry", (y) => keyOptions(registryOptions(y))
     .positional('name', { type: 'string', demandOption: true })
-    .option('passphrase-file', { type: 'string' }), async (a) => {
-    await cryptoReady();
-    const identity = readKeyFile(dataPaths(a.dataDir).keyFile, await readPassphrase({ passphraseFile: a.passphraseFile }));
-    const target = registryTarget(a, true)!;
-    const registry = createTronRegistry({ fullHost: target.fullHost, contractAddress: target.contractAddress, tronPrivateKey: tronKey(a) });
-    try {
-      const r = await registry.register(identity, a.name, {
-        onProgress: (p) => {
-          if (!a.json) process.stderr.write(p.stage === 'committed' ? 'committed the name claim…\n' : p.stage === 'waiting' ? 'waiting for the commitment to age…\n' : 'registered.\n');
-        },
-      });
-      // `start` on this network claims the name to recipients (they verify it by looking it up).
-      writeFileSync(dataPaths(a.dataDir).registration, JSON.stringify({ network: target.network, name: normalizeName(a.name), owner: registry.address, contract: target.contractAddress }), { mode: 0o600 });
-      print(a, { name: a.name, onion: identity.onion, owner: registry.address, txId: r.txId, version: r.version }, () =>
-        `Registered "${a.name}" → ${identity.onion} (owner ${registry.address}, version ${r.version})`);
-    } finally {
-      registry.close();
-    }
-  });
+    .option('passphrase-file', { type: 'string' }), (a) => withRegistryWrite(a, async ({ identity, target, registry, mailboxes }) => {
+    const r = await registry.register(identity, a.name, {
+      mailboxes,
+      onProgress: (p) => {
+        if (!a.json) process.stderr.write(p.stage === 'committed' ? 'committed the name claim…\n' : p.stage === 'waiting' ? 'waiting for the commitment to age…\n' : 'registered.\n');
+      },
+    });
+    // `start` on this network claims the name to recipients (they verify it by looking it up).
+    writeFileSync(dataPaths(a.dataDir).registration, JSON.stringify({ network: target.network, name: normalizeName(a.name), owner: registry.address, contract: target.contractAddress }), { mode: 0o600 });
+    print(a, { name: a.name, onion: identity.onion, owner: registry.address, txId: r.txId, version: r.version, mailboxes }, () =>
+      `Registered "${a.name}" → ${identity.onion} (owner ${registry.address}, version ${r.version})${mailboxes.length ? `, mailboxes ${mailboxes.join(', ')}` : ''}`);
+  }));
+
+  cli.command('update', "publish this node's current keys and mailbox providers as the next version of its registry record", (y) => keyOptions(registryOptions(y))
+    .option('passphrase-file', { type: 'string' }), (a) => withRegistryWrite(a, async ({ identity, registry, mailboxes }) => {
+    const r = await registry.update(identity, { mailboxes });
+    print(a, { onion: identity.onion, owner: registry.address, txId: r.txId, version: r.version, mailboxes }, () =>
+      `Updated the record of ${registry.address} to version ${r.version}: ${identity.onion}, mailboxes ${mailboxes.length ? mailboxes.join(', ') : 'none'}`);
+  }));
 
   cli.command('lookup <name>', 'resolve and verify a registry name or TRON address', (y) => registryOptions(y).positional('name', { type: 'string', demandOption: true }), async (a) => {
     await cryptoReady();

@@ -11,3 +11,27 @@ export type NodeErrorCode =
   | 'CLOSED'; // the node was closed (the abort reason of its in-flight work)
 
 export class NodeError extends OnionpostError<NodeErrorCode> {}
+
+/**
+ * Why `mailboxes add` / `remove` failed (src/node/mailboxes.ts). A provider's refusal carries the
+ * provider's own code (PROTOCOL.md §14: NOT_PAID, TOO_MANY_USERS, STALE, …); nothing is stored then.
+ */
+export type MailboxesErrorCode =
+  | 'BAD_ADDRESS' // not a v3 onion address
+  | 'TOO_MANY_MAILBOXES' // the node is subscribed at MAX_MAILBOXES providers already
+  | 'UNREACHABLE' // the onion could not be reached (not online, Tor could not connect, timed out)
+  | 'NOT_A_PROVIDER' // the onion answered but serves no mailbox protocol (/mailbox/v1)
+  | 'BAD_TERMS' // the provider's terms are not signed by its identity key, or its answer did not decode
+  | 'NOT_FOUND' // remove: not one of our providers
+  | 'CLOSED' // the node is stopping
+  // the provider refused SUBSCRIBE (its ERROR code):
+  | 'NOT_PAID' | 'TOO_MANY_USERS' | 'STALE' | 'BAD_SIGNATURE' | 'RATE_LIMITED' | 'BUSY' | 'INTERNAL' | 'MALFORMED' | 'REFUSED';
+
+export class MailboxesError extends OnionpostError<MailboxesErrorCode> {
+  /** For a refusal: whether the provider said to try again later. */
+  readonly retryable: boolean;
+  constructor(code: MailboxesErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(code, message, options);
+    this.retryable = options?.retryable ?? false;
+  }
+}

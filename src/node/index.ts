@@ -1,6 +1,7 @@
 /** node/: the wiring module (the only one that knows every layer), its lifecycle, and the networks it can run on. */
 export { OnionpostNode, type NodeOptions, type NodeStatus } from './node.js';
-export { NodeError, type NodeErrorCode } from './errors.js';
+export { MailboxesError, NodeError, type MailboxesErrorCode, type NodeErrorCode } from './errors.js';
+export { UserMailboxes, bundleWithMailboxes, mailboxView, type MailboxView } from './mailboxes.js';
 export { EventBus } from './events.js';
 export { Reachability, selfCheckDelay, type ReachabilityOptions } from './reachability.js';
 export { MemorySwitchboard, NetworkError, loopbackNetwork, memoryNetwork, type NetworkStatus, type PeerNetwork, type PublishTarget } from './network.js';

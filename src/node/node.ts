@@ -35,6 +35,7 @@ import { openStore, type Store } from '../store/index.js';
 import { createWsListener, type GuardStats, type MessageChannel, type WsListener } from '../transport/index.js';
 import { InboundAdmission, type AdmissionStats } from './admission.js';
 import { NodeError } from './errors.js';
+import { UserMailboxes, type MailboxView } from './mailboxes.js';
 import { directoryPayments } from './provider-payments.js';
 import { EventBus } from './events.js';
 import { createMailPort } from './mail-port.js';
@@ -109,6 +110,8 @@ export interface NodeStatus {
   api: { url: string } | null;
   /** What this node holds as a mailbox provider, when it is one. */
   provider: ProviderStats | null;
+  /** The mailbox providers this user subscribed at (`mailboxes add`), in the order added. */
+  mailboxes: MailboxView[];
   warnings: { type: string; alias?: string; message: string }[];
   /** The peer listener's admission counters (src/transport/guard.ts) and the DELIVER budget's (admission.ts). */
   inbound: { connections: GuardStats | null; delivers: AdmissionStats | null };
@@ -136,6 +139,7 @@ export class OnionpostNode {
   readonly #random: RandomBytes;
   readonly #limits: Limits;
   readonly #reachability: Reachability;
+  readonly #mailboxes: UserMailboxes;
   #run: Partial<Running> = {};
   #listener: WsListener | undefined;
   #admission: InboundAdmission | undefined;
@@ -160,7 +164,16 @@ export class OnionpostNode {
       probe: (signal) => this.#probeOwnOnion(signal), clock: this.#clock, logger: this.#log, timeoutMs: opts.selfCheckTimeoutMs ?? 120_000,
       onChange: (reachable) => this.events.emit({ type: 'tor.status', ...this.#o.network.status(), reachable }),
     });
+    this.#mailboxes = new UserMailboxes({
+      identity: opts.identity, store: () => this.store, network: opts.network, clock: this.#clock, limits: this.#limits,
+      logger: this.#log, signal: this.#closeController.signal, ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
+    });
     this.handlers = createHandlers({
+      mailboxes: {
+        add: (onion) => this.#mailboxes.add(onion),
+        list: () => this.#mailboxes.list(),
+        remove: (onion) => this.#mailboxes.remove(onion),
+      },
       address: () => ({ onion: this.identity.onion, identityKey: toHex(this.identity.identityKey), encryptionKey: toHex(this.identity.encryptionKey) }),
       status: () => this.status(),
       store: () => this.store,
@@ -216,6 +229,11 @@ export class OnionpostNode {
 
   get store(): Store {
     return this.#running('store');
+  }
+
+  /** The mailbox providers this user subscribed at: add, list, remove (src/node/mailboxes.ts). */
+  get mailboxes(): UserMailboxes {
+    return this.#mailboxes;
   }
 
   get apiUrl(): string | null {
@@ -280,7 +298,7 @@ export class OnionpostNode {
         // DELIVERs come after HELLO, so `conn` is set (and its peer's name claim known) by then.
         const conn: PeerConnection = connections.accept(ch, {
           onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env, { claimedName: claimedName(conn.peerHello) })),
-          onBundleRequest: () => admission.bundle(ch, () => envelopes.bundleAnswer()),
+          onBundleRequest: () => admission.bundle(ch, () => this.#mailboxes.bundleAnswer(envelopes.bundleAnswer())),
         });
         void conn.ready.then(() => admission.handshakeDone(ch), () => {});
       };
@@ -420,7 +438,8 @@ export class OnionpostNode {
       onion: this.identity.onion, identityKey: toHex(this.identity.identityKey), encryptionKey: toHex(this.identity.encryptionKey),
       reachable: this.reachable, tor: this.#o.network.status(), counts: (store ? { ...store.counts() } : {}) as Record<string, number>,
       peers: { connected: this.#run.connections?.count ?? 0 }, listener: this.#listener ? { port: this.#listener.port } : null,
-      api: this.#api ? { url: this.#api.url } : null, provider: this.#provider?.store.stats() ?? null, warnings: this.#run.contacts?.warnings() ?? [],
+      api: this.#api ? { url: this.#api.url } : null, provider: this.#provider?.store.stats() ?? null,
+      mailboxes: store ? this.#mailboxes.list() : [], warnings: this.#run.contacts?.warnings() ?? [],
       inbound: { connections: this.#listener?.stats() ?? null, delivers: this.#admission?.scheduler.stats() ?? null },
     };
   }

@@ -513,6 +513,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 11,
+    description: 'the mailbox providers this user subscribed at',
+    // The code is in mailbox-providers.ts. One row per provider the node subscribed at (issue 11):
+    // its onion and identity key, the terms it signed (kept with its signature, so they can be shown
+    // to anyone later), when we subscribed, and when we last fetched from it (null: never).
+    up: `
+      CREATE TABLE mailbox_providers (
+        onion         TEXT PRIMARY KEY CHECK (length(onion) = 62 AND onion GLOB '*.onion'),
+        identity_key  TEXT NOT NULL UNIQUE CHECK (${HEX64('identity_key')}),
+        retention_ms  INTEGER NOT NULL CHECK (retention_ms >= 0),
+        quota_bytes   INTEGER NOT NULL CHECK (quota_bytes >= 0),
+        terms_time    INTEGER NOT NULL,
+        terms_sig     BLOB NOT NULL CHECK (length(terms_sig) = 64),
+        subscribed_at INTEGER NOT NULL,
+        last_fetch_at INTEGER
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

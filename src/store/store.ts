@@ -13,6 +13,7 @@ import { openDatabase } from './database.js';
 import { Mailbox } from './mailbox.js';
 import { createMailFolders, type MailFolders } from './mail-folders.js';
 import { createSessionStore, type SessionStore } from './sessions.js';
+import { createMailboxProviders, type MailboxProviders } from './mailbox-providers.js';
 import {
   aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow, peerStateFromRow,
   type AttemptRow, type ContactRow, type MessageRow, type PeerStateRow,
@@ -62,6 +63,7 @@ class SqliteStore implements Store {
   #mail: Mailbox;
   readonly mailFolders: MailFolders;
   readonly sessions: SessionStore;
+  readonly mailboxProviders: MailboxProviders;
 
   constructor(db: Db, now: () => number, logger: StoreOptions['logger'], dedupSkewMs: number, schemaVersion: number) {
     this.#db = db;
@@ -73,6 +75,7 @@ class SqliteStore implements Store {
     this.#mail = new Mailbox(db, now);
     this.mailFolders = createMailFolders(db, { now, run: (what, fn) => this.#run(what, () => this.#tx(fn)) });
     this.sessions = createSessionStore(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
+    this.mailboxProviders = createMailboxProviders(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
   }
 
   /** Every public method runs through here: CLOSED check, SQLite errors mapped to StoreError. */

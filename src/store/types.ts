@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { MailFolders } from './mail-folders.js';
 import type { SessionStore } from './sessions.js';
+import type { MailboxProviders } from './mailbox-providers.js';
 
 export type Direction = 'in' | 'out';
 export type MessageKind = 'mail' | 'chat';
@@ -528,6 +529,10 @@ export interface Store {
   // ── sessions ───────────────────────────────────────────────────────────────
   /** Ratchet states, prekeys, skipped keys, seen tags, receipt keys (sessions.ts), on this same database. */
   readonly sessions: SessionStore;
+
+  // ── mailbox providers ──────────────────────────────────────────────────────
+  /** The mailbox providers this user subscribed at (mailbox-providers.ts), on this same database. */
+  readonly mailboxProviders: MailboxProviders;
 
   // ── settings and housekeeping ──────────────────────────────────────────────
   getSetting(key: string): string | null;

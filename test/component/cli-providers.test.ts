@@ -10,6 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliEnv, oneLineError, runCli, startChainProcess } from '../fixtures/cli.js';
+import { cryptoReady, generateIdentity } from '../../src/crypto/index.js';
+import { silentLogger } from '../../src/log.js';
+import { openStore } from '../../src/store/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'onionpost-cli-providers-'));
 const env = cliEnv(root);
@@ -74,4 +77,31 @@ test('deploy records the directory and a dev token; providers register, list, sh
   assert.equal(json<{ providers: Listing[] }>(['providers', 'list', '--all']).providers.length, 2);
   oneLineError(run(['providers', 'withdraw', '--dev-account', '1']), 'TX_FAILED');
   oneLineError(run(['providers', 'show', 'nobody']), 'USAGE');
+});
+
+test('register and update put the mailbox providers the node subscribed at in its registry record', async () => {
+  await cryptoReady();
+  // The node is not running: the commands read its providers from its store, as `mailboxes add` left them.
+  const dir = join(root, 'registrant');
+  assert.equal(run(['init', '--data-dir', dir, '--kdf', 'fast']).code, 0);
+  const subscribe = (onion: string, identityKey: Uint8Array, at: number) => {
+    const store = openStore({ path: join(dir, 'node.db'), logger: silentLogger() });
+    try {
+      store.mailboxProviders.put({ onion, identityKey: Buffer.from(identityKey).toString('hex'), terms: { retentionMs: 1, quotaBytes: 1, time: 1, sig: new Uint8Array(64) }, subscribedAt: at });
+    } finally {
+      store.close();
+    }
+  };
+  const [p1, p2] = [generateIdentity(), generateIdentity()];
+  subscribe(p1.onion, p1.identityKey, 1);
+  const reg = json<{ mailboxes: string[]; version: number }>(['register', 'mbuser', '--data-dir', dir, '--dev-account', '4']);
+  assert.deepEqual(reg.mailboxes, [p1.onion]);
+  assert.deepEqual(json<{ mailboxes: string[] }>(['lookup', 'mbuser']).mailboxes, [p1.onion]);
+
+  subscribe(p2.onion, p2.identityKey, 2);
+  const up = json<{ mailboxes: string[]; version: number }>(['update', '--data-dir', dir, '--dev-account', '4']);
+  assert.equal(up.version, 2);
+  const look = json<{ mailboxes: string[]; version: number }>(['lookup', 'mbuser']);
+  assert.deepEqual([look.mailboxes, look.version], [[p1.onion, p2.onion], 2]);
+  oneLineError(run(['update', '--data-dir', dir, '--dev-account', '5']), 'NOT_FOUND');
 });

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bin, cliEnv, oneLineError, runCli, startChainProcess } from '../fixtures/cli.js';
+import { bin, cliEnv, oneLineError, runCli, runCliAsync, startChainProcess } from '../fixtures/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'onionpost-cli-'));
 const env = cliEnv(root);
@@ -31,7 +31,7 @@ after(() => {
 test('init, address, --help: clear output; key file 0600 in a 0700 dir', () => {
   const help = run(['--help']);
   assert.equal(help.code, 0);
-  for (const cmd of ['init', 'address', 'start', 'send', 'inbox', 'read', 'outbox', 'status', 'ui', 'contacts', 'testnet', 'chain', 'deploy', 'register', 'lookup', 'sandbox']) {
+  for (const cmd of ['init', 'address', 'start', 'send', 'inbox', 'read', 'outbox', 'status', 'ui', 'contacts', 'testnet', 'chain', 'deploy', 'register', 'update', 'lookup', 'sandbox', 'mailboxes']) {
     assert.match(help.out, new RegExp(`onionpost ${cmd}`), `--help lists ${cmd}`);
   }
   const dir = join(root, 'alice');
@@ -145,13 +145,4 @@ test('start: the sign-in link on stdout as soon as the API is up, the log apart,
 });
 
 /** Like run(), without blocking this process (the node under test may be our child, but the runner's timers must run). */
-function runAsync(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let o = '';
-    let e = '';
-    c.stdout.on('data', (d) => (o += d));
-    c.stderr.on('data', (d) => (e += d));
-    c.on('exit', (code) => resolve({ code, out: o, err: e }));
-  });
-}
+const runAsync = (args: string[]) => runCliAsync(env, args);

@@ -297,6 +297,25 @@ test('every README command, as printed, against the sandbox', { timeout: 400_000
   ok('providers show', run('npx onionpost providers show <owner or onion> --mine', { '<owner or onion>': aliceOnion() }));
   ok('providers pay', run('npx onionpost providers pay <owner or onion> --periods 2 --max-price 5 --dev-account 2', { '<owner or onion>': aliceOnion() }));
 
+  // Alice's node subscribes at carol's provider through Tor (paid first: carol is listed as a priced
+  // provider), lists it, and drops it again.
+  const carolOnion = readPublicIdentity(join(sandboxDir, 'carol', 'identity.json')).onion;
+  ok('pay carol', sh(`npx onionpost providers pay ${carolOnion} --periods 1 --max-price 5 --dev-account 2`));
+  const added = run('npx onionpost mailboxes add <provider onion>', { '<provider onion>': carolOnion });
+  ok('mailboxes add', added);
+  assert.match(added.out, new RegExp(`Subscribed at ${carolOnion}`));
+  const mine = run('npx onionpost mailboxes list');
+  ok('mailboxes list', mine);
+  assert.match(mine.out, new RegExp(carolOnion));
+  assert.deepEqual((await api<{ mailboxes: { onion: string }[] }>(aliceDir, 'node.status')).mailboxes.map((m) => m.onion), [carolOnion]);
+  // …and publishes it in her registry record (she registered with dev account 1 in the sandbox).
+  ok('update', run('npx onionpost update --network dev --dev-account 1'));
+  const record = sh('npx onionpost lookup alice --network dev --json');
+  ok('lookup after update', record);
+  assert.deepEqual((JSON.parse(record.out) as { mailboxes: string[] }).mailboxes, [carolOnion]);
+  ok('mailboxes remove', run('npx onionpost mailboxes remove <provider onion>', { '<provider onion>': carolOnion }));
+  assert.deepEqual((await api<{ mailboxes: { onion: string }[] }>(aliceDir, 'node.status')).mailboxes, []);
+
   // Names offline: while the sandbox runs, --network dev is its chain and registry.
   ok('deploy --network dev', run('npx onionpost deploy --network dev'));
   failsWith('register (alice is registered already)', run('npx onionpost register alice --network dev --dev-account 1'), ['ALREADY_REGISTERED', 'NAME_TAKEN']);

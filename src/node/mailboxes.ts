@@ -1,0 +1,191 @@
+/**
+ * The user's side of mailbox providers (issue 11, items 2 and 10): subscribing at a provider,
+ * remembering it, and listing our providers in the bundle we hand out. Fetching the mail they hold
+ * and the per-contact queues come in later slices; `lastFetchAt` stays null until then.
+ *
+ *   add(onion):   parse → limit → dial <onion>/mailbox/v1 → SUBSCRIBE (signed by our identity key,
+ *                 with our subscriber tag for that provider) → TERMS verified against the key the
+ *                 onion is derived from → stored. Any failure stores nothing.
+ *   remove(onion): forgotten locally (the mailbox protocol has no unsubscribe; the provider drops
+ *                 the account when it holds nothing and its retention passes).
+ *   bundle:       every BUNDLE answer lists our providers (bundleWithMailboxes), re-signed by us.
+ *
+ * The subscriber tag is sent to every provider, priced or free: it is HMAC(our secret, provider
+ * key), so it tells a provider nothing it could link elsewhere, and a priced one finds the payment
+ * recorded under it (crypto/provider.ts) without the node having to ask the chain which kind it is.
+ */
+import { toHex } from '../bytes.js';
+import type { Clock } from '../clock.js';
+import { MAX_MAILBOXES, parseOnionAddress, subscriberTag, subscriberTagKey, type Identity, type OnionAddress } from '../crypto/index.js';
+import type { Limits } from '../limits.js';
+import type { Logger } from '../log.js';
+import { MAILBOX_PATH, MailboxClient, ProviderError, mailboxErrorName } from '../provider/index.js';
+import { decodeBundleAnswer, encodeBundleAnswer, signBundle } from '../session/index.js';
+import type { MailboxProvider, Store } from '../store/index.js';
+import { StoreError } from '../store/index.js';
+import { TransportError } from '../transport/index.js';
+import { MailboxesError, type MailboxesErrorCode } from './errors.js';
+import type { PeerNetwork } from './network.js';
+
+/** What the API, the CLI and `status` show of a provider. */
+export interface MailboxView {
+  onion: string;
+  identityKey: string;
+  terms: { retentionMs: number; quotaBytes: number; time: number; signature: string };
+  subscribedAt: number;
+  lastFetchAt: number | null;
+}
+
+export function mailboxView(p: MailboxProvider): MailboxView {
+  return {
+    onion: p.onion, identityKey: p.identityKey,
+    terms: { retentionMs: p.terms.retentionMs, quotaBytes: p.terms.quotaBytes, time: p.terms.time, signature: toHex(p.terms.sig) },
+    subscribedAt: p.subscribedAt, lastFetchAt: p.lastFetchAt,
+  };
+}
+
+/**
+ * `answer` (a BUNDLE answer of ours, as the session layer makes it) with its bundle listing
+ * `mailboxes`, signed again by `identity`: same keys and prekeys, the one-time prekey passed on,
+ * created now with the same lifetime. Unchanged bytes when `mailboxes` is empty. Pure.
+ */
+export function bundleWithMailboxes(answer: Uint8Array, identity: Identity, mailboxes: readonly OnionAddress[], now: number): Uint8Array {
+  if (mailboxes.length === 0) return answer;
+  const a = decodeBundleAnswer(answer);
+  const b = a.bundle;
+  const bundle = signBundle(identity, {
+    signedPrekey: { id: b.signedPrekeyId, public: b.signedPrekey }, pqPrekey: { id: b.pqPrekeyId, public: b.pqPrekey },
+    now, lifetimeMs: b.expiresAt - b.createdAt, mailboxes: [...mailboxes],
+  });
+  return encodeBundleAnswer({ bundle, oneTimePrekey: a.oneTimePrekey });
+}
+
+export interface UserMailboxesOptions {
+  identity: Identity;
+  store: () => Store;
+  network: PeerNetwork;
+  clock: Clock;
+  limits: Limits;
+  logger: Logger;
+  /** Aborts every add in flight (the node closing). */
+  signal: AbortSignal;
+  /** Dial budget, ms. Default 60 s. */
+  dialTimeoutMs?: number;
+  /** SUBSCRIBE → TERMS deadline, ms. Default 60 s. */
+  requestTimeoutMs?: number;
+}
+
+const REFUSALS: ReadonlySet<string> = new Set(['NOT_PAID', 'TOO_MANY_USERS', 'STALE', 'BAD_SIGNATURE', 'RATE_LIMITED', 'BUSY', 'INTERNAL', 'MALFORMED']);
+
+export class UserMailboxes {
+  readonly #o: UserMailboxesOptions;
+  /** The last bundle answer we re-signed, by the session layer's bundle bytes and our list. */
+  #cache: { key: string; bundle: Uint8Array } | undefined;
+
+  constructor(o: UserMailboxesOptions) {
+    this.#o = o;
+  }
+
+  list(): MailboxView[] {
+    return this.#o.store().mailboxProviders.list().map(mailboxView);
+  }
+
+  onions(): OnionAddress[] {
+    return this.#o.store().mailboxProviders.list().map((p) => p.onion as OnionAddress);
+  }
+
+  /** Subscribes at `onion` and remembers it (again, with fresh terms, if it is one of ours). */
+  async add(address: string): Promise<MailboxView> {
+    let onion: OnionAddress;
+    let providerKey: Uint8Array;
+    try {
+      ({ onion, identityKey: providerKey } = parseOnionAddress(address.trim()));
+    } catch (err) {
+      throw new MailboxesError('BAD_ADDRESS', `"${address}" is not a v3 onion address`, { cause: err });
+    }
+    const providers = this.#o.store().mailboxProviders;
+    const known = providers.get(onion);
+    if (!known && providers.list().length >= MAX_MAILBOXES) throw tooMany();
+    const o = this.#o;
+    const signal = AbortSignal.any([o.signal, AbortSignal.timeout((o.dialTimeoutMs ?? 60_000) + (o.requestTimeoutMs ?? 60_000))]);
+    let channel;
+    try {
+      channel = await o.network.dial(onion, { signal, timeoutMs: o.dialTimeoutMs ?? 60_000, limits: o.limits, path: MAILBOX_PATH });
+    } catch (err) {
+      if (o.signal.aborted) throw new MailboxesError('CLOSED', 'the node is stopping', { cause: err });
+      if (err instanceof TransportError && err.code === 'DIAL_REJECTED' && err.status === 404) {
+        throw new MailboxesError('NOT_A_PROVIDER', `${onion} is online but is not a mailbox provider`, { cause: err });
+      }
+      throw new MailboxesError('UNREACHABLE', `cannot reach ${onion}`, { cause: err });
+    }
+    const client = new MailboxClient({ channel, providerKey, clock: o.clock, maxEnvelope: o.limits.maxEnvelope });
+    let terms;
+    try {
+      const tag = subscriberTag(subscriberTagKey(o.identity), providerKey);
+      terms = await client.subscribe(o.identity, tag, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
+    } catch (err) {
+      throw subscribeError(onion, err, o.signal);
+    } finally {
+      await client.close().catch(() => {});
+    }
+    try {
+      const p = providers.put({ onion, identityKey: toHex(providerKey), terms, subscribedAt: o.clock.now() }, { max: MAX_MAILBOXES });
+      o.logger.info({ provider: onion, retentionMs: terms.retentionMs, quotaBytes: terms.quotaBytes }, 'subscribed at a mailbox provider');
+      return mailboxView(p);
+    } catch (err) {
+      // Another add took the last place while we were subscribing.
+      if (err instanceof StoreError && err.code === 'CONSTRAINT') throw tooMany();
+      throw err;
+    }
+  }
+
+  /** Forgets `onion`; NOT_FOUND when it is not one of ours. */
+  remove(address: string): MailboxView {
+    let onion: string;
+    try {
+      onion = parseOnionAddress(address.trim()).onion;
+    } catch (err) {
+      throw new MailboxesError('BAD_ADDRESS', `"${address}" is not a v3 onion address`, { cause: err });
+    }
+    const store = this.#o.store();
+    const removed = store.batch(() => {
+      const p = store.mailboxProviders.get(onion);
+      if (p) store.mailboxProviders.remove(onion);
+      return p;
+    });
+    if (!removed) throw new MailboxesError('NOT_FOUND', `${onion} is not one of your mailbox providers`);
+    this.#o.logger.info({ provider: onion }, 'mailbox provider removed');
+    return mailboxView(removed);
+  }
+
+  /** Our BUNDLE answer with our providers listed (see bundleWithMailboxes); re-signed only when it or the list changed. */
+  bundleAnswer(answer: Uint8Array): Uint8Array {
+    const onions = this.onions();
+    if (onions.length === 0) return answer;
+    // The one-time prekey (after the bundle) differs per answer; the bundle part is what we re-sign.
+    const a = decodeBundleAnswer(answer);
+    const key = `${toHex(a.bundle.signature)}|${onions.join(',')}`;
+    if (this.#cache?.key !== key) {
+      this.#cache = { key, bundle: decodeBundleAnswer(bundleWithMailboxes(answer, this.#o.identity, onions, this.#o.clock.now())).bundle.bytes };
+    }
+    return encodeBundleAnswer({ bundle: this.#cache.bundle, oneTimePrekey: a.oneTimePrekey });
+  }
+}
+
+function tooMany(): MailboxesError {
+  return new MailboxesError('TOO_MANY_MAILBOXES', `you have ${MAX_MAILBOXES} mailbox providers, the most a bundle lists: remove one first`);
+}
+
+function subscribeError(onion: string, err: unknown, closing: AbortSignal): MailboxesError {
+  if (!(err instanceof ProviderError)) return new MailboxesError('UNREACHABLE', `subscribing at ${onion} failed`, { cause: err });
+  if (err.code === 'REMOTE') {
+    const name = mailboxErrorName(err.remoteCode ?? 0);
+    const code = (REFUSALS.has(name) ? name : 'REFUSED') as MailboxesErrorCode;
+    return new MailboxesError(code, `${onion} refused the subscription: ${err.message}`, { cause: err, retryable: err.retryable });
+  }
+  if (err.code === 'BAD_SIGNATURE' || err.code === 'MALFORMED') {
+    return new MailboxesError('BAD_TERMS', `${onion} answered with terms it did not sign`, { cause: err });
+  }
+  if (closing.aborted) return new MailboxesError('CLOSED', 'the node is stopping', { cause: err });
+  return new MailboxesError('UNREACHABLE', `${onion} did not answer the subscription`, { cause: err });
+}

@@ -1,0 +1,89 @@
+/**
+ * The mailbox providers this user subscribed at (store migration v11, issue 11): what the node
+ * lists in its bundle and registry record, and where it will fetch its mail from. Each row keeps the
+ * provider's signed terms (retention, quota, time, signature) as the provider sent them.
+ *
+ * Every method joins an open `store.batch()`; outside one each is its own transaction.
+ */
+import type { Database } from 'better-sqlite3';
+import { bytes } from './rows.js';
+import { StoreError } from './errors.js';
+
+export interface MailboxProvider {
+  /** The provider's onion address (lower case, `.onion`). */
+  onion: string;
+  /** Its Ed25519 identity key, 64 hex chars (the key its onion is derived from). */
+  identityKey: string;
+  /** The terms it signed when we subscribed. */
+  terms: { retentionMs: number; quotaBytes: number; time: number; sig: Uint8Array };
+  subscribedAt: number;
+  /** When we last fetched mail from it; null: never. */
+  lastFetchAt: number | null;
+}
+
+export interface MailboxProviders {
+  /**
+   * Records a subscription, or replaces the one at the same onion (a new subscription there).
+   * With `max`, refuses (StoreError CONSTRAINT) a new onion when `max` providers are recorded
+   * already: the check and the insert are one transaction.
+   */
+  put(p: Omit<MailboxProvider, 'lastFetchAt'>, opts?: { max?: number }): MailboxProvider;
+  get(onion: string): MailboxProvider | null;
+  /** In the order they were subscribed at. */
+  list(): MailboxProvider[];
+  /** True when there was one to remove. */
+  remove(onion: string): boolean;
+}
+
+interface Row {
+  onion: string;
+  identity_key: string;
+  retention_ms: number;
+  quota_bytes: number;
+  terms_time: number;
+  terms_sig: Buffer;
+  subscribed_at: number;
+  last_fetch_at: number | null;
+}
+
+function fromRow(r: Row): MailboxProvider {
+  return {
+    onion: r.onion, identityKey: r.identity_key,
+    terms: { retentionMs: r.retention_ms, quotaBytes: r.quota_bytes, time: r.terms_time, sig: bytes(r.terms_sig) },
+    subscribedAt: r.subscribed_at, lastFetchAt: r.last_fetch_at,
+  };
+}
+
+export function createMailboxProviders(db: Database, run: <T>(what: string, fn: () => T) => T): MailboxProviders {
+  const s = {
+    upsert: db.prepare(`
+      INSERT INTO mailbox_providers (onion, identity_key, retention_ms, quota_bytes, terms_time, terms_sig, subscribed_at)
+      VALUES (@onion, @identity_key, @retention_ms, @quota_bytes, @terms_time, @terms_sig, @subscribed_at)
+      ON CONFLICT (onion) DO UPDATE SET identity_key = excluded.identity_key, retention_ms = excluded.retention_ms,
+        quota_bytes = excluded.quota_bytes, terms_time = excluded.terms_time, terms_sig = excluded.terms_sig,
+        subscribed_at = excluded.subscribed_at`),
+    get: db.prepare('SELECT * FROM mailbox_providers WHERE onion = ?'),
+    list: db.prepare('SELECT * FROM mailbox_providers ORDER BY subscribed_at, onion'),
+    count: db.prepare('SELECT count(*) AS n FROM mailbox_providers'),
+    remove: db.prepare('DELETE FROM mailbox_providers WHERE onion = ?'),
+  };
+  const get = (onion: string) => {
+    const r = s.get.get(onion) as Row | undefined;
+    return r ? fromRow(r) : null;
+  };
+  return {
+    put: (p, opts = {}) => run('mailboxProviders.put', () => {
+      if (opts.max !== undefined && !get(p.onion) && (s.count.get() as { n: number }).n >= opts.max) {
+        throw new StoreError('CONSTRAINT', `at most ${opts.max} mailbox providers`);
+      }
+      s.upsert.run({
+        onion: p.onion, identity_key: p.identityKey, retention_ms: p.terms.retentionMs, quota_bytes: p.terms.quotaBytes,
+        terms_time: p.terms.time, terms_sig: Buffer.from(p.terms.sig), subscribed_at: p.subscribedAt,
+      });
+      return get(p.onion)!;
+    }),
+    get: (onion) => run('mailboxProviders.get', () => get(onion)),
+    list: () => run('mailboxProviders.list', () => (s.list.all() as Row[]).map(fromRow)),
+    remove: (onion) => run('mailboxProviders.remove', () => s.remove.run(onion).changes > 0),
+  };
+}
