@@ -113,7 +113,8 @@ test('start before init says to run init, before asking for a passphrase', () =>
 test('start: the sign-in link on stdout as soon as the API is up, the log apart, the token nowhere; ui and status answer', async () => {
   const dir = join(root, 'alice');
   const logFile = join(root, 'alice-node.log');
-  const child = spawn(process.execPath, [bin, 'start', '--data-dir', dir, '--loopback', join(root, 'lb'), '--log-file', logFile, '--log-level', 'debug'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Any free ports for the mail bridge: the default ones may be taken by another node on this machine.
+  const child = spawn(process.execPath, [bin, 'start', '--data-dir', dir, '--loopback', join(root, 'lb'), '--log-file', logFile, '--log-level', 'debug', '--smtp-port', '0', '--imap-port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
