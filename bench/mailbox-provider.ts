@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     onChannel: (ch) => void ch.close(CloseCode.GOING_AWAY, 'mailbox only'),
     routes: {
       [MAILBOX_PATH]: (ch) => {
-        service.serve(ch);
+        service.serve(ch, { onProven: () => listener?.setTrust(ch, 'proven') });
         ch.once('message', () => listener?.handshakeDone(ch));
       },
     },

@@ -369,7 +369,7 @@ export class OnionpostNode {
     this.#provider = { store, service };
     service.startHousekeeping();
     return (ch) => {
-      service.serve(ch);
+      service.serve(ch, { onProven: () => this.#listener?.setTrust(ch, 'proven') });
       // The mailbox protocol has no HELLO: its first message ends the pending handshake.
       ch.once('message', () => this.#listener?.handshakeDone(ch));
     };

@@ -118,8 +118,14 @@ export class MailboxService {
     run();
   }
 
-  /** Serves `channel` until it closes. */
-  serve(channel: MessageChannel): void {
+  /**
+   * Serves `channel` until it closes. `onProven` runs once, after the first request that proved
+   * something (a valid signature, or a write or read capability): the node then moves the
+   * connection off the anonymous budget, as a peer connection is after its first DELIVER that
+   * opens. Public-queue deposits prove nothing.
+   */
+  serve(channel: MessageChannel, opts: { onProven?: () => void } = {}): void {
+    let proven = false;
     const bucket = new TokenBucket(this.#limits.requestsPerSecond, this.#limits.requestBurst, this.#o.clock.now());
     let queued = 0;
     let chain: Promise<void> = Promise.resolve();
@@ -155,7 +161,12 @@ export class MailboxService {
       const req = f;
       chain = chain.then(async () => {
         try {
-          answer({ ...(await this.handle(req)), id: req.id });
+          const a = await this.handle(req);
+          answer({ ...a, id: req.id });
+          if (!proven && a.type !== 'ERROR' && (req.type !== 'DEPOSIT' || req.writeCap !== null)) {
+            proven = true;
+            opts.onProven?.();
+          }
         } finally {
           queued--;
         }

@@ -66,3 +66,26 @@ test('a node without the role has no /mailbox/v1; unknown paths are refused with
   const port = n.status().listener!.port;
   await assert.rejects(dialWs({ url: `ws://127.0.0.1:${port}/other`, timeoutMs: 5_000, limits: {} }), (e: unknown) => e instanceof TransportError && e.code === 'DIAL_REJECTED');
 });
+
+test('a user who proved a capability is not held to the anonymous frame budget: 190 deposits and their fetch on one connection, default limits', async () => {
+  // The listener lets an unproven connection send 128 frames at once, then 20/s (src/limits.ts);
+  // the provider's own budget is 50 requests/s with a burst of 200.
+  assert.ok(DEFAULT_LIMITS.unprovenFrameBurst < 190 && 190 < 200);
+  const p = await nodes.make('provider-busy', { identity: providerId, provider: { dbPath: join(nodes.root, 'busy-held.db') } });
+  const c = await client(p.identity.onion);
+  await c.subscribe(alice, null);
+  const queue = new Uint8Array(16).fill(4);
+  const write = new Uint8Array(32).fill(5);
+  const read = new Uint8Array(32).fill(6);
+  await c.createQueue(alice, queue, { write, read });
+  for (let i = 0; i < 190 - 3; i++) await c.deposit(queue, write, new Uint8Array(1024).fill(i % 256));
+  const seqs: number[] = [];
+  for (let round = 0; round < 10 && seqs.length < 187; round++) {
+    const held = await c.fetch(queue, read, seqs.at(-1) ?? 0);
+    seqs.push(...held.map((h) => h.seq));
+  }
+  assert.equal(seqs.length, 187, 'every deposit fetched on the same connection');
+  assert.equal(await c.ack(queue, read, seqs.slice(0, 1024)), 187);
+  assert.equal(p.status().provider?.held, 0);
+  await c.close();
+});
