@@ -9,7 +9,7 @@ import { connectToNode } from '../api/index.js';
 import { print, type GlobalArgs } from './common.js';
 import { table, when } from './format.js';
 
-interface MailboxView {
+export interface MailboxView {
   onion: string;
   terms: { retentionMs: number; quotaBytes: number };
   subscribedAt: number;
@@ -26,7 +26,7 @@ export function termsWords(t: MailboxView['terms']): string {
 }
 
 /** Subscribing goes through Tor to the provider: allow for a slow circuit. */
-const ADD_TIMEOUT_MS = 150_000;
+export const ADD_TIMEOUT_MS = 150_000;
 
 export function registerMailboxCommands(cli: Argv<GlobalArgs>): void {
   const node = (a: GlobalArgs) => connectToNode(a.dataDir);

@@ -2,7 +2,9 @@
  * `onionpost providers …`: the mailbox-provider directory on TRON. Finding providers (list, show),
  * paying one for this identity's subscription (pay), and running one (register, leave, withdraw).
  * Each takes --network (mainnet, nile, shasta, dev) and --json. Choosing which providers a node
- * uses (`use`, `drop`) belongs with the node's mailboxes and lands with them.
+ * uses (`use`, `drop`) finds the provider in the directory and asks the running node to subscribe
+ * there or to drop it (the node's mailboxes.add / mailboxes.remove; `onionpost mailboxes` does the
+ * same by onion, without the directory).
  *
  * What a payment links on chain: the paying TRON account to that provider, the amount and the
  * paid-until date, under a subscriber tag that only this identity and the provider can tie to the
@@ -12,7 +14,9 @@
 import type { Argv } from 'yargs';
 import { cryptoReady, readKeyFile, subscriberTag, subscriberTagKey, parseOnionAddress } from '../crypto/index.js';
 import { createProviderDirectory, parseTronAddress, type ProviderDirectory, type ProviderListing, type ProviderTerms } from '../registry/index.js';
+import { connectToNode } from '../api/index.js';
 import { print, type GlobalArgs } from './common.js';
+import { ADD_TIMEOUT_MS, termsWords, type MailboxView } from './mailbox-commands.js';
 import { dataPaths } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
 import { tronKey } from './tron-key.js';
@@ -129,6 +133,21 @@ export function registerProviderCommands(cli: Argv<GlobalArgs>): void {
           `Paid ${formatAmount(paid.amount, paid.token)} to ${p.onion} from ${d.address}\n  paid until ${new Date(paid.paidUntil).toISOString()} (tx ${paid.txId})`);
       });
     })
+    .command('use <provider>', 'have your running node subscribe at a listed provider (TRON owner address or onion; pay it first if it has a price)', (yy) => directoryOptions(yy)
+      .positional('provider', { type: 'string', demandOption: true }), async (a) => {
+      await cryptoReady();
+      const p = await withDirectory(a, false, (d) => findProvider(d, a.provider));
+      const m = await connectToNode(a.dataDir).call<MailboxView>('mailboxes.add', { onion: p.onion }, { timeoutMs: ADD_TIMEOUT_MS });
+      print(a, { ...listingView(p), mailbox: m }, () => `Using ${p.onion} (${p.terms.price === 0n ? 'free' : `${formatAmount(p.terms.price, p.terms.token)} per 30 days`}; stake ${formatAmount(p.stakeSun, null)}): it ${termsWords(m.terms)}`);
+    })
+    .command('drop <provider>', 'have your running node stop using a provider (TRON owner address or onion)', (yy) => directoryOptions(yy)
+      .positional('provider', { type: 'string', demandOption: true }), async (a) => {
+      await cryptoReady();
+      // An onion needs no directory; an owner address is looked up to find its onion.
+      const onion = parseTronAddress(a.provider) ? (await withDirectory(a, false, (d) => findProvider(d, a.provider))).onion : a.provider;
+      const m = await connectToNode(a.dataDir).call<MailboxView>('mailboxes.remove', { onion });
+      print(a, m, () => `Dropped ${m.onion}`);
+    })
     .command('register', "list this node as a mailbox provider, staking TRX", (yy) => keyOptions(directoryOptions(yy))
       .option('retention-days', { type: 'number', default: 14 })
       .option('quota-mb', { type: 'number', default: 256 })
@@ -156,5 +175,5 @@ export function registerProviderCommands(cli: Argv<GlobalArgs>): void {
         print(a, { owner: d.address, txId: r.txId }, () => `Stake withdrawn (tx ${r.txId})`);
       });
     })
-    .demandCommand(1, 'providers list | show | pay | register | leave | withdraw'), () => {});
+    .demandCommand(1, 'providers list | show | pay | use | drop | register | leave | withdraw'), () => {});
 }

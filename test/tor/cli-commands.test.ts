@@ -315,6 +315,13 @@ test('every README command, as printed, against the sandbox', { timeout: 400_000
   assert.deepEqual((JSON.parse(record.out) as { mailboxes: string[] }).mailboxes, [carolOnion]);
   ok('mailboxes remove', run('npx onionpost mailboxes remove <provider onion>', { '<provider onion>': carolOnion }));
   assert.deepEqual((await api<{ mailboxes: { onion: string }[] }>(aliceDir, 'node.status')).mailboxes, []);
+  // The same through the directory: carol found by her onion, subscribed at, then dropped.
+  const used = run('npx onionpost providers use <owner or onion>', { '<owner or onion>': carolOnion });
+  ok('providers use', used);
+  assert.match(used.out, new RegExp(`Using ${carolOnion} \\(1 TRX per 30 days; stake 100 TRX\\): it keeps mail 30 days, up to 64 MB`));
+  assert.deepEqual((await api<{ mailboxes: { onion: string }[] }>(aliceDir, 'node.status')).mailboxes.map((m) => m.onion), [carolOnion]);
+  ok('providers drop', run('npx onionpost providers drop <owner or onion>', { '<owner or onion>': carolOnion }));
+  assert.deepEqual((await api<{ mailboxes: { onion: string }[] }>(aliceDir, 'node.status')).mailboxes, []);
 
   // Names offline: while the sandbox runs, --network dev is its chain and registry.
   ok('deploy --network dev', run('npx onionpost deploy --network dev'));
