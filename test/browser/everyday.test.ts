@@ -26,7 +26,7 @@ import { silentLogger } from '../../src/log.js';
 import { OnionpostNode, loopbackNetwork } from '../../src/node/index.js';
 import { createTronRegistry, type IdentityRegistry } from '../../src/registry/index.js';
 import { createWebHandler } from '../../src/web/index.js';
-import { CHROMIUM_ARGS, KEEP_SHOTS, SHOTS, WAIT, jsErrors, openUi, shot } from '../fixtures/browser.js';
+import { CHROMIUM_ARGS, KEEP_SHOTS, SHOTS, WAIT, jsErrors, openUi, phoneLayout, shot } from '../fixtures/browser.js';
 import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
 
 const CTX = { viewport: { width: 1200, height: 800 }, reducedMotion: 'reduce' as const, locale: 'en-GB', timezoneId: 'UTC' };
@@ -409,11 +409,11 @@ test('390-px phone screen: every view fits without horizontal scrolling, and the
   try {
     const firstIn = bob.store.listMessages({ direction: 'in', kind: 'mail', limit: 1 })[0]!;
     const page = await openUi(ctx, bob);
-    const views = ['#/inbox', '#/archive', `#/read/${firstIn.id}`, '#/search?q=alice', '#/chats', `#/chat/${alice.identity.onion}`, '#/compose', '#/drafts', '#/outbox', '#/sent', '#/contacts', '#/contact/Alice', '#/status'];
+    const views = ['#/inbox', '#/archive', `#/read/${firstIn.id}`, '#/search?q=alice', '#/chats', `#/chat/${alice.identity.onion}`, '#/compose', '#/drafts', '#/outbox', '#/sent', '#/contacts', '#/contact/Alice', '#/mailboxes', '#/status'];
     for (const v of views) {
       await go(page, v);
       await page.waitForTimeout(50);
-      const m = (await page.evaluate(`({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth, header: document.querySelector('header.top').getBoundingClientRect().height })`)) as { sw: number; cw: number; header: number };
+      const m = await phoneLayout(page);
       assert.ok(m.sw <= m.cw, `${v}: page is ${m.sw} px wide on a ${m.cw} px screen`);
       assert.ok(m.header <= 64, `${v}: header takes ${m.header} px`);
       assert.doesNotMatch((await page.locator('main').innerText()), /\b(null|undefined|NaN)\b/, `${v}: no placeholder leaks into the page`);

@@ -1,6 +1,6 @@
 // The single-page app: a hash router (#/inbox, #/archive, #/search?q=…, #/read/<id>, #/chats,
 // #/chat/<onion>, #/compose?to=…, #/drafts, #/outbox, #/sent, #/contacts, #/contact/<alias>,
-// #/status), the shared header (unread count, held count, key-change alerts, connection state), the
+// #/mailboxes, #/status), the shared header (unread count, held count, key-change alerts, connection state), the
 // unread count in the tab title, desktop notifications (when the user allowed them), the live
 // event stream, and the polite announcer. Each view module exports
 //   mount(ctx, route) → Promise<{ el, title, refresh?(), onEvent?(ev), destroy?() }>
@@ -17,10 +17,11 @@ import * as drafts from './views/drafts.js';
 import * as outbox from './views/outbox.js';
 import * as contacts from './views/contacts.js';
 import * as contact from './views/contact.js';
+import * as mailboxes from './views/mailboxes.js';
 import * as status from './views/status.js';
 
 const VIEWS = {
-  inbox, archive: inbox, search, read, chats, chat, compose, drafts, outbox, sent: outbox, contacts, contact, status,
+  inbox, archive: inbox, search, read, chats, chat, compose, drafts, outbox, sent: outbox, contacts, contact, mailboxes, status,
 };
 /** Which nav entry a route belongs to. */
 const SECTION = { archive: 'inbox', search: 'inbox', read: 'inbox', chat: 'chats', drafts: 'compose', sent: 'outbox', contact: 'contacts' };

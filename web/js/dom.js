@@ -168,6 +168,20 @@ export async function copyText(text, selectEl) {
   }
 }
 
+/**
+ * A destructive button's confirmation step: `ask` hides itself and shows `question`, `confirm` and
+ * `cancel` (which gets the focus); `cancel` goes back. `confirm`'s own click does the work.
+ */
+export function confirmStep(ask, question, confirm, cancel) {
+  const asking = (yes) => {
+    ask.hidden = yes;
+    confirm.hidden = cancel.hidden = question.hidden = !yes;
+    (yes ? cancel : ask).focus();
+  };
+  ask.addEventListener('click', () => asking(true));
+  cancel.addEventListener('click', () => asking(false));
+}
+
 /** Runs `fn` at most once per `ms`, trailing (for bursts of events). */
 export function debounce(fn, ms = 100) {
   let t = null;

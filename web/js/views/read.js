@@ -3,7 +3,7 @@
 // (to the sender's name, not the onion), archive, mark unread, delete. Opening it marks the
 // thread's received messages read.
 import { ApiError } from '../api.js';
-import { base64ToBlob, bytesLabel, debounce, deliveryText, h, peer, peerEl, replySubject, stateBadge, timeEl } from '../dom.js';
+import { base64ToBlob, bytesLabel, confirmStep, debounce, deliveryText, h, peer, peerEl, replySubject, stateBadge, timeEl } from '../dom.js';
 
 /** The compose link that replies to `m` in its thread, addressed by name when the node knows one. */
 function replyHref(m) {
@@ -121,13 +121,7 @@ function actions(ctx, msg) {
   const confirmDel = h('button', { type: 'button', class: 'danger', testid: 'delete-confirm', hidden: true }, 'Delete for good');
   const keep = h('button', { type: 'button', testid: 'delete-cancel', hidden: true }, 'Keep it');
   const question = h('span', { class: 'confirm-text', hidden: true }, 'Delete this message from this node? It cannot be undone.');
-  const toggle = (asking) => {
-    del.hidden = asking;
-    confirmDel.hidden = keep.hidden = question.hidden = !asking;
-    (asking ? keep : del).focus();
-  };
-  del.addEventListener('click', () => toggle(true));
-  keep.addEventListener('click', () => toggle(false));
+  confirmStep(del, question, confirmDel, keep);
   confirmDel.addEventListener('click', async () => {
     try {
       await ctx.rpc('messages.delete', { id: msg.id });

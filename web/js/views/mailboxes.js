@@ -1,0 +1,123 @@
+// Mailboxes (#/mailboxes): the mailbox providers this node subscribed at (mailboxes.list: onion,
+// retention, quota, when subscribed, last fetch), a form that subscribes at one by onion
+// (mailboxes.add; a refusal in plain words from its code), and remove with a confirmation step.
+import { ApiError } from '../api.js';
+import { confirmStep, h, timeEl } from '../dom.js';
+import { copyOnion } from './contacts.js';
+
+const DAY = 24 * 3600 * 1000;
+const MB = 1024 * 1024;
+
+/** 14 → "14 days", 1.5 → "1.5 days". */
+function days(ms) {
+  const d = ms / DAY;
+  return `${Number.isInteger(d) ? d : d.toFixed(1)} day${d === 1 ? '' : 's'}`;
+}
+
+function megabytes(bytes) {
+  const m = bytes / MB;
+  return `${Number.isInteger(m) ? m : m.toFixed(1)} MB`;
+}
+
+/** Why mailboxes.add was refused, in plain words, by the node's error code (src/node/errors.ts). */
+export function refusalWords(err, onion) {
+  if (!(err instanceof ApiError)) return String(err?.message ?? err);
+  switch (err.code) {
+    case 'NOT_PAID': return `This provider is paid: pay it first (onionpost providers pay ${onion || '<onion>'} --periods 1), then add it again.`;
+    case 'UNREACHABLE': return 'Cannot reach this onion: it is not online, or Tor could not connect to it. Try again later.';
+    case 'NOT_A_PROVIDER': return 'This onion is online but is not a mailbox provider.';
+    case 'BAD_ADDRESS': return 'That is not a v3 .onion address (56 letters and digits, then .onion).';
+    case 'TOO_MANY_MAILBOXES': return 'You use 8 providers already, the most a node lists: remove one first.';
+    case 'TOO_MANY_USERS': return 'This provider is full: it takes no more users.';
+    case 'BAD_TERMS': return 'The provider answered with terms its key did not sign: not added.';
+    case 'STALE': return 'The provider found our request too old or too new: check this computer\'s clock.';
+    case 'RATE_LIMITED': case 'BUSY': return 'The provider is busy: try again in a minute.';
+    case 'CLOSED': return 'Your node is stopping.';
+    case 'OFFLINE': return err.message;
+    default: return `The provider refused: ${err.message}`;
+  }
+}
+
+function mailboxCard(ctx, m, refresh) {
+  const status = h('p', { class: 'error', role: 'alert', hidden: true });
+  const remove = h('button', { type: 'button', class: 'danger-outline', testid: 'mailbox-remove' }, 'Remove');
+  const confirm = h('button', { type: 'button', class: 'danger', testid: 'mailbox-remove-confirm', hidden: true }, 'Remove it');
+  const keep = h('button', { type: 'button', testid: 'mailbox-remove-cancel', hidden: true }, 'Keep it');
+  const question = h('span', { class: 'confirm-text', hidden: true },
+    'Stop using this provider? It leaves the bundle your node hands out.');
+  confirmStep(remove, question, confirm, keep);
+  confirm.addEventListener('click', async () => {
+    confirm.disabled = true;
+    try {
+      await ctx.rpc('mailboxes.remove', { onion: m.onion });
+      ctx.announce('Mailbox provider removed.');
+      await refresh();
+    } catch (err) {
+      confirm.disabled = false;
+      status.hidden = false;
+      status.textContent = err instanceof ApiError ? err.message : String(err?.message ?? err);
+    }
+  });
+  return h('li', { class: 'card mailbox', testid: 'mailbox', 'data-onion': m.onion },
+    h('dl', { class: 'kv' },
+      h('dt', {}, 'Onion'), copyOnion({ onion: m.onion, alias: 'this provider' }),
+      h('dt', {}, 'Keeps mail'), h('dd', { testid: 'mailbox-retention' }, days(m.terms.retentionMs)),
+      h('dt', {}, 'Quota'), h('dd', { testid: 'mailbox-quota' }, megabytes(m.terms.quotaBytes)),
+      h('dt', {}, 'Subscribed'), h('dd', { testid: 'mailbox-subscribed' }, timeEl(m.subscribedAt)),
+      h('dt', {}, 'Last fetch'), h('dd', { testid: 'mailbox-last-fetch' }, m.lastFetchAt === null ? 'never' : timeEl(m.lastFetchAt))),
+    h('div', { class: 'actions' }, remove, question, confirm, keep),
+    status);
+}
+
+export async function mount(ctx) {
+  const list = h('ul', { class: 'mailboxes', testid: 'mailbox-list' });
+  const empty = h('p', { class: 'empty', hidden: true, testid: 'mailbox-empty' },
+    'No mailbox providers yet. A provider holds mail for you while your node is offline; add one by its onion below.');
+
+  const onion = h('input', { id: 'm-onion', name: 'onion', required: true, maxlength: 100, autocomplete: 'off', spellcheck: 'false', testid: 'mailbox-address', 'aria-describedby': 'm-onion-hint' });
+  const add = h('button', { type: 'submit', class: 'primary', testid: 'mailbox-add' }, 'Add');
+  const addMsg = h('p', { class: 'result', hidden: true, 'aria-live': 'polite', testid: 'mailbox-add-result' });
+  const form = h('form', { class: 'card form inline', 'aria-labelledby': 'm-add-h' },
+    h('h2', { id: 'm-add-h' }, 'Add a provider'),
+    h('div', { class: 'row' },
+      h('div', { class: 'field grow' }, h('label', { for: 'm-onion' }, 'Provider onion'), onion,
+        h('p', { class: 'hint', id: 'm-onion-hint' }, 'Your node subscribes there through Tor and keeps the terms the provider signs. This can take a minute.')),
+      add),
+    addMsg);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const address = onion.value.trim();
+    add.disabled = true;
+    addMsg.hidden = false;
+    addMsg.className = 'result pending';
+    addMsg.dataset.code = '';
+    addMsg.textContent = 'Subscribing…';
+    try {
+      const m = await ctx.rpc('mailboxes.add', { onion: address });
+      addMsg.className = 'result ok';
+      addMsg.textContent = `Subscribed: it keeps mail ${days(m.terms.retentionMs)}, up to ${megabytes(m.terms.quotaBytes)}.`;
+      onion.value = '';
+      await refresh();
+    } catch (err) {
+      addMsg.className = 'result error';
+      addMsg.dataset.code = err instanceof ApiError ? err.code : '';
+      addMsg.textContent = refusalWords(err, address);
+    } finally {
+      add.disabled = false;
+    }
+  });
+
+  const el = h('section', { class: 'view' },
+    h('div', { class: 'view-head' }, h('h1', { tabindex: -1 }, 'Mailboxes')),
+    h('p', { class: 'muted' }, 'Providers that hold mail for you while your node is offline. Your node lists them in the keys it hands out.'),
+    list, empty, form);
+
+  async function refresh() {
+    const ms = await ctx.rpc('mailboxes.list');
+    list.replaceChildren(...ms.map((m) => mailboxCard(ctx, m, refresh)));
+    empty.hidden = ms.length > 0;
+  }
+
+  await refresh();
+  return { el, title: 'Mailboxes', refresh: () => void refresh().catch(() => {}) };
+}
