@@ -417,6 +417,9 @@ test('390-px phone screen: every view fits without horizontal scrolling, and the
       assert.ok(m.sw <= m.cw, `${v}: page is ${m.sw} px wide on a ${m.cw} px screen`);
       assert.ok(m.header <= 64, `${v}: header takes ${m.header} px`);
       assert.doesNotMatch((await page.locator('main').innerText()), /\b(null|undefined|NaN)\b/, `${v}: no placeholder leaks into the page`);
+      // The nav scrolls sideways on a phone: its current entry is in sight.
+      const current = (await page.locator('nav a[data-nav][aria-current="page"]').boundingBox())!;
+      assert.ok(current.x >= 0 && current.x + current.width <= m.cw + 0.5, `${v}: the current nav entry is in sight (x ${current.x}, width ${current.width})`);
       if (v === '#/inbox') await shot(page, 'phone-inbox');
       if (v.startsWith('#/chat/')) await shot(page, 'phone-chat');
     }

@@ -170,8 +170,11 @@ function parseRoute() {
 function markNav(name) {
   const section = SECTION[name] ?? name;
   for (const a of nav.querySelectorAll('a[data-nav]')) {
-    if (a.dataset.nav === section) a.setAttribute('aria-current', 'page');
-    else a.removeAttribute('aria-current');
+    if (a.dataset.nav === section) {
+      a.setAttribute('aria-current', 'page');
+      // On a narrow screen the nav scrolls sideways: keep the current entry in sight.
+      a.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    } else a.removeAttribute('aria-current');
   }
 }
 
