@@ -70,8 +70,13 @@ export async function mount(ctx, route) {
     }
   });
 
+  // An answer overtaken by a newer request's is dropped: it would put older states back on screen.
+  let asked = 0;
   async function reload() {
-    convo = await ctx.rpc('messages.conversation', { peer: peerOnion, limit: 200, markRead: !document.hidden });
+    const n = ++asked;
+    const answer = await ctx.rpc('messages.conversation', { peer: peerOnion, limit: 200, markRead: !document.hidden });
+    if (n !== asked) return;
+    convo = answer;
     render();
     ctx.refreshGlobals();
   }
@@ -88,7 +93,9 @@ export async function mount(ctx, route) {
     refresh: again,
     onEvent(ev) {
       if (ev.type === 'message.received' && ev.from === convo.peer) again();
-      if (ev.type === 'message.state' && convo.messages.some((m) => m.id === ev.id)) again();
+      // A message just sent may be delivered before the reload that lists it answers: a state
+      // change of a message not on screen yet is looked at too.
+      if (ev.type === 'message.state') again();
       if (ev.type === 'message.read' && convo.messages.some((m) => m.id === ev.id)) again();
     },
     destroy() {
