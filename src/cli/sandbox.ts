@@ -24,12 +24,9 @@ import { deployAll, writeDeployment } from '../contract/index.js';
 import {
   KDF_FAST, cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, readKeyFile, subscriberTag, subscriberTagKey, writeKeyFile, type Identity,
 } from '../crypto/index.js';
-import { systemClock } from '../clock.js';
 import { describeError } from '../errors.js';
 import { createLogger, logDestination } from '../log.js';
-import { DEFAULT_LIMITS } from '../limits.js';
-import { OnionpostNode, torNetwork, type PeerNetwork } from '../node/index.js';
-import { MAILBOX_PATH, MailboxClient } from '../provider/index.js';
+import { OnionpostNode, torNetwork } from '../node/index.js';
 import { createProviderDirectory, createTronRegistry, type IdentityRegistry, type ProviderDirectory } from '../registry/index.js';
 import { TronWeb } from 'tronweb';
 import { readTestNetwork, upTestNetwork, type TestNetworkInfo } from '../tor/index.js';
@@ -53,7 +50,6 @@ interface Member {
   name: string;
   identity: Identity;
   node: OnionpostNode;
-  network: PeerNetwork;
   registry: IdentityRegistry;
   directory: ProviderDirectory;
   dataDir: string;
@@ -74,8 +70,9 @@ interface MarketDemo {
 
 /**
  * carol lists her provider in the directory (unless a kept --dir already did), bob pays for one
- * period of his subscription from his TRON account, then subscribes at carol's onion through his
- * own tor: carol answers with her signed terms only because the payment is on chain.
+ * period of his subscription from his TRON account, then his node subscribes at carol's onion
+ * through its own tor (mailboxes.add): carol answers with her signed terms only because the
+ * payment is on chain.
  */
 async function providerMarketDemo(provider: Member, user: Member, signal: AbortSignal): Promise<MarketDemo> {
   const out: MarketDemo = { provider: provider.name, listed: false, pricePer30Days: '1 TRX', paidBy: user.name, paidUntil: 0, subscribed: false };
@@ -87,16 +84,12 @@ async function providerMarketDemo(provider: Member, user: Member, signal: AbortS
     const tag = subscriberTag(subscriberTagKey(user.identity), provider.identity.identityKey);
     const paid = await user.directory.pay(owner, tag, 1, { signal, maxPrice: PROVIDER_TERMS.price });
     out.paidUntil = paid.paidUntil;
-    const channel = await user.network.dial(provider.identity.onion, { signal, timeoutMs: 120_000, limits: {}, path: MAILBOX_PATH });
-    const client = new MailboxClient({ channel, providerKey: provider.identity.identityKey, clock: systemClock, maxEnvelope: DEFAULT_LIMITS.maxEnvelope });
-    try {
-      const terms = await client.subscribe(user.identity, tag, { signal, timeoutMs: 60_000 });
-      out.subscribed = true;
-      out.retentionDays = Math.round(terms.retentionMs / 86_400_000);
-      out.quotaMB = Math.round(terms.quotaBytes / 2 ** 20);
-    } finally {
-      await client.close();
-    }
+    // What `onionpost mailboxes add` does: bob's node subscribes (signed, with this same tag),
+    // verifies carol's signed terms and remembers her.
+    const { terms } = await user.node.mailboxes.add(provider.identity.onion);
+    out.subscribed = true;
+    out.retentionDays = Math.round(terms.retentionMs / 86_400_000);
+    out.quotaMB = Math.round(terms.quotaBytes / 2 ** 20);
   } catch (err) {
     out.error = describeError(err);
   }
@@ -219,7 +212,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
           });
           await node.start();
           writeFileSync(join(dataDir, API_ENDPOINT_FILE), JSON.stringify({ url: node.apiUrl, pid: process.pid }), { mode: 0o600 });
-          members.push({ name, identity, node, network, registry, directory, dataDir });
+          members.push({ name, identity, node, registry, directory, dataDir });
         }));
         members.sort((x, y) => NAMES.indexOf(x.name as never) - NAMES.indexOf(y.name as never));
 
