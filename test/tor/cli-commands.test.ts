@@ -18,13 +18,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectToNode } from '../../src/api/index.js';
 import { cryptoReady, generateIdentity, readPublicIdentity } from '../../src/crypto/index.js';
+import { processesMentioning } from '../fixtures/tor.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = join(REPO, 'bin', 'onionpost.js');
@@ -100,19 +101,6 @@ function readmeCommands(): string[] {
   return [...found];
 }
 
-/** PIDs of processes whose command line mentions `needle`. */
-function processesMentioning(needle: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) out.push(Number(p));
-    } catch {
-      // gone already
-    }
-  }
-  return out;
-}
 
 async function until<T>(what: string, ms: number, fn: () => T | undefined | null | false): Promise<T> {
   const end = Date.now() + ms;

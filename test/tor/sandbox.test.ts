@@ -7,28 +7,16 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processesMentioning } from '../fixtures/tor.js';
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '../../../bin/onionpost.js');
 const dir = mkdtempSync(join(tmpdir(), 'onionpost-sandbox-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** PIDs of processes whose command line mentions `needle` (our sandbox dir). */
-function processesMentioning(needle: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) out.push(Number(p));
-    } catch {
-      // gone already
-    }
-  }
-  return out;
-}
 
 test('sandbox --once: all demo messages delivered, exit 0, no tor left', { timeout: 400_000 }, async () => {
   const child = spawn(process.execPath, [bin, 'sandbox', '--once', '--json', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
