@@ -9,30 +9,19 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { TronWeb } from 'tronweb';
 import { toHex } from '../../src/bytes.js';
-import { startDevChain, type DevChain } from '../../src/chain/index.js';
-import { deployRegistry } from '../../src/contract/index.js';
 import { generateIdentity } from '../../src/crypto/index.js';
 import { MESSAGE_CAPACITY } from '../../src/session/index.js';
 import { silentLogger } from '../../src/log.js';
 import { OnionpostNode, loopbackNetwork } from '../../src/node/index.js';
-import { createTronRegistry, type IdentityRegistry } from '../../src/registry/index.js';
+import type { IdentityRegistry } from '../../src/registry/index.js';
 import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
+import { startRegistryChain, type RegistryChain } from '../fixtures/registry-chain.js';
 
-let chain: DevChain;
-let contract: string;
+let reg: RegistryChain;
 let t: TestNodes;
-const clients: IdentityRegistry[] = [];
 
-function client(account: number | null): IdentityRegistry {
-  const c = createTronRegistry({
-    fullHost: chain.url, contractAddress: contract, cacheTtlMs: 1,
-    ...(account === null ? {} : { tronPrivateKey: chain.accounts[account]!.privateKey }),
-  });
-  clients.push(c);
-  return c;
-}
+const client = (account: number | null): IdentityRegistry => reg.client(account);
 
 type Call = (n: OnionpostNode, method: string, params?: Record<string, unknown>) => Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const call: Call = async (n, method, params = {}) => n.handlers[method]!(params);
@@ -40,15 +29,12 @@ const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 
 before(async () => {
   t = await testNodes('onionpost-everyday-');
-  chain = await startDevChain({ accounts: 8 });
-  const tronWeb = new TronWeb({ fullHost: chain.url, privateKey: chain.accounts[0]!.privateKey });
-  contract = (await deployRegistry({ tronWeb, minCommitmentAge: 0, maxCommitmentAge: 86_400, timeoutMs: 30_000 })).address;
+  reg = await startRegistryChain();
 });
 
 after(async () => {
-  for (const c of clients) c.close();
   await t.cleanup();
-  await chain.close();
+  await reg.close();
 });
 
 test('a sender shows by contact alias, else by a registry name it claimed and a lookup confirmed; a false claim shows as a stranger', async () => {

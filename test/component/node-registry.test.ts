@@ -7,41 +7,28 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TronWeb } from 'tronweb';
-import { startDevChain, type DevChain } from '../../src/chain/index.js';
-import { deployRegistry } from '../../src/contract/index.js';
 import { toHex } from '../../src/bytes.js';
 import { generateIdentity, signRegistryRecord, signRotation, type Identity } from '../../src/crypto/index.js';
 import { loadRegistryArtifact } from '../../src/contract/index.js';
-import { createTronRegistry, parseTronAddress, type IdentityRegistry } from '../../src/registry/index.js';
+import { parseTronAddress, type IdentityRegistry } from '../../src/registry/index.js';
 import { OnionpostNode } from '../../src/node/index.js';
 import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
+import { startRegistryChain, type RegistryChain } from '../fixtures/registry-chain.js';
 
-let chain: DevChain;
-let contract: string;
+let reg: RegistryChain;
 let t: TestNodes;
-const clients: IdentityRegistry[] = [];
 const toHexIdentity = (id: Identity) => toHex(id.identityKey);
 
-function client(account: number | null): IdentityRegistry {
-  const c = createTronRegistry({
-    fullHost: chain.url, contractAddress: contract, cacheTtlMs: 1,
-    ...(account === null ? {} : { tronPrivateKey: chain.accounts[account]!.privateKey }),
-  });
-  clients.push(c);
-  return c;
-}
+const client = (account: number | null): IdentityRegistry => reg.client(account);
 
 before(async () => {
   t = await testNodes('onionpost-node-registry-');
-  chain = await startDevChain({ accounts: 8 });
-  const tronWeb = new TronWeb({ fullHost: chain.url, privateKey: chain.accounts[0]!.privateKey });
-  contract = (await deployRegistry({ tronWeb, minCommitmentAge: 0, maxCommitmentAge: 86_400, timeoutMs: 30_000 })).address;
+  reg = await startRegistryChain();
 });
 
 after(async () => {
-  for (const c of clients) c.close();
   await t.cleanup();
-  await chain.close();
+  await reg.close();
 });
 
 test('send by name pins the keys; a key change without a statement holds mail and warns; with one, the node follows', async () => {
@@ -132,12 +119,12 @@ test('a registry record that fails verification does not block a pinned contact:
   assert.equal((await alice.send({ to: 'erin', subject: 'pin', body: 'x', wait: true, waitMs: 10_000 })).state, 'delivered');
 
   // Erin's account writes version 2 straight through the contract, with a signature over other data.
-  const account = chain.accounts[6]!;
-  const tronWeb = new TronWeb({ fullHost: chain.url, privateKey: account.privateKey });
-  const c = tronWeb.contract(loadRegistryArtifact().abi as never, contract);
+  const account = reg.chain.accounts[6]!;
+  const tronWeb = new TronWeb({ fullHost: reg.chain.url, privateKey: account.privateKey });
+  const c = tronWeb.contract(loadRegistryArtifact().abi as never, reg.contract);
   const sig = signRegistryRecord(erinId, {
-    name: 'not-erin', owner: parseTronAddress(account.address)!.bytes, mailboxes: '', version: 2, chainId: BigInt(chain.chainId),
-    contract: parseTronAddress(contract)!.bytes,
+    name: 'not-erin', owner: parseTronAddress(account.address)!.bytes, mailboxes: '', version: 2, chainId: BigInt(reg.chain.chainId),
+    contract: parseTronAddress(reg.contract)!.bytes,
   });
   await c.update(`0x${toHex(erinId.identityKey)}`, `0x${toHex(erinId.encryptionKey)}`, '', 2, `0x${toHex(sig)}`).send({ feeLimit: 1e9 });
 
