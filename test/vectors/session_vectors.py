@@ -40,11 +40,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import mlkem768  # noqa: E402
 from cryptography.exceptions import InvalidTag  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # noqa: E402
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: E402
+from primitives import ed_pub, hkdf, hmac256, sha256, sign, u32, u64, verify  # noqa: E402,F401
 
 AMBIGUITIES = [
     "Open points of the first draft of PROTOCOL.md (4e2a9d0), answered in the spec since (84c3fb2): "
@@ -80,25 +78,6 @@ class SessionError(Exception):
         self.code = code
 
 
-def sha256(b: bytes) -> bytes:
-    return hashlib.sha256(b).digest()
-
-
-def hmac256(k: bytes, m: bytes) -> bytes:
-    return hmac.new(k, m, hashlib.sha256).digest()
-
-
-def hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
-
-
-def u32(n: int) -> bytes:
-    return n.to_bytes(4, "big")
-
-
-def u64(n: int) -> bytes:
-    return n.to_bytes(8, "big")
-
 
 def pub(sk: bytes) -> bytes:
     return X25519PrivateKey.from_private_bytes(sk).public_key().public_bytes_raw()
@@ -130,25 +109,6 @@ def aead_open(k: bytes, n: bytes, c: bytes, ad: bytes) -> bytes:
     except InvalidTag:
         raise SessionError("DECRYPT_FAILED") from None
 
-
-def ed_pub(seed: bytes) -> bytes:
-    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
-
-
-def sign(seed: bytes, domain: str, m: bytes) -> bytes:
-    return Ed25519PrivateKey.from_private_bytes(seed).sign(b"onionpost/" + domain.encode() + b"\x00" + m)
-
-
-def verify(ik: bytes, domain: str, m: bytes, sig: bytes) -> bool:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    try:
-        Ed25519PublicKey.from_public_bytes(ik).verify(sig, b"onionpost/" + domain.encode() + b"\x00" + m)
-        return True
-    except Exception:
-        return False
 
 
 def onion_address(ik: bytes) -> str:
