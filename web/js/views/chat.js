@@ -41,9 +41,11 @@ export async function mount(ctx, route) {
     list.lastElementChild?.scrollIntoView({ block: 'end' });
   }
 
+  let sending = 0;
   async function submit() {
     const body = input.value;
     if (!body.trim()) return;
+    sending++;
     send.disabled = true;
     error.hidden = true;
     try {
@@ -55,6 +57,7 @@ export async function mount(ctx, route) {
       error.hidden = false;
       error.textContent = err instanceof ApiError ? err.message : String(err?.message ?? err);
     } finally {
+      sending--;
       send.disabled = false;
       input.focus();
     }
@@ -93,9 +96,9 @@ export async function mount(ctx, route) {
     refresh: again,
     onEvent(ev) {
       if (ev.type === 'message.received' && ev.from === convo.peer) again();
-      // A message just sent may be delivered before the reload that lists it answers: a state
-      // change of a message not on screen yet is looked at too.
-      if (ev.type === 'message.state') again();
+      // A message just sent may be delivered before the reload that lists it answers: while a
+      // send is in flight, a state change of a message not on screen yet is looked at too.
+      if (ev.type === 'message.state' && (sending > 0 || convo.messages.some((m) => m.id === ev.id))) again();
       if (ev.type === 'message.read' && convo.messages.some((m) => m.id === ev.id)) again();
     },
     destroy() {
