@@ -21,5 +21,6 @@ export {
   type KdfStrength, type PublicIdentity,
 } from './keyfile.js';
 export {
-  providerBindingBody, signProviderBinding, subscriberTag, subscriberTagKey, verifyProviderBinding, type ProviderBindingFields,
+  providerBindingBody, publicQueueId, publicQueueReadCap, signProviderBinding, subscriberTag, subscriberTagKey, verifyProviderBinding,
+  type ProviderBindingFields,
 } from './provider.js';

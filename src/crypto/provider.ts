@@ -17,7 +17,7 @@
  * subscriber tells the provider its tag inside its signed subscription request; nobody else can link
  * the tag to the subscriber's onion, not even by trying every published identity key.
  */
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import { ByteWriter } from '../bytes.js';
 import { CryptoError } from './errors.js';
 import { signDomain, verifyDomain, type Identity } from './keys.js';
@@ -66,4 +66,28 @@ export function subscriberTag(tagKey: Uint8Array, providerIdentityKey: Uint8Arra
   checkLength(tagKey, 32, 'subscriber tag key');
   checkLength(providerIdentityKey, 32, 'provider identity key');
   return new Uint8Array(createHmac('sha256', tagKey).update('onionpost/subscriber-tag/v1').update(providerIdentityKey).digest());
+}
+
+/**
+ * A user's public queue at one of its providers (PROTOCOL.md §14.2): where mail for the user is
+ * deposited while it is offline. Its id is computable by anyone who knows both keys (a sender has
+ * them from the user's bundle), so it needs no hand-out:
+ *
+ *   queue    = SHA-256("onionpost/public-queue/v1" | owner identity key | provider identity key)[0..16]
+ *   read cap = HMAC-SHA256(key = readKey, "onionpost/public-queue-read/v1" | provider identity key)
+ *
+ * where `readKey` = HKDF-SHA256(ikm = identity seed, salt = 32 zero bytes,
+ * info = "onionpost/queue-read-key/v1", L = 32): only the owner can fetch, and it stores nothing.
+ */
+export function publicQueueId(ownerIdentityKey: Uint8Array, providerIdentityKey: Uint8Array): Uint8Array {
+  checkLength(ownerIdentityKey, 32, 'owner identity key');
+  checkLength(providerIdentityKey, 32, 'provider identity key');
+  return new Uint8Array(createHash('sha256').update('onionpost/public-queue/v1').update(ownerIdentityKey).update(providerIdentityKey).digest().subarray(0, 16));
+}
+
+/** The read capability of `id`'s public queue at the provider `providerIdentityKey`. */
+export function publicQueueReadCap(id: Identity, providerIdentityKey: Uint8Array): Uint8Array {
+  checkLength(providerIdentityKey, 32, 'provider identity key');
+  const readKey = hkdfSync('sha256', id.seed, new Uint8Array(32), 'onionpost/queue-read-key/v1', 32);
+  return new Uint8Array(createHmac('sha256', new Uint8Array(readKey)).update('onionpost/public-queue-read/v1').update(providerIdentityKey).digest());
 }
