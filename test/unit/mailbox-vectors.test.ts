@@ -1,12 +1,12 @@
 /**
  * The mailbox protocol against test/vectors/mailbox.json: known answers computed by an independent
- * Python implementation of PROTOCOL.md §14 and of the provider binding and subscriber tag described
- * in src/crypto/provider.ts's doc comment (test/vectors/mailbox_vectors.py, on the `cryptography`
- * package), not by this code. Every valid frame is encoded byte for byte and decoded back to its
- * fields, by the direction's decoder and refused by the other's; every invalid frame is refused with
- * the code the specification gives; statement bodies, signatures (Ed25519 is deterministic),
- * capability hashes, tag keys, tags and bindings are reproduced exactly, and signatures made for
- * something else do not verify.
+ * Python implementation of PROTOCOL.md §14 and of the provider binding, subscriber tag and public
+ * queue described in src/crypto/provider.ts's doc comments (test/vectors/mailbox_vectors.py, on the
+ * `cryptography` package), not by this code. Every valid frame is encoded byte for byte and decoded
+ * back to its fields, by the direction's decoder and refused by the other's; every invalid frame is
+ * refused with the code the specification gives; statement bodies, signatures (Ed25519 is
+ * deterministic), capability hashes, tag keys, tags, public queue ids and read capabilities, and
+ * bindings are reproduced exactly, and signatures made for something else do not verify.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { fromHex, toHex } from '../../src/bytes.js';
 import { toBase58, toHex41 } from '../../src/chain/tron.js';
 import {
-  CryptoError, cryptoReady, identityFromSecrets, providerBindingBody, signProviderBinding, subscriberTag, subscriberTagKey,
-  verifyProviderBinding, type Identity,
+  CryptoError, cryptoReady, identityFromSecrets, providerBindingBody, publicQueueId, publicQueueReadCap, signProviderBinding,
+  subscriberTag, subscriberTagKey, verifyProviderBinding, type Identity,
 } from '../../src/crypto/index.js';
 import {
   ProviderError, capabilityHash, decodeMailboxAnswer, decodeMailboxFrame, decodeMailboxRequest, encodeMailboxFrame,
@@ -45,6 +45,10 @@ interface Vectors {
   capabilities: { name: string; capability: string; hash: string }[];
   queues: Record<'private' | 'public', { queue: string; writeCapability: string | null; writeHash: string | null; readCapability: string; readHash: string }>;
   subscriberTags: { subscriber: PartyName; identitySeed: string; tagKey: string; provider: PartyName; providerIdentityKey: string; tag: string }[];
+  publicQueues: {
+    owner: PartyName; identitySeed: string; ownerIdentityKey: string; provider: PartyName; providerIdentityKey: string;
+    queue: string; readKey: string; readCapability: string; readHash: string;
+  }[];
   bindings: (BindingV & { name: string; signer: PartyName; domain: string; body: string })[];
   invalidBindings: (BindingV & { name: string })[];
   statements: (StatementV & { signer: PartyName })[];
@@ -138,6 +142,25 @@ test('vectors: identities, capability hashes, subscriber tag keys and tags', () 
     assert.equal(hexOf(key), t.tagKey, `${t.subscriber}: tag key`);
     assert.equal(hexOf(subscriberTag(key, h(t.providerIdentityKey))), t.tag, `${t.subscriber} at ${t.provider}: tag`);
   }
+});
+
+test('vectors: public queues (id from the owner and provider identity keys, read capability from the owner\'s seed)', () => {
+  assert.equal(V.publicQueues.length, 4);
+  for (const q of V.publicQueues) {
+    const what = `${q.owner} at ${q.provider}`;
+    assert.equal(q.ownerIdentityKey, hexOf(ids[q.owner].identityKey), `${what}: owner key`);
+    assert.equal(q.providerIdentityKey, hexOf(ids[q.provider].identityKey), `${what}: provider key`);
+    assert.equal(hexOf(publicQueueId(h(q.ownerIdentityKey), h(q.providerIdentityKey))), q.queue, `${what}: queue`);
+    const cap = publicQueueReadCap(ids[q.owner], h(q.providerIdentityKey));
+    assert.equal(hexOf(cap), q.readCapability, `${what}: read capability`);
+    assert.equal(hexOf(capabilityHash(cap)), q.readHash, `${what}: read hash`);
+  }
+  // Another provider names another queue with another read capability, so one provider's records say
+  // nothing about the user's queue at the next; and the owner and provider keys are not interchangeable.
+  const [alice, provider, other] = [ids.alice, ids.provider.identityKey, ids.otherProvider.identityKey];
+  assert.notEqual(hexOf(publicQueueId(alice.identityKey, provider)), hexOf(publicQueueId(alice.identityKey, other)));
+  assert.notEqual(hexOf(publicQueueReadCap(alice, provider)), hexOf(publicQueueReadCap(alice, other)));
+  assert.notEqual(hexOf(publicQueueId(alice.identityKey, provider)), hexOf(publicQueueId(provider, alice.identityKey)));
 });
 
 test('vectors: provider bindings (body, Ed25519 signature under "provider-binding/v1"), and bindings that do not verify', () => {

@@ -4,8 +4,10 @@
 This is an independent implementation of PROTOCOL.md §14 (frame layouts of every request and
 answer, capability hashes, the four signed statements, the subscriber tag and its key) and of the
 provider directory's binding signature and subscriber tag as described in the doc comment at the
-top of src/crypto/provider.ts, written from that text without reading the TypeScript code that
-implements it (src/provider/*.ts, the body of src/crypto/provider.ts).
+top of src/crypto/provider.ts, and of a user's public queue at a provider (its id and read
+capability) as described in the doc comment of publicQueueId in the same file, written from that
+text without reading the TypeScript code that implements it (src/provider/*.ts, the function bodies
+of src/crypto/provider.ts).
 test/unit/mailbox-vectors.test.ts checks the project's code against its output. CI needs no
 Python: the JSON is checked in; only regenerating it needs this script.
 
@@ -163,6 +165,23 @@ def subscriber_tag_key(identity_seed: bytes) -> bytes:
 
 def subscriber_tag(tag_key: bytes, provider_ik: bytes) -> bytes:
     return hmac256(tag_key, b"onionpost/subscriber-tag/v1" + provider_ik)
+
+
+# src/crypto/provider.ts's comment (and PROTOCOL.md §14.2): a user's public queue at a provider, which
+# anyone who knows both identity keys can name, and whose read capability only the owner can derive
+
+def public_queue_id(owner_ik: bytes, provider_ik: bytes) -> bytes:
+    assert len(owner_ik) == 32 and len(provider_ik) == 32
+    return sha256(b"onionpost/public-queue/v1" + owner_ik + provider_ik)[:16]
+
+
+def queue_read_key(identity_seed: bytes) -> bytes:
+    return hkdf(ZERO32, identity_seed, b"onionpost/queue-read-key/v1", 32)
+
+
+def public_queue_read_cap(read_key: bytes, provider_ik: bytes) -> bytes:
+    assert len(read_key) == 32 and len(provider_ik) == 32
+    return hmac256(read_key, b"onionpost/public-queue-read/v1" + provider_ik)
 
 
 D_BINDING = "provider-binding/v1"
@@ -401,6 +420,20 @@ def main() -> None:
                                 "provider": prov.name, "providerIdentityKey": prov.ik,
                                 "tag": subscriber_tag(sub.tag_key, prov.ik)}))
     out["subscriberTags"] = tags
+
+    # each user's public queue at each provider: id from the two keys, read capability from the seed
+    public_queues = []
+    for owner_p in (alice, bob):
+        for prov in (provider, other_provider):
+            read_key = queue_read_key(owner_p.seed)
+            assert read_key != owner_p.tag_key
+            read_cap = public_queue_read_cap(read_key, prov.ik)
+            public_queues.append(hexify({
+                "owner": owner_p.name, "identitySeed": owner_p.seed, "ownerIdentityKey": owner_p.ik,
+                "provider": prov.name, "providerIdentityKey": prov.ik, "queue": public_queue_id(owner_p.ik, prov.ik),
+                "readKey": read_key, "readCapability": read_cap, "readHash": capability_hash(read_cap)}))
+    assert len({q["queue"] for q in public_queues}) == len({q["readCapability"] for q in public_queues}) == 4
+    out["publicQueues"] = public_queues
     alice_tag = subscriber_tag(alice.tag_key, P)
     bob_tag = subscriber_tag(bob.tag_key, P)
 
