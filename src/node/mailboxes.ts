@@ -1,14 +1,17 @@
 /**
  * The user's side of mailbox providers (issue 11, items 2 and 10): subscribing at a provider,
- * remembering it, and listing our providers in the bundle we hand out. Fetching the mail they hold
- * and the per-contact queues come in later slices; `lastFetchAt` stays null until then.
+ * remembering it, and listing our providers in the bundle we hand out. Depositing and fetching are
+ * courier.ts's; per-contact queues (handed out inside sessions) come in a later slice.
  *
  *   add(onion):   parse → limit → dial <onion>/mailbox/v1 → SUBSCRIBE (signed by our identity key,
  *                 with our subscriber tag for that provider) → TERMS verified against the key the
  *                 onion is derived from → stored. Any failure stores nothing.
  *   remove(onion): forgotten locally (the mailbox protocol has no unsubscribe; the provider drops
  *                 the account when it holds nothing and its retention passes).
- *   bundle:       every BUNDLE answer lists our providers (bundleWithMailboxes), re-signed by us.
+ *   bundle:       our bundle (BUNDLE answers and the one inside our INITs) lists our providers: the
+ *                 session layer asks onions() each time it signs it.
+ *   public queue: add() also creates our public queue there (PROTOCOL.md §14.2), where senders
+ *                 leave mail while we are offline (courier.ts).
  *
  * The subscriber tag is sent to every provider, priced or free: it is HMAC(our secret, provider
  * key), so it tells a provider nothing it could link elsewhere, and a priced one finds the payment
@@ -16,11 +19,12 @@
  */
 import { toHex } from '../bytes.js';
 import type { Clock } from '../clock.js';
-import { MAX_MAILBOXES, parseOnionAddress, subscriberTag, subscriberTagKey, type Identity, type OnionAddress } from '../crypto/index.js';
+import {
+  MAX_MAILBOXES, parseOnionAddress, publicQueueId, publicQueueReadCap, subscriberTag, subscriberTagKey, type Identity, type OnionAddress,
+} from '../crypto/index.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
-import { MAILBOX_PATH, MailboxClient, ProviderError, mailboxErrorName } from '../provider/index.js';
-import { decodeBundleAnswer, encodeBundleAnswer, signBundle } from '../session/index.js';
+import { MAILBOX_PATH, MailboxClient, MailboxErrorCode, ProviderError, mailboxErrorName } from '../provider/index.js';
 import type { MailboxProvider, Store } from '../store/index.js';
 import { StoreError } from '../store/index.js';
 import { TransportError } from '../transport/index.js';
@@ -44,22 +48,6 @@ export function mailboxView(p: MailboxProvider): MailboxView {
   };
 }
 
-/**
- * `answer` (a BUNDLE answer of ours, as the session layer makes it) with its bundle listing
- * `mailboxes`, signed again by `identity`: same keys and prekeys, the one-time prekey passed on,
- * created now with the same lifetime. Unchanged bytes when `mailboxes` is empty. Pure.
- */
-export function bundleWithMailboxes(answer: Uint8Array, identity: Identity, mailboxes: readonly OnionAddress[], now: number): Uint8Array {
-  if (mailboxes.length === 0) return answer;
-  const a = decodeBundleAnswer(answer);
-  const b = a.bundle;
-  const bundle = signBundle(identity, {
-    signedPrekey: { id: b.signedPrekeyId, public: b.signedPrekey }, pqPrekey: { id: b.pqPrekeyId, public: b.pqPrekey },
-    now, lifetimeMs: b.expiresAt - b.createdAt, mailboxes: [...mailboxes],
-  });
-  return encodeBundleAnswer({ bundle, oneTimePrekey: a.oneTimePrekey });
-}
-
 export interface UserMailboxesOptions {
   identity: Identity;
   store: () => Store;
@@ -79,8 +67,6 @@ const REFUSALS: ReadonlySet<string> = new Set(['NOT_PAID', 'TOO_MANY_USERS', 'ST
 
 export class UserMailboxes {
   readonly #o: UserMailboxesOptions;
-  /** The last bundle answer we re-signed, by the session layer's bundle bytes and our list. */
-  #cache: { key: string; bundle: Uint8Array } | undefined;
 
   constructor(o: UserMailboxesOptions) {
     this.#o = o;
@@ -122,7 +108,14 @@ export class UserMailboxes {
     let terms;
     try {
       const tag = subscriberTag(subscriberTagKey(o.identity), providerKey);
-      terms = await client.subscribe(o.identity, tag, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
+      const opts = { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
+      terms = await client.subscribe(o.identity, tag, opts);
+      // Our public queue there (PROTOCOL.md §14.2): where senders leave mail while we are offline.
+      try {
+        await client.createQueue(o.identity, publicQueueId(o.identity.identityKey, providerKey), { write: null, read: publicQueueReadCap(o.identity, providerKey) }, opts);
+      } catch (err) {
+        if (!(err instanceof ProviderError && err.code === 'REMOTE' && err.remoteCode === MailboxErrorCode.QUEUE_EXISTS)) throw err;
+      }
     } catch (err) {
       throw subscribeError(onion, err, o.signal);
     } finally {
@@ -156,19 +149,6 @@ export class UserMailboxes {
     if (!removed) throw new MailboxesError('NOT_FOUND', `${onion} is not one of your mailbox providers`);
     this.#o.logger.info({ provider: onion }, 'mailbox provider removed');
     return mailboxView(removed);
-  }
-
-  /** Our BUNDLE answer with our providers listed (see bundleWithMailboxes); re-signed only when it or the list changed. */
-  bundleAnswer(answer: Uint8Array): Uint8Array {
-    const onions = this.onions();
-    if (onions.length === 0) return answer;
-    // The one-time prekey (after the bundle) differs per answer; the bundle part is what we re-sign.
-    const a = decodeBundleAnswer(answer);
-    const key = `${toHex(a.bundle.signature)}|${onions.join(',')}`;
-    if (this.#cache?.key !== key) {
-      this.#cache = { key, bundle: decodeBundleAnswer(bundleWithMailboxes(answer, this.#o.identity, onions, this.#o.clock.now())).bundle.bytes };
-    }
-    return encodeBundleAnswer({ bundle: this.#cache.bundle, oneTimePrekey: a.oneTimePrekey });
   }
 }
 

@@ -15,7 +15,7 @@
  */
 import { bytesEqual, fromHex, toHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
-import { onionAddress, sha256, type Identity, type RandomBytes } from '../crypto/index.js';
+import { onionAddress, sha256, type Identity, type OnionAddress, type RandomBytes } from '../crypto/index.js';
 import { describeError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
@@ -43,6 +43,8 @@ export interface SessionEnvelopesOptions {
   logger: Logger;
   /** How often housekeeping runs (prune, rotate, refill), ms. Default 1 h. */
   housekeepingMs?: number;
+  /** The mailbox providers our bundle lists (issue 11), asked each time the bundle is used. Default none. */
+  mailboxes?: () => readonly OnionAddress[];
 }
 
 /** Our bundle is signed again after this long (its own lifetime is 90 days), ms. */
@@ -94,7 +96,7 @@ export class SessionEnvelopes implements Envelopes {
   readonly #o: SessionEnvelopesOptions;
   readonly #store: Store;
   readonly #log: Logger;
-  #bundle: { bytes: BundleV2; spk: number; pq: number; at: number } | undefined;
+  #bundle: { bytes: BundleV2; spk: number; pq: number; at: number; mailboxes: string } | undefined;
   /**
    * Per session we started or send on: the highest counter the peer has receipted (-1: none yet).
    * The peer's tag window reaches that + tagWindow, so nothing beyond is sent (PROTOCOL.md §8.2).
@@ -156,16 +158,18 @@ export class SessionEnvelopes implements Envelopes {
     }
   }
 
-  /** Our signed bundle, re-signed when a signed prekey changed or once a day. */
+  /** Our signed bundle, re-signed when a signed prekey or our providers changed, or once a day. */
   #ownBundle(): BundleV2 {
     const ss = this.#store.sessions;
     const spk = ss.currentSignedPrekey('x25519')!;
     const pq = ss.currentSignedPrekey('mlkem768')!;
     const now = this.#o.clock.now();
+    const mailboxes = [...(this.#o.mailboxes?.() ?? [])];
+    const listed = mailboxes.join(',');
     const b = this.#bundle;
-    if (b && b.spk === spk.id && b.pq === pq.id && now - b.at < BUNDLE_RESIGN_MS) return b.bytes;
-    const bytes = signBundle(this.#o.identity, { signedPrekey: spk, pqPrekey: pq, now });
-    this.#bundle = { bytes, spk: spk.id, pq: pq.id, at: now };
+    if (b && b.spk === spk.id && b.pq === pq.id && b.mailboxes === listed && now - b.at < BUNDLE_RESIGN_MS) return b.bytes;
+    const bytes = signBundle(this.#o.identity, { signedPrekey: spk, pqPrekey: pq, now, mailboxes });
+    this.#bundle = { bytes, spk: spk.id, pq: pq.id, at: now, mailboxes: listed };
     return bytes;
   }
 
@@ -248,6 +252,7 @@ export class SessionEnvelopes implements Envelopes {
     const answer = decodeBundleAnswer(answerBytes);
     const now = this.#o.clock.now();
     const result = this.#store.batch(() => {
+      this.#store.deposits.setPeerMailboxes(peerHex, answer.bundle.mailboxes, answer.bundle.createdAt, now);
       const ids = ss.unsealedOutgoing(peerHex);
       if (ids.length === 0) return null;
       let sessionId = '';
@@ -422,6 +427,7 @@ export class SessionEnvelopes implements Envelopes {
           message: this.#opened(r.message, r.peer.identityKey), envelopeHash: r.envelopeHash, receipt,
           commit: () => {
             ss.insertSession({ id: sessionId, peerIdentity: peerHex, role: 'responder', state: encodeState(r.state), confirmed: true, now });
+            this.#store.deposits.setPeerMailboxes(peerHex, r.peer.mailboxes, r.peer.createdAt, now);
             if (r.prekeys.oneTimePrekeyId !== null) ss.deleteOneTimePrekey(r.prekeys.oneTimePrekeyId);
             ss.recordSeen({ seenKey: key, sessionId, messageId: toHex(r.message.id), envelopeHash: r.envelopeHash, receipt, expiresAt: r.message.expiresAt });
           },

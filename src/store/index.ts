@@ -13,6 +13,7 @@ export type {
 } from './types.js';
 export { MAIL_FOLDER_NAMES, type MailFolderEntry, type MailFolderInfo, type MailFolderName, type MailFolders } from './mail-folders.js';
 export type { MailboxProvider, MailboxProviders } from './mailbox-providers.js';
+export type { Deposit, Deposits } from './deposits.js';
 export type {
   NewSession, OutgoingKey, PruneResult, SeenEnvelope, SessionRole, SessionStore, SignedPrekeyKind, StoredOneTimePrekey, StoredPrekey,
   StoredSession, StoredSignedPrekey, StoredSkippedKey,

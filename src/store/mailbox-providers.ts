@@ -33,6 +33,8 @@ export interface MailboxProviders {
   list(): MailboxProvider[];
   /** True when there was one to remove. */
   remove(onion: string): boolean;
+  /** Notes a completed fetch from `onion` (nothing when it is no longer ours). */
+  setLastFetch(onion: string, at: number): void;
 }
 
 interface Row {
@@ -66,6 +68,7 @@ export function createMailboxProviders(db: Database, run: <T>(what: string, fn: 
     list: db.prepare('SELECT * FROM mailbox_providers ORDER BY subscribed_at, onion'),
     count: db.prepare('SELECT count(*) AS n FROM mailbox_providers'),
     remove: db.prepare('DELETE FROM mailbox_providers WHERE onion = ?'),
+    setLastFetch: db.prepare('UPDATE mailbox_providers SET last_fetch_at = ? WHERE onion = ?'),
   };
   const get = (onion: string) => {
     const r = s.get.get(onion) as Row | undefined;
@@ -85,5 +88,6 @@ export function createMailboxProviders(db: Database, run: <T>(what: string, fn: 
     get: (onion) => run('mailboxProviders.get', () => get(onion)),
     list: () => run('mailboxProviders.list', () => (s.list.all() as Row[]).map(fromRow)),
     remove: (onion) => run('mailboxProviders.remove', () => s.remove.run(onion).changes > 0),
+    setLastFetch: (onion, at) => run('mailboxProviders.setLastFetch', () => void s.setLastFetch.run(at, onion)),
   };
 }

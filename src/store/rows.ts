@@ -36,6 +36,8 @@ export interface MessageRow {
   last_error_code: string | null;
   archived: number;
   attachment_count: number;
+  /** JSON array of the providers holding the current envelope (outgoing, migration v12), or null. */
+  mailboxes: string | null;
 }
 
 export interface ContactRow {
@@ -114,6 +116,7 @@ export function messageFromRow(r: MessageRow): StoredMessage {
     lastErrorCode: r.last_error_code,
     archived: r.archived === 1,
     attachmentCount: r.attachment_count,
+    mailboxes: r.mailboxes ? (JSON.parse(r.mailboxes) as string[]) : [],
   };
 }
 

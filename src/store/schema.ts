@@ -532,6 +532,37 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 12,
+    description: 'offline delivery: deposits at a recipient\'s providers, the providers peers list',
+    // The code is in deposits.ts (issue 11, items 4 and 7).
+    // - messages.mailboxes: the providers (JSON array of onions) that hold the message's current
+    //   envelope for its recipient; shown as "in mailbox" while the message is undelivered. Cleared
+    //   when the message is encrypted again (the deposited bytes are then not what we send).
+    // - mailbox_deposits: each provider's signed receipt for a deposit (its word that it holds
+    //   exactly those bytes), kept to score the provider later.
+    // - peer_mailboxes: the providers a peer's newest signed bundle listed: where to deposit when
+    //   the peer is offline.
+    up: `
+      ALTER TABLE messages ADD COLUMN mailboxes TEXT;
+      CREATE TABLE mailbox_deposits (
+        message_id    TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        provider      TEXT NOT NULL CHECK (length(provider) = 62 AND provider GLOB '*.onion'),
+        seq           INTEGER NOT NULL,
+        envelope_hash BLOB NOT NULL CHECK (length(envelope_hash) = 32),
+        deposited_at  INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        receipt       BLOB NOT NULL CHECK (length(receipt) = 64),
+        PRIMARY KEY (message_id, provider, envelope_hash)
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE peer_mailboxes (
+        peer_identity     TEXT PRIMARY KEY CHECK (${HEX64('peer_identity')}),
+        mailboxes         TEXT NOT NULL,   -- JSON array of onions, as the bundle listed them
+        bundle_created_at INTEGER NOT NULL, -- the listing bundle's time: an older bundle never overwrites a newer one
+        updated_at        INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -288,6 +288,8 @@ export function createSessionStore(db: Database, run: <T>(what: string, fn: () =
     messageState: db.prepare('SELECT direction, state FROM messages WHERE id = ?'),
     setEnvelope: db.prepare('UPDATE message_content SET envelope = ? WHERE id = ?'),
     setEnvelopeHash: db.prepare('UPDATE messages SET envelope_hash = ? WHERE id = ?'),
+    // Deposited bytes are not what the message sends once it is encrypted again.
+    clearMailboxes: db.prepare('UPDATE messages SET mailboxes = NULL WHERE id = ? AND mailboxes IS NOT NULL'),
     retireSigned: db.prepare(`
       UPDATE session_signed_prekeys SET retired_at = ?, delete_after = ? WHERE kind = ? AND retired_at IS NULL`),
     addSigned: db.prepare(`
@@ -397,6 +399,7 @@ export function createSessionStore(db: Database, run: <T>(what: string, fn: () =
       }
       s.setEnvelope.run(envelope, id);
       s.setEnvelopeHash.run(hash, id);
+      s.clearMailboxes.run(id);
     }),
     outgoingBySession: (sessionId) => run('outgoingBySession', () => (s.outgoingBySession.all(sessionId) as { message_id: string }[]).map((r) => r.message_id)),
     unsealedOutgoing: (peer) => run('unsealedOutgoing', () => (s.unsealed.all(peer) as { id: string }[]).map((r) => r.id)),

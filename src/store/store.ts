@@ -14,6 +14,7 @@ import { Mailbox } from './mailbox.js';
 import { createMailFolders, type MailFolders } from './mail-folders.js';
 import { createSessionStore, type SessionStore } from './sessions.js';
 import { createMailboxProviders, type MailboxProviders } from './mailbox-providers.js';
+import { createDeposits, type Deposits } from './deposits.js';
 import {
   aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow, peerStateFromRow,
   type AttemptRow, type ContactRow, type MessageRow, type PeerStateRow,
@@ -64,6 +65,7 @@ class SqliteStore implements Store {
   readonly mailFolders: MailFolders;
   readonly sessions: SessionStore;
   readonly mailboxProviders: MailboxProviders;
+  readonly deposits: Deposits;
 
   constructor(db: Db, now: () => number, logger: StoreOptions['logger'], dedupSkewMs: number, schemaVersion: number) {
     this.#db = db;
@@ -76,6 +78,7 @@ class SqliteStore implements Store {
     this.mailFolders = createMailFolders(db, { now, run: (what, fn) => this.#run(what, () => this.#tx(fn)) });
     this.sessions = createSessionStore(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
     this.mailboxProviders = createMailboxProviders(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
+    this.deposits = createDeposits(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
   }
 
   /** Every public method runs through here: CLOSED check, SQLite errors mapped to StoreError. */
@@ -160,7 +163,7 @@ class SqliteStore implements Store {
           inReplyTo: m.inReplyTo ?? null, createdAt: m.createdAt, expiresAt: m.expiresAt, receivedAt: null, deliveredAt: null,
           state, stateReason: m.stateReason ?? null, envelope: bytes(m.envelope), envelopeHash: bytes(m.envelopeHash), receipt: null,
           read: false, attempts: 0, nextAttemptAt: m.nextAttemptAt ?? m.createdAt, lastErrorCode: null,
-          archived: false, attachmentCount: m.attachments?.length ?? 0,
+          archived: false, attachmentCount: m.attachments?.length ?? 0, mailboxes: [],
         };
       }),
     );

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { MailFolders } from './mail-folders.js';
 import type { SessionStore } from './sessions.js';
 import type { MailboxProviders } from './mailbox-providers.js';
+import type { Deposits } from './deposits.js';
 
 export type Direction = 'in' | 'out';
 export type MessageKind = 'mail' | 'chat';
@@ -70,6 +71,11 @@ export interface StoredMessage {
   archived: boolean;
   /** How many files the message carries (read them with `getAttachments`). */
   attachmentCount: number;
+  /**
+   * Outgoing: the providers holding this message's current envelope for its offline recipient
+   * (deposited, issue 11); [] when none. While the message is undelivered it is "in mailbox".
+   */
+  mailboxes: string[];
 }
 
 /** A file carried by a message or a draft (the envelope allows at most 16 per message). */
@@ -533,6 +539,8 @@ export interface Store {
   // ── mailbox providers ──────────────────────────────────────────────────────
   /** The mailbox providers this user subscribed at (mailbox-providers.ts), on this same database. */
   readonly mailboxProviders: MailboxProviders;
+  /** Offline delivery: deposits at providers and the providers peers list (deposits.ts). */
+  readonly deposits: Deposits;
 
   // ── settings and housekeeping ──────────────────────────────────────────────
   getSetting(key: string): string | null;
