@@ -54,6 +54,13 @@ export interface PeerBackoff {
 export function deliveryView(m: StoredMessage, attempts: readonly Attempt[], name: string, peer?: PeerBackoff | null): DeliveryView | null {
   if (m.direction !== 'out' || m.state === 'delivered') return null;
   const code = m.lastErrorCode ?? undefined;
+  if ((m.state === 'queued' || m.state === 'sending') && m.mailboxes.length > 0) {
+    const n = m.mailboxes.length;
+    return {
+      words: `${name}'s node is offline: left at ${n === 1 ? 'one of their mailbox providers' : `${n} of their mailbox providers`} until they fetch it`,
+      ...(m.state === 'queued' && m.nextAttemptAt ? { nextAttemptAt: m.nextAttemptAt } : {}), code: 'IN_MAILBOX',
+    };
+  }
   switch (m.state) {
     case 'held':
       return { words: `held until you review ${name}'s key change (in Contacts)`, ...(code ? { code } : {}) };
@@ -111,6 +118,6 @@ export function inWords(ms: number, now: number): string {
 export function deliveryLine(d: DeliveryView, state: string, now: number, clock: (ms: number) => string): string {
   let t = d.words;
   if (d.since) t += ` since ${clock(d.since)}`;
-  if (state === 'queued' && d.nextAttemptAt) t += d.nextAttemptAt <= now ? '; trying again now' : `; next try ${inWords(d.nextAttemptAt, now)}`;
+  if ((state === 'queued' || state === 'in_mailbox') && d.nextAttemptAt) t += d.nextAttemptAt <= now ? '; trying again now' : `; next try ${inWords(d.nextAttemptAt, now)}`;
   return t;
 }

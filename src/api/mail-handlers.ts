@@ -67,6 +67,8 @@ export function summary(m: StoredMessage, names?: Names, store?: Store) {
   if (!name) out.peerFingerprint = shortFingerprint(m.peerIdentity);
   if (m.peerLabel) out.peerLabel = m.peerLabel;
   if (m.stateReason && m.state !== 'delivered') out.reason = m.stateReason;
+  // Left at the recipient's providers, not yet receipted by the recipient: "in mailbox".
+  if (m.direction === 'out' && m.mailboxes.length > 0 && (m.state === 'queued' || m.state === 'sending')) Object.assign(out, { state: 'in_mailbox', mailboxes: m.mailboxes });
   if (store && m.direction === 'out' && m.state !== 'delivered') {
     const attempts = m.attempts > 0 ? store.listAttempts(m.id) : [];
     out.delivery = deliveryView(m, attempts, name ?? m.peerLabel ?? 'the recipient', m.state === 'queued' ? store.peerState(m.peerIdentity) : null);

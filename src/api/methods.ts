@@ -23,7 +23,8 @@ const hex32 = (description: string): JsonSchema => str(`${description}, 32 lower
 /** A point in time, ms since the epoch. */
 const time = (description: string): JsonSchema => int(description, { minimum: 0, maximum: 8.64e15 });
 
-export const MESSAGE_STATES = ['queued', 'sending', 'delivered', 'expired', 'failed', 'held', 'received'] as const;
+/** `in_mailbox`: undelivered, and held for its offline recipient by their mailbox providers (`mailboxes`). */
+export const MESSAGE_STATES = ['queued', 'sending', 'in_mailbox', 'delivered', 'expired', 'failed', 'held', 'received'] as const;
 
 const messageSummary: JsonSchema = {
   type: 'object',
@@ -44,6 +45,7 @@ const messageSummary: JsonSchema = {
     subject: str('subject line'),
     state: { type: 'string', enum: MESSAGE_STATES },
     reason: str('why a message is failed, held or retrying'),
+    mailboxes: { type: 'array', items: { type: 'string' }, description: 'in_mailbox: the recipient\'s providers holding it (onions)' },
     createdAt: int('ms since epoch'),
     receivedAt: int('ms since epoch (inbox)'),
     deliveredAt: int('ms since epoch (outbox, once delivered)'),

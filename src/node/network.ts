@@ -61,6 +61,9 @@ export interface PeerNetwork {
 
 export class NetworkError extends OnionpostError<'PEER_UNKNOWN' | 'CLOSED'> {}
 
+/** The peer is not online here: what Tor's "descriptor not found" is on the real network. */
+const OFFLINE = { retryClass: 'later', code: 'PEER_UNKNOWN' } as const;
+
 function statusHub(initial: NetworkStatus) {
   let current = initial;
   const listeners = new Set<(s: NetworkStatus) => void>();
@@ -101,7 +104,7 @@ export function memoryNetwork(board: MemorySwitchboard): PeerNetwork {
     },
     async dial(onion, opts) {
       const target = board.lookup(onion);
-      if (!target) throw new NetworkError('PEER_UNKNOWN', `no node ${onion} on this switchboard`);
+      if (!target) throw new NetworkError('PEER_UNKNOWN', `no node ${onion} on this switchboard`, { retryAdvice: OFFLINE });
       const path = opts.path ?? '/';
       const receive = path === '/' ? target.onChannel : target.routes && Object.hasOwn(target.routes, path) ? target.routes[path] : undefined;
       if (!receive) throw new NetworkError('PEER_UNKNOWN', `${onion} serves nothing at ${path}`);
@@ -136,7 +139,7 @@ export function loopbackNetwork(dir: string): PeerNetwork {
       try {
         url = (JSON.parse(readFileSync(join(dir, `${onion}.json`), 'utf8')) as { url: string }).url;
       } catch (err) {
-        throw new NetworkError('PEER_UNKNOWN', `${onion} is not online in ${dir}`, { cause: err });
+        throw new NetworkError('PEER_UNKNOWN', `${onion} is not online in ${dir}`, { cause: err, retryAdvice: OFFLINE });
       }
       return dialWs({ url: new URL(opts.path ?? '/', url).href, signal: opts.signal, timeoutMs: opts.timeoutMs, limits: opts.limits });
     },

@@ -35,6 +35,7 @@ import { openStore, type Store } from '../store/index.js';
 import { createWsListener, type GuardStats, type MessageChannel, type WsListener } from '../transport/index.js';
 import { InboundAdmission, type AdmissionStats } from './admission.js';
 import { NodeError } from './errors.js';
+import { Courier } from './courier.js';
 import { UserMailboxes, type MailboxView } from './mailboxes.js';
 import { directoryPayments } from './provider-payments.js';
 import { EventBus } from './events.js';
@@ -84,6 +85,8 @@ export interface NodeOptions {
   selfCheckTimeoutMs?: number;
   /** How often contacts with a pending key change are looked up again, ms. Default 10 min. */
   keyRecheckMs?: number;
+  /** How often the node fetches from its mailbox providers (besides at start), ms. Default 5 min. */
+  mailboxFetchMs?: number;
   /**
    * The end-to-end encryption (src/pipeline/envelopes.ts). Default: sessions (PROTOCOL.md,
    * src/pipeline/session-envelopes.ts); tests wrap or replace it.
@@ -127,6 +130,7 @@ interface Running {
   envelopes: Envelopes;
   connections: Connections;
   pipeline: MessagePipeline;
+  courier: Courier;
 }
 
 export class OnionpostNode {
@@ -231,6 +235,11 @@ export class OnionpostNode {
     return this.#running('store');
   }
 
+  /** Fetches what our mailbox providers hold for us now (also done at start and on a schedule). */
+  fetchMailboxes(): Promise<void> {
+    return this.#running('courier').fetch();
+  }
+
   /** The mailbox providers this user subscribed at: add, list, remove (src/node/mailboxes.ts). */
   get mailboxes(): UserMailboxes {
     return this.#mailboxes;
@@ -272,7 +281,10 @@ export class OnionpostNode {
         onKeyChangeCleared: (c) => this.#run.pipeline?.releaseHeld(c.previous, recipientOf(c.contact)),
         ...(this.#o.registry ? { registry: this.#o.registry } : {}),
       });
-      const ctx = { identity: this.identity, store, clock: this.#clock, random: this.#random, limits: this.#limits, logger: this.#o.logger.child({ layer: 'sessions' }) };
+      const ctx = {
+        identity: this.identity, store, clock: this.#clock, random: this.#random, limits: this.#limits, logger: this.#o.logger.child({ layer: 'sessions' }),
+        mailboxes: () => this.#mailboxes.onions(),
+      };
       const envelopes = this.#o.envelopes?.(ctx) ?? new SessionEnvelopes(ctx);
       const claim = this.#o.registryName ? nameCapability(this.#o.registryName) : null;
       const connections = new Connections({
@@ -284,8 +296,15 @@ export class OnionpostNode {
         kick: (peer) => this.#outbox?.kick(peer), peerSeen: (peer) => this.#outbox?.peerSeen(peer), clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'pipeline' }), deliverTimeoutMs: this.#o.deliverTimeoutMs ?? 60_000, signal: this.#closeController.signal,
         ...(this.#o.hooks?.afterInboundCommit ? { afterInboundCommit: this.#o.hooks.afterInboundCommit } : {}),
+        depositor: { deposit: (m, signal) => courier.deposit(m, signal) },
       });
-      this.#run = { store, contacts, envelopes, connections, pipeline };
+      const courier = new Courier({
+        identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, limits: this.#limits,
+        logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
+        ...(this.#o.dialTimeoutMs !== undefined ? { dialTimeoutMs: this.#o.dialTimeoutMs } : {}),
+        ...(this.#o.mailboxFetchMs !== undefined ? { fetchIntervalMs: this.#o.mailboxFetchMs } : {}),
+      });
+      this.#run = { store, contacts, envelopes, connections, pipeline, courier };
       const admission = new InboundAdmission({
         limits: this.#limits, clock: this.#clock, listener: () => this.#listener,
         senderIsContact: (id) => {
@@ -298,7 +317,7 @@ export class OnionpostNode {
         // DELIVERs come after HELLO, so `conn` is set (and its peer's name claim known) by then.
         const conn: PeerConnection = connections.accept(ch, {
           onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env, { claimedName: claimedName(conn.peerHello) })),
-          onBundleRequest: () => admission.bundle(ch, () => this.#mailboxes.bundleAnswer(envelopes.bundleAnswer())),
+          onBundleRequest: () => admission.bundle(ch, () => envelopes.bundleAnswer()),
         });
         void conn.ready.then(() => admission.handshakeDone(ch), () => {});
       };
@@ -345,10 +364,16 @@ export class OnionpostNode {
         perPeerConcurrency: this.#o.outbox?.perPeerConcurrency ?? 32,
         maxConcurrency: this.#o.outbox?.maxConcurrency ?? 256,
         ...(this.#o.outbox?.policy ? { policy: this.#o.outbox.policy } : {}),
-        onChange: (id, state, d) => this.events.emit({ type: 'message.state', id, state, ...d }),
+        onChange: (id, state, d) => {
+          // A retry of a message its recipient's providers hold: it is still "in mailbox".
+          const m = state === 'queued' && d.code === 'IN_MAILBOX' ? store.getMessage(id) : null;
+          if (m && m.mailboxes.length > 0) this.events.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: m.mailboxes, ...d });
+          else this.events.emit({ type: 'message.state', id, state, ...d });
+        },
       });
       this.#outbox.start();
       envelopes.start();
+      courier.start();
       void this.#reachability.check();
       this.#scheduleRecheck(0);
     } catch (err) {
@@ -466,6 +491,7 @@ export class OnionpostNode {
       await step('outbox', () => this.#outbox?.close());
       this.#admission?.close();
       this.#run.envelopes?.close();
+      this.#run.courier?.close();
       await step('peers', () => this.#run.connections?.close());
       this.#unsubscribeNetwork?.();
       await step('network', () => this.#o.network.close());

@@ -26,7 +26,7 @@ import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_TTL_MS, type DeliveryOutcome } from '../outbox/index.js';
 import { RejectCode, type DeliverAnswer } from '../protocol/index.js';
-import { MESSAGE_CAPACITY, messageContentSize } from '../session/index.js';
+import { KIND_INIT, MESSAGE_CAPACITY, messageContentSize } from '../session/index.js';
 import { StoreError, type MessageState, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
 import type { Connections } from './connections.js';
 import type { Draft, Envelopes, PrepareBatch } from './envelopes.js';
@@ -126,6 +126,11 @@ export interface PipelineOptions {
   signal: AbortSignal;
   /** Fault injection for tests: runs after an inbound batch committed, before its receipts go out. */
   afterInboundCommit?: (ids: string[]) => void;
+  /**
+   * Offline delivery (issue 11): leaves a message at its recipient's mailbox providers and returns
+   * the providers holding it ([]: none could). Without it, an offline recipient's mail waits here.
+   */
+  depositor?: { deposit(m: StoredMessage, signal: AbortSignal): Promise<string[]> };
 }
 
 /** States a `send --wait` stops at. */
@@ -142,7 +147,8 @@ const EMPTY = new Uint8Array(0);
 
 /** One inbound DELIVER in the group commit. */
 interface Incoming {
-  messageId: Uint8Array;
+  /** The DELIVER frame's message id; null for an envelope fetched from a mailbox (it has no frame). */
+  messageId: Uint8Array | null;
   envelope: Uint8Array;
   /** The registry name the connection's HELLO claimed (unverified), or null. */
   claimedName: string | null;
@@ -182,7 +188,7 @@ export class MessagePipeline {
       // Each open reads the session state the previous items of this batch wrote: two messages of
       // one session chain. In-memory bookkeeping (the tag window) only once it committed.
       const results = store.batch(() => items.map((i) => this.#commitOne(i)));
-      o.afterInboundCommit?.(items.map((i) => toHex(i.messageId)));
+      if (o.afterInboundCommit) o.afterInboundCommit(items.flatMap((i) => (i.messageId ? [toHex(i.messageId)] : [])));
       const seen = new Set<string>();
       for (const r of results) {
         r.after?.();
@@ -416,11 +422,38 @@ export class MessagePipeline {
           can = this.#o.envelopes.sendable(m.id);
         }
       }
-      if (!can.send) return { kind: 'retry', code: 'SESSION_WAIT', when: 'busy' };
+      if (!can.send) {
+        // The INIT waits at the recipient's providers: this message can wait there behind it (a
+        // fetch reads a queue in order), while a direct delivery would meet an unknown session.
+        const init = can.init !== null ? this.#store.getMessage(can.init) : null;
+        const wait: DeliveryOutcome = { kind: 'retry', code: 'SESSION_WAIT', when: 'busy' };
+        return init && init.mailboxes.length > 0 ? await this.#depositInstead(m, signal, wait) : wait;
+      }
     } catch (err) {
       return this.#failure(err);
     }
     return this.deliver(m, signal);
+  }
+
+  /**
+   * The recipient looks offline (or `m` waits behind a deposited INIT): `m` is left at the
+   * recipient's providers, once per envelope, and the direct path is retried on the slow schedule.
+   * `otherwise` when there is no provider to leave it at.
+   */
+  async #depositInstead(m: StoredMessage, signal: AbortSignal, otherwise: DeliveryOutcome): Promise<DeliveryOutcome> {
+    const d = this.#o.depositor;
+    if (!d || !m.envelope || m.envelope.length === 0) return otherwise;
+    const before = m.mailboxes.length;
+    let held: string[];
+    try {
+      held = await d.deposit(m, signal);
+    } catch (err) {
+      this.#log.warn({ err: describeError(err) }, 'deposit failed');
+      return otherwise;
+    }
+    if (held.length === 0) return otherwise;
+    if (held.length > before) this.#o.events.emit({ type: 'message.state', id: m.id, state: 'in_mailbox', mailboxes: held });
+    return { kind: 'retry', code: 'IN_MAILBOX', when: 'later' };
   }
 
   /**
@@ -478,7 +511,13 @@ export class MessagePipeline {
       if (check.confirmed) queueMicrotask(() => this.#o.kick(m.peerIdentity));
       return { kind: 'delivered', receipt: res.mac };
     } catch (err) {
-      return this.#failure(err);
+      const outcome = this.#failure(err);
+      // Tor says the onion is not there (descriptor not found, introduction failed): leave the
+      // message at the recipient's providers now rather than after the backoff.
+      if (outcome.kind === 'retry' && err instanceof OnionpostError && err.retryAdvice?.retryClass === 'later') {
+        return this.#depositInstead(m, signal, outcome);
+      }
+      return outcome;
     }
   }
 
@@ -507,11 +546,15 @@ export class MessagePipeline {
    * receipt. `from.claimedName` is the registry name the connection's HELLO claimed (a hint, verified
    * in the background).
    */
-  async receive(messageId: Uint8Array, envelope: Uint8Array, from: { claimedName?: string | null } = {}): Promise<DeliverAnswer> {
+  receive(messageId: Uint8Array, envelope: Uint8Array, from: { claimedName?: string | null } = {}): Promise<DeliverAnswer> {
+    return this.#receiveOne(messageId, envelope, from.claimedName ?? null);
+  }
+
+  async #receiveOne(messageId: Uint8Array | null, envelope: Uint8Array, claimedName: string | null): Promise<DeliverAnswer> {
     const bad = this.#o.envelopes.check(envelope);
     if (bad) return { reject: bad };
     try {
-      return await this.#incoming.commit({ messageId, envelope, claimedName: from.claimedName ?? null });
+      return await this.#incoming.commit({ messageId, envelope, claimedName });
     } catch (err) {
       if (err instanceof StoreError && err.code === 'DISK_FULL') {
         this.#log.error('disk full: refusing inbound mail until space is freed (senders keep it and retry)');
@@ -521,6 +564,29 @@ export class MessagePipeline {
     }
   }
 
+  /**
+   * Envelopes fetched from our mailbox providers, in the order the provider held them: each is
+   * opened and committed like a DELIVER (same dedup, same receipt stored), without a frame id.
+   * INITs go one at a time (a later SESSION envelope of the same session is found by a tag the
+   * INIT's commit adds); runs of other envelopes share one transaction. Answers in input order.
+   */
+  async receiveHeld(envelopes: readonly Uint8Array[]): Promise<DeliverAnswer[]> {
+    const answers: DeliverAnswer[] = [];
+    let run: Uint8Array[] = [];
+    const flush = async () => {
+      answers.push(...await Promise.all(run.map((e) => this.#receiveOne(null, e, null))));
+      run = [];
+    };
+    for (const e of envelopes) {
+      if (e[0] === KIND_INIT) {
+        await flush();
+        answers.push(await this.#receiveOne(null, e, null));
+      } else run.push(e);
+    }
+    await flush();
+    return answers;
+  }
+
   /** Opens one DELIVER and writes it with its session's writes; inside the group commit's transaction. */
   #commitOne(item: Incoming): Received {
     const now = this.#o.clock.now();
@@ -528,7 +594,7 @@ export class MessagePipeline {
     if ('reject' in opened) return { answer: { reject: opened.reject } };
     if ('duplicate' in opened) return { answer: { receipt: opened.receipt } };
     const m = opened.message;
-    if (!bytesEqual(m.id, item.messageId)) return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'frame message id differs from the sealed one' } } };
+    if (item.messageId && !bytesEqual(m.id, item.messageId)) return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'frame message id differs from the sealed one' } } };
     if (m.kind === 'read') return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'read receipts are not supported yet' } } };
     const id = toHex(m.id);
     const senderHex = toHex(m.sender);

@@ -130,6 +130,7 @@ export function utf8Length(s) {
 export const STATE_LABELS = {
   queued: 'Queued',
   sending: 'Sending',
+  in_mailbox: 'In mailbox',
   delivered: 'Delivered',
   failed: 'Failed',
   held: 'Held',
@@ -138,7 +139,7 @@ export const STATE_LABELS = {
 };
 
 /** Outgoing states that still need the user's attention or patience (not a success). */
-export const WAITING_STATES = new Set(['queued', 'sending', 'held']);
+export const WAITING_STATES = new Set(['queued', 'sending', 'in_mailbox', 'held']);
 /** A delivery-state badge; its text is the state word, so colour is never the only cue. */
 export function stateBadge(state, testid) {
   return h('span', { class: `state state-${state}`, testid, 'data-state': state }, STATE_LABELS[state] ?? state);

@@ -1,0 +1,189 @@
+/**
+ * Offline delivery, the user's side (issue 11, items 4, 5 and 7): leaving a message at its
+ * recipient's providers when the recipient is offline, and fetching what our own providers hold
+ * for us.
+ *
+ *   deposit(m):  the providers the recipient's newest bundle listed (store.deposits.peerMailboxes),
+ *                in that order, skipping those that hold the message already → dial
+ *                <provider>/mailbox/v1 → DEPOSIT (recipient's public queue, PROTOCOL.md §14.2) →
+ *                the provider's signed receipt, verified → recorded with the message. Stops once
+ *                `replicas` providers hold it; a provider that is down or refuses is skipped.
+ *   fetch():     for each of our providers: FETCH our public queue a page at a time → each envelope
+ *                through the pipeline's receive path (opened, committed, deduplicated by message id
+ *                like a direct DELIVER) → ACK what committed or can never be read (so the provider
+ *                deletes it) → last fetch time recorded. A retryable refusal of ours (storage full)
+ *                leaves the rest at the provider for the next round.
+ *
+ * A deposit never makes a message delivered: only the recipient's own receipt does, which comes
+ * back when the sender's slow direct retry reaches the recipient after it fetched (the receiver
+ * answers a retry of the same bytes with the receipt it stored).
+ */
+import { toHex } from '../bytes.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import { describeError } from '../errors.js';
+import { parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity } from '../crypto/index.js';
+import type { Limits } from '../limits.js';
+import type { Logger } from '../log.js';
+import type { MessagePipeline } from '../pipeline/index.js';
+import { MAILBOX_PATH, MAX_FETCH, MailboxClient, type DepositReceipt } from '../provider/index.js';
+import type { Store, StoredMessage } from '../store/index.js';
+import type { PeerNetwork } from './network.js';
+
+export interface CourierOptions {
+  identity: Identity;
+  store: Store;
+  network: PeerNetwork;
+  pipeline: Pick<MessagePipeline, 'receiveHeld'>;
+  clock: Clock;
+  limits: Limits;
+  logger: Logger;
+  emit: (ev: { type: string; [k: string]: unknown }) => void;
+  /** Aborted when the node closes. */
+  signal: AbortSignal;
+  /** Providers a message is left at, at most. Default 2. */
+  replicas?: number;
+  /** Dial deadline per provider, ms. Default 60 s. */
+  dialTimeoutMs?: number;
+  /** Deadline of one request, ms. Default 60 s. */
+  requestTimeoutMs?: number;
+  /** Time between fetch rounds, ms. Default 5 min. */
+  fetchIntervalMs?: number;
+}
+
+/** FETCH pages in one round per provider, at most (64 envelopes each). */
+const MAX_PAGES = 1_000;
+
+export class Courier {
+  readonly #o: CourierOptions;
+  #timer: TimerHandle | undefined;
+  #fetching: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(o: CourierOptions) {
+    this.#o = o;
+  }
+
+  async #open(onion: string, signal: AbortSignal): Promise<{ client: MailboxClient; key: Uint8Array }> {
+    const key = parseOnionAddress(onion).identityKey;
+    const channel = await this.#o.network.dial(onion, { signal, timeoutMs: this.#o.dialTimeoutMs ?? 60_000, limits: this.#o.limits, path: MAILBOX_PATH });
+    return { client: new MailboxClient({ channel, providerKey: key, clock: this.#o.clock, maxEnvelope: this.#o.limits.maxEnvelope }), key };
+  }
+
+  /**
+   * Leaves `m`'s envelope at its recipient's providers. Returns the providers holding it now
+   * (those from before included), or [] when the recipient lists none or none took it.
+   */
+  async deposit(m: StoredMessage, signal: AbortSignal): Promise<string[]> {
+    const o = this.#o;
+    const envelope = m.envelope;
+    if (!envelope || envelope.length === 0 || !m.envelopeHash) return [];
+    let held = [...m.mailboxes];
+    const want = o.replicas ?? 2;
+    const peerKey = Buffer.from(m.peerIdentity, 'hex');
+    for (const provider of o.store.deposits.peerMailboxes(m.peerIdentity)) {
+      if (held.length >= want || signal.aborted) break;
+      if (held.includes(provider)) continue;
+      let receipt: DepositReceipt;
+      try {
+        const { client, key } = await this.#open(provider, signal);
+        try {
+          receipt = await client.deposit(publicQueueId(peerKey, key), null, envelope, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
+        } finally {
+          await client.close().catch(() => {});
+        }
+      } catch (err) {
+        o.logger.info({ provider, err: describeError(err) }, 'deposit at a provider failed; trying the next');
+        continue;
+      }
+      held = o.store.deposits.record({
+        messageId: m.id, provider, seq: receipt.seq, envelopeHash: m.envelopeHash, depositedAt: receipt.depositedAt,
+        expiresAt: receipt.expiresAt, receipt: receipt.sig,
+      });
+    }
+    return held;
+  }
+
+  /** Fetches from every provider of ours now (a round already running is joined). */
+  fetch(): Promise<void> {
+    this.#fetching ??= this.#fetchAll().finally(() => {
+      this.#fetching = undefined;
+    });
+    return this.#fetching;
+  }
+
+  /** A fetch round now, then one every fetchIntervalMs until close(). */
+  start(): void {
+    if (this.#closed) return;
+    const round = () => {
+      this.#timer = undefined;
+      void this.fetch().finally(() => {
+        if (!this.#closed) this.#timer = this.#o.clock.setTimeout(round, this.#o.fetchIntervalMs ?? 5 * 60_000);
+      });
+    };
+    round();
+  }
+
+  async #fetchAll(): Promise<void> {
+    for (const p of this.#o.store.mailboxProviders.list()) {
+      if (this.#o.signal.aborted) return;
+      try {
+        await this.#fetchFrom(p.onion);
+      } catch (err) {
+        this.#o.logger.info({ provider: p.onion, err: describeError(err) }, 'fetch from a mailbox provider failed');
+      }
+    }
+  }
+
+  async #fetchFrom(onion: string): Promise<void> {
+    const o = this.#o;
+    const signal = o.signal;
+    const { client, key } = await this.#open(onion, signal);
+    const queue = publicQueueId(o.identity.identityKey, key);
+    const readCap = publicQueueReadCap(o.identity, key);
+    const opts = { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
+    let fetched = 0;
+    try {
+      let after = 0;
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const items = await client.fetch(queue, readCap, after, MAX_FETCH, opts);
+        if (items.length === 0) break;
+        const answers = await o.pipeline.receiveHeld(items.map((i) => i.envelope));
+        // Committed, or never readable (not for us, garbage in the public queue): the provider may
+        // delete it. A retryable refusal of ours stays for the next round, and so does all after it.
+        const done: number[] = [];
+        let stop = false;
+        for (let i = 0; i < items.length; i++) {
+          const a = answers[i]!;
+          if ('reject' in a && a.reject.retryable) {
+            stop = true;
+            break;
+          }
+          done.push(items[i]!.seq);
+          if ('receipt' in a) fetched++;
+        }
+        if (done.length > 0) await client.ack(queue, readCap, done, opts);
+        if (stop) break;
+        after = items[items.length - 1]!.seq;
+      }
+      o.store.mailboxProviders.setLastFetch(onion, o.clock.now());
+    } finally {
+      await client.close().catch(() => {});
+    }
+    if (fetched > 0) {
+      o.logger.info({ provider: onion, messages: fetched }, 'fetched mail from a mailbox provider');
+      o.emit({ type: 'mailbox.fetched', provider: onion, messages: fetched });
+    }
+  }
+
+  /** Stops the schedule; a round in flight ends with the node's signal. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** The queue id a sender deposits to for `peerIdentity` (hex) at `provider`: for tests and tools. */
+export function publicQueueOf(peerIdentity: string, provider: string): string {
+  return toHex(publicQueueId(Buffer.from(peerIdentity, 'hex'), parseOnionAddress(provider).identityKey));
+}

@@ -1,0 +1,113 @@
+/**
+ * Offline delivery through mailbox providers (issue 11, items 4, 5 and 7), with whole nodes over
+ * real ws on 127.0.0.1 and real SQLite files: the recipient is offline, so the sender leaves the
+ * message at the recipient's two providers ("in mailbox", each provider's signed receipt kept);
+ * the recipient starts, fetches, commits and acknowledges (both providers delete it); the sender's
+ * direct retry then gets the recipient's own receipt ("delivered"). One provider down: the other
+ * takes it and serves it. A message is never "delivered" on a provider's word.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DOMAINS, depositBody, verify } from '../../src/provider/statements.js';
+import { publicQueueId } from '../../src/crypto/index.js';
+import type { OnionpostNode } from '../../src/node/index.js';
+import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
+
+let t: TestNodes;
+let p1: OnionpostNode;
+let p2: OnionpostNode;
+let alice: OnionpostNode;
+let dave: OnionpostNode;
+
+// Alice retries dave directly every ~200 ms once his providers hold her mail (the slow phase).
+const FAST = { outbox: { policy: { fastBaseMs: 50, fastMaxMs: 200, slowBaseMs: 200, slowMaxMs: 400 } } };
+
+before(async () => {
+  t = await testNodes('onionpost-offline-');
+  p1 = await t.make('p1', { provider: { dbPath: join(t.root, 'p1-held.db') } });
+  p2 = await t.make('p2', { provider: { dbPath: join(t.root, 'p2-held.db') } });
+  alice = await t.make('alice', FAST);
+  dave = await t.make('dave');
+  await dave.mailboxes.add(p1.identity.onion);
+  await dave.mailboxes.add(p2.identity.onion);
+  // A first message while dave is online: alice's session with him, and the providers his bundle lists.
+  const first = await alice.send({ to: dave.identity.onion, subject: 'hello', body: 'first', wait: true, waitMs: 20_000 });
+  assert.equal(first.state, 'delivered');
+  assert.deepEqual(alice.store.deposits.peerMailboxes(toHexKey(dave)), [p1.identity.onion, p2.identity.onion]);
+});
+after(() => t.cleanup());
+
+function toHexKey(n: OnionpostNode): string {
+  return Buffer.from(n.identity.identityKey).toString('hex');
+}
+
+/** The outbox summary of message `id` as the API shows it. */
+function shown(node: OnionpostNode, id: string): Record<string, unknown> {
+  const list = node.handlers['messages.outbox']!({ limit: 100 }) as Record<string, unknown>[];
+  return list.find((m) => m['id'] === id)!;
+}
+
+async function restartDave(): Promise<void> {
+  dave = await t.make('dave', { identity: dave.identity });
+}
+
+test('recipient offline: in mailbox at both providers; it starts, fetches, acknowledges; the sender sees delivered', async () => {
+  await dave.close();
+  const r = await alice.send({ to: dave.identity.onion, subject: 'while you were away', body: 'kept for you by your providers' });
+  await eventually(() => shown(alice, r.id)['state'] === 'in_mailbox' && (shown(alice, r.id)['mailboxes'] as string[]).length === 2, 20_000, 'in mailbox at two providers');
+  const s = shown(alice, r.id);
+  assert.deepEqual([...(s['mailboxes'] as string[])].sort(), [p1.identity.onion, p2.identity.onion].sort());
+  assert.match(String((s['delivery'] as { words: string }).words), /offline: left at 2 of their mailbox providers/);
+  assert.equal(p1.status().provider?.held, 1);
+  assert.equal(p2.status().provider?.held, 1);
+
+  // Each provider's receipt is its signature over exactly the bytes alice sends.
+  const m = alice.store.getMessage(r.id)!;
+  const deposits = alice.store.deposits.list(r.id);
+  assert.equal(deposits.length, 2);
+  for (const d of deposits) {
+    const key = d.provider === p1.identity.onion ? p1.identity.identityKey : p2.identity.identityKey;
+    assert.deepEqual(d.envelopeHash, m.envelopeHash);
+    assert.ok(verify(key, DOMAINS.deposit, depositBody(key, publicQueueId(dave.identity.identityKey, key), d.envelopeHash, d.depositedAt, d.expiresAt), d.receipt));
+  }
+  // Held at providers is not delivered.
+  assert.notEqual(alice.store.getMessage(r.id)!.state, 'delivered');
+
+  await restartDave();
+  await eventually(() => dave.store.getMessage(r.id) !== null, 20_000, 'dave fetched the message');
+  const got = dave.store.getMessage(r.id)!;
+  assert.equal(got.direction, 'in');
+  assert.equal(got.subject, 'while you were away');
+  // Fetched from both, committed once, acknowledged at both: they deleted it.
+  await eventually(() => p1.status().provider?.held === 0 && p2.status().provider?.held === 0, 20_000, 'both providers deleted it');
+  assert.equal((dave.handlers['messages.inbox']!({ limit: 100 }) as unknown[]).filter((x) => (x as { id: string }).id === r.id).length, 1);
+  assert.ok(dave.status().mailboxes.every((p) => p.lastFetchAt !== null), 'status shows when each provider was last fetched');
+
+  await eventually(() => alice.store.getMessage(r.id)!.state === 'delivered', 30_000, 'alice sees delivered');
+  assert.equal(shown(alice, r.id)['state'], 'delivered');
+});
+
+test('one provider down: the other takes the message and serves it', async () => {
+  await dave.close();
+  await p1.close();
+  const r = await alice.send({ to: dave.identity.onion, subject: 'only p2', body: 'p1 is down' });
+  await eventually(() => shown(alice, r.id)['state'] === 'in_mailbox', 20_000, 'in mailbox');
+  assert.deepEqual(shown(alice, r.id)['mailboxes'], [p2.identity.onion]);
+  assert.equal(p2.status().provider?.held, 1);
+  await restartDave();
+  await eventually(() => dave.store.getMessage(r.id) !== null, 20_000, 'dave fetched it from p2');
+  await eventually(() => p2.status().provider?.held === 0, 20_000, 'p2 deleted it');
+  await eventually(() => alice.store.getMessage(r.id)!.state === 'delivered', 30_000, 'alice sees delivered');
+});
+
+test('several messages queued while offline (a run of the session) arrive in order, each once', async () => {
+  await dave.close();
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) ids.push((await alice.send({ to: dave.identity.onion, subject: `batch ${i}`, body: String(i) })).id);
+  await eventually(() => ids.every((id) => shown(alice, id)['state'] === 'in_mailbox'), 30_000, 'all in mailbox');
+  await restartDave();
+  await eventually(() => ids.every((id) => dave.store.getMessage(id) !== null), 20_000, 'dave fetched all');
+  await eventually(() => ids.every((id) => alice.store.getMessage(id)!.state === 'delivered'), 30_000, 'all delivered');
+  assert.equal(p2.status().provider?.held, 0);
+});
