@@ -25,7 +25,7 @@ import { parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity } f
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { MessagePipeline } from '../pipeline/index.js';
-import { MAILBOX_PATH, MAX_FETCH, MailboxClient, type DepositReceipt } from '../provider/index.js';
+import { MAILBOX_PATH, MAX_FETCH, MailboxClient, ProviderError, type DepositReceipt } from '../provider/index.js';
 import type { Store, StoredMessage } from '../store/index.js';
 import type { PeerNetwork } from './network.js';
 
@@ -52,21 +52,81 @@ export interface CourierOptions {
 
 /** FETCH pages in one round per provider, at most (64 envelopes each). */
 const MAX_PAGES = 1_000;
+/** A provider connection nobody used for this long is closed, ms. */
+const IDLE_MS = 30_000;
+
+interface Pooled {
+  ready: Promise<{ client: MailboxClient; key: Uint8Array }>;
+  idle: TimerHandle | undefined;
+  users: number;
+}
 
 export class Courier {
   readonly #o: CourierOptions;
   #timer: TimerHandle | undefined;
   #fetching: Promise<void> | undefined;
   #closed = false;
+  /**
+   * One connection per provider, shared by every deposit and fetch (requests are matched by id):
+   * over Tor each new connection to an onion costs a rendezvous, so a burst of deposits must not
+   * dial once per message.
+   */
+  readonly #pool = new Map<string, Pooled>();
 
   constructor(o: CourierOptions) {
     this.#o = o;
   }
 
-  async #open(onion: string, signal: AbortSignal): Promise<{ client: MailboxClient; key: Uint8Array }> {
-    const key = parseOnionAddress(onion).identityKey;
-    const channel = await this.#o.network.dial(onion, { signal, timeoutMs: this.#o.dialTimeoutMs ?? 60_000, limits: this.#o.limits, path: MAILBOX_PATH });
-    return { client: new MailboxClient({ channel, providerKey: key, clock: this.#o.clock, maxEnvelope: this.#o.limits.maxEnvelope }), key };
+  /** Runs `fn` on the pooled connection to `onion` (dialled if none); a connection found closed is replaced once. */
+  async #with<T>(onion: string, signal: AbortSignal, fn: (client: MailboxClient, key: Uint8Array) => Promise<T>): Promise<T> {
+    for (let round = 0; ; round++) {
+      const p = this.#acquire(onion);
+      try {
+        const { client, key } = await p.ready;
+        return await fn(client, key);
+      } catch (err) {
+        if (round === 0 && err instanceof ProviderError && err.code === 'CLOSED' && !signal.aborted) {
+          this.#drop(onion, p);
+          continue;
+        }
+        if (!(err instanceof ProviderError && err.code === 'REMOTE')) this.#drop(onion, p);
+        throw err;
+      } finally {
+        this.#release(onion, p);
+      }
+    }
+  }
+
+  #acquire(onion: string): Pooled {
+    let p = this.#pool.get(onion);
+    if (!p) {
+      const key = parseOnionAddress(onion).identityKey;
+      const o = this.#o;
+      // The dial ends with the node (its signal), not with the caller that happened to start it.
+      const dialSignal = AbortSignal.any([o.signal, AbortSignal.timeout(o.dialTimeoutMs ?? 60_000)]);
+      const ready = o.network.dial(onion, { signal: dialSignal, timeoutMs: o.dialTimeoutMs ?? 60_000, limits: o.limits, path: MAILBOX_PATH })
+        .then((channel) => ({ client: new MailboxClient({ channel, providerKey: key, clock: o.clock, maxEnvelope: o.limits.maxEnvelope }), key }));
+      ready.catch(() => {});
+      p = { ready, idle: undefined, users: 0 };
+      this.#pool.set(onion, p);
+    }
+    if (p.idle !== undefined) this.#o.clock.clearTimeout(p.idle);
+    p.idle = undefined;
+    p.users++;
+    return p;
+  }
+
+  #release(onion: string, p: Pooled): void {
+    p.users--;
+    if (p.users > 0 || this.#pool.get(onion) !== p) return;
+    p.idle = this.#o.clock.setTimeout(() => this.#drop(onion, p), IDLE_MS);
+  }
+
+  #drop(onion: string, p: Pooled): void {
+    if (this.#pool.get(onion) === p) this.#pool.delete(onion);
+    if (p.idle !== undefined) this.#o.clock.clearTimeout(p.idle);
+    p.idle = undefined;
+    void p.ready.then(({ client }) => client.close()).catch(() => {});
   }
 
   /**
@@ -85,12 +145,8 @@ export class Courier {
       if (held.includes(provider)) continue;
       let receipt: DepositReceipt;
       try {
-        const { client, key } = await this.#open(provider, signal);
-        try {
-          receipt = await client.deposit(publicQueueId(peerKey, key), null, envelope, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
-        } finally {
-          await client.close().catch(() => {});
-        }
+        receipt = await this.#with(provider, signal, (client, key) =>
+          client.deposit(publicQueueId(peerKey, key), null, envelope, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 }));
       } catch (err) {
         o.logger.info({ provider, err: describeError(err) }, 'deposit at a provider failed; trying the next');
         continue;
@@ -134,52 +190,52 @@ export class Courier {
     }
   }
 
-  async #fetchFrom(onion: string): Promise<void> {
+  #fetchFrom(onion: string): Promise<void> {
+    return this.#with(onion, this.#o.signal, (client, key) => this.#fetchOn(onion, client, key));
+  }
+
+  async #fetchOn(onion: string, client: MailboxClient, key: Uint8Array): Promise<void> {
     const o = this.#o;
     const signal = o.signal;
-    const { client, key } = await this.#open(onion, signal);
     const queue = publicQueueId(o.identity.identityKey, key);
     const readCap = publicQueueReadCap(o.identity, key);
     const opts = { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
     let fetched = 0;
-    try {
-      let after = 0;
-      for (let page = 0; page < MAX_PAGES; page++) {
-        const items = await client.fetch(queue, readCap, after, MAX_FETCH, opts);
-        if (items.length === 0) break;
-        const answers = await o.pipeline.receiveHeld(items.map((i) => i.envelope));
-        // Committed, or never readable (not for us, garbage in the public queue): the provider may
-        // delete it. A retryable refusal of ours stays for the next round, and so does all after it.
-        const done: number[] = [];
-        let stop = false;
-        for (let i = 0; i < items.length; i++) {
-          const a = answers[i]!;
-          if ('reject' in a && a.reject.retryable) {
-            stop = true;
-            break;
-          }
-          done.push(items[i]!.seq);
-          if ('receipt' in a) fetched++;
+    let after = 0;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const items = await client.fetch(queue, readCap, after, MAX_FETCH, opts);
+      if (items.length === 0) break;
+      const answers = await o.pipeline.receiveHeld(items.map((i) => i.envelope));
+      // Committed, or never readable (not for us, garbage in the public queue): the provider may
+      // delete it. A retryable refusal of ours stays for the next round, and so does all after it.
+      const done: number[] = [];
+      let stop = false;
+      for (let i = 0; i < items.length; i++) {
+        const a = answers[i]!;
+        if ('reject' in a && a.reject.retryable) {
+          stop = true;
+          break;
         }
-        if (done.length > 0) await client.ack(queue, readCap, done, opts);
-        if (stop) break;
-        after = items[items.length - 1]!.seq;
+        done.push(items[i]!.seq);
+        if ('receipt' in a) fetched++;
       }
-      o.store.mailboxProviders.setLastFetch(onion, o.clock.now());
-    } finally {
-      await client.close().catch(() => {});
+      if (done.length > 0) await client.ack(queue, readCap, done, opts);
+      if (stop) break;
+      after = items[items.length - 1]!.seq;
     }
+    o.store.mailboxProviders.setLastFetch(onion, o.clock.now());
     if (fetched > 0) {
       o.logger.info({ provider: onion, messages: fetched }, 'fetched mail from a mailbox provider');
       o.emit({ type: 'mailbox.fetched', provider: onion, messages: fetched });
     }
   }
 
-  /** Stops the schedule; a round in flight ends with the node's signal. */
+  /** Stops the schedule and closes the provider connections; a round in flight ends with the node's signal. */
   close(): void {
     this.#closed = true;
     if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    for (const [onion, p] of [...this.#pool]) this.#drop(onion, p);
   }
 }
 
