@@ -18,10 +18,10 @@
  * back when the sender's slow direct retry reaches the recipient after it fetched (the receiver
  * answers a retry of the same bytes with the receipt it stored).
  */
-import { toHex } from '../bytes.js';
+import { fromHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { describeError } from '../errors.js';
-import { parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity } from '../crypto/index.js';
+import { onionAddress, parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity } from '../crypto/index.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { MessagePipeline } from '../pipeline/index.js';
@@ -38,6 +38,12 @@ export interface CourierOptions {
   limits: Limits;
   logger: Logger;
   emit: (ev: { type: string; [k: string]: unknown }) => void;
+  /**
+   * Hands receipts for fetched mail to its sender's node (a RECEIPT push on a direct connection);
+   * rejects when the sender cannot be reached. Default none: senders then learn of delivery only
+   * on their next direct retry.
+   */
+  pushReceipts?: (senderOnion: string, receipts: { messageId: Uint8Array; mac: Uint8Array }[], signal: AbortSignal) => Promise<void>;
   /** Aborted when the node closes. */
   signal: AbortSignal;
   /** Providers a message is left at, at most. Default 2. */
@@ -202,6 +208,7 @@ export class Courier {
     const opts = { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
     let fetched = 0;
     let after = 0;
+    const receipts = new Map<string, { messageId: Uint8Array; mac: Uint8Array }[]>();
     for (let page = 0; page < MAX_PAGES; page++) {
       const items = await client.fetch(queue, readCap, after, MAX_FETCH, opts);
       if (items.length === 0) break;
@@ -218,6 +225,11 @@ export class Courier {
         }
         done.push(items[i]!.seq);
         if ('receipt' in a) fetched++;
+        if ('receipt' in a && a.id && a.peer) {
+          const list = receipts.get(a.peer) ?? [];
+          list.push({ messageId: fromHex(a.id), mac: a.receipt });
+          receipts.set(a.peer, list);
+        }
       }
       if (done.length > 0) await client.ack(queue, readCap, done, opts);
       if (stop) break;
@@ -228,6 +240,20 @@ export class Courier {
       o.logger.info({ provider: onion, messages: fetched }, 'fetched mail from a mailbox provider');
       o.emit({ type: 'mailbox.fetched', provider: onion, messages: fetched });
     }
+    this.#push(receipts);
+  }
+
+  /** Tells each sender, in the background, which of its messages we now hold (best effort). */
+  #push(receipts: Map<string, { messageId: Uint8Array; mac: Uint8Array }[]>): void {
+    const push = this.#o.pushReceipts;
+    if (!push) return;
+    for (const [peer, list] of receipts) {
+      const onion = onionAddress(fromHex(peer));
+      const signal = AbortSignal.any([this.#o.signal, AbortSignal.timeout(this.#o.dialTimeoutMs ?? 60_000)]);
+      void push(onion, list, signal).catch((err: unknown) => {
+        this.#o.logger.info({ peer: onion, receipts: list.length, err: describeError(err) }, 'could not push receipts to the sender (it learns on its next retry)');
+      });
+    }
   }
 
   /** Stops the schedule and closes the provider connections; a round in flight ends with the node's signal. */
@@ -237,9 +263,4 @@ export class Courier {
     this.#timer = undefined;
     for (const [onion, p] of [...this.#pool]) this.#drop(onion, p);
   }
-}
-
-/** The queue id a sender deposits to for `peerIdentity` (hex) at `provider`: for tests and tools. */
-export function publicQueueOf(peerIdentity: string, provider: string): string {
-  return toHex(publicQueueId(Buffer.from(peerIdentity, 'hex'), parseOnionAddress(provider).identityKey));
 }

@@ -301,6 +301,7 @@ export class OnionpostNode {
       const courier = new Courier({
         identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
+        pushReceipts: async (onion, receipts, signal) => (await connections.connect(onion, signal)).pushReceipts(receipts, { signal }),
         ...(this.#o.dialTimeoutMs !== undefined ? { dialTimeoutMs: this.#o.dialTimeoutMs } : {}),
         ...(this.#o.mailboxFetchMs !== undefined ? { fetchIntervalMs: this.#o.mailboxFetchMs } : {}),
       });
@@ -318,6 +319,7 @@ export class OnionpostNode {
         const conn: PeerConnection = connections.accept(ch, {
           onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env, { claimedName: claimedName(conn.peerHello) })),
           onBundleRequest: () => admission.bundle(ch, () => envelopes.bundleAnswer()),
+          onReceipts: (receipts) => void pipeline.receiptsPushed(receipts),
         });
         void conn.ready.then(() => admission.handshakeDone(ch), () => {});
       };

@@ -154,9 +154,12 @@ interface Incoming {
   claimedName: string | null;
 }
 
+/** An answer, with the message id and sender (hex) when it committed a message (new or again). */
+export type HeldAnswer = DeliverAnswer & { id?: string; peer?: string };
+
 /** What the group commit answers for one DELIVER, and what to do once the transaction committed. */
 interface Received {
-  answer: DeliverAnswer;
+  answer: HeldAnswer;
   after?: () => void;
   /** The sender of a new message (hex): it reached us, so the outbox may stop backing off from it. */
   seen?: string;
@@ -166,13 +169,17 @@ export class MessagePipeline {
   readonly #o: PipelineOptions;
   readonly #store: Store;
   readonly #log: Logger;
-  readonly #incoming: GroupCommitter<Incoming, DeliverAnswer>;
+  readonly #incoming: GroupCommitter<Incoming, HeldAnswer>;
   readonly #outgoing: GroupCommitter<Outgoing, StoredMessage>;
   #kickScheduled = false;
   /** Per peer: the seal step running now (one agreement per peer at a time; waiters share its outcome). */
   readonly #sealing = new Map<string, Promise<void>>();
   /** Attempts running now, by message id: a SESSION envelope waiting for its INIT awaits the INIT's. */
   readonly #attempts = new Map<string, Promise<DeliveryOutcome>>();
+  /** Peers that got a message queued this turn (see #queuedFor). */
+  readonly #queuedPeers = new Set<string>();
+  /** Per peer: the sweep of its queue into its mailboxes running now (see #sweep). */
+  readonly #sweeps = new Map<string, { again: boolean }>();
   /** What the node's closing aborts (the sends' deadlines): one listener on the close signal for all. */
   readonly #onClose = new Set<() => void>();
 
@@ -244,6 +251,7 @@ export class MessagePipeline {
     const result = this.#result(row, p);
     this.#o.events.emit({ type: 'message.state', id: row.id, state: row.state });
     this.#kickSoon();
+    if (this.#o.depositor) this.#queuedFor(row.peerIdentity);
     return result;
   }
 
@@ -362,6 +370,24 @@ export class MessagePipeline {
     return stored;
   }
 
+  /**
+   * A message was queued for `peer`: if the outbox is backing off from it with its mail at its
+   * providers, this one goes there too now rather than at the next probe. Once per peer per turn.
+   */
+  #queuedFor(peer: string): void {
+    if (this.#queuedPeers.size === 0) {
+      queueMicrotask(() => {
+        const peers = [...this.#queuedPeers];
+        this.#queuedPeers.clear();
+        for (const p of peers) {
+          const ps = this.#store.peerState(p);
+          if (ps && ps.failures > 0 && ps.lastErrorCode === 'IN_MAILBOX') this.#sweep(p);
+        }
+      });
+    }
+    this.#queuedPeers.add(peer);
+  }
+
   /** One outbox kick for all the sends that committed together (each kick queries the store). */
   #kickSoon(): void {
     if (this.#kickScheduled) return;
@@ -425,9 +451,8 @@ export class MessagePipeline {
       if (!can.send) {
         // The INIT waits at the recipient's providers: this message can wait there behind it (a
         // fetch reads a queue in order), while a direct delivery would meet an unknown session.
-        const init = can.init !== null ? this.#store.getMessage(can.init) : null;
         const wait: DeliveryOutcome = { kind: 'retry', code: 'SESSION_WAIT', when: 'busy' };
-        return init && init.mailboxes.length > 0 ? await this.#depositInstead(m, signal, wait) : wait;
+        return this.#depositable(m, can) ? await this.#depositInstead(m, signal, wait) : wait;
       }
     } catch (err) {
       return this.#failure(err);
@@ -453,7 +478,54 @@ export class MessagePipeline {
     }
     if (held.length === 0) return otherwise;
     if (held.length > before) this.#o.events.emit({ type: 'message.state', id: m.id, state: 'in_mailbox', mailboxes: held });
+    this.#sweep(m.peerIdentity);
     return { kind: 'retry', code: 'IN_MAILBOX', when: 'later' };
+  }
+
+  /**
+   * Leaves every other queued message to `peer` that no provider holds yet at its providers too:
+   * while the outbox backs off from an offline peer it tries one message per step, and the rest
+   * would otherwise wait for their turn at the direct path. In order, oldest first (an INIT before
+   * its session's other messages); a sweep already running for the peer runs once more after.
+   */
+  #sweep(peer: string): void {
+    const running = this.#sweeps.get(peer);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const state = { again: false };
+    this.#sweeps.set(peer, state);
+    void (async () => {
+      try {
+        for (let round = 0; round < 1_000; round++) {
+          state.again = false;
+          const ids = this.#store.deposits.undeposited(peer, 256);
+          let progressed = false;
+          for (const id of ids) {
+            if (this.#o.signal.aborted) return;
+            const m = this.#store.getMessage(id);
+            if (!m || m.state !== 'queued' || !m.envelope || m.envelope.length === 0 || !this.#depositable(m)) continue;
+            const held = await this.#o.depositor!.deposit(m, this.#o.signal);
+            if (held.length === 0) return; // no provider takes anything now: the next probe tries again
+            progressed = true;
+            this.#o.events.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: held });
+          }
+          if (!progressed && !state.again) return;
+        }
+      } catch (err) {
+        this.#log.warn({ err: describeError(err) }, 'depositing the queue for an offline peer failed');
+      } finally {
+        this.#sweeps.delete(peer);
+      }
+    })();
+  }
+
+  /** A message the peer could read from its mailbox: sendable, or behind an INIT a provider holds. */
+  #depositable(m: StoredMessage, can = this.#o.envelopes.sendable(m.id)): boolean {
+    if (can.send) return true;
+    const init = can.init !== null ? this.#store.getMessage(can.init) : null;
+    return init !== null && init.mailboxes.length > 0;
   }
 
   /**
@@ -550,7 +622,7 @@ export class MessagePipeline {
     return this.#receiveOne(messageId, envelope, from.claimedName ?? null);
   }
 
-  async #receiveOne(messageId: Uint8Array | null, envelope: Uint8Array, claimedName: string | null): Promise<DeliverAnswer> {
+  async #receiveOne(messageId: Uint8Array | null, envelope: Uint8Array, claimedName: string | null): Promise<HeldAnswer> {
     const bad = this.#o.envelopes.check(envelope);
     if (bad) return { reject: bad };
     try {
@@ -570,8 +642,8 @@ export class MessagePipeline {
    * INITs go one at a time (a later SESSION envelope of the same session is found by a tag the
    * INIT's commit adds); runs of other envelopes share one transaction. Answers in input order.
    */
-  async receiveHeld(envelopes: readonly Uint8Array[]): Promise<DeliverAnswer[]> {
-    const answers: DeliverAnswer[] = [];
+  async receiveHeld(envelopes: readonly Uint8Array[]): Promise<HeldAnswer[]> {
+    const answers: HeldAnswer[] = [];
     let run: Uint8Array[] = [];
     const flush = async () => {
       answers.push(...await Promise.all(run.map((e) => this.#receiveOne(null, e, null))));
@@ -585,6 +657,32 @@ export class MessagePipeline {
     }
     await flush();
     return answers;
+  }
+
+  /**
+   * Receipts a recipient pushed (ServerHandlers.onReceipts) for messages of ours it fetched from a
+   * mailbox provider: each MAC that checks against the receipt key we hold makes its message
+   * delivered, as a receipt on our own DELIVER would. Only messages waiting in the queue: one in
+   * flight gets its receipt from its own attempt. The recipient is evidently online, so the
+   * outbox's backoff from it ends and the rest of its queue goes now. Returns how many it applied.
+   */
+  receiptsPushed(receipts: readonly { messageId: Uint8Array; mac: Uint8Array }[]): number {
+    const now = this.#o.clock.now();
+    const peers = new Set<string>();
+    let applied = 0;
+    for (const r of receipts) {
+      const id = toHex(r.messageId);
+      const m = this.#store.getMessage(id);
+      if (!m || m.direction !== 'out' || m.state !== 'queued' || !m.envelopeHash) continue;
+      const check = this.#o.envelopes.checkReceipt(id, m.envelopeHash, r.mac);
+      if (!check.valid) continue;
+      this.#store.markDelivered(id, r.mac, now);
+      this.#o.events.emit({ type: 'message.state', id, state: 'delivered', via: 'mailbox' });
+      peers.add(m.peerIdentity);
+      applied++;
+    }
+    for (const peer of peers) this.#o.peerSeen?.(peer);
+    return applied;
   }
 
   /** Opens one DELIVER and writes it with its session's writes; inside the group commit's transaction. */
@@ -612,7 +710,7 @@ export class MessagePipeline {
     }
     opened.commit();
     return {
-      answer: { receipt: opened.receipt },
+      answer: { receipt: opened.receipt, id, peer: senderHex },
       after: () => {
         opened.after();
         if (!result.duplicate) {

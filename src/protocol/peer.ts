@@ -13,6 +13,8 @@
  *          ◀─ RECEIPT((id, mac)…) | REJECT(id, code) ──   receipts answered together share a frame
  *   client ── BUNDLE_REQUEST ─────────────▶ server   handlers.onBundleRequest()
  *          ◀─ BUNDLE(bytes) | REJECT(zero id, INTERNAL) ─
+ *   client ── RECEIPT((id, mac)…) ────────▶ server   handlers.onReceipts(): receipts for mail the
+ *                                                    server sent us through a mailbox; no answer
  *   either ── PING(nonce) ◀─▶ PONG(nonce)  when the other side has been silent heartbeatIntervalMs
  *
  * Misbehaviour costs the peer its connection, never the process: bytes that do not decode → REJECT
@@ -138,6 +140,13 @@ export interface ServerHandlers {
   onDeliver(messageId: Uint8Array, envelope: Uint8Array): Promise<DeliverAnswer>;
   /** Our signed key bundle. A throw is answered with REJECT INTERNAL. */
   onBundleRequest(): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Receipts the client pushes for messages we sent it that reached it another way (fetched from
+   * its mailbox provider, PROTOCOL.md §14.6). Unanswered; each MAC proves itself to the one sender
+   * that holds its receipt key, so the connection needs no other authentication. Without this
+   * handler a client's RECEIPT is UNEXPECTED_FRAME.
+   */
+  onReceipts?(receipts: { messageId: Uint8Array; mac: Uint8Array }[]): void;
 }
 
 /** What deliver() resolves with. Anything else (timeout, closed, aborted) rejects: outcome unknown, retry. */
@@ -334,6 +343,27 @@ export class PeerConnection {
     return promise;
   }
 
+  /**
+   * Client only. Pushes receipts for messages the server sent us that reached us through a mailbox
+   * (see ServerHandlers.onReceipts), in RECEIPT frames of at most maxReceiptsPerFrame pairs.
+   * Resolves once they are handed to the channel (nothing answers them); CLOSED if the connection
+   * ends before its handshake.
+   */
+  pushReceipts(receipts: readonly { messageId: Uint8Array; mac: Uint8Array }[], opts: RequestOptions = {}): Promise<void> {
+    if (this.role !== 'client') return Promise.reject(new ProtocolError('WRONG_ROLE', 'pushReceipts() is for client connections'));
+    for (const r of receipts) {
+      if (r.messageId.length !== MESSAGE_ID_BYTES || r.mac.length !== RECEIPT_MAC_BYTES) return Promise.reject(new ProtocolError('BAD_FIELD', 'a receipt is a 16-byte id and a 16-byte MAC'));
+    }
+    const { promise, tracker } = this.#track<void>(opts, 'receipt push', () => {});
+    this.#whenOpen(tracker, () => {
+      const all = receipts.map((r) => ({ messageId: Uint8Array.from(r.messageId), mac: Uint8Array.from(r.mac) }));
+      const n = this.#limits.maxReceiptsPerFrame;
+      for (let i = 0; i < all.length; i += n) this.#send({ type: 'RECEIPT', receipts: all.slice(i, i + n) });
+      tracker.settle();
+    });
+    return promise;
+  }
+
   /** Graceful close (1000). Requests still waiting fail with CLOSED. Same promise on every call. */
   close(): Promise<void> {
     if (this.#closePromise) return this.#closePromise;
@@ -403,6 +433,10 @@ export class PeerConnection {
             if (!t) this.#log.debug({ messageId: key }, 'receipt for no pending delivery (timed out?)');
             t?.settle({ kind: 'receipt', mac: r.mac });
           }
+          return;
+        }
+        if (this.#handlers?.onReceipts) {
+          this.#handlers.onReceipts(frame.receipts);
           return;
         }
         break;

@@ -29,6 +29,8 @@ export interface Deposits {
   record(d: Deposit): string[];
   /** The deposits recorded for a message, oldest first. */
   list(messageId: string): Deposit[];
+  /** Ids of queued messages to `peerIdentity` that no provider holds, oldest first. */
+  undeposited(peerIdentity: string, limit: number): string[];
   /** The providers `peerIdentity`'s newest bundle listed ([] when none is known). */
   peerMailboxes(peerIdentity: string): string[];
   /**
@@ -56,6 +58,9 @@ export function createDeposits(db: Database, run: <T>(what: string, fn: () => T)
       VALUES (@message_id, @provider, @seq, @envelope_hash, @deposited_at, @expires_at, @receipt)`),
     setMailboxes: db.prepare('UPDATE messages SET mailboxes = ? WHERE id = ?'),
     list: db.prepare('SELECT * FROM mailbox_deposits WHERE message_id = ? ORDER BY deposited_at, provider'),
+    undeposited: db.prepare(`
+      SELECT id FROM messages WHERE peer_identity = ? AND state = 'queued' AND direction = 'out' AND mailboxes IS NULL
+      ORDER BY sort_at, id LIMIT ?`),
     peer: db.prepare('SELECT mailboxes FROM peer_mailboxes WHERE peer_identity = ?'),
     setPeer: db.prepare(`
       INSERT INTO peer_mailboxes (peer_identity, mailboxes, bundle_created_at, updated_at) VALUES (?, ?, ?, ?)
@@ -83,6 +88,7 @@ export function createDeposits(db: Database, run: <T>(what: string, fn: () => T)
       messageId: r.message_id, provider: r.provider, seq: r.seq, envelopeHash: new Uint8Array(r.envelope_hash),
       depositedAt: r.deposited_at, expiresAt: r.expires_at, receipt: new Uint8Array(r.receipt),
     }))),
+    undeposited: (peer, limit) => run('deposits.undeposited', () => (s.undeposited.all(peer, limit) as { id: string }[]).map((r) => r.id)),
     peerMailboxes: (peer) => run('deposits.peerMailboxes', () => {
       const r = s.peer.get(peer) as { mailboxes: string } | undefined;
       return r ? (JSON.parse(r.mailboxes) as string[]) : [];

@@ -469,3 +469,22 @@ test('rate limit: the PONG to our PING is owed, not charged; the next one is', a
   const info = await peer.closed;
   assert.equal((info.error as ProtocolError).code, 'RATE_LIMITED');
 });
+
+test('pushed receipts: a client\'s RECEIPT reaches onReceipts in frames of at most maxReceiptsPerFrame; without the handler it is UNEXPECTED_FRAME', async () => {
+  const got: { messageId: Uint8Array; mac: Uint8Array }[][] = [];
+  const { client, server } = pair({ handlers: { ...okHandlers, onReceipts: (r) => got.push(r) }, limits: { maxReceiptsPerFrame: 2 } });
+  await Promise.all([client.ready, server.ready]);
+  const pushed = [1, 2, 3].map((n) => ({ messageId: id(n), mac: new Uint8Array(16).fill(n) }));
+  await client.pushReceipts(pushed);
+  await flush();
+  assert.deepEqual(got.map((f) => f.length), [2, 1]);
+  assert.deepEqual(got.flat(), pushed);
+  await assert.rejects(client.pushReceipts([{ messageId: id(1), mac: new Uint8Array(15) }]), (e: unknown) => e instanceof ProtocolError && e.code === 'BAD_FIELD');
+  await assert.rejects(server.pushReceipts(pushed), (e: unknown) => e instanceof ProtocolError && e.code === 'WRONG_ROLE');
+
+  const plain = pair();
+  await Promise.all([plain.client.ready, plain.server.ready]);
+  await plain.client.pushReceipts(pushed.slice(0, 1));
+  await flush();
+  assert.equal(((await plain.server.closed).error as ProtocolError).code, 'UNEXPECTED_FRAME', 'a server that takes no pushed receipts closes the connection');
+});
