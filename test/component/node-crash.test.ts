@@ -11,7 +11,7 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,6 +21,7 @@ import { generateIdentity } from '../../src/crypto/index.js';
 import { silentLogger } from '../../src/log.js';
 import { loopbackNetwork, type OnionpostNode } from '../../src/node/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { kill9, startCrashChild } from '../fixtures/crash-child.js';
 import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
 import { tappedNetwork } from '../fixtures/wire-tap.js';
 
@@ -41,33 +42,7 @@ after(async () => {
   await t.cleanup();
 });
 
-function startBob(dir: string, loopback: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CHILD, dir, loopback], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bob did not start within 30 s: ${stderr}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`bob exited before ready (${code ?? signal}): ${stderr}`));
-    });
-  });
-}
-
-async function kill9(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGKILL');
-  await exited;
-}
+const startBob = (dir: string, loopback: string) => startCrashChild(CHILD, [dir, loopback], children, 'bob');
 
 const inbox = (s: Store) => s.listMessages({ direction: 'in', limit: 1000 });
 const deliveredOut = (s: Store) => s.listMessages({ direction: 'out', state: 'delivered', limit: 1000 });
