@@ -184,3 +184,22 @@ function domainMessage(domain: string, message: Uint8Array): Uint8Array {
 export function sha256(b: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(b).digest());
 }
+
+/**
+ * The X25519 form of an Ed25519 identity key (RFC 7748's birational map; libsodium's
+ * crypto_sign_ed25519_pk_to_curve25519): lets anyone seal something to an identity key alone.
+ * CryptoError BAD_LENGTH for bytes that are not a point that maps.
+ */
+export function identityKeyToX25519(identityKey: Uint8Array): Uint8Array {
+  checkLength(identityKey, 32, 'identity key');
+  try {
+    return sodium().crypto_sign_ed25519_pk_to_curve25519(identityKey);
+  } catch (err) {
+    throw new CryptoError('BAD_LENGTH', 'the identity key has no X25519 form (not a curve point)', { cause: err });
+  }
+}
+
+/** The X25519 secret matching identityKeyToX25519(id.identityKey) (crypto_sign_ed25519_sk_to_curve25519). */
+export function identitySecretToX25519(id: Pick<Identity, 'signingKey'>): Uint8Array {
+  return sodium().crypto_sign_ed25519_sk_to_curve25519(id.signingKey);
+}

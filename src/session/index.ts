@@ -30,5 +30,8 @@ export {
   type InitPrekeyIds, type Initiated, type InitiateInput, type PrekeyLookup, type RespondInput, type Responded,
 } from './init.js';
 export { RECEIPT_MAC_BYTES, receiptMac, verifyReceiptMac } from './receipt.js';
+export {
+  KIND_RECEIPTS, MAX_RECEIPTS_PER_ENVELOPE, RECEIPTS_ENVELOPE_BYTES, openReceipts, sealReceipts, type PushedReceipt,
+} from './receipts-envelope.js';
 export { STATE_BYTES, decodeState, encodeState } from './state.js';
 export { DEFAULT_TAG_WINDOW, TagIndex, type TagHit } from './tags.js';
