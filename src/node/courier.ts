@@ -21,11 +21,12 @@
 import { fromHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { describeError } from '../errors.js';
-import { onionAddress, parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity } from '../crypto/index.js';
+import { onionAddress, parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity, type RandomBytes } from '../crypto/index.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { MessagePipeline } from '../pipeline/index.js';
 import { MAILBOX_PATH, MAX_FETCH, MailboxClient, ProviderError, type DepositReceipt } from '../provider/index.js';
+import { KIND_RECEIPTS, SessionError, openReceipts, sealReceipts } from '../session/index.js';
 import type { Store, StoredMessage } from '../store/index.js';
 import type { PeerNetwork } from './network.js';
 
@@ -33,7 +34,9 @@ export interface CourierOptions {
   identity: Identity;
   store: Store;
   network: PeerNetwork;
-  pipeline: Pick<MessagePipeline, 'receiveHeld'>;
+  pipeline: Pick<MessagePipeline, 'receiveHeld' | 'receiptsPushed'>;
+  /** Randomness (the RECEIPTS envelopes' ephemeral keys). */
+  random: RandomBytes;
   clock: Clock;
   limits: Limits;
   logger: Logger;
@@ -212,13 +215,21 @@ export class Courier {
     for (let page = 0; page < MAX_PAGES; page++) {
       const items = await client.fetch(queue, readCap, after, MAX_FETCH, opts);
       if (items.length === 0) break;
-      const answers = await o.pipeline.receiveHeld(items.map((i) => i.envelope));
+      // RECEIPTS envelopes (receipts for our own mail, left here while we were offline) are read
+      // here; everything else is mail for the pipeline's receive path.
+      const mail = items.filter((i) => i.envelope[0] !== KIND_RECEIPTS);
+      const answers = new Map((await o.pipeline.receiveHeld(mail.map((i) => i.envelope))).map((a, j) => [mail[j]!.seq, a]));
       // Committed, or never readable (not for us, garbage in the public queue): the provider may
       // delete it. A retryable refusal of ours stays for the next round, and so does all after it.
       const done: number[] = [];
       let stop = false;
       for (let i = 0; i < items.length; i++) {
-        const a = answers[i]!;
+        const a = answers.get(items[i]!.seq);
+        if (!a) {
+          this.#applyReceipts(items[i]!.envelope);
+          done.push(items[i]!.seq);
+          continue;
+        }
         if ('reject' in a && a.reject.retryable) {
           stop = true;
           break;
@@ -243,17 +254,53 @@ export class Courier {
     this.#push(receipts);
   }
 
-  /** Tells each sender, in the background, which of its messages we now hold (best effort). */
+  /** A RECEIPTS envelope from our queue: receipts for our own mail (a bad one is dropped). */
+  #applyReceipts(envelope: Uint8Array): void {
+    try {
+      const n = this.#o.pipeline.receiptsPushed(openReceipts(this.#o.identity, envelope));
+      if (n > 0) this.#o.logger.info({ receipts: n }, 'receipts for our mail came through our mailbox');
+    } catch (err) {
+      if (!(err instanceof SessionError)) throw err;
+      this.#o.logger.info({ err: describeError(err) }, 'dropped an unreadable RECEIPTS envelope from our mailbox');
+    }
+  }
+
+  /**
+   * Tells each sender, in the background, which of its messages we now hold: pushed to its node
+   * directly, or, when it cannot be reached, left at its own providers as RECEIPTS envelopes
+   * (best effort: a sender that gets neither learns on its next direct retry).
+   */
   #push(receipts: Map<string, { messageId: Uint8Array; mac: Uint8Array }[]>): void {
     const push = this.#o.pushReceipts;
     if (!push) return;
     for (const [peer, list] of receipts) {
       const onion = onionAddress(fromHex(peer));
       const signal = AbortSignal.any([this.#o.signal, AbortSignal.timeout(this.#o.dialTimeoutMs ?? 60_000)]);
-      void push(onion, list, signal).catch((err: unknown) => {
-        this.#o.logger.info({ peer: onion, receipts: list.length, err: describeError(err) }, 'could not push receipts to the sender (it learns on its next retry)');
+      void push(onion, list, signal).catch(async (err: unknown) => {
+        const held = await this.#depositReceipts(peer, list).catch(() => 0);
+        this.#o.logger.info({ peer: onion, receipts: list.length, atProviders: held, err: describeError(err) }, 'could not push receipts to the sender');
       });
     }
+  }
+
+  /** Leaves `receipts` for `peer` (hex) at up to `replicas` of its providers; returns how many took them. */
+  async #depositReceipts(peer: string, receipts: { messageId: Uint8Array; mac: Uint8Array }[]): Promise<number> {
+    const o = this.#o;
+    const peerKey = fromHex(peer);
+    const envelopes = sealReceipts(peerKey, receipts, o.random);
+    let held = 0;
+    for (const provider of o.store.deposits.peerMailboxes(peer)) {
+      if (held >= (o.replicas ?? 2) || o.signal.aborted) break;
+      try {
+        await this.#with(provider, o.signal, async (client, key) => {
+          for (const e of envelopes) await client.deposit(publicQueueId(peerKey, key), null, e, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
+        });
+        held++;
+      } catch (err) {
+        o.logger.info({ provider, err: describeError(err) }, 'leaving receipts at a provider failed; trying the next');
+      }
+    }
+    return held;
   }
 
   /** Stops the schedule and closes the provider connections; a round in flight ends with the node's signal. */

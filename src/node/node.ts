@@ -299,7 +299,7 @@ export class OnionpostNode {
         depositor: { deposit: (m, signal) => courier.deposit(m, signal) },
       });
       const courier = new Courier({
-        identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, limits: this.#limits,
+        identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
         pushReceipts: async (onion, receipts, signal) => (await connections.connect(onion, signal)).pushReceipts(receipts, { signal }),
         ...(this.#o.dialTimeoutMs !== undefined ? { dialTimeoutMs: this.#o.dialTimeoutMs } : {}),

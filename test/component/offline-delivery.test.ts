@@ -36,10 +36,13 @@ before(async () => {
   dave = await t.make('dave');
   await dave.mailboxes.add(p1.identity.onion);
   await dave.mailboxes.add(p2.identity.onion);
+  // Alice's own provider: the bundle inside her first message (an INIT) tells dave about it.
+  await alice.mailboxes.add(p2.identity.onion);
   // A first message while dave is online: alice's session with him, and the providers his bundle lists.
   const first = await alice.send({ to: dave.identity.onion, subject: 'hello', body: 'first', wait: true, waitMs: 20_000 });
   assert.equal(first.state, 'delivered');
   assert.deepEqual(alice.store.deposits.peerMailboxes(toHexKey(dave)), [p1.identity.onion, p2.identity.onion]);
+  assert.deepEqual(dave.store.deposits.peerMailboxes(toHexKey(alice)), [p2.identity.onion]);
 });
 after(() => t.cleanup());
 
@@ -128,4 +131,25 @@ test('several messages queued while offline all go to the mailbox (not one per b
   assert.equal(p2.status().provider?.held, 0);
   const inbox = dave.handlers['messages.inbox']!({ limit: 1000 }) as { id: string }[];
   for (const id of ids) assert.equal(inbox.filter((m) => m.id === id).length, 1);
+});
+
+test('recipient and sender offline at different times: the receipt travels through the sender\'s provider', async () => {
+  await dave.close();
+  const r = await alice.send({ to: dave.identity.onion, subject: 'ships in the night', body: 'we are never online together' });
+  await eventually(() => shown(alice, r.id)['state'] === 'in_mailbox', 20_000, 'in mailbox');
+  await alice.close();
+  const restartedAt = Date.now();
+  await restartDave();
+  await eventually(() => dave.store.getMessage(r.id) !== null, 20_000, 'dave fetched it');
+  // Alice is offline: dave's node leaves the receipt in her queue at her provider, sealed to her.
+  // (Once dave's round at p2 is done, his copy is acknowledged: what p2 holds then is for alice.)
+  const doneAtP2 = () => (dave.status().mailboxes.find((p) => p.onion === p2.identity.onion)?.lastFetchAt ?? 0) >= restartedAt;
+  await eventually(() => doneAtP2() && p2.status().provider?.held === 1, 20_000, 'the receipt waits at alice\'s provider');
+  await dave.close();
+  alice = await t.make('alice', { identity: alice.identity });
+  // Dave is gone again, so nothing but her own fetch can tell her.
+  await eventually(() => alice.store.getMessage(r.id)!.state === 'delivered', 20_000, 'alice sees delivered');
+  await eventually(() => p2.status().provider?.held === 0, 20_000, 'alice acknowledged the receipts envelope');
+  const events = alice.store.listEvents(r.id).map((e) => e.state);
+  assert.ok(events.includes('delivered'));
 });
