@@ -45,7 +45,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from primitives import ed_pub, hkdf, hmac256, sha256, sign, u8, u16, u32, u64, verify  # noqa: E402,F401
+from primitives import ed_pub, hexify, hkdf, hmac256, label_bytes, sha256, sign, u8, u16, u32, u64, verify  # noqa: E402,F401
 
 AMBIGUITIES = [
     "§14.1 bounds envelopes by maxEnvelope, whose default is in §12 (262192 = the top bucket + 48). The vectors use "
@@ -95,12 +95,7 @@ class MailboxError(Exception):
 
 def rnd(label: str, n: int) -> bytes:
     """Deterministic stand-in for randomness: every value drawn is recorded in the vectors."""
-    out = b""
-    i = 0
-    while len(out) < n:
-        out += sha256(f"onionpost mailbox vectors/{label}/{i}".encode())
-        i += 1
-    return out[:n]
+    return label_bytes("onionpost mailbox vectors", label, n)
 
 
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -345,17 +340,8 @@ class Fill(bytes):
         self.byte = byte
         return self
 
-
-def hexify(v):
-    if isinstance(v, Fill):
-        return {"fill": v.byte, "length": len(v)}
-    if isinstance(v, bytes):
-        return v.hex()
-    if isinstance(v, dict):
-        return {k: hexify(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [hexify(x) for x in v]
-    return v
+    def json_form(self) -> dict:
+        return {"fill": self.byte, "length": len(self)}
 
 
 class Party:

@@ -1,5 +1,5 @@
-"""The byte and signature primitives both vector generators use (session_vectors.py,
-mailbox_vectors.py), written from PROTOCOL.md §0 alone: hashes, HKDF, big-endian integers, and
+"""The byte and signature primitives the vector generators use (session_vectors.py,
+mailbox_vectors.py, receipts_envelope_vectors.py), written from PROTOCOL.md §0 alone: hashes, HKDF, big-endian integers, and
 Ed25519 under signDomain ("onionpost/" ‖ domain ‖ 0x00 ‖ message)."""
 from __future__ import annotations
 
@@ -21,6 +21,31 @@ def hmac256(k: bytes, m: bytes) -> bytes:
 
 def hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+
+
+def label_bytes(prefix: str, label: str, n: int) -> bytes:
+    """n deterministic bytes for a label, the generators' stand-in for randomness:
+    SHA256(prefix "/" label "/" i) for i = 0, 1, ... concatenated and cut to n."""
+    out = b""
+    i = 0
+    while len(out) < n:
+        out += sha256(f"{prefix}/{label}/{i}".encode())
+        i += 1
+    return out[:n]
+
+
+def hexify(v):
+    """Bytes as hex, through dicts, lists and tuples, for the JSON output; a value with a
+    json_form() method (bytes written some other way) as what that gives."""
+    if hasattr(v, "json_form"):
+        return v.json_form()
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, dict):
+        return {k: hexify(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [hexify(x) for x in v]
+    return v
 
 
 def u8(n: int) -> bytes:

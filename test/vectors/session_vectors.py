@@ -42,7 +42,7 @@ import mlkem768  # noqa: E402
 from cryptography.exceptions import InvalidTag  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # noqa: E402
-from primitives import ed_pub, hkdf, hmac256, sha256, sign, u32, u64, verify  # noqa: E402,F401
+from primitives import ed_pub, hexify, hkdf, hmac256, label_bytes, sha256, sign, u32, u64, verify  # noqa: E402,F401
 
 AMBIGUITIES = [
     "Open points of the first draft of PROTOCOL.md (4e2a9d0), answered in the spec since (84c3fb2): "
@@ -134,12 +134,7 @@ def is_onion(s: bytes) -> bool:
 
 def rnd(label: str, n: int) -> bytes:
     """Deterministic stand-in for randomness: the vectors record every value drawn."""
-    out = b""
-    i = 0
-    while len(out) < n:
-        out += sha256(f"onionpost vectors/{label}/{i}".encode())
-        i += 1
-    return out[:n]
+    return label_bytes("onionpost vectors", label, n)
 
 
 class Random:
@@ -657,16 +652,6 @@ def open_session(st: State, env: bytes, k: int, now: int, random: Random):
 
 NOW = 1_780_000_000_000  # 2026-05-28
 DAY = 24 * 3600 * 1000
-
-
-def hexify(v):
-    if isinstance(v, bytes):
-        return v.hex()
-    if isinstance(v, dict):
-        return {k: hexify(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [hexify(x) for x in v]
-    return v
 
 
 def make_party(name: str, n_mailboxes: int, spk_id: int, pqpk_id: int, opk_ids: list[int]) -> Party:
