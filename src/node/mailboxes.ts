@@ -61,6 +61,8 @@ export interface UserMailboxesOptions {
   dialTimeoutMs?: number;
   /** SUBSCRIBE → TERMS deadline, ms. Default 60 s. */
   requestTimeoutMs?: number;
+  /** Told after the list changed (a provider added or removed). */
+  onChange?: () => void;
 }
 
 const REFUSALS: ReadonlySet<string> = new Set(['NOT_PAID', 'TOO_MANY_USERS', 'STALE', 'BAD_SIGNATURE', 'RATE_LIMITED', 'BUSY', 'INTERNAL', 'MALFORMED']);
@@ -68,8 +70,22 @@ const REFUSALS: ReadonlySet<string> = new Set(['NOT_PAID', 'TOO_MANY_USERS', 'ST
 export class UserMailboxes {
   readonly #o: UserMailboxesOptions;
 
+  /** The list's key as listKey() gave it; undefined until asked after a change. */
+  #key: string | undefined;
+
   constructor(o: UserMailboxesOptions) {
     this.#o = o;
+  }
+
+  /** A string that changes when our list of providers changes (read from the store once per change). */
+  listKey(): string {
+    this.#key ??= this.onions().join(',');
+    return this.#key;
+  }
+
+  #changed(): void {
+    this.#key = undefined;
+    this.#o.onChange?.();
   }
 
   list(): MailboxView[] {
@@ -124,6 +140,7 @@ export class UserMailboxes {
     try {
       const p = providers.put({ onion, identityKey: toHex(providerKey), terms, subscribedAt: o.clock.now() }, { max: MAX_MAILBOXES });
       o.logger.info({ provider: onion, retentionMs: terms.retentionMs, quotaBytes: terms.quotaBytes }, 'subscribed at a mailbox provider');
+      if (!known) this.#changed();
       return mailboxView(p);
     } catch (err) {
       // Another add took the last place while we were subscribing.
@@ -148,6 +165,7 @@ export class UserMailboxes {
     });
     if (!removed) throw new MailboxesError('NOT_FOUND', `${onion} is not one of your mailbox providers`);
     this.#o.logger.info({ provider: onion }, 'mailbox provider removed');
+    this.#changed();
     return mailboxView(removed);
   }
 }

@@ -171,6 +171,8 @@ export class OnionpostNode {
     this.#mailboxes = new UserMailboxes({
       identity: opts.identity, store: () => this.store, network: opts.network, clock: this.#clock, limits: this.#limits,
       logger: this.#log, signal: this.#closeController.signal, ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
+      // Contacts online now learn our providers at once; the others with our next mail to them.
+      onChange: () => void this.#run.pipeline?.announceMailboxes(this.#closeController.signal).catch(() => {}),
     });
     this.handlers = createHandlers({
       mailboxes: {
@@ -297,6 +299,7 @@ export class OnionpostNode {
         logger: this.#o.logger.child({ layer: 'pipeline' }), deliverTimeoutMs: this.#o.deliverTimeoutMs ?? 60_000, signal: this.#closeController.signal,
         ...(this.#o.hooks?.afterInboundCommit ? { afterInboundCommit: this.#o.hooks.afterInboundCommit } : {}),
         depositor: { deposit: (m, signal) => courier.deposit(m, signal) },
+        ownMailboxesKey: () => this.#mailboxes.listKey(),
       });
       const courier = new Courier({
         identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, random: this.#random, limits: this.#limits,
@@ -320,6 +323,7 @@ export class OnionpostNode {
           onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env, { claimedName: claimedName(conn.peerHello) })),
           onBundleRequest: () => admission.bundle(ch, () => envelopes.bundleAnswer()),
           onReceipts: (receipts) => void pipeline.receiptsPushed(receipts),
+          onBundlePush: (answer) => void envelopes.learnBundle?.(answer),
         });
         void conn.ready.then(() => admission.handshakeDone(ch), () => {});
       };

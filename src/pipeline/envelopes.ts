@@ -110,6 +110,13 @@ export interface Envelopes {
   bundleAnswer(): Uint8Array;
   /** Throws unless `answer` is a valid bundle answer of `identityKey` (the node's self-check). */
   checkBundleAnswer(answer: Uint8Array, identityKey: Uint8Array): void;
+  /** Our bundle as a bundle answer without a one-time prekey: what we push to announce our providers. */
+  ownBundleAnswer?(): Uint8Array;
+  /**
+   * A bundle answer a peer pushed (its own, signed): when it verifies and we have a session with
+   * its identity, remember the providers it lists (unless we saw a newer bundle). True if taken.
+   */
+  learnBundle?(answer: Uint8Array): boolean;
   /**
    * Encrypts `draft` for `peer` on the session we send on, inside the transaction that queues it:
    * call `recorded()` right after the message row is inserted. Null when there is no session yet

@@ -20,7 +20,7 @@
 import { bytesEqual, fromHex, toHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Recipient } from '../contacts/index.js';
-import { sha256, type RandomBytes } from '../crypto/index.js';
+import { onionAddress, sha256, type RandomBytes } from '../crypto/index.js';
 import { OnionpostError, describeError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
@@ -131,6 +131,12 @@ export interface PipelineOptions {
    * the providers holding it ([]: none could). Without it, an offline recipient's mail waits here.
    */
   depositor?: { deposit(m: StoredMessage, signal: AbortSignal): Promise<string[]> };
+  /**
+   * A key for our own mailbox providers' list as it is now (changes when it changes). With it, the
+   * first delivery to each peer after it changed (and after each start) pushes our bundle on that
+   * connection, so peers deposit at the providers we have now (PROTOCOL.md §14.6).
+   */
+  ownMailboxesKey?: () => string;
 }
 
 /** States a `send --wait` stops at. */
@@ -176,6 +182,8 @@ export class MessagePipeline {
   readonly #sealing = new Map<string, Promise<void>>();
   /** Attempts running now, by message id: a SESSION envelope waiting for its INIT awaits the INIT's. */
   readonly #attempts = new Map<string, Promise<DeliveryOutcome>>();
+  /** Per peer: the key of our providers' list we last pushed to it (see #announceOn). */
+  readonly #announced = new Map<string, string>();
   /** Peers that got a message queued this turn (see #queuedFor). */
   readonly #queuedPeers = new Set<string>();
   /** Per peer: the sweep of its queue into its mailboxes running now (see #sweep). */
@@ -579,6 +587,7 @@ export class MessagePipeline {
       }
       const check = this.#o.envelopes.checkReceipt(m.id, m.envelopeHash ?? EMPTY, res.mac);
       if (!check.valid) return { kind: 'retry', code: 'BAD_RECEIPT', when: 'soon' };
+      this.#announceOn(conn, m.peerIdentity);
       // The INIT is receipted: the session's other messages (deferred meanwhile) may go now.
       if (check.confirmed) queueMicrotask(() => this.#o.kick(m.peerIdentity));
       return { kind: 'delivered', receipt: res.mac };
@@ -591,6 +600,39 @@ export class MessagePipeline {
       }
       return outcome;
     }
+  }
+
+  /** Pushes our bundle on `conn` to `peer` unless it has our providers' current list from us already. */
+  #announceOn(conn: { pushBundle(answer: Uint8Array): Promise<void> }, peer: string): void {
+    const key = this.#o.ownMailboxesKey?.();
+    const own = this.#o.envelopes.ownBundleAnswer;
+    if (key === undefined || !own || this.#announced.get(peer) === key) return;
+    if (this.#announced.size >= 65_536) this.#announced.clear();
+    this.#announced.set(peer, key);
+    conn.pushBundle(own.call(this.#o.envelopes)).catch(() => this.#announced.delete(peer));
+  }
+
+  /**
+   * Our providers changed: push our bundle to every peer we have a session with that is online
+   * now (at most `max`, a few at a time). Peers offline now get it with our next delivery to them.
+   */
+  async announceMailboxes(signal: AbortSignal, max = 256): Promise<number> {
+    const key = this.#o.ownMailboxesKey?.();
+    if (key === undefined) return 0;
+    const peers = [...new Set(this.#store.sessions.listSessions().filter((s) => s.current).map((s) => s.peerIdentity))]
+      .filter((p) => this.#announced.get(p) !== key).slice(0, max);
+    let told = 0;
+    const one = async (peer: string) => {
+      try {
+        const conn = await this.#o.connections.connect(onionAddress(fromHex(peer)), signal);
+        this.#announceOn(conn, peer);
+        told++;
+      } catch {
+        // Offline now: it learns with our next delivery.
+      }
+    };
+    for (let i = 0; i < peers.length && !signal.aborted; i += 4) await Promise.all(peers.slice(i, i + 4).map(one));
+    return told;
   }
 
   /** REJECT UNKNOWN_SESSION: wait for the INIT (§7.3), or reset the session and encrypt again (§7.4). */

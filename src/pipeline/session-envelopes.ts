@@ -16,7 +16,7 @@
 import { bytesEqual, fromHex, toHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { onionAddress, sha256, type Identity, type OnionAddress, type RandomBytes } from '../crypto/index.js';
-import { describeError } from '../errors.js';
+import { OnionpostError, describeError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import { RejectCode } from '../protocol/index.js';
@@ -181,6 +181,25 @@ export class SessionEnvelopes implements Envelopes {
       return k;
     });
     return encodeBundleAnswer({ bundle: this.#ownBundle(), oneTimePrekey });
+  }
+
+  ownBundleAnswer(): Uint8Array {
+    return encodeBundleAnswer({ bundle: this.#ownBundle(), oneTimePrekey: null });
+  }
+
+  learnBundle(answer: Uint8Array): boolean {
+    try {
+      const b = decodeBundleAnswer(answer).bundle;
+      const peer = toHex(b.identityKey);
+      // Only for someone we talk to: a stranger's bundle would be stored for nothing.
+      if (!this.#store.sessions.currentSession(peer)) return false;
+      verifyBundle(b, { now: this.#o.clock.now(), maxClockSkewMs: this.#o.limits.maxClockSkewMs, expectedIdentity: b.identityKey });
+      this.#store.deposits.setPeerMailboxes(peer, b.mailboxes, b.createdAt, this.#o.clock.now());
+      return true;
+    } catch (err) {
+      if (err instanceof SessionError || err instanceof OnionpostError) return false;
+      throw err;
+    }
   }
 
   checkBundleAnswer(answer: Uint8Array, identityKey: Uint8Array): void {

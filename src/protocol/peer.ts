@@ -15,6 +15,8 @@
  *          ◀─ BUNDLE(bytes) | REJECT(zero id, INTERNAL) ─
  *   client ── RECEIPT((id, mac)…) ────────▶ server   handlers.onReceipts(): receipts for mail the
  *                                                    server sent us through a mailbox; no answer
+ *   client ── BUNDLE(bytes) ──────────────▶ server   handlers.onBundlePush(): our own signed bundle,
+ *                                                    announcing changed providers; no answer
  *   either ── PING(nonce) ◀─▶ PONG(nonce)  when the other side has been silent heartbeatIntervalMs
  *
  * Misbehaviour costs the peer its connection, never the process: bytes that do not decode → REJECT
@@ -147,6 +149,12 @@ export interface ServerHandlers {
    * handler a client's RECEIPT is UNEXPECTED_FRAME.
    */
   onReceipts?(receipts: { messageId: Uint8Array; mac: Uint8Array }[]): void;
+  /**
+   * The client's own signed bundle answer, pushed to tell us its mailbox providers changed
+   * (PROTOCOL.md §14.6). Unanswered; the bundle's signature is its authentication. Without this
+   * handler a client's BUNDLE is UNEXPECTED_FRAME.
+   */
+  onBundlePush?(answer: Uint8Array): void;
 }
 
 /** What deliver() resolves with. Anything else (timeout, closed, aborted) rejects: outcome unknown, retry. */
@@ -364,6 +372,20 @@ export class PeerConnection {
     return promise;
   }
 
+  /**
+   * Client only. Pushes our own bundle answer (see ServerHandlers.onBundlePush). Resolves once it
+   * is handed to the channel; CLOSED if the connection ends before its handshake.
+   */
+  pushBundle(answer: Uint8Array, opts: RequestOptions = {}): Promise<void> {
+    if (this.role !== 'client') return Promise.reject(new ProtocolError('WRONG_ROLE', 'pushBundle() is for client connections'));
+    const { promise, tracker } = this.#track<void>(opts, 'bundle push', () => {});
+    this.#whenOpen(tracker, () => {
+      this.#send({ type: 'BUNDLE', bundle: answer });
+      tracker.settle();
+    });
+    return promise;
+  }
+
   /** Graceful close (1000). Requests still waiting fail with CLOSED. Same promise on every call. */
   close(): Promise<void> {
     if (this.#closePromise) return this.#closePromise;
@@ -448,6 +470,10 @@ export class PeerConnection {
             return;
           }
           t.settle(frame.bundle);
+          return;
+        }
+        if (this.#handlers?.onBundlePush) {
+          this.#handlers.onBundlePush(frame.bundle);
           return;
         }
         break;

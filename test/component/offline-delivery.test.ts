@@ -153,3 +153,22 @@ test('recipient and sender offline at different times: the receipt travels throu
   const events = alice.store.listEvents(r.id).map((e) => e.state);
   assert.ok(events.includes('delivered'));
 });
+
+test('a provider added or removed later is announced to contacts: online ones at once, the others with the next mail', async () => {
+  const p3 = await t.make('p3', { provider: { dbPath: join(t.root, 'p3-held.db') } });
+  await restartDave(); // offline since the last test
+  // Alice is a contact dave has a session with and is online: his node pushes her his new bundle.
+  await dave.mailboxes.add(p3.identity.onion);
+  await eventually(() => alice.store.deposits.peerMailboxes(toHexKey(dave)).includes(p3.identity.onion), 20_000, 'alice learned p3');
+  dave.mailboxes.remove(p3.identity.onion);
+  await eventually(() => !alice.store.deposits.peerMailboxes(toHexKey(dave)).includes(p3.identity.onion), 20_000, 'alice forgot p3');
+
+  // Alice offline while dave adds p3 again: she learns it when dave next writes to her.
+  await alice.close();
+  await dave.mailboxes.add(p3.identity.onion);
+  alice = await t.make('alice', { identity: alice.identity });
+  assert.ok(!alice.store.deposits.peerMailboxes(toHexKey(dave)).includes(p3.identity.onion));
+  const r = await dave.send({ to: alice.identity.onion, subject: 'news', body: 'I have a new provider', wait: true, waitMs: 20_000 });
+  assert.equal(r.state, 'delivered');
+  await eventually(() => alice.store.deposits.peerMailboxes(toHexKey(dave)).includes(p3.identity.onion), 20_000, 'alice learned p3 with the mail');
+});

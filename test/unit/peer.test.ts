@@ -488,3 +488,17 @@ test('pushed receipts: a client\'s RECEIPT reaches onReceipts in frames of at mo
   await flush();
   assert.equal(((await plain.server.closed).error as ProtocolError).code, 'UNEXPECTED_FRAME', 'a server that takes no pushed receipts closes the connection');
 });
+
+test('pushed bundle: a client\'s BUNDLE reaches onBundlePush; without the handler it is UNEXPECTED_FRAME', async () => {
+  const got: Uint8Array[] = [];
+  const { client, server } = pair({ handlers: { ...okHandlers, onBundlePush: (b) => got.push(b) } });
+  await Promise.all([client.ready, server.ready]);
+  await client.pushBundle(Uint8Array.of(1, 2, 3));
+  await flush();
+  assert.deepEqual(got, [Uint8Array.of(1, 2, 3)]);
+  await assert.rejects(server.pushBundle(Uint8Array.of(1)), (e: unknown) => e instanceof ProtocolError && e.code === 'WRONG_ROLE');
+  const plain = pair();
+  await Promise.all([plain.client.ready, plain.server.ready]);
+  await plain.client.pushBundle(Uint8Array.of(1));
+  assert.equal(((await plain.server.closed).error as ProtocolError).code, 'UNEXPECTED_FRAME');
+});
