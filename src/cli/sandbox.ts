@@ -5,14 +5,20 @@
  *   2. a local TRON dev chain with the IdentityRegistry deployed
  *   3. three nodes, alice, bob and carol, each with its own data dir, its own tor, its onion
  *      published, its name registered, its local API and web UI
- *   4. demo mail between them, addressed by registered name
- *   5. the provider market: carol also runs a mailbox provider, listed in the provider directory at
+ *   4. the provider market: carol also runs a mailbox provider, listed in the provider directory at
  *      1 TRX per 30 days; bob pays for his subscription on the dev chain and subscribes at carol's
- *      onion through his own tor (carol checks the payment on chain)
+ *      onion through his own tor (carol checks the payment on chain). This comes before any mail, so
+ *      bob's signed bundle lists carol when alice's session with him begins.
+ *   5. demo mail between them, addressed by registered name
+ *   6. offline delivery: bob's node (and its tor) stops; alice writes to him, and her node, finding
+ *      him offline, leaves the message at carol ("in mailbox"); bob's node starts again on the same
+ *      data dir, fetches it from carol, commits and acknowledges (carol deletes it), and sends
+ *      alice's node his receipt ("delivered")
  *
  * It prints each node's onion, a web UI sign-in link (single use, 2 minutes) and CLI usage, then runs until Ctrl-C; `--once`
- * prints a summary and exits 0 only if every demo message was delivered. Everything it starts it
- * stops: no tor is left behind.
+ * prints a summary and exits 0 only if every demo message was delivered, bob's subscription went
+ * through and the offline message reached him through carol. Everything it starts it stops: no tor
+ * is left behind.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +30,7 @@ import { deployAll, writeDeployment } from '../contract/index.js';
 import {
   KDF_FAST, cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, readKeyFile, subscriberTag, subscriberTagKey, writeKeyFile, type Identity,
 } from '../crypto/index.js';
+import { toHex } from '../bytes.js';
 import { describeError } from '../errors.js';
 import { createLogger, logDestination } from '../log.js';
 import { OnionpostNode, torNetwork } from '../node/index.js';
@@ -49,6 +56,7 @@ const PROVIDER_STAKE_SUN = 100_000_000n;
 interface Member {
   name: string;
   identity: Identity;
+  /** Replaced when the member's node is stopped and started again (the offline demo). */
   node: OnionpostNode;
   registry: IdentityRegistry;
   directory: ProviderDirectory;
@@ -96,6 +104,105 @@ async function providerMarketDemo(provider: Member, user: Member, signal: AbortS
   return out;
 }
 
+/** What the offline-delivery part of the demo did (printed, and in --json). */
+interface OfflineDemo {
+  from: string;
+  to: string;
+  /** The message sent while `to` was offline. */
+  id?: string;
+  /** The providers (onions) holding it while `to` was offline, as the sender's outbox showed it ("in_mailbox"), and whose they are. */
+  mailboxes: string[];
+  heldBy: string[];
+  /** `to`'s node, started again, fetched it from its provider and committed it. */
+  fetched: boolean;
+  /** Once `to` acknowledged it, the providers that held it hold nothing any more (they deleted it). */
+  deleted: boolean;
+  /** The sender got `to`'s own receipt. */
+  delivered: boolean;
+  /** Milliseconds from the send: in mailbox, `to` started again, fetched, delivered. */
+  ms: { inMailbox?: number; restarted?: number; fetched?: number; delivered?: number };
+  error?: string;
+}
+
+/** Polls `probe` every 250 ms until it returns a value (not null/undefined/false); throws when `signal` fires. */
+async function until<T>(what: string, signal: AbortSignal, probe: () => T | null | undefined | false | Promise<T | null | undefined | false>): Promise<T> {
+  for (;;) {
+    const v = await probe();
+    if (v !== null && v !== undefined && v !== false) return v;
+    if (signal.aborted) throw new Error(`gave up waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Offline delivery through a mailbox provider: the recipient (bob, subscribed at carol before his
+ * session with the sender began, so the sender knows his provider) stops; the sender's message to
+ * him is left at carol ("in_mailbox"); bob's node starts again on the same data dir, fetches it from
+ * carol, commits and acknowledges, and pushes his own receipt to the sender's node ("delivered").
+ */
+async function offlineDeliveryDemo(
+  sender: Member, recipient: Member, members: readonly Member[], restart: () => Promise<OnionpostNode>, signal: AbortSignal,
+): Promise<OfflineDemo> {
+  const out: OfflineDemo = { from: sender.name, to: recipient.name, mailboxes: [], heldBy: [], fetched: false, deleted: false, delivered: false, ms: {} };
+  try {
+    // Without a session that told the sender the recipient's providers, the message would just wait
+    // in the sender's outbox: say so now rather than after the timeout.
+    const known = sender.node.store.deposits.peerMailboxes(toHex(recipient.identity.identityKey));
+    if (known.length === 0) throw new Error(`${sender.name} knows no mailbox provider of ${recipient.name}'s (no subscription, or no session yet)`);
+    rmSync(join(recipient.dataDir, API_ENDPOINT_FILE), { force: true });
+    await recipient.node.close();
+    say(`${recipient.name} is offline (his node and its tor stopped); ${sender.name} writes to him…`);
+    const t = Date.now();
+    const sent = await sender.node.send({ to: recipient.name, subject: 'While you were away', body: 'Your provider kept this for you. – Alice', kind: 'mail' });
+    const id = sent.id;
+    out.id = id;
+    // What `outbox --json` and the web UI show: the message is held at his providers.
+    const shown = await until(`${sender.name}'s message held at ${recipient.name}'s provider`, signal, () => {
+      const v = sender.node.handlers['messages.get']!({ id }) as { state: string; mailboxes?: string[] };
+      return v.state === 'in_mailbox' ? v : null;
+    });
+    out.ms.inMailbox = Date.now() - t;
+    out.mailboxes = shown.mailboxes ?? [];
+    out.heldBy = out.mailboxes.map((onion) => members.find((m) => m.identity.onion === onion)?.name ?? onion);
+    say(`held at ${out.heldBy.join(', ')}; ${recipient.name} comes back online…`);
+    recipient.node = await restart();
+    out.ms.restarted = Date.now() - t;
+    // The node fetches from its providers as it starts; should that round come too early for its
+    // fresh tor, fetch again (what it would do on its own every 5 minutes).
+    const node = recipient.node;
+    await until(`${recipient.name} fetching the message`, signal, async () => {
+      if (node.store.getMessage(id)) return true;
+      await node.fetchMailboxes();
+      return node.store.getMessage(id) !== null;
+    });
+    out.fetched = true;
+    out.ms.fetched = Date.now() - t;
+    const holders = members.filter((m) => out.mailboxes.includes(m.identity.onion));
+    await until(`${out.heldBy.join(', ')} deleting it after ${recipient.name}'s acknowledgement`, signal, () => holders.every((m) => m.node.status().provider?.held === 0));
+    out.deleted = holders.length > 0;
+    say(`${recipient.name} fetched it from his provider; his node sends ${sender.name}'s node his receipt…`);
+    // "delivered" only on the recipient's own receipt: his node pushes it to the sender's node
+    // right after the fetch (no retry of the direct path needed).
+    await until(`${recipient.name}'s receipt`, signal, () => sender.node.store.getMessage(id)?.state === 'delivered');
+    out.delivered = true;
+    out.ms.delivered = Date.now() - t;
+  } catch (err) {
+    out.error = describeError(err);
+  }
+  return out;
+}
+
+/** The offline demo in plain words, for the summary. */
+function offlineLines(o: OfflineDemo): string[] {
+  const secs = (ms?: number) => `${((ms ?? 0) / 1000).toFixed(1)} s`;
+  const lines = [`  ${o.to} went offline; ${o.from} wrote to him anyway.`];
+  if (o.mailboxes.length > 0) lines.push(`  ${secs(o.ms.inMailbox)} later the message was "in mailbox": held for ${o.to} by ${o.heldBy.join(' and ')}, his mailbox provider.`);
+  if (o.ms.restarted !== undefined) lines.push(`  ${o.to} came back online (${secs(o.ms.restarted)} after the send)${o.fetched ? `, fetched it from his provider at ${secs(o.ms.fetched)}` : ''}${o.deleted ? ' and acknowledged it: his provider deleted it' : ''}.`);
+  if (o.delivered) lines.push(`  ${o.from} saw it delivered, on ${o.to}'s own receipt, at ${secs(o.ms.delivered)}.`);
+  if (o.error) lines.push(`  FAILED: ${o.error}`);
+  return lines;
+}
+
 /** A path as a POSIX shell word (quoted only when it has to be). */
 function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
@@ -119,7 +226,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
     'the whole system offline: private Tor network, dev chain, three nodes exchanging mail',
     (y) => y
       .option('dir', { type: 'string', describe: 'keep state here between runs (default: a temporary dir, removed at exit)' })
-      .option('once', { type: 'boolean', default: false, describe: 'run the demo, print a summary, exit (0 only if all was delivered)' })
+      .option('once', { type: 'boolean', default: false, describe: 'run the demo, print a summary, exit (0 only if all was delivered, offline mail included)' })
       .option('tor-network', { type: 'string', describe: 'join this running private Tor network (`testnet up`) instead of starting one; it is left running' }),
     async (a) => {
       await cryptoReady();
@@ -184,15 +291,11 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
         const t2 = Date.now();
         say('starting alice, bob and carol, each with its own tor…');
         const web = await loadWebHandler(logger.child({ layer: 'web' }));
-        await Promise.all(NAMES.map(async (name, i) => {
+        // A member's node on its data dir: at first, and again when bob comes back (offline demo).
+        const startNode = async (name: string, identity: Identity, directory: ProviderDirectory, registry: IdentityRegistry): Promise<OnionpostNode> => {
           const dataDir = join(dir, name);
-          ensurePrivateDir(dataDir);
-          const identity = loadOrCreateIdentity(dataDir);
           const token = ensureApiToken(dataPaths(dataDir).apiToken);
           const bridgePassword = ensureApiToken(dataPaths(dataDir).bridgePassword);
-          const account = chain!.accounts[i + 1]!;
-          const registry = createTronRegistry({ fullHost: chain!.url, contractAddress: deployed.address, tronPrivateKey: account.privateKey, logger: logger.child({ layer: 'registry', node: name }) });
-          const directory = createProviderDirectory({ fullHost: chain!.url, contractAddress: all.directory.address, tronPrivateKey: account.privateKey, logger: logger.child({ layer: 'directory', node: name }) });
           const network = torNetwork({ dataDir, keyBlob: () => onionKeyBlob(identity.seed), testNetwork: testnet!.info, logger: logger.child({ node: name }), bootstrapTimeoutMs: 90_000 });
           network.onStatus((s) => {
             if (s.state === 'bootstrapping' && s.bootstrap % 25 === 0) say(`${name}: tor ${s.bootstrap}%`);
@@ -212,6 +315,16 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
           });
           await node.start();
           writeFileSync(join(dataDir, API_ENDPOINT_FILE), JSON.stringify({ url: node.apiUrl, pid: process.pid }), { mode: 0o600 });
+          return node;
+        };
+        await Promise.all(NAMES.map(async (name, i) => {
+          const dataDir = join(dir, name);
+          ensurePrivateDir(dataDir);
+          const identity = loadOrCreateIdentity(dataDir);
+          const account = chain!.accounts[i + 1]!;
+          const registry = createTronRegistry({ fullHost: chain!.url, contractAddress: deployed.address, tronPrivateKey: account.privateKey, logger: logger.child({ layer: 'registry', node: name }) });
+          const directory = createProviderDirectory({ fullHost: chain!.url, contractAddress: all.directory.address, tronPrivateKey: account.privateKey, logger: logger.child({ layer: 'directory', node: name }) });
+          const node = await startNode(name, identity, directory, registry);
           members.push({ name, identity, node, registry, directory, dataDir });
         }));
         members.sort((x, y) => NAMES.indexOf(x.name as never) - NAMES.indexOf(y.name as never));
@@ -229,6 +342,11 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
         const nodesSeconds = (Date.now() - t2) / 1000;
 
         const [alice, bob, carol] = members as [Member, Member, Member];
+        // Before any mail: alice's session with bob, agreed on the first demo message, learns from his
+        // signed bundle that carol keeps his mail, which the offline demo below needs.
+        say(`${PROVIDER} lists her mailbox provider in the directory; bob pays for his subscription and subscribes…`);
+        const market = await providerMarketDemo(carol, bob, AbortSignal.timeout(240_000));
+        const marketOk = market.listed && market.subscribed;
         const demo: [Member, string, string, string, 'mail' | 'chat'][] = [
           [alice, 'bob', 'Lunch on Friday?', 'Hi Bob, shall we meet at noon? – Alice', 'mail'],
           [bob, 'carol', 'Fwd: lunch', 'Carol, Alice suggests Friday noon. Coming?', 'mail'],
@@ -243,9 +361,9 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
         }));
         const delivered = results.filter((r) => r.state === 'delivered').length;
 
-        say(`${PROVIDER} lists her mailbox provider in the directory; bob pays for his subscription and subscribes…`);
-        const market = await providerMarketDemo(members.find((m) => m.name === PROVIDER)!, bob, AbortSignal.timeout(240_000));
-        const marketOk = market.listed && market.subscribed;
+        const offline = await offlineDeliveryDemo(alice, bob, members, () => startNode(bob.name, bob.identity, bob.directory, bob.registry), AbortSignal.timeout(240_000));
+        const offlineOk = offline.fetched && offline.deleted && offline.delivered && offline.mailboxes.includes(carol.identity.onion);
+
 
         const cli = cliName();
         const cliPrefix = (m: Member) => `${cli} --data-dir ${shellQuote(m.dataDir)}`;
@@ -262,6 +380,9 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             ? `  ${market.provider} is listed in the provider directory (${market.pricePer30Days} per 30 days); ${market.paidBy} paid until ${new Date(market.paidUntil).toISOString()} and subscribed: ${market.provider} keeps his mail ${market.retentionDays} days, up to ${market.quotaMB} MB`
             : `  FAILED: ${market.error ?? 'not subscribed'} (listed: ${market.listed}, paid until: ${market.paidUntil ? new Date(market.paidUntil).toISOString() : 'never'})`,
           '',
+          'Offline delivery:',
+          ...offlineLines(offline),
+          '',
           `Summary: ${demo.length} sent, ${delivered} delivered. Setup: Tor network ${torNetSeconds.toFixed(1)} s, chain + registry ${chainSeconds.toFixed(1)} s, nodes online + names registered ${nodesSeconds.toFixed(1)} s; total ${((Date.now() - started) / 1000).toFixed(1)} s.`,
           '',
           ...(a.once ? [] : [
@@ -269,6 +390,8 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             `  ${cliPrefix(bob)} inbox`,
             `  ${cliPrefix(bob)} send alice --subject "hello" --body "from the CLI" --wait`,
             `  ${cliPrefix(alice)} status`,
+            `  ${cliPrefix(alice)} outbox    # the last message reached bob through carol's mailbox while he was offline`,
+            `  ${cliPrefix(bob)} mailboxes list    # bob's provider, carol, and when he last fetched from it`,
             `  ${cli} lookup alice --network dev --json`,
             `  ${cli} providers list --network dev    # the mailbox providers in the directory`,
             `  ${cliPrefix(alice)} ui    # a fresh web UI sign-in link for alice`,
@@ -281,9 +404,9 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
           ]),
         ].join('\n'));
         if (a.once) {
-          if (a.json) process.stdout.write(`${JSON.stringify({ sent: demo.length, delivered, results, market })}\n`);
+          if (a.json) process.stdout.write(`${JSON.stringify({ sent: demo.length, delivered, results, market, offline })}\n`);
           await teardown();
-          if (delivered !== demo.length || !marketOk) process.exitCode = 1;
+          if (delivered !== demo.length || !marketOk || !offlineOk) process.exitCode = 1;
           return;
         }
         await new Promise<void>(() => {});

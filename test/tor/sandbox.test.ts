@@ -1,8 +1,10 @@
 /**
  * The README's main command, as CI would run it: `onionpost sandbox --once` (what `npm start -- --once`
- * runs) brings up its own private Tor network, dev chain and three nodes, delivers every demo
- * message by registered name, lists carol's mailbox provider in the directory, has bob pay for and
- * take a subscription there, exits 0, and leaves no tor behind.
+ * runs) brings up its own private Tor network, dev chain and three nodes, lists carol's mailbox
+ * provider in the directory, has bob pay for and take a subscription there, delivers every demo
+ * message by registered name, then stops bob: alice's message to him is held at carol ("in_mailbox"),
+ * bob's node starts again, fetches it (carol deletes it) and alice sees it delivered. It exits 0 and
+ * leaves no tor behind.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +20,7 @@ const dir = mkdtempSync(join(tmpdir(), 'onionpost-sandbox-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 
-test('sandbox --once: all demo messages delivered, exit 0, no tor left', { timeout: 400_000 }, async () => {
+test('sandbox --once: all demo messages delivered, offline mail through carol, exit 0, no tor left', { timeout: 400_000 }, async () => {
   const child = spawn(process.execPath, [bin, 'sandbox', '--once', '--json', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -31,6 +33,7 @@ test('sandbox --once: all demo messages delivered, exit 0, no tor left', { timeo
   const summary = JSON.parse(out.trim().split('\n').at(-1)!) as {
     sent: number; delivered: number; results: { state: string; ms: number }[];
     market: { provider: string; listed: boolean; paidBy: string; paidUntil: number; subscribed: boolean; retentionDays: number; quotaMB: number };
+    offline: { from: string; to: string; id: string; mailboxes: string[]; heldBy: string[]; fetched: boolean; deleted: boolean; delivered: boolean; ms: Record<string, number>; error?: string };
   };
   // The provider market: carol listed, bob paid on the dev chain and subscribed through Tor.
   assert.deepEqual({ ...summary.market, paidUntil: undefined }, {
@@ -42,6 +45,16 @@ test('sandbox --once: all demo messages delivered, exit 0, no tor left', { timeo
   assert.equal(summary.delivered, 4);
   assert.ok(summary.results.every((r) => r.state === 'delivered'));
   assert.match(out, /alice\s+[a-z2-7]{56}\.onion\s+http:\/\/127\.0\.0\.1:\d+\/login\?code=[A-Za-z0-9_-]{22}/);
+  // Offline delivery: held at carol's onion while bob was offline, fetched by bob when he came
+  // back (and deleted by carol), delivered on bob's own receipt.
+  const carolOnion = /carol\s+([a-z2-7]{56}\.onion)\s+http/.exec(out)?.[1];
+  assert.ok(carolOnion, 'carol\'s onion is printed');
+  const { id, ms, ...offline } = summary.offline;
+  assert.match(id, /^[0-9a-f]{32}$/);
+  assert.deepEqual(Object.keys(ms), ['inMailbox', 'restarted', 'fetched', 'delivered'], 'each step is timed');
+  assert.deepEqual(offline, { from: 'alice', to: 'bob', mailboxes: [carolOnion], heldBy: ['carol'], fetched: true, deleted: true, delivered: true });
+  assert.match(out, /the message was "in mailbox": held for bob by carol, his mailbox provider/);
+  assert.match(out, /alice saw it delivered, on bob's own receipt/);
   for (const name of ['alice', 'bob', 'carol']) {
     const token = readFileSync(join(dir, name, 'api-token'), 'utf8').trim();
     assert.ok(!out.includes(token) && !err.includes(token), `${name}'s API token is never printed`);
