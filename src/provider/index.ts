@@ -9,8 +9,8 @@ export {
   type AccountPayment, type DepositResult, type HeldEnvelope, type ProviderLimits, type ProviderStats, type ProviderStoreOptions,
 } from './store.js';
 export {
-  DEFAULT_REPUTATION, REPUTATION_WEIGHTS, reputationOf,
-  type Reputation, type ReputationEvent, type ReputationEventKind, type ReputationOptions,
+  DEFAULT_REPUTATION, REPUTATION_WEIGHTS, addToTally, reputationOf, reputationOfTally,
+  type KindTally, type Reputation, type ReputationEvent, type ReputationEventKind, type ReputationOptions, type ReputationTally,
 } from './reputation.js';
 export {
   DEFAULT_POLICY, judge, rank, replace,

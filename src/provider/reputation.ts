@@ -16,6 +16,7 @@
  * Score = (good + 1) / (good + bad + 2), with each event's weight halved every `halfLifeMs`, so a
  * provider that mends its ways recovers and a long-good one that starts losing mail falls fast.
  * A provider with fewer than `minObservations` weighted events is "unproven" (score still given).
+ * A node keeps a ReputationTally per provider (constant space) rather than every event.
  */
 export type ReputationEventKind = 'deposit_ok' | 'deposit_refused' | 'unreachable' | 'fetch_ok' | 'delivered' | 'lost' | 'malformed';
 
@@ -53,18 +54,72 @@ export interface Reputation {
   proven: boolean;
 }
 
+/** How much an event `ageMs` old still counts: halved every half-life; a future one counts fully. */
+function decay(ageMs: number, halfLifeMs: number): number {
+  return ageMs <= 0 ? 1 : Math.pow(0.5, ageMs / halfLifeMs);
+}
+
+function emptyCounts(): Record<ReputationEventKind, number> {
+  return { deposit_ok: 0, deposit_refused: 0, unreachable: 0, fetch_ok: 0, delivered: 0, lost: 0, malformed: 0 };
+}
+
+function finish(good: number, bad: number, counts: Record<ReputationEventKind, number>, o: ReputationOptions): Reputation {
+  return { score: (good + 1) / (good + bad + 2), good, bad, counts, proven: good + bad >= o.minObservations };
+}
+
 /** The reputation that `events` add up to at `now`. Events in the future count fully. */
 export function reputationOf(events: Iterable<ReputationEvent>, now: number, opts: Partial<ReputationOptions> = {}): Reputation {
   const o = { ...DEFAULT_REPUTATION, ...opts };
   let good = 0;
   let bad = 0;
-  const counts = { deposit_ok: 0, deposit_refused: 0, unreachable: 0, fetch_ok: 0, delivered: 0, lost: 0, malformed: 0 };
+  const counts = emptyCounts();
   for (const e of events) {
     const w = REPUTATION_WEIGHTS[e.kind];
-    const decay = e.at >= now ? 1 : Math.pow(0.5, (now - e.at) / o.halfLifeMs);
-    good += w.good * decay;
-    bad += w.bad * decay;
+    const d = decay(now - e.at, o.halfLifeMs);
+    good += w.good * d;
+    bad += w.bad * d;
     counts[e.kind]++;
   }
-  return { score: (good + 1) / (good + bad + 2), good, bad, counts, proven: good + bad >= o.minObservations };
+  return finish(good, bad, counts, o);
+}
+
+/**
+ * A history kept in constant space: per kind, the events' decayed sum as of the newest one's time.
+ *   weight  Σ 0.5^((at − e.at) / halfLife) over the kind's events (so 1 right after one event)
+ *   count   how many there were, unweighted
+ *   at      the time `weight` is decayed to, ms since epoch
+ * Decay is a product, so this sum decayed on to `now` is what reputationOf adds up for the same
+ * events (exactly, while none is later than `now`): a node stores these instead of every event.
+ */
+export interface KindTally {
+  weight: number;
+  count: number;
+  at: number;
+}
+
+export type ReputationTally = Partial<Record<ReputationEventKind, KindTally>>;
+
+/** `t` with one more event at `at`. */
+export function addToTally(t: KindTally | undefined, at: number, opts: Partial<ReputationOptions> = {}): KindTally {
+  const halfLifeMs = opts.halfLifeMs ?? DEFAULT_REPUTATION.halfLifeMs;
+  if (!t) return { weight: 1, count: 1, at };
+  // Whichever is older is decayed to the newer one's time.
+  if (at >= t.at) return { weight: t.weight * decay(at - t.at, halfLifeMs) + 1, count: t.count + 1, at };
+  return { weight: t.weight + decay(t.at - at, halfLifeMs), count: t.count + 1, at: t.at };
+}
+
+/** The reputation a tally adds up to at `now` (see KindTally). */
+export function reputationOfTally(t: ReputationTally, now: number, opts: Partial<ReputationOptions> = {}): Reputation {
+  const o = { ...DEFAULT_REPUTATION, ...opts };
+  let good = 0;
+  let bad = 0;
+  const counts = emptyCounts();
+  for (const [kind, k] of Object.entries(t) as [ReputationEventKind, KindTally][]) {
+    const w = REPUTATION_WEIGHTS[kind];
+    const weight = k.weight * decay(now - k.at, o.halfLifeMs);
+    good += w.good * weight;
+    bad += w.bad * weight;
+    counts[kind] = k.count;
+  }
+  return finish(good, bad, counts, o);
 }

@@ -19,6 +19,8 @@ export interface MailboxProvider {
   subscribedAt: number;
   /** When we last fetched mail from it; null: never. */
   lastFetchAt: number | null;
+  /** The first failed fetch since the last good one; null: the last fetch worked (or none failed). */
+  fetchFailingSince: number | null;
 }
 
 export interface MailboxProviders {
@@ -27,14 +29,16 @@ export interface MailboxProviders {
    * With `max`, refuses (StoreError CONSTRAINT) a new onion when `max` providers are recorded
    * already: the check and the insert are one transaction.
    */
-  put(p: Omit<MailboxProvider, 'lastFetchAt'>, opts?: { max?: number }): MailboxProvider;
+  put(p: Omit<MailboxProvider, 'lastFetchAt' | 'fetchFailingSince'>, opts?: { max?: number }): MailboxProvider;
   get(onion: string): MailboxProvider | null;
   /** In the order they were subscribed at. */
   list(): MailboxProvider[];
   /** True when there was one to remove. */
   remove(onion: string): boolean;
-  /** Notes a completed fetch from `onion` (nothing when it is no longer ours). */
+  /** Notes a completed fetch from `onion` (nothing when it is no longer ours); it is no longer failing. */
   setLastFetch(onion: string, at: number): void;
+  /** Notes a failed fetch from `onion`: fetchFailingSince becomes `at` unless it is failing already. */
+  setFetchFailed(onion: string, at: number): void;
 }
 
 interface Row {
@@ -46,13 +50,14 @@ interface Row {
   terms_sig: Buffer;
   subscribed_at: number;
   last_fetch_at: number | null;
+  fetch_failing_since: number | null;
 }
 
 function fromRow(r: Row): MailboxProvider {
   return {
     onion: r.onion, identityKey: r.identity_key,
     terms: { retentionMs: r.retention_ms, quotaBytes: r.quota_bytes, time: r.terms_time, sig: bytes(r.terms_sig) },
-    subscribedAt: r.subscribed_at, lastFetchAt: r.last_fetch_at,
+    subscribedAt: r.subscribed_at, lastFetchAt: r.last_fetch_at, fetchFailingSince: r.fetch_failing_since,
   };
 }
 
@@ -63,12 +68,13 @@ export function createMailboxProviders(db: Database, run: <T>(what: string, fn: 
       VALUES (@onion, @identity_key, @retention_ms, @quota_bytes, @terms_time, @terms_sig, @subscribed_at)
       ON CONFLICT (onion) DO UPDATE SET identity_key = excluded.identity_key, retention_ms = excluded.retention_ms,
         quota_bytes = excluded.quota_bytes, terms_time = excluded.terms_time, terms_sig = excluded.terms_sig,
-        subscribed_at = excluded.subscribed_at`),
+        subscribed_at = excluded.subscribed_at, fetch_failing_since = NULL`),
     get: db.prepare('SELECT * FROM mailbox_providers WHERE onion = ?'),
     list: db.prepare('SELECT * FROM mailbox_providers ORDER BY subscribed_at, onion'),
     count: db.prepare('SELECT count(*) AS n FROM mailbox_providers'),
     remove: db.prepare('DELETE FROM mailbox_providers WHERE onion = ?'),
-    setLastFetch: db.prepare('UPDATE mailbox_providers SET last_fetch_at = ? WHERE onion = ?'),
+    setLastFetch: db.prepare('UPDATE mailbox_providers SET last_fetch_at = ?, fetch_failing_since = NULL WHERE onion = ?'),
+    setFetchFailed: db.prepare('UPDATE mailbox_providers SET fetch_failing_since = coalesce(fetch_failing_since, ?) WHERE onion = ?'),
   };
   const get = (onion: string) => {
     const r = s.get.get(onion) as Row | undefined;
@@ -89,5 +95,6 @@ export function createMailboxProviders(db: Database, run: <T>(what: string, fn: 
     list: () => run('mailboxProviders.list', () => (s.list.all() as Row[]).map(fromRow)),
     remove: (onion) => run('mailboxProviders.remove', () => s.remove.run(onion).changes > 0),
     setLastFetch: (onion, at) => run('mailboxProviders.setLastFetch', () => void s.setLastFetch.run(at, onion)),
+    setFetchFailed: (onion, at) => run('mailboxProviders.setFetchFailed', () => void s.setFetchFailed.run(at, onion)),
   };
 }

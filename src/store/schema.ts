@@ -563,6 +563,39 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 13,
+    description: 'measured reputation of mailbox providers',
+    // The code is in provider-reputation.ts (issue 12, item 4).
+    // - provider_tallies: per provider and kind of event (deposit_ok, lost, …), the events' sum
+    //   decayed to the newest one's time (src/provider/reputation.ts KindTally): the whole history
+    //   in constant space.
+    // - provider_events: the newest events per provider (capped in the code), to show what happened.
+    // - mailbox_deposits.settled: null while the message is undelivered; then what the deposit
+    //   counted as for its provider ('delivered', 'lost', or 'void': not the provider's doing).
+    // - mailbox_providers.fetch_failing_since: the first failed fetch since the last good one.
+    up: `
+      CREATE TABLE provider_tallies (
+        provider TEXT NOT NULL CHECK (length(provider) = 62 AND provider GLOB '*.onion'),
+        kind     TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 32),
+        weight   REAL NOT NULL CHECK (weight >= 0),
+        count    INTEGER NOT NULL CHECK (count >= 0),
+        at       INTEGER NOT NULL,
+        PRIMARY KEY (provider, kind)
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE provider_events (
+        id       INTEGER PRIMARY KEY,
+        provider TEXT NOT NULL CHECK (length(provider) = 62 AND provider GLOB '*.onion'),
+        at       INTEGER NOT NULL,
+        kind     TEXT NOT NULL CHECK (length(kind) BETWEEN 1 AND 32),
+        detail   TEXT CHECK (detail IS NULL OR length(detail) <= 200)
+      ) STRICT;
+      CREATE INDEX provider_events_by_provider ON provider_events (provider, id);
+      ALTER TABLE mailbox_deposits ADD COLUMN settled TEXT;
+      CREATE INDEX mailbox_deposits_unsettled ON mailbox_deposits (message_id) WHERE settled IS NULL;
+      ALTER TABLE mailbox_providers ADD COLUMN fetch_failing_since INTEGER;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -15,6 +15,7 @@ import { createMailFolders, type MailFolders } from './mail-folders.js';
 import { createSessionStore, type SessionStore } from './sessions.js';
 import { createMailboxProviders, type MailboxProviders } from './mailbox-providers.js';
 import { createDeposits, type Deposits } from './deposits.js';
+import { createProviderReputations, type ProviderReputations } from './provider-reputation.js';
 import {
   aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow, peerStateFromRow,
   type AttemptRow, type ContactRow, type MessageRow, type PeerStateRow,
@@ -66,6 +67,7 @@ class SqliteStore implements Store {
   readonly sessions: SessionStore;
   readonly mailboxProviders: MailboxProviders;
   readonly deposits: Deposits;
+  readonly providerReputations: ProviderReputations;
 
   constructor(db: Db, now: () => number, logger: StoreOptions['logger'], dedupSkewMs: number, schemaVersion: number) {
     this.#db = db;
@@ -79,6 +81,7 @@ class SqliteStore implements Store {
     this.sessions = createSessionStore(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
     this.mailboxProviders = createMailboxProviders(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
     this.deposits = createDeposits(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
+    this.providerReputations = createProviderReputations(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
   }
 
   /** Every public method runs through here: CLOSED check, SQLite errors mapped to StoreError. */

@@ -8,6 +8,7 @@ import type { MailFolders } from './mail-folders.js';
 import type { SessionStore } from './sessions.js';
 import type { MailboxProviders } from './mailbox-providers.js';
 import type { Deposits } from './deposits.js';
+import type { ProviderReputations } from './provider-reputation.js';
 
 export type Direction = 'in' | 'out';
 export type MessageKind = 'mail' | 'chat';
@@ -541,6 +542,8 @@ export interface Store {
   readonly mailboxProviders: MailboxProviders;
   /** Offline delivery: deposits at providers and the providers peers list (deposits.ts). */
   readonly deposits: Deposits;
+  /** What this node saw mailbox providers do, for their reputation (provider-reputation.ts). */
+  readonly providerReputations: ProviderReputations;
 
   // ── settings and housekeeping ──────────────────────────────────────────────
   getSetting(key: string): string | null;
