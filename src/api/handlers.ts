@@ -36,6 +36,14 @@ export interface HandlerDeps extends MailDeps {
     add(onion: string): Promise<unknown>;
     list(): unknown[];
     remove(onion: string): unknown;
+    /** Providers the user names as replacements for ours that go bad. */
+    spares(): string[];
+    addSpare(onion: string): string[];
+    removeSpare(onion: string): string[];
+    /** Measured reputations (all, or one with its recent events). */
+    scores(onion?: string): unknown[];
+    /** Settle, judge and replace now. */
+    review(): Promise<unknown>;
   };
 }
 
@@ -86,6 +94,11 @@ export function createHandlers(d: HandlerDeps): Record<string, Handler> {
     'mailboxes.add': (x) => d.mailboxes.add(p<{ onion: string }>(x).onion),
     'mailboxes.list': () => d.mailboxes.list(),
     'mailboxes.remove': (x) => d.mailboxes.remove(p<{ onion: string }>(x).onion),
+    'mailboxes.spares': () => d.mailboxes.spares(),
+    'mailboxes.addSpare': (x) => d.mailboxes.addSpare(p<{ onion: string }>(x).onion),
+    'mailboxes.removeSpare': (x) => d.mailboxes.removeSpare(p<{ onion: string }>(x).onion),
+    'mailboxes.scores': (x) => d.mailboxes.scores(p<{ onion?: string }>(x).onion),
+    'mailboxes.review': () => d.mailboxes.review(),
     'registry.lookup': async (x) => recordView(await d.lookup(p<{ name: string }>(x).name)),
   };
 }

@@ -6,9 +6,26 @@ import type { JsonSchema, MethodSpec } from './schema.js';
 
 const str = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'string', description, ...extra });
 const int = (description: string): JsonSchema => ({ type: 'integer', description });
+const open = (description: string): JsonSchema => ({ type: 'object', description });
 const obj = (properties: Record<string, JsonSchema>, required: string[] = []): JsonSchema => ({ type: 'object', properties, required, additionalProperties: false });
 
 const onion = str('the provider\'s v3 onion address', { minLength: 1, maxLength: 100 });
+
+const num = (description: string): JsonSchema => ({ type: 'number', description });
+
+/** What this node measured of a provider (node/provider-scores.ts ReputationView). */
+export const reputationView: JsonSchema = obj({
+  onion: str('the provider\'s onion address'),
+  score: num('(good + 1) / (good + bad + 2), 0..1: 0.5 knowing nothing; each event\'s weight halves every 14 days'),
+  proven: { type: 'boolean', description: 'enough weighted events (10) to act on the score' },
+  belowThreshold: { type: 'boolean', description: 'proven and below 0.6: mail is left at the recipient\'s other providers, and one of ours is replaced' },
+  good: num('decayed weight of good events (deposit taken 1, fetch worked 1, delivered 2)'),
+  bad: num('decayed weight of bad events (refused 1, unreachable 1, malformed 5, lost 20: signed for a message that expired undelivered)'),
+  counts: open('events of each kind ever seen: deposit_ok, deposit_refused, unreachable, fetch_ok, delivered, lost, malformed'),
+  lastEventAt: { description: 'the newest event, ms since epoch; null: none' },
+  ours: { type: 'boolean', description: 'one of our own providers' },
+  history: { type: 'array', items: open('{ provider, at, kind, detail }'), description: 'with `onion`: its newest events, newest first' },
+}, ['onion', 'score', 'proven', 'belowThreshold', 'good', 'bad', 'counts', 'lastEventAt']);
 
 /** A provider as the API shows it (node/mailboxes.ts mailboxView); also in node.status's `mailboxes`. */
 export const mailboxView: JsonSchema = obj({
@@ -21,7 +38,9 @@ export const mailboxView: JsonSchema = obj({
     signature: str('its Ed25519 signature over the terms (domain mailbox-terms/v1), hex'),
   }, ['retentionMs', 'quotaBytes', 'time', 'signature']),
   subscribedAt: int('when we subscribed, ms since epoch'),
-  lastFetchAt: { description: 'when we last fetched mail from it; null: never (fetching comes in a later release)' },
+  lastFetchAt: { description: 'when we last fetched mail from it; null: never' },
+  fetchFailingSince: { description: 'the first failed fetch since the last good one, ms since epoch; null: fetching works' },
+  reputation: reputationView,
 }, ['onion', 'identityKey', 'terms', 'subscribedAt', 'lastFetchAt']);
 
 export const MAILBOX_METHODS: readonly MethodSpec[] = [
@@ -36,5 +55,27 @@ export const MAILBOX_METHODS: readonly MethodSpec[] = [
   {
     name: 'mailboxes.remove', summary: 'Stop listing a mailbox provider (forgotten here; the provider drops the account when its retention passes). NOT_FOUND if it is not ours.',
     params: obj({ onion }, ['onion']), result: mailboxView,
+  },
+  {
+    name: 'mailboxes.spares', summary: 'The providers named as replacements: when one of ours falls below the score line or stays unreachable, the node subscribes at the best of these and drops it.',
+    params: obj({}), result: { type: 'array', items: str('onion') },
+  },
+  { name: 'mailboxes.addSpare', summary: 'Name a provider as a replacement (not subscribed until needed). At most 16.', params: obj({ onion }, ['onion']), result: { type: 'array', items: str('onion') } },
+  { name: 'mailboxes.removeSpare', summary: 'Stop naming a provider as a replacement. NOT_FOUND if it is not one.', params: obj({ onion }, ['onion']), result: { type: 'array', items: str('onion') } },
+  {
+    name: 'mailboxes.scores',
+    summary: 'What this node measured of mailbox providers, ours and those it left mail at, best first; with `onion`, that one with its newest events.',
+    params: obj({ onion }), result: { type: 'array', items: reputationView },
+  },
+  {
+    name: 'mailboxes.review',
+    summary: 'Count deposits whose messages were delivered or expired, replace our providers below the line (or unreachable for 2 days) with the best spare, and move mail held at bad providers. Also runs every 10 minutes.',
+    params: obj({}),
+    result: obj({
+      settled: open('{ delivered, lost, void }: deposits counted now'),
+      replaced: { type: 'array', items: open('{ dropped, added, reason, at }') },
+      kept: { type: 'array', items: open('{ provider, reason }: ours and bad, kept for want of a replacement') },
+      redeposited: int('messages left at another provider because the one holding them scored bad or was dropped'),
+    }, ['settled', 'replaced', 'kept', 'redeposited']),
   },
 ];

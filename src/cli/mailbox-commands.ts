@@ -1,8 +1,8 @@
 /**
  * `onionpost mailboxes add|list|remove`: the mailbox providers this user's running node subscribes
- * at (issue 11). Each is one API call (mailboxes.*). Fetching the mail they hold and deposits to
- * them come in a later release; for now a provider is subscribed, remembered, and listed in the
- * bundle the node hands out.
+ * at (issue 11), and what it measured of them (issue 12 item 4): `scores`, the `spare` providers it
+ * may switch to when one of ours loses mail or stays out of reach, and `review` to do so now. Each
+ * is one API call (mailboxes.*).
  */
 import type { Argv } from 'yargs';
 import { connectToNode } from '../api/index.js';
@@ -14,6 +14,33 @@ export interface MailboxView {
   terms: { retentionMs: number; quotaBytes: number };
   subscribedAt: number;
   lastFetchAt: number | null;
+  reputation?: ScoreView;
+}
+
+interface ScoreView {
+  onion: string;
+  score: number;
+  proven: boolean;
+  belowThreshold: boolean;
+  counts: Record<string, number>;
+  ours?: boolean;
+  history?: { at: number; kind: string; detail: string | null }[];
+}
+
+/** "0.93", "0.50 unproven", "0.16 BELOW THE LINE". */
+function scoreWords(r: ScoreView | undefined): string {
+  if (!r) return '-';
+  return `${r.score.toFixed(2)}${r.belowThreshold ? ' BELOW THE LINE' : r.proven ? '' : ' unproven'}`;
+}
+
+/** What the score is made of: "12 deposits, 1 refused, 3 unreachable, 40 fetches, 9 delivered, 1 lost". */
+function countWords(c: Record<string, number>): string {
+  const parts: [string, string][] = [
+    ['deposit_ok', 'deposits'], ['deposit_refused', 'refused'], ['unreachable', 'unreachable'], ['fetch_ok', 'fetches'],
+    ['delivered', 'delivered'], ['lost', 'lost'], ['malformed', 'malformed'],
+  ];
+  const out = parts.filter(([k]) => (c[k] ?? 0) > 0).map(([k, w]) => `${c[k]} ${w}`);
+  return out.length ? out.join(', ') : 'nothing seen yet';
 }
 
 const DAY = 24 * 3600 * 1000;
@@ -38,11 +65,45 @@ export function registerMailboxCommands(cli: Argv<GlobalArgs>): void {
     .command('list', 'the providers you subscribed at', (yy) => yy, async (a) => {
       const list = await node(a as unknown as GlobalArgs).call<MailboxView[]>('mailboxes.list');
       print(a as unknown as GlobalArgs, list, () => list.length === 0 ? 'No mailbox providers.' :
-        table(['ONION', 'TERMS', 'SUBSCRIBED', 'LAST FETCH'], list.map((m) => [m.onion, termsWords(m.terms), when(m.subscribedAt), m.lastFetchAt === null ? 'never' : when(m.lastFetchAt)])));
+        table(['ONION', 'TERMS', 'SUBSCRIBED', 'LAST FETCH', 'SCORE'], list.map((m) => [
+          m.onion, termsWords(m.terms), when(m.subscribedAt), m.lastFetchAt === null ? 'never' : when(m.lastFetchAt), scoreWords(m.reputation),
+        ])));
+    })
+    .command('scores [onion]', 'what your node measured of providers: yours and those it left mail at (with an onion: its recent events)', (yy) => yy
+      .positional('onion', { type: 'string' }), async (a) => {
+      const list = await node(a as unknown as GlobalArgs).call<ScoreView[]>('mailboxes.scores', a.onion !== undefined ? { onion: a.onion } : {});
+      print(a as unknown as GlobalArgs, list, () => {
+        if (list.length === 0) return 'No provider measured yet.';
+        const t = table(['ONION', 'YOURS', 'SCORE', 'SEEN'], list.map((r) => [r.onion, r.ours ? 'yes' : '', scoreWords(r), countWords(r.counts)]));
+        const h = list[0]?.history;
+        return h ? `${t}\n\n${h.length ? h.map((e) => `${when(e.at)}  ${e.kind}${e.detail ? `  ${e.detail}` : ''}`).join('\n') : 'No events.'}` : t;
+      });
+    })
+    .command('spares', 'the providers your node may switch to when one of yours loses mail or stays unreachable', (yy) => yy, async (a) => {
+      const list = await node(a as unknown as GlobalArgs).call<string[]>('mailboxes.spares');
+      print(a as unknown as GlobalArgs, list, () => list.length === 0 ? 'No spare providers.' : list.join('\n'));
+    })
+    .command('spare <onion>', 'name a provider your node may switch to (it subscribes there only when needed)', (yy) => yy.positional('onion', { type: 'string', demandOption: true }), async (a) => {
+      const list = await node(a as unknown as GlobalArgs).call<string[]>('mailboxes.addSpare', { onion: a.onion });
+      print(a as unknown as GlobalArgs, list, () => `Spare providers: ${list.join(', ')}`);
+    })
+    .command('unspare <onion>', 'stop naming a provider as a spare', (yy) => yy.positional('onion', { type: 'string', demandOption: true }), async (a) => {
+      const list = await node(a as unknown as GlobalArgs).call<string[]>('mailboxes.removeSpare', { onion: a.onion });
+      print(a as unknown as GlobalArgs, list, () => list.length ? `Spare providers: ${list.join(', ')}` : 'No spare providers.');
+    })
+    .command('review', 'count delivered and lost mail now, and replace a provider of yours that fell below the line with the best spare', (yy) => yy, async (a) => {
+      type Review = { settled: { delivered: number; lost: number }; replaced: { dropped: string; added: string; reason: string }[]; kept: { provider: string; reason: string }[]; redeposited: number };
+      const r = await node(a as unknown as GlobalArgs).call<Review>('mailboxes.review', {}, { timeoutMs: ADD_TIMEOUT_MS });
+      print(a as unknown as GlobalArgs, r, () => [
+        `counted: ${r.settled.delivered} delivered, ${r.settled.lost} lost`,
+        ...r.replaced.map((x) => `replaced ${x.dropped} by ${x.added || 'none'}: ${x.reason}`),
+        ...r.kept.map((x) => `kept ${x.provider} (no replacement available): ${x.reason}`),
+        ...(r.redeposited ? [`left ${r.redeposited} message(s) at other providers`] : []),
+      ].join('\n'));
     })
     .command('remove <onion>', 'stop using a provider (it leaves your bundle)', (yy) => yy.positional('onion', { type: 'string', demandOption: true }), async (a) => {
       const m = await node(a as unknown as GlobalArgs).call<MailboxView>('mailboxes.remove', { onion: a.onion });
       print(a as unknown as GlobalArgs, m, () => `Removed ${m.onion}`);
     })
-    .demandCommand(1, 'name a mailboxes subcommand: add, list, remove'), () => {});
+    .demandCommand(1, 'name a mailboxes subcommand: add, list, remove, scores, spares, spare, unspare, review'), () => {});
 }

@@ -7,7 +7,9 @@
  *                in that order, skipping those that hold the message already → dial
  *                <provider>/mailbox/v1 → DEPOSIT (recipient's public queue, PROTOCOL.md §14.2) →
  *                the provider's signed receipt, verified → recorded with the message. Stops once
- *                `replicas` providers hold it; a provider that is down or refuses is skipped.
+ *                `replicas` providers hold it; a provider that is down or refuses is skipped. With
+ *                measured reputation (`usable`), providers scored below the line are passed over
+ *                and do not count as holding it, unless the recipient lists no other.
  *   fetch():     for each of our providers: FETCH our public queue a page at a time → each envelope
  *                through the pipeline's receive path (opened, committed, deduplicated by message id
  *                like a direct DELIVER) → ACK what committed or can never be read (so the provider
@@ -29,6 +31,7 @@ import { MAILBOX_PATH, MAX_FETCH, MailboxClient, ProviderError, type DepositRece
 import { KIND_RECEIPTS, SessionError, openReceipts, sealReceipts } from '../session/index.js';
 import type { Store, StoredMessage } from '../store/index.js';
 import type { PeerNetwork } from './network.js';
+import type { ProviderObservation } from './provider-scores.js';
 
 export interface CourierOptions {
   identity: Identity;
@@ -49,6 +52,13 @@ export interface CourierOptions {
   pushReceipts?: (senderOnion: string, receipts: { messageId: Uint8Array; mac: Uint8Array }[], signal: AbortSignal) => Promise<void>;
   /** Aborted when the node closes. */
   signal: AbortSignal;
+  /** Told of every deposit and fetch outcome, per provider (reputation, provider-scores.ts). */
+  observe?: (provider: string, o: ProviderObservation) => void;
+  /**
+   * Whether mail may be left at a provider (default all): one scored below the line is passed
+   * over while the recipient lists another, and a message it holds is left at another too.
+   */
+  usable?: (provider: string) => boolean;
   /** Providers a message is left at, at most. Default 2. */
   replicas?: number;
   /** Dial deadline per provider, ms. Default 60 s. */
@@ -149,8 +159,10 @@ export class Courier {
     let held = [...m.mailboxes];
     const want = o.replicas ?? 2;
     const peerKey = Buffer.from(m.peerIdentity, 'hex');
-    for (const provider of o.store.deposits.peerMailboxes(m.peerIdentity)) {
-      if (held.length >= want || signal.aborted) break;
+    // Only what is held at providers the recipient still lists and that are not scored bad counts.
+    const targets = this.#targets(m.peerIdentity);
+    for (const provider of targets) {
+      if (held.filter((p) => targets.includes(p)).length >= want || signal.aborted) break;
       if (held.includes(provider)) continue;
       let receipt: DepositReceipt;
       try {
@@ -158,14 +170,26 @@ export class Courier {
           client.deposit(publicQueueId(peerKey, key), null, envelope, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 }));
       } catch (err) {
         o.logger.info({ provider, err: describeError(err) }, 'deposit at a provider failed; trying the next');
+        o.observe?.(provider, { op: 'deposit', ok: false, error: err });
         continue;
       }
+      o.observe?.(provider, { op: 'deposit', ok: true });
       held = o.store.deposits.record({
         messageId: m.id, provider, seq: receipt.seq, envelopeHash: m.envelopeHash, depositedAt: receipt.depositedAt,
         expiresAt: receipt.expiresAt, receipt: receipt.sig,
       });
     }
     return held;
+  }
+
+  /**
+   * Where to leave mail for `peer` (hex), in the order its bundle lists them: those not scored bad,
+   * or, when every one is, all of them (better there than nowhere).
+   */
+  #targets(peer: string): string[] {
+    const listed = this.#o.store.deposits.peerMailboxes(peer);
+    const good = this.#o.usable ? listed.filter(this.#o.usable) : listed;
+    return good.length > 0 ? good : listed;
   }
 
   /** Fetches from every provider of ours now (a round already running is joined). */
@@ -192,15 +216,22 @@ export class Courier {
     for (const p of this.#o.store.mailboxProviders.list()) {
       if (this.#o.signal.aborted) return;
       try {
-        await this.#fetchFrom(p.onion);
+        await this.fetchFrom(p.onion);
       } catch (err) {
         this.#o.logger.info({ provider: p.onion, err: describeError(err) }, 'fetch from a mailbox provider failed');
       }
     }
   }
 
-  #fetchFrom(onion: string): Promise<void> {
-    return this.#with(onion, this.#o.signal, (client, key) => this.#fetchOn(onion, client, key));
+  /** One fetch from `onion` (ours, or one we are about to drop); rejects when it fails. */
+  async fetchFrom(onion: string): Promise<void> {
+    try {
+      await this.#with(onion, this.#o.signal, (client, key) => this.#fetchOn(onion, client, key));
+    } catch (err) {
+      this.#o.observe?.(onion, { op: 'fetch', ok: false, error: err });
+      throw err;
+    }
+    this.#o.observe?.(onion, { op: 'fetch', ok: true });
   }
 
   async #fetchOn(onion: string, client: MailboxClient, key: Uint8Array): Promise<void> {
@@ -289,7 +320,7 @@ export class Courier {
     const peerKey = fromHex(peer);
     const envelopes = sealReceipts(peerKey, receipts, o.random);
     let held = 0;
-    for (const provider of o.store.deposits.peerMailboxes(peer)) {
+    for (const provider of this.#targets(peer)) {
       if (held >= (o.replicas ?? 2) || o.signal.aborted) break;
       try {
         await this.#with(provider, o.signal, async (client, key) => {
@@ -298,7 +329,10 @@ export class Courier {
         held++;
       } catch (err) {
         o.logger.info({ provider, err: describeError(err) }, 'leaving receipts at a provider failed; trying the next');
+        o.observe?.(provider, { op: 'deposit', ok: false, error: err });
+        continue;
       }
+      o.observe?.(provider, { op: 'deposit', ok: true });
     }
     return held;
   }

@@ -30,6 +30,7 @@ import { StoreError } from '../store/index.js';
 import { TransportError } from '../transport/index.js';
 import { MailboxesError, type MailboxesErrorCode } from './errors.js';
 import type { PeerNetwork } from './network.js';
+import type { ReputationView } from './provider-scores.js';
 
 /** What the API, the CLI and `status` show of a provider. */
 export interface MailboxView {
@@ -38,13 +39,18 @@ export interface MailboxView {
   terms: { retentionMs: number; quotaBytes: number; time: number; signature: string };
   subscribedAt: number;
   lastFetchAt: number | null;
+  /** The first failed fetch since the last good one; null: fetching works (or never failed). */
+  fetchFailingSince: number | null;
+  /** What this node measured of it (provider-scores.ts); absent where the node does not score. */
+  reputation?: ReputationView;
 }
 
-export function mailboxView(p: MailboxProvider): MailboxView {
+export function mailboxView(p: MailboxProvider, reputation?: ReputationView): MailboxView {
   return {
     onion: p.onion, identityKey: p.identityKey,
     terms: { retentionMs: p.terms.retentionMs, quotaBytes: p.terms.quotaBytes, time: p.terms.time, signature: toHex(p.terms.sig) },
-    subscribedAt: p.subscribedAt, lastFetchAt: p.lastFetchAt,
+    subscribedAt: p.subscribedAt, lastFetchAt: p.lastFetchAt, fetchFailingSince: p.fetchFailingSince,
+    ...(reputation ? { reputation } : {}),
   };
 }
 
@@ -63,6 +69,8 @@ export interface UserMailboxesOptions {
   requestTimeoutMs?: number;
   /** Told after the list changed (a provider added or removed). */
   onChange?: () => void;
+  /** A provider's measured reputation, shown with it. */
+  reputation?: (onion: string) => ReputationView;
 }
 
 const REFUSALS: ReadonlySet<string> = new Set(['NOT_PAID', 'TOO_MANY_USERS', 'STALE', 'BAD_SIGNATURE', 'RATE_LIMITED', 'BUSY', 'INTERNAL', 'MALFORMED']);
@@ -89,7 +97,8 @@ export class UserMailboxes {
   }
 
   list(): MailboxView[] {
-    return this.#o.store().mailboxProviders.list().map(mailboxView);
+    const rep = this.#o.reputation;
+    return this.#o.store().mailboxProviders.list().map((p) => mailboxView(p, rep?.(p.onion)));
   }
 
   onions(): OnionAddress[] {
@@ -141,7 +150,7 @@ export class UserMailboxes {
       const p = providers.put({ onion, identityKey: toHex(providerKey), terms, subscribedAt: o.clock.now() }, { max: MAX_MAILBOXES });
       o.logger.info({ provider: onion, retentionMs: terms.retentionMs, quotaBytes: terms.quotaBytes }, 'subscribed at a mailbox provider');
       if (!known) this.#changed();
-      return mailboxView(p);
+      return mailboxView(p, o.reputation?.(p.onion));
     } catch (err) {
       // Another add took the last place while we were subscribing.
       if (err instanceof StoreError && err.code === 'CONSTRAINT') throw tooMany();
@@ -166,7 +175,7 @@ export class UserMailboxes {
     if (!removed) throw new MailboxesError('NOT_FOUND', `${onion} is not one of your mailbox providers`);
     this.#o.logger.info({ provider: onion }, 'mailbox provider removed');
     this.#changed();
-    return mailboxView(removed);
+    return mailboxView(removed, this.#o.reputation?.(removed.onion));
   }
 }
 

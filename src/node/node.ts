@@ -37,6 +37,8 @@ import { InboundAdmission, type AdmissionStats } from './admission.js';
 import { NodeError } from './errors.js';
 import { Courier } from './courier.js';
 import { UserMailboxes, type MailboxView } from './mailboxes.js';
+import { MailboxReview, type MailboxReviewOptions } from './mailbox-review.js';
+import { ProviderScores, type ProviderScoresOptions } from './provider-scores.js';
 import { directoryPayments } from './provider-payments.js';
 import { EventBus } from './events.js';
 import { createMailPort } from './mail-port.js';
@@ -88,6 +90,14 @@ export interface NodeOptions {
   /** How often the node fetches from its mailbox providers (besides at start), ms. Default 5 min. */
   mailboxFetchMs?: number;
   /**
+   * Measuring providers and replacing ours that lose mail (provider-scores.ts, mailbox-review.ts):
+   * how often to review (default 10 min), when an unreachable one of ours is replaced (2 days), how
+   * often fetch outcomes count (1 h), the score line (0.6), candidates besides the user's spares
+   * and the user's filters for them.
+   */
+  mailboxReview?: Pick<MailboxReviewOptions, 'intervalMs' | 'unreachableReplaceMs' | 'candidates' | 'policy'>
+    & Pick<ProviderScoresOptions, 'fetchSampleMs' | 'minScore' | 'reputation'>;
+  /**
    * The end-to-end encryption (src/pipeline/envelopes.ts). Default: sessions (PROTOCOL.md,
    * src/pipeline/session-envelopes.ts); tests wrap or replace it.
    */
@@ -115,7 +125,7 @@ export interface NodeStatus {
   provider: ProviderStats | null;
   /** The mailbox providers this user subscribed at (`mailboxes add`), in the order added. */
   mailboxes: MailboxView[];
-  warnings: { type: string; alias?: string; message: string }[];
+  warnings: { type: string; alias?: string; provider?: string; message: string }[];
   /** The peer listener's admission counters (src/transport/guard.ts) and the DELIVER budget's (admission.ts). */
   inbound: { connections: GuardStats | null; delivers: AdmissionStats | null };
 }
@@ -131,6 +141,7 @@ interface Running {
   connections: Connections;
   pipeline: MessagePipeline;
   courier: Courier;
+  review: MailboxReview;
 }
 
 export class OnionpostNode {
@@ -144,6 +155,7 @@ export class OnionpostNode {
   readonly #limits: Limits;
   readonly #reachability: Reachability;
   readonly #mailboxes: UserMailboxes;
+  readonly #scores: ProviderScores;
   #run: Partial<Running> = {};
   #listener: WsListener | undefined;
   #admission: InboundAdmission | undefined;
@@ -168,17 +180,29 @@ export class OnionpostNode {
       probe: (signal) => this.#probeOwnOnion(signal), clock: this.#clock, logger: this.#log, timeoutMs: opts.selfCheckTimeoutMs ?? 120_000,
       onChange: (reachable) => this.events.emit({ type: 'tor.status', ...this.#o.network.status(), reachable }),
     });
+    const r = opts.mailboxReview ?? {};
+    this.#scores = new ProviderScores({
+      store: () => this.store, clock: this.#clock, logger: this.#log, signal: this.#closeController.signal,
+      ...(r.fetchSampleMs !== undefined ? { fetchSampleMs: r.fetchSampleMs } : {}), ...(r.minScore !== undefined ? { minScore: r.minScore } : {}),
+      ...(r.reputation ? { reputation: r.reputation } : {}),
+    });
     this.#mailboxes = new UserMailboxes({
       identity: opts.identity, store: () => this.store, network: opts.network, clock: this.#clock, limits: this.#limits,
       logger: this.#log, signal: this.#closeController.signal, ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
       // Contacts online now learn our providers at once; the others with our next mail to them.
       onChange: () => void this.#run.pipeline?.announceMailboxes(this.#closeController.signal).catch(() => {}),
+      reputation: (onion) => this.#scores.reputation(onion),
     });
     this.handlers = createHandlers({
       mailboxes: {
         add: (onion) => this.#mailboxes.add(onion),
         list: () => this.#mailboxes.list(),
         remove: (onion) => this.#mailboxes.remove(onion),
+        spares: () => this.#running('review').spares(),
+        addSpare: (onion) => this.#running('review').addSpare(onion),
+        removeSpare: (onion) => this.#running('review').removeSpare(onion),
+        scores: (onion) => this.providerScores(onion),
+        review: () => this.reviewMailboxes(),
       },
       address: () => ({ onion: this.identity.onion, identityKey: toHex(this.identity.identityKey), encryptionKey: toHex(this.identity.encryptionKey) }),
       status: () => this.status(),
@@ -240,6 +264,25 @@ export class OnionpostNode {
   /** Fetches what our mailbox providers hold for us now (also done at start and on a schedule). */
   fetchMailboxes(): Promise<void> {
     return this.#running('courier').fetch();
+  }
+
+  /**
+   * Settles deposits into provider scores, replaces our providers that lose mail or cannot be
+   * reached, and re-deposits what bad ones hold (mailbox-review.ts); also runs on a schedule.
+   */
+  reviewMailboxes() {
+    return this.#running('review').review();
+  }
+
+  /** What this node measured of mailbox providers (ours and those we deposited at), best first; with `onion`, that one and its recent events. */
+  providerScores(onion?: string) {
+    this.#running('store');
+    const ours = new Set(this.#mailboxes.onions() as string[]);
+    if (onion !== undefined) {
+      const o = parseOnionAddress(onion.trim()).onion;
+      return [{ ...this.#scores.reputation(o), ours: ours.has(o), history: this.#scores.history(o) }];
+    }
+    return this.#scores.list().map((v) => ({ ...v, ours: ours.has(v.onion) }));
   }
 
   /** The mailbox providers this user subscribed at: add, list, remove (src/node/mailboxes.ts). */
@@ -305,10 +348,17 @@ export class OnionpostNode {
         identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
         pushReceipts: async (onion, receipts, signal) => (await connections.connect(onion, signal)).pushReceipts(receipts, { signal }),
+        observe: (provider, ob) => this.#scores.observe(provider, ob), usable: (provider) => this.#scores.usable(provider),
         ...(this.#o.dialTimeoutMs !== undefined ? { dialTimeoutMs: this.#o.dialTimeoutMs } : {}),
         ...(this.#o.mailboxFetchMs !== undefined ? { fetchIntervalMs: this.#o.mailboxFetchMs } : {}),
       });
-      this.#run = { store, contacts, envelopes, connections, pipeline, courier };
+      const review = new MailboxReview({
+        store: () => store, scores: this.#scores, mailboxes: this.#mailboxes, fetchFrom: (onion) => courier.fetchFrom(onion),
+        deposit: (m, signal) => courier.deposit(m, signal), clock: this.#clock, logger: this.#o.logger.child({ layer: 'mailbox-review' }),
+        emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
+        ...pick(this.#o.mailboxReview ?? {}, ['intervalMs', 'unreachableReplaceMs', 'candidates', 'policy']),
+      });
+      this.#run = { store, contacts, envelopes, connections, pipeline, courier, review };
       const admission = new InboundAdmission({
         limits: this.#limits, clock: this.#clock, listener: () => this.#listener,
         senderIsContact: (id) => {
@@ -380,6 +430,7 @@ export class OnionpostNode {
       this.#outbox.start();
       envelopes.start();
       courier.start();
+      review.start();
       void this.#reachability.check();
       this.#scheduleRecheck(0);
     } catch (err) {
@@ -470,7 +521,8 @@ export class OnionpostNode {
       reachable: this.reachable, tor: this.#o.network.status(), counts: (store ? { ...store.counts() } : {}) as Record<string, number>,
       peers: { connected: this.#run.connections?.count ?? 0 }, listener: this.#listener ? { port: this.#listener.port } : null,
       api: this.#api ? { url: this.#api.url } : null, provider: this.#provider?.store.stats() ?? null,
-      mailboxes: store ? this.#mailboxes.list() : [], warnings: this.#run.contacts?.warnings() ?? [],
+      mailboxes: store ? this.#mailboxes.list() : [],
+      warnings: [...this.#run.contacts?.warnings() ?? [], ...this.#run.review?.warnings() ?? []],
       inbound: { connections: this.#listener?.stats() ?? null, delivers: this.#admission?.scheduler.stats() ?? null },
     };
   }
@@ -497,6 +549,7 @@ export class OnionpostNode {
       await step('outbox', () => this.#outbox?.close());
       this.#admission?.close();
       this.#run.envelopes?.close();
+      this.#run.review?.close();
       this.#run.courier?.close();
       await step('peers', () => this.#run.connections?.close());
       this.#unsubscribeNetwork?.();
@@ -511,4 +564,11 @@ export class OnionpostNode {
     })();
     return this.#closing;
   }
+}
+
+/** The options among `keys` that are set (exactOptionalPropertyTypes: no `undefined` passed on). */
+function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }

@@ -296,6 +296,11 @@ test('every README command, as printed, against the sandbox', { timeout: 400_000
   ok('mailboxes list', mine);
   assert.match(mine.out, new RegExp(carolOnion));
   assert.deepEqual((await api<{ mailboxes: { onion: string }[] }>(aliceDir, 'node.status')).mailboxes.map((m) => m.onion), [carolOnion]);
+  ok('mailboxes scores', run('npx onionpost mailboxes scores'));
+  const spare = run('npx onionpost mailboxes spare <provider onion>', { '<provider onion>': carolOnion });
+  ok('mailboxes spare', spare);
+  assert.match(spare.out, new RegExp(`Spare providers: ${carolOnion}`));
+  assert.deepEqual(await api<string[]>(aliceDir, 'mailboxes.removeSpare', { onion: carolOnion }), []);
   // …and publishes it in her registry record (she registered with dev account 1 in the sandbox).
   ok('update', run('npx onionpost update --network dev --dev-account 1'));
   const record = sh('npx onionpost lookup alice --network dev --json');

@@ -1,5 +1,5 @@
 // Mailboxes (#/mailboxes): the mailbox providers this node subscribed at (mailboxes.list: onion,
-// retention, quota, when subscribed, last fetch), a form that subscribes at one by onion
+// retention, quota, when subscribed, last fetch, measured score), a form that subscribes at one by onion
 // (mailboxes.add; a refusal in plain words from its code), and remove with a confirmation step.
 import { ApiError } from '../api.js';
 import { confirmStep, h, timeEl } from '../dom.js';
@@ -38,6 +38,15 @@ export function refusalWords(err, onion) {
   }
 }
 
+/** What the node measured of a provider (mailboxes.list `reputation`), in words. */
+function scoreWords(r) {
+  if (!r) return 'not measured';
+  const n = Object.values(r.counts).reduce((a, b) => a + b, 0);
+  if (n === 0) return 'nothing seen yet';
+  if (r.belowThreshold) return `${r.score.toFixed(2)}: below the line (it lost mail or could not be reached); add a spare with onionpost mailboxes spare <onion>`;
+  return `${r.score.toFixed(2)}${r.proven ? '' : ' (too little seen to judge)'}${r.counts.lost ? `; ${r.counts.lost} message(s) it held expired undelivered` : ''}`;
+}
+
 function mailboxCard(ctx, m, refresh) {
   const status = h('p', { class: 'error', role: 'alert', hidden: true });
   const remove = h('button', { type: 'button', class: 'danger-outline', testid: 'mailbox-remove' }, 'Remove');
@@ -64,7 +73,8 @@ function mailboxCard(ctx, m, refresh) {
       h('dt', {}, 'Keeps mail'), h('dd', { testid: 'mailbox-retention' }, days(m.terms.retentionMs)),
       h('dt', {}, 'Quota'), h('dd', { testid: 'mailbox-quota' }, megabytes(m.terms.quotaBytes)),
       h('dt', {}, 'Subscribed'), h('dd', { testid: 'mailbox-subscribed' }, timeEl(m.subscribedAt)),
-      h('dt', {}, 'Last fetch'), h('dd', { testid: 'mailbox-last-fetch' }, m.lastFetchAt === null ? 'never' : timeEl(m.lastFetchAt))),
+      h('dt', {}, 'Last fetch'), h('dd', { testid: 'mailbox-last-fetch' }, m.lastFetchAt === null ? 'never' : timeEl(m.lastFetchAt)),
+      h('dt', {}, 'Measured'), h('dd', { testid: 'mailbox-score' }, scoreWords(m.reputation))),
     h('div', { class: 'actions' }, remove, question, confirm, keep),
     status);
 }
