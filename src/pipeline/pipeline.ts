@@ -139,6 +139,17 @@ export interface PipelineOptions {
   ownMailboxesKey?: () => string;
 }
 
+/**
+ * Tor's answers that mean the onion is not there now: its 'later' class (no descriptor, …) and
+ * an introduction that failed or timed out (a descriptor still cached after the service left).
+ * A message is left at the recipient's providers on these at once (issue 11, item 7).
+ */
+const OFFLINE_CODES: ReadonlySet<string> = new Set(['ONION_INTRO_FAILED', 'ONION_INTRO_TIMEOUT']);
+function looksOffline(err: OnionpostError): boolean {
+  const a = err.retryAdvice;
+  return a !== undefined && (a.retryClass === 'later' || OFFLINE_CODES.has(a.code));
+}
+
 /** States a `send --wait` stops at. */
 const TERMINAL: ReadonlySet<string> = new Set(['delivered', 'failed', 'expired', 'held']);
 
@@ -595,7 +606,7 @@ export class MessagePipeline {
       const outcome = this.#failure(err);
       // Tor says the onion is not there (descriptor not found, introduction failed): leave the
       // message at the recipient's providers now rather than after the backoff.
-      if (outcome.kind === 'retry' && err instanceof OnionpostError && err.retryAdvice?.retryClass === 'later') {
+      if (outcome.kind === 'retry' && err instanceof OnionpostError && looksOffline(err)) {
         return this.#depositInstead(m, signal, outcome);
       }
       return outcome;
