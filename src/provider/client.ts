@@ -10,16 +10,21 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { Identity } from '../crypto/index.js';
 import type { MessageChannel } from '../transport/index.js';
 import { ProviderError } from './errors.js';
-import { DOMAINS, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
+import { DOMAINS, accountBody, accountStatusBody, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
 import { capabilityHash } from './store.js';
 import {
-  MAX_FETCH, decodeMailboxAnswer, encodeMailboxFrame, mailboxErrorName, type HeldItem, type MailboxAnswer, type MailboxRequest,
+  MAX_FETCH, decodeMailboxAnswer, encodeMailboxFrame, mailboxErrorName, type AccountStatusFields, type HeldItem, type MailboxAnswer, type MailboxRequest,
 } from './wire.js';
 
 export interface Terms {
   retentionMs: number;
   quotaBytes: number;
   time: number;
+  sig: Uint8Array;
+}
+
+/** What the provider says of our account (ACCOUNT_STATUS), with its signature, verified. */
+export interface AccountStatus extends AccountStatusFields {
   sig: Uint8Array;
 }
 
@@ -132,6 +137,24 @@ export class MailboxClient {
       throw new ProviderError('BAD_SIGNATURE', 'the terms are not signed by the provider');
     }
     return { retentionMs: t.retentionMs, quotaBytes: t.quotaBytes, time: t.time, sig: t.sig };
+  }
+
+  /**
+   * How `id`'s account at the provider stands: paid until when (0: a free provider), the grace after
+   * that, what it holds and the quota. Answered for a lapsed subscription too.
+   */
+  async account(id: Identity, opts: RequestOpts = {}): Promise<AccountStatus> {
+    const p = this.#o.providerKey;
+    const time = this.#o.clock.now();
+    const sig = sign(id, DOMAINS.account, accountBody(p, id.identityKey, time));
+    const a = await this.#expect({ type: 'ACCOUNT', identity: id.identityKey, time, sig }, 'ACCOUNT_STATUS', opts);
+    const status: AccountStatus = {
+      paidUntil: a.paidUntil, graceMs: a.graceMs, heldCount: a.heldCount, heldBytes: a.heldBytes, quotaBytes: a.quotaBytes, time: a.time, sig: a.sig,
+    };
+    if (!verify(p, DOMAINS.accountStatus, accountStatusBody(p, id.identityKey, status), status.sig)) {
+      throw new ProviderError('BAD_SIGNATURE', 'the account status is not signed by the provider');
+    }
+    return status;
   }
 
   /** A new queue of `id`'s. `writeCap` null makes it public (anyone may deposit: first contact). */

@@ -19,8 +19,8 @@ export {
 export { MAX_TRUST_LIST_PROVIDERS, signTrustList, verifyTrustList, type TrustList } from './trust-list.js';
 export {
   HEADER_BYTES as MAILBOX_HEADER_BYTES, MAILBOX_PATH, MAILBOX_WIRE_VERSION, MAX_ACK, MAX_FETCH, MailboxErrorCode, decodeMailboxAnswer,
-  decodeMailboxFrame, decodeMailboxRequest, encodeMailboxFrame, mailboxErrorName, type HeldItem, type MailboxAnswer, type MailboxFrame, type MailboxRequest,
+  decodeMailboxFrame, decodeMailboxRequest, encodeMailboxFrame, mailboxErrorName, type AccountStatusFields, type HeldItem, type MailboxAnswer, type MailboxFrame, type MailboxRequest,
 } from './wire.js';
 export { DEFAULT_PAYMENT_TIMING, PaymentGate, type PaymentGateOptions, type PaymentSource } from './payments.js';
 export { DEFAULT_SERVICE_LIMITS, MailboxService, type MailboxServiceLimits, type MailboxServiceOptions } from './service.js';
-export { MailboxClient, verifyDepositReceipt, type DepositReceipt, type MailboxClientOptions, type RequestOpts, type Terms } from './client.js';
+export { MailboxClient, verifyDepositReceipt, type AccountStatus, type DepositReceipt, type MailboxClientOptions, type RequestOpts, type Terms } from './client.js';

@@ -8,6 +8,8 @@
  *   DEPOSIT, FETCH   served while the owner's remembered date covers now; past it, the chain is read
  *                    again (at most once per `recheckMs` per subscriber) and the new date remembered.
  *                    Past paid-until + grace: NOT_PAID.
+ *   ACCOUNT          the date as DEPOSIT/FETCH would find it (the same rechecks), told to the
+ *                    subscriber instead of refusing it: how a lapsed one learns, before and after.
  *
  * A chain that cannot be read never takes service from someone who paid: the remembered date plus
  * the grace still holds, and the failure is logged once, then counted (one line per `logEveryMs`). Past that, and
@@ -126,13 +128,53 @@ export class PaymentGate {
   /** Before DEPOSIT or FETCH into `owner`'s queue: throws NOT_PAID (or UNAVAILABLE) once its subscription has lapsed. */
   async access(owner: AccountPayment, now: number): Promise<void> {
     if (owner.paidUntil > now) return;
+    const r = await this.#recheck(owner, now);
+    if (!r || r.until > now || this.#served(r.until, now)) return;
+    if (r.failure !== null) throw this.#unavailable(r.failure);
+    throw new ProviderError('NOT_PAID', owner.tag ? 'the subscription has lapsed' : 'this provider is paid: subscribe with the tag your payment is recorded under');
+  }
+
+  /**
+   * For ACCOUNT (PROTOCOL.md §14.4): `owner`'s paid-until date as best known, 0 when this provider
+   * is free now; never NOT_PAID, since this is how a lapsed subscriber learns it is. A priced
+   * provider never answers 0: with no payment found it answers 1 (long past). Past the remembered
+   * date the chain is read again as for access() (at most once per `recheckMs`); a chain that cannot
+   * be read leaves the remembered date.
+   */
+  async status(owner: AccountPayment, now: number): Promise<number> {
+    let priced: boolean;
+    try {
+      priced = await this.#priced();
+    } catch (err) {
+      if (err instanceof ProviderError) throw err;
+      this.#chainFailed(err);
+      // A remembered payment means it charged; without one we cannot say which it is.
+      if (owner.paidUntil === 0) throw this.#unavailable(err);
+      priced = true;
+    }
+    if (!priced) return 0;
+    let until = owner.paidUntil;
+    if (until <= now) {
+      const r = await this.#recheck(owner, now);
+      if (!r) return 0;
+      until = r.until;
+    }
+    return Math.max(until, 1);
+  }
+
+  /**
+   * Past `owner`'s remembered date: reads the chain again, unless it was asked for this subscriber
+   * less than `recheckMs` ago; remembers a new date. Null when the provider turned out to be free.
+   * `failure` is why the newest date could not be read (this time or the last), or null.
+   */
+  async #recheck(owner: AccountPayment, now: number): Promise<{ until: number; failure: unknown } | null> {
     const k = hex(owner.identityKey);
     const last = this.#checked.get(k);
     let until = owner.paidUntil;
     let failure: unknown = null;
     if (last === undefined || now - last.at >= this.#o.recheckMs) {
       try {
-        if (!(await this.#priced())) return;
+        if (!(await this.#priced())) return null;
         if (owner.tag) {
           until = await this.#read(owner.tag);
           if (until !== owner.paidUntil) this.#o.store.setPaidUntil(owner.identityKey, until);
@@ -145,12 +187,7 @@ export class PaymentGate {
         failure = err;
       }
     } else if (!last.ok) failure = new Error('the last payment check failed');
-    if (until > now) {
-      this.#checked.delete(k);
-      return;
-    }
-    if (this.#served(until, now)) return;
-    if (failure !== null) throw this.#unavailable(failure);
-    throw new ProviderError('NOT_PAID', owner.tag ? 'the subscription has lapsed' : 'this provider is paid: subscribe with the tag your payment is recorded under');
+    if (until > now) this.#checked.delete(k);
+    return { until, failure };
   }
 }

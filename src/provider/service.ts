@@ -17,7 +17,7 @@ import { TokenBucket } from '../protocol/index.js';
 import { CloseCode, type MessageChannel } from '../transport/index.js';
 import { ProviderError, type ProviderErrorCode } from './errors.js';
 import { DEFAULT_PAYMENT_TIMING, PaymentGate, type PaymentSource } from './payments.js';
-import { DOMAINS, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
+import { DOMAINS, accountBody, accountStatusBody, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
 import type { ProviderStore } from './store.js';
 import {
   MailboxErrorCode, decodeMailboxRequest, encodeMailboxFrame, type MailboxAnswer, type MailboxRequest,
@@ -236,6 +236,18 @@ export class MailboxService {
       }
       case 'ACK':
         return { type: 'ACKED', count: store.ack(req.queue, req.readCap, req.seqs) };
+      case 'ACCOUNT': {
+        // Answered whether or not the subscription is paid: this is how a lapsing user learns it.
+        this.#checkSigned(req.identity, req.time, DOMAINS.account, accountBody(me, req.identity, req.time), req.sig);
+        const a = store.account(req.identity);
+        if (!a) throw new ProviderError('NOT_SUBSCRIBED', 'this provider holds no mail for that identity');
+        const paidUntil = this.#payments ? await this.#payments.status({ identityKey: req.identity, tag: a.tag, paidUntil: a.paidUntil }, now) : 0;
+        const fields = {
+          paidUntil, graceMs: paidUntil === 0 ? 0 : this.#limits.graceMs, heldCount: Math.min(store.heldCount(req.identity) ?? 0, 0xffff_ffff),
+          heldBytes: a.usedBytes, quotaBytes: a.quotaBytes, time: now,
+        };
+        return { type: 'ACCOUNT_STATUS', ...fields, sig: sign(this.#o.identity, DOMAINS.accountStatus, accountStatusBody(me, req.identity, fields)) };
+      }
     }
   }
 

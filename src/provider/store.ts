@@ -160,6 +160,7 @@ export class ProviderStore {
     this.#s = {
       account: db.prepare('SELECT id, quota_bytes, used_bytes, tag, paid_until FROM accounts WHERE identity_key = ?'),
       accounts: db.prepare('SELECT count(*) AS n FROM accounts'),
+      heldOf: db.prepare('SELECT count(*) AS n FROM held h JOIN queues q ON q.id = h.queue_id WHERE q.account_id = ?'),
       insertAccount: db.prepare('INSERT INTO accounts (identity_key, tag, quota_bytes, created_at, paid_until) VALUES (?, ?, ?, ?, ?)'),
       setTag: db.prepare('UPDATE accounts SET tag = ?, paid_until = ? WHERE id = ?'),
       setPaidUntil: db.prepare('UPDATE accounts SET paid_until = ? WHERE identity_key = ?'),
@@ -226,6 +227,13 @@ export class ProviderStore {
   account(identityKey: Uint8Array): { tag: Uint8Array | null; paidUntil: number; quotaBytes: number; usedBytes: number } | null {
     const a = this.#s['account']!.get(identityKey) as { quota_bytes: number; used_bytes: number; tag: Uint8Array | null; paid_until: number } | undefined;
     return a ? { tag: a.tag ? new Uint8Array(a.tag) : null, paidUntil: a.paid_until, quotaBytes: a.quota_bytes, usedBytes: a.used_bytes } : null;
+  }
+
+  /** How many envelopes the account holds now (in all its queues), or null when not subscribed. */
+  heldCount(identityKey: Uint8Array): number | null {
+    if (this.#closed) throw new ProviderError('CLOSED', 'the provider store is closed');
+    const a = this.#s['account']!.get(identityKey) as { id: number } | undefined;
+    return a ? (this.#s['heldOf']!.get(a.id) as { n: number }).n : null;
   }
 
   /** Remembers when `identityKey`'s subscription is paid until (ms), as last read on chain. */

@@ -19,12 +19,15 @@
  *   0x04 DEPOSIT       queue 16 | write cap 32 (zeros: public queue) | u32 n | envelope n → DEPOSITED
  *   0x05 FETCH         queue 16 | read cap 32 | after seq u64 | limit u16 (1..MAX_FETCH) → HELD
  *   0x06 ACK           queue 16 | read cap 32 | u16 n (1..MAX_ACK) | n × seq u64     → ACKED
+ *   0x07 ACCOUNT       identity 32 | time u64 | sig 64                              → ACCOUNT_STATUS
  * Answers (provider → client), types 0x80–0xff:
  *   0x81 TERMS         retention ms u64 | quota bytes u64 | time u64 | sig 64 (provider)
  *   0x82 OK            (empty)
  *   0x83 DEPOSITED     seq u64 | digest 32 | deposited at u64 | expires at u64 | sig 64 (provider)
  *   0x84 HELD          u16 n | n × (seq u64 | deposited at u64 | u32 len | envelope)
  *   0x85 ACKED         count u32
+ *   0x86 ACCOUNT_STATUS paid until u64 (0: free provider) | grace ms u64 | held count u32 |
+ *                      held bytes u64 | quota bytes u64 | time u64 | sig 64 (provider)
  *   0xff ERROR         code u8 | retryable u8 (0/1) | u8 len | reason (UTF-8, ≤ 200)
  *
  * Signatures (Ed25519, `signDomain` domains) are in statements.ts. Times are ms since the epoch.
@@ -71,12 +74,31 @@ export type MailboxRequest =
   | { type: 'REMOVE_QUEUE'; identity: Uint8Array; time: number; queue: Uint8Array; sig: Uint8Array }
   | { type: 'DEPOSIT'; queue: Uint8Array; writeCap: Uint8Array | null; envelope: Uint8Array }
   | { type: 'FETCH'; queue: Uint8Array; readCap: Uint8Array; afterSeq: number; limit: number }
-  | { type: 'ACK'; queue: Uint8Array; readCap: Uint8Array; seqs: number[] };
+  | { type: 'ACK'; queue: Uint8Array; readCap: Uint8Array; seqs: number[] }
+  | { type: 'ACCOUNT'; identity: Uint8Array; time: number; sig: Uint8Array };
 
 export interface HeldItem {
   seq: number;
   depositedAt: number;
   envelope: Uint8Array;
+}
+
+/**
+ * What a provider says of one subscriber's account (ACCOUNT_STATUS, PROTOCOL.md §14.1): signed, so
+ * a user can show what its provider told it.
+ */
+export interface AccountStatusFields {
+  /** When the subscription is paid until, ms since the epoch; 0: a free provider (nothing to pay). */
+  paidUntil: number;
+  /** How long past paidUntil the provider still serves, ms. */
+  graceMs: number;
+  /** Envelopes it holds for the subscriber (in all its queues), and their bytes. */
+  heldCount: number;
+  heldBytes: number;
+  /** The most it holds for the subscriber, bytes. */
+  quotaBytes: number;
+  /** When the provider said this, ms since the epoch. */
+  time: number;
 }
 
 export type MailboxAnswer =
@@ -85,13 +107,14 @@ export type MailboxAnswer =
   | { type: 'DEPOSITED'; seq: number; digest: Uint8Array; depositedAt: number; expiresAt: number; sig: Uint8Array }
   | { type: 'HELD'; items: HeldItem[] }
   | { type: 'ACKED'; count: number }
+  | ({ type: 'ACCOUNT_STATUS' } & AccountStatusFields & { sig: Uint8Array })
   | { type: 'ERROR'; code: number; retryable: boolean; reason: string };
 
 export type MailboxFrame = (MailboxRequest | MailboxAnswer) & { id: number };
 
 const TYPE_IDS = {
-  SUBSCRIBE: 0x01, CREATE_QUEUE: 0x02, REMOVE_QUEUE: 0x03, DEPOSIT: 0x04, FETCH: 0x05, ACK: 0x06,
-  TERMS: 0x81, OK: 0x82, DEPOSITED: 0x83, HELD: 0x84, ACKED: 0x85, ERROR: 0xff,
+  SUBSCRIBE: 0x01, CREATE_QUEUE: 0x02, REMOVE_QUEUE: 0x03, DEPOSIT: 0x04, FETCH: 0x05, ACK: 0x06, ACCOUNT: 0x07,
+  TERMS: 0x81, OK: 0x82, DEPOSITED: 0x83, HELD: 0x84, ACKED: 0x85, ACCOUNT_STATUS: 0x86, ERROR: 0xff,
 } as const;
 const BY_ID = new Map(Object.entries(TYPE_IDS).map(([k, v]) => [v as number, k as keyof typeof TYPE_IDS]));
 const ZERO32 = new Uint8Array(32);
@@ -122,6 +145,8 @@ export function encodeMailboxFrame(f: MailboxFrame, maxEnvelope: number): Uint8A
       w.bytes(f.queue).bytes(f.readCap).u16(f.seqs.length);
       for (const s of f.seqs) w.u64(s);
       return w.finish();
+    case 'ACCOUNT':
+      return w.bytes(f.identity).u64(f.time).bytes(f.sig).finish();
     case 'TERMS':
       return w.u64(f.retentionMs).u64(f.quotaBytes).u64(f.time).bytes(f.sig).finish();
     case 'OK':
@@ -134,6 +159,8 @@ export function encodeMailboxFrame(f: MailboxFrame, maxEnvelope: number): Uint8A
       return w.finish();
     case 'ACKED':
       return w.u32(f.count).finish();
+    case 'ACCOUNT_STATUS':
+      return w.u64(f.paidUntil).u64(f.graceMs).u32(f.heldCount).u64(f.heldBytes).u64(f.quotaBytes).u64(f.time).bytes(f.sig).finish();
     case 'ERROR': {
       let r = f.reason;
       while (new TextEncoder().encode(r).length > MAX_REASON_BYTES) r = Array.from(r).slice(0, -1).join('');
@@ -206,6 +233,9 @@ export function decodeMailboxFrame(bytes: Uint8Array, maxEnvelope: number): Mail
       f = { type, id, queue, readCap, seqs };
       break;
     }
+    case 'ACCOUNT':
+      f = { type, id, identity: b32('identity'), time: r.u64('time'), sig: sig() };
+      break;
     case 'TERMS':
       f = { type, id, retentionMs: r.u64('retention'), quotaBytes: r.u64('quota'), time: r.u64('time'), sig: sig() };
       break;
@@ -231,6 +261,12 @@ export function decodeMailboxFrame(bytes: Uint8Array, maxEnvelope: number): Mail
     }
     case 'ACKED':
       f = { type, id, count: r.u32('count') };
+      break;
+    case 'ACCOUNT_STATUS':
+      f = {
+        type, id, paidUntil: r.u64('paid until'), graceMs: r.u64('grace'), heldCount: r.u32('held count'), heldBytes: r.u64('held bytes'),
+        quotaBytes: r.u64('quota'), time: r.u64('time'), sig: sig(),
+      };
       break;
     case 'ERROR': {
       const code = r.u8('code');

@@ -89,6 +89,8 @@ test('codec: every frame type round-trips; every proper prefix is refused; lengt
     { type: 'HELD', id: 11, items: [{ seq: 1, depositedAt: 2, envelope: env(1) }, { seq: 2, depositedAt: 3, envelope: env(2, 4096) }] },
     { type: 'ACKED', id: 12, count: 3 },
     { type: 'ERROR', id: 13, code: MailboxErrorCode.OVER_QUOTA, retryable: true, reason: 'full' },
+    { type: 'ACCOUNT', id: 14, identity: cap(1), time: 7, sig: new Uint8Array(64).fill(4) },
+    { type: 'ACCOUNT_STATUS', id: 15, paidUntil: 2 ** 45, graceMs: 3, heldCount: 0xffff_ffff, heldBytes: 5, quotaBytes: 6, time: 8, sig: new Uint8Array(64).fill(5) },
   ];
   for (const f of frames) {
     const bytes = encodeMailboxFrame(f, MAX);
@@ -162,6 +164,52 @@ test('a priced provider serves only a paid (or graced) tag', async () => {
   assert.deepEqual(store.account(alice.identityKey)!.tag, tag);
   paid.set(Buffer.from(tag).toString('hex'), clock.now() - 4 * 24 * 3600 * 1000);
   assert.equal(await remoteCode(client.subscribe(alice, tag)), 'REMOTE:NOT_PAID');
+});
+
+test('ACCOUNT: a free provider answers paid-until 0 with what it holds; a priced one its paid-until, also once lapsed past the grace, while FETCH is NOT_PAID', async () => {
+  const DAY = 24 * 3600 * 1000;
+  connect();
+  assert.equal(await remoteCode(client.account(alice)), 'REMOTE:NOT_SUBSCRIBED');
+  await client.subscribe(alice, null);
+  assert.deepEqual({ ...(await client.account(alice)), sig: null }, {
+    paidUntil: 0, graceMs: 0, heldCount: 0, heldBytes: 0, quotaBytes: 256 * 1024 * 1024, time: clock.now(), sig: null,
+  });
+  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
+  await client.deposit(q(1), null, env(1));
+  await client.deposit(q(1), null, env(2, 4096));
+  const s = await client.account(alice);
+  assert.deepEqual([s.heldCount, s.heldBytes], [2, 1024 + 4096]);
+  // Only alice may ask, only now, and only this provider's signature is taken.
+  const stale = new MailboxClient({ channel: channels[0]!, providerKey: provider.identityKey, clock: new ManualClock(clock.now() - 3_600_000), maxEnvelope: MAX });
+  assert.equal(await remoteCode(stale.account(alice)), 'REMOTE:STALE');
+  const wrongKey = new MailboxClient({ channel: channels[0]!, providerKey: mallory.identityKey, clock, maxEnvelope: MAX });
+  assert.equal(await remoteCode(wrongKey.account(alice)), 'REMOTE:BAD_SIGNATURE', 'the request names another provider');
+  service.close();
+
+  // Priced: paid until in 5 days → that date and the grace; the chain is read again only past it.
+  const tag = cap(0x77);
+  let paidUntil = clock.now() + 5 * DAY;
+  let reads = 0;
+  connect({ paidUntil: async () => (reads++, paidUntil) });
+  await client.subscribe(alice, tag);
+  reads = 0;
+  assert.deepEqual([(await client.account(alice)).paidUntil, (await client.account(alice)).graceMs], [paidUntil, 3 * DAY]);
+  assert.equal(reads, 0, 'the remembered date covers now');
+  // A day past the grace: FETCH is refused, ACCOUNT still tells alice when it lapsed.
+  clock.advance(9 * DAY);
+  assert.equal(await remoteCode(client.fetch(q(1), cap(0xb1))), 'REMOTE:NOT_PAID');
+  const lapsed = await client.account(alice);
+  assert.deepEqual([lapsed.paidUntil, lapsed.heldCount], [paidUntil, 2]);
+  // Paid again: the next ACCOUNT past the recheck interval reads the new date.
+  paidUntil = clock.now() + 30 * DAY;
+  clock.advance(10 * 60_000);
+  assert.equal((await client.account(alice)).paidUntil, paidUntil);
+  assert.equal((await client.fetch(q(1), cap(0xb1))).length, 2);
+  // A priced provider never says 0 (free): an account with no payment found is paid until 1.
+  await client.subscribe(mallory, tag);
+  paidUntil = 0;
+  store.setPaidUntil(mallory.identityKey, 0);
+  assert.equal((await client.account(mallory)).paidUntil, 1);
 });
 
 test('rate limit per connection; a malformed frame closes the connection with an ERROR first', async () => {

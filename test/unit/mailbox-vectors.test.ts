@@ -4,7 +4,7 @@
  * queue described in src/crypto/provider.ts's doc comments (test/vectors/mailbox_vectors.py, on the
  * `cryptography` package), not by this code. Every valid frame is encoded byte for byte and decoded
  * back to its fields, by the direction's decoder and refused by the other's; every invalid frame is
- * refused with the code the specification gives; statement bodies, signatures (Ed25519 is
+ * refused with the code the specification gives; statement bodies (ACCOUNT and ACCOUNT_STATUS included), signatures (Ed25519 is
  * deterministic), capability hashes, tag keys, tags, public queue ids and read capabilities, and
  * bindings are reproduced exactly, and signatures made for something else do not verify.
  */
@@ -24,7 +24,7 @@ import {
   ProviderError, capabilityHash, decodeMailboxAnswer, decodeMailboxFrame, decodeMailboxRequest, encodeMailboxFrame,
   verifyDepositReceipt, type MailboxFrame,
 } from '../../src/provider/index.js';
-import { DOMAINS, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from '../../src/provider/statements.js';
+import { DOMAINS, accountBody, accountStatusBody, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from '../../src/provider/statements.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Vectors live in the source tree (test/vectors), two levels above dist/test/unit.
@@ -87,6 +87,7 @@ function frameOf(v: FrameV): MailboxFrame {
     case 'DEPOSIT': return { type: 'DEPOSIT', id, queue: b('queue'), writeCap: orNull(f.writeCapability), envelope: b('envelope') };
     case 'FETCH': return { type: 'FETCH', id, queue: b('queue'), readCap: b('readCapability'), afterSeq: n('afterSeq'), limit: n('limit') };
     case 'ACK': return { type: 'ACK', id, queue: b('queue'), readCap: b('readCapability'), seqs: f.seqs as number[] };
+    case 'ACCOUNT': return { type: 'ACCOUNT', id, identity: b('identity'), time: n('time'), sig: b('signature') };
     case 'TERMS': return { type: 'TERMS', id, retentionMs: n('retentionMs'), quotaBytes: n('quotaBytes'), time: n('time'), sig: b('signature') };
     case 'OK': return { type: 'OK', id };
     case 'DEPOSITED':
@@ -96,6 +97,11 @@ function frameOf(v: FrameV): MailboxFrame {
       return { type: 'HELD', id, items: items.map((e) => ({ seq: e.seq, depositedAt: e.depositedAt, envelope: bytesOf(e.envelope) })) };
     }
     case 'ACKED': return { type: 'ACKED', id, count: n('count') };
+    case 'ACCOUNT_STATUS':
+      return {
+        type: 'ACCOUNT_STATUS', id, paidUntil: n('paidUntil'), graceMs: n('graceMs'), heldCount: n('heldCount'), heldBytes: n('heldBytes'),
+        quotaBytes: n('quotaBytes'), time: n('time'), sig: b('signature'),
+      };
     case 'ERROR': return { type: 'ERROR', id, code: n('code'), retryable: f.retryable as boolean, reason: f.reason as string };
     default: throw new Error(`unknown frame type in vector ${v.name}`);
   }
@@ -194,11 +200,16 @@ function statementBody(s: StatementV): Uint8Array {
     case 'queue': return queueBody(f.op as 'create' | 'remove', b('provider'), b('owner'), n('time'), b('queue'), orNull(f.writeHash), orNull(f.readHash));
     case 'terms': return termsBody(b('provider'), b('subscriber'), n('retentionMs'), n('quotaBytes'), n('time'));
     case 'deposit': return depositBody(b('provider'), b('queue'), b('digest'), n('depositedAt'), n('expiresAt'));
+    case 'account': return accountBody(b('provider'), b('subscriber'), n('time'));
+    case 'accountStatus':
+      return accountStatusBody(b('provider'), b('subscriber'), {
+        paidUntil: n('paidUntil'), graceMs: n('graceMs'), heldCount: n('heldCount'), heldBytes: n('heldBytes'), quotaBytes: n('quotaBytes'), time: n('time'),
+      });
   }
 }
 
-test('vectors: the four signed statements (bodies and deterministic signatures), and signatures that must not verify', () => {
-  assert.deepEqual(new Set(V.statements.map((s) => s.kind)), new Set(['subscribe', 'queue', 'terms', 'deposit']));
+test('vectors: the six signed statements (bodies and deterministic signatures), and signatures that must not verify', () => {
+  assert.deepEqual(new Set(V.statements.map((s) => s.kind)), new Set(['subscribe', 'queue', 'terms', 'deposit', 'account', 'accountStatus']));
   for (const s of V.statements) {
     assert.equal(DOMAINS[s.kind], s.domain, `${s.name}: domain`);
     assert.equal(hexOf(statementBody(s)), s.body, `${s.name}: body`);
@@ -219,11 +230,22 @@ test('vectors: the four signed statements (bodies and deterministic signatures),
     const receipt = { seq: f.seq, queue: h(deposit.fields.queue as string), digest: f.digest, depositedAt: f.depositedAt, expiresAt: f.expiresAt, sig: f.sig };
     assert.ok(verifyDepositReceipt(provider, receipt, bytesOf(envelope.fields.envelope as Hexish)), `${v.name}: receipt`);
   }
+  // An ACCOUNT_STATUS answer, as the subscriber's client checks it (it names the subscriber only in the signed body).
+  const statuses = V.frames.filter((f) => f.fields.type === 'ACCOUNT_STATUS');
+  assert.equal(statuses.length, 4);
+  for (const v of statuses) {
+    const f = frameOf(v) as Extract<MailboxFrame, { type: 'ACCOUNT_STATUS' }>;
+    const st = V.statements.find((s) => s.kind === 'accountStatus' && s.signature === v.fields.signature)!;
+    const subscriber = h(st.fields.subscriber as string);
+    assert.ok(verify(provider, DOMAINS.accountStatus, accountStatusBody(provider, subscriber, f), f.sig), `${v.name}: status`);
+    const other = hexOf(subscriber) === hexOf(ids.alice.identityKey) ? ids.bob : ids.alice;
+    assert.ok(!verify(provider, DOMAINS.accountStatus, accountStatusBody(provider, other.identityKey, f), f.sig), `${v.name}: only for its subscriber`);
+  }
 });
 
 test('vectors: every frame type both ways, encoded byte for byte and decoded back; the other direction refuses it', () => {
   const types = new Set(V.frames.map((f) => f.fields.type));
-  assert.equal(types.size, 12, 'all six requests and six answers');
+  assert.equal(types.size, 14, 'all seven requests and seven answers');
   for (const v of V.frames) {
     const f = frameOf(v);
     const bytes = frameBytes(v);

@@ -2,7 +2,7 @@
 """Known-answer vectors for the onionpost mailbox protocol (PROTOCOL.md §14), from the text alone.
 
 This is an independent implementation of PROTOCOL.md §14 (frame layouts of every request and
-answer, capability hashes, the four signed statements, the subscriber tag and its key) and of the
+answer, capability hashes, the six signed statements, the subscriber tag and its key) and of the
 provider directory's binding signature and subscriber tag as described in the doc comment at the
 top of src/crypto/provider.ts, and of a user's public queue at a provider (its id and read
 capability) as described in the doc comment of publicQueueId in the same file, written from that
@@ -68,6 +68,13 @@ AMBIGUITIES = [
     "frames); §14.1 did not say which direction's types are unknown (the first vectors read an answer type at a "
     "provider, and a request type at a client, as unknown, as src/provider's service did but its client did not) "
     "nor that an ERROR reason that is not UTF-8 is MALFORMED (the first vectors asked nothing about it).",
+    "ACCOUNT (0x07) and ACCOUNT_STATUS (0x86) came after the first vectors, and their vectors are appended after "
+    "the earlier ones (frames, statements, invalid frames) so that those stay byte for byte. Two earlier invalid "
+    "frames, 'request type 0x07' (a FETCH body under type 0x07) and 'answer type 0x86' (OK's empty body under type "
+    "0x86), were written when those types were unknown; they are still MALFORMED, now because the body is too "
+    "short for an ACCOUNT (104 bytes) or an ACCOUNT_STATUS (108 bytes).",
+    "§14.4 says a priced provider never answers ACCOUNT_STATUS with paid-until 0 (0 means a free provider): with no "
+    "payment found it answers 1. That is a rule for the provider; a decoder takes any value.",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -121,12 +128,14 @@ def capability_hash(cap: bytes) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# §14.3 the four signed statements (body = what signDomain's `message` is)
+# §14.3 the six signed statements (body = what signDomain's `message` is)
 
 D_SUBSCRIBE = "mailbox-subscribe/v1"
 D_QUEUE = "mailbox-queue/v1"
 D_TERMS = "mailbox-terms/v1"
 D_DEPOSIT = "mailbox-deposit/v1"
+D_ACCOUNT = "mailbox-account/v1"
+D_ACCOUNT_STATUS = "mailbox-account-status/v1"
 OP_CREATE, OP_REMOVE = 1, 2
 
 
@@ -149,6 +158,16 @@ def terms_body(provider: bytes, subscriber: bytes, retention: int, quota: int, t
 
 def deposit_body(provider: bytes, queue: bytes, digest: bytes, deposited_at: int, expires_at: int) -> bytes:
     return provider + queue + digest + u64(deposited_at) + u64(expires_at)
+
+
+def account_body(provider: bytes, subscriber: bytes, time: int) -> bytes:
+    return provider + subscriber + u64(time)
+
+
+def account_status_body(provider: bytes, subscriber: bytes, paid_until: int, grace: int, held_count: int,
+                        held_bytes: int, quota: int, time: int) -> bytes:
+    return (provider + subscriber + u64(paid_until) + u64(grace) + u32(held_count) + u64(held_bytes) + u64(quota)
+            + u64(time))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,8 +209,10 @@ def binding_body(owner: bytes, identity_key: bytes, chain_id: int, contract: byt
 # ---------------------------------------------------------------------------------------------
 # §14.1 frames
 
-REQUESTS = {0x01: "SUBSCRIBE", 0x02: "CREATE_QUEUE", 0x03: "REMOVE_QUEUE", 0x04: "DEPOSIT", 0x05: "FETCH", 0x06: "ACK"}
-ANSWERS = {0x81: "TERMS", 0x82: "OK", 0x83: "DEPOSITED", 0x84: "HELD", 0x85: "ACKED", 0xFF: "ERROR"}
+REQUESTS = {0x01: "SUBSCRIBE", 0x02: "CREATE_QUEUE", 0x03: "REMOVE_QUEUE", 0x04: "DEPOSIT", 0x05: "FETCH", 0x06: "ACK",
+            0x07: "ACCOUNT"}
+ANSWERS = {0x81: "TERMS", 0x82: "OK", 0x83: "DEPOSITED", 0x84: "HELD", 0x85: "ACKED", 0x86: "ACCOUNT_STATUS",
+           0xFF: "ERROR"}
 TYPE_OF = {name: t for t, name in {**REQUESTS, **ANSWERS}.items()}
 ERROR_CODES = {1: "MALFORMED", 2: "NO_CAPABILITY", 3: "OVER_QUOTA", 4: "BAD_SIZE", 5: "TOO_MANY_USERS",
                6: "TOO_MANY_QUEUES", 7: "NOT_SUBSCRIBED", 8: "QUEUE_EXISTS", 9: "BAD_SIGNATURE", 10: "STALE",
@@ -221,6 +242,8 @@ def encode(f: dict) -> bytes:
             body = f["queue"] + f["readCapability"] + u64(f["afterSeq"]) + u16(f["limit"])
         case "ACK":
             body = f["queue"] + f["readCapability"] + u16(len(f["seqs"])) + b"".join(u64(s) for s in f["seqs"])
+        case "ACCOUNT":
+            body = f["identity"] + u64(f["time"]) + f["signature"]
         case "TERMS":
             body = u64(f["retentionMs"]) + u64(f["quotaBytes"]) + u64(f["time"]) + f["signature"]
         case "OK":
@@ -232,6 +255,9 @@ def encode(f: dict) -> bytes:
                 u64(e["seq"]) + u64(e["depositedAt"]) + u32(len(e["envelope"])) + e["envelope"] for e in f["envelopes"])
         case "ACKED":
             body = u32(f["count"])
+        case "ACCOUNT_STATUS":
+            body = (u64(f["paidUntil"]) + u64(f["graceMs"]) + u32(f["heldCount"]) + u64(f["heldBytes"])
+                    + u64(f["quotaBytes"]) + u64(f["time"]) + f["signature"])
         case "ERROR":
             reason = f["reason"].encode("utf-8")
             body = u8(f["code"]) + u8(1 if f["retryable"] else 0) + u8(len(reason)) + reason
@@ -301,6 +327,8 @@ def decode(b: bytes, direction: str, max_envelope: int = MAX_ENVELOPE) -> dict:
             f |= {"queue": r.take(16), "readCapability": r.take(32)}
             n = count(r.int(2), ACK_COUNT, "ack count")
             f["seqs"] = [r.int(8) for _ in range(n)]
+        case "ACCOUNT":
+            f |= {"identity": r.take(32), "time": r.int(8), "signature": r.take(64)}
         case "TERMS":
             f |= {"retentionMs": r.int(8), "quotaBytes": r.int(8), "time": r.int(8), "signature": r.take(64)}
         case "OK":
@@ -314,6 +342,9 @@ def decode(b: bytes, direction: str, max_envelope: int = MAX_ENVELOPE) -> dict:
                               for _ in range(n)]
         case "ACKED":
             f["count"] = r.int(4)
+        case "ACCOUNT_STATUS":
+            f |= {"paidUntil": r.int(8), "graceMs": r.int(8), "heldCount": r.int(4), "heldBytes": r.int(8),
+                  "quotaBytes": r.int(8), "time": r.int(8), "signature": r.take(64)}
         case "ERROR":
             code, retryable = r.int(1), r.int(1)
             if retryable not in (0, 1):
@@ -750,6 +781,67 @@ def main() -> None:
                       ("a UTF-16 surrogate", b"\xed\xa0\x80")]:
         bad(f"ERROR reason {what} (not UTF-8)", "answer", err[:8] + u8(len(raw)) + raw, "MALFORMED")
     out["invalidFrames"] = invalid
+
+    # ACCOUNT and ACCOUNT_STATUS (§14.1, §14.3, §14.4), appended after everything above so that the
+    # earlier vectors stay byte for byte
+    t_acc = NOW + 42
+    sig_acc = statement("alice asks for her account", "account", alice, D_ACCOUNT,
+                        account_body(P, alice.ik, t_acc), {"provider": P, "subscriber": alice.ik, "time": t_acc})
+    statuses = {
+        "paid": (NOW + 5 * DAY, 3 * DAY, 2, 2048, quota, t_acc + 1, alice),
+        "lapsed": (NOW - DAY, 3 * DAY, 1, 1024, quota, t_acc + 2, alice),
+        "free": (0, 0, 0, 0, quota, NOW, bob),
+        "max": (MAX_SAFE, MAX_SAFE, 0xFFFFFFFF, MAX_SAFE, MAX_SAFE, MAX_SAFE, bob),
+    }
+    status_names = {
+        "paid": "the provider tells alice she is paid for 5 more days and holds two envelopes",
+        "lapsed": "the provider tells alice her payment lapsed a day ago (inside the grace)",
+        "free": "the provider tells bob it is free (paid until 0, no grace) and holds nothing",
+        "max": "an account status with every field at its largest",
+    }
+    status_sigs = {}
+    for k, (paid, grace, n, nbytes, q, t, sub) in statuses.items():
+        fields = {"provider": P, "subscriber": sub.ik, "paidUntil": paid, "graceMs": grace, "heldCount": n,
+                  "heldBytes": nbytes, "quotaBytes": q, "time": t}
+        status_sigs[k] = statement(status_names[k], "accountStatus", provider, D_ACCOUNT_STATUS,
+                                   account_status_body(P, sub.ik, paid, grace, n, nbytes, q, t), fields)
+    paid_f = statuses["paid"]
+
+    def status_fields(sub: Party, paid_until: int) -> dict:
+        return {"provider": P, "subscriber": sub.ik, "paidUntil": paid_until, "graceMs": paid_f[1],
+                "heldCount": paid_f[2], "heldBytes": paid_f[3], "quotaBytes": paid_f[4], "time": paid_f[5]}
+
+    must_fail("alice's account request replayed at another provider", "account", alice.ik, D_ACCOUNT,
+              account_body(op, alice.ik, t_acc), {"provider": op, "subscriber": alice.ik, "time": t_acc}, sig_acc)
+    must_fail("alice's account request claimed by bob", "account", bob.ik, D_ACCOUNT,
+              account_body(P, bob.ik, t_acc), {"provider": P, "subscriber": bob.ik, "time": t_acc}, sig_acc)
+    must_fail("alice's account status shown as bob's", "accountStatus", P, D_ACCOUNT_STATUS,
+              account_status_body(P, bob.ik, *paid_f[:6]), status_fields(bob, paid_f[0]), status_sigs["paid"])
+    must_fail("an account status with a later paid-until than signed", "accountStatus", P, D_ACCOUNT_STATUS,
+              account_status_body(P, alice.ik, paid_f[0] + 30 * DAY, *paid_f[1:6]),
+              status_fields(alice, paid_f[0] + 30 * DAY), status_sigs["paid"])
+    must_fail("alice's account status signed by alice, not the provider", "accountStatus", P, D_ACCOUNT_STATUS,
+              account_status_body(P, alice.ik, *paid_f[:6]), status_fields(alice, paid_f[0]),
+              sign(alice.seed, D_ACCOUNT_STATUS, account_status_body(P, alice.ik, *paid_f[:6])))
+
+    frame("ACCOUNT", "request",
+          {"type": "ACCOUNT", "requestId": 12, "identity": alice.ik, "time": t_acc, "signature": sig_acc})
+    for rid, k in [(12, "paid"), (13, "lapsed"), (14, "free"), (0xFFFFFFFF, "max")]:
+        paid, grace, n, nbytes, q, t, _ = statuses[k]
+        frame(f"ACCOUNT_STATUS {k}", "answer",
+              {"type": "ACCOUNT_STATUS", "requestId": rid, "paidUntil": paid, "graceMs": grace, "heldCount": n,
+               "heldBytes": nbytes, "quotaBytes": q, "time": t, "signature": status_sigs[k]})
+    for of, points in {"ACCOUNT": [6, 6 + 31, 6 + 39, 6 + 40 + 63],
+                       "ACCOUNT_STATUS paid": [6, 6 + 7, 6 + 15, 6 + 19, 6 + 27, 6 + 35, 6 + 43, 6 + 44 + 63]}.items():
+        assert len(by_name[of]) not in points
+        for n in points:
+            mutate(f"{of}: cut to {n} bytes", of, "MALFORMED", truncate=n)
+    for name in ["ACCOUNT"] + [f"ACCOUNT_STATUS {k}" for k in statuses]:
+        mutate(f"{name}: trailing byte", name, "MALFORMED", append=b"\x00")
+    for of, offsets in [("ACCOUNT", [38]), ("ACCOUNT_STATUS paid", [6, 14, 26, 34, 42])]:
+        for off in offsets:
+            assert by_name[of][off:off + 2] == b"\x00\x00"
+            mutate(f"{of}: u64 at {off} over 2^53 - 1", of, "MALFORMED", set_=(off + 1, 0x20))
 
     json.dump(out, sys.stdout, indent=1, ensure_ascii=False)
     sys.stdout.write("\n")
