@@ -41,7 +41,12 @@ export const mailboxView: JsonSchema = obj({
   lastFetchAt: { description: 'when we last fetched mail from it; null: never' },
   fetchFailingSince: { description: 'the first failed fetch since the last good one, ms since epoch; null: fetching works' },
   reputation: reputationView,
-}, ['onion', 'identityKey', 'terms', 'subscribedAt', 'lastFetchAt']);
+  paidUntil: { description: 'what it last said of our account (ACCOUNT_STATUS, asked at each fetch round): paid until, ms since epoch; 0: a free provider; null: not asked yet' },
+  graceMs: { description: 'how long past paidUntil it still holds and hands out our mail, ms; null: not asked yet' },
+  held: { description: '{ count, bytes, quotaBytes }: what it holds for us and the most it will; null: not asked yet' },
+  accountCheckedAt: { description: 'when we last asked it how our account stands, ms since epoch; null: never' },
+  warning: { description: 'a priced provider paid for 7 days or less, or no longer: what to do, in words; null otherwise' },
+}, ['onion', 'identityKey', 'terms', 'subscribedAt', 'lastFetchAt', 'paidUntil', 'graceMs', 'held', 'accountCheckedAt', 'warning']);
 
 export const MAILBOX_METHODS: readonly MethodSpec[] = [
   {

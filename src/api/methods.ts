@@ -73,7 +73,7 @@ export const API_METHODS: readonly MethodSpec[] = [
         peers: open('connected peers'),
         provider: open('what this node holds as a mailbox provider ({ users, queues, held, heldBytes }), or null'),
         mailboxes: { type: 'array', items: mailboxView, description: 'the mailbox providers this user subscribed at' },
-        warnings: { type: 'array', items: open('key-change and other warnings') },
+        warnings: { type: 'array', items: open('{ type, message, alias? (contact.keyChange, contact.registryProblem), provider? (mailbox.lapsing) }') },
       },
     },
   },

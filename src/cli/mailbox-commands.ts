@@ -2,7 +2,9 @@
  * `onionpost mailboxes add|list|remove`: the mailbox providers this user's running node subscribes
  * at (issue 11), and what it measured of them (issue 12 item 4): `scores`, the `spare` providers it
  * may switch to when one of ours loses mail or stays out of reach, and `review` to do so now. Each
- * is one API call (mailboxes.*).
+ * is one API call (mailboxes.*). `list` also shows what each provider last said of our account
+ * (paid until, held), and in words a priced provider whose payment ends within 7 days or has ended,
+ * with the command that pays it (issue 12, item 2).
  */
 import type { Argv } from 'yargs';
 import { connectToNode } from '../api/index.js';
@@ -14,6 +16,9 @@ export interface MailboxView {
   terms: { retentionMs: number; quotaBytes: number };
   subscribedAt: number;
   lastFetchAt: number | null;
+  paidUntil: number | null;
+  held: { count: number; bytes: number; quotaBytes: number } | null;
+  warning: string | null;
   reputation?: ScoreView;
 }
 
@@ -52,6 +57,24 @@ export function termsWords(t: MailboxView['terms']): string {
   return `keeps mail ${Number.isInteger(days) ? days : days.toFixed(1)} day${days === 1 ? '' : 's'}, up to ${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`;
 }
 
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MB`;
+}
+
+/** "free", "2026-12-03", "?" (not asked yet): how long a provider is paid. */
+export function paidWords(m: Pick<MailboxView, 'paidUntil'>): string {
+  if (m.paidUntil === null) return '?';
+  if (m.paidUntil === 0) return 'free';
+  return m.paidUntil <= 1 ? 'not paid' : new Date(m.paidUntil).toISOString().slice(0, 10);
+}
+
+/** "3 (12 KB of 256 MB)": what a provider holds for us. */
+export function heldWords(m: Pick<MailboxView, 'held'>): string {
+  return m.held ? `${m.held.count} (${size(m.held.bytes)} of ${size(m.held.quotaBytes)})` : '?';
+}
+
 /** Subscribing goes through Tor to the provider: allow for a slow circuit. */
 export const ADD_TIMEOUT_MS = 150_000;
 
@@ -64,10 +87,13 @@ export function registerMailboxCommands(cli: Argv<GlobalArgs>): void {
     })
     .command('list', 'the providers you subscribed at', (yy) => yy, async (a) => {
       const list = await node(a as unknown as GlobalArgs).call<MailboxView[]>('mailboxes.list');
-      print(a as unknown as GlobalArgs, list, () => list.length === 0 ? 'No mailbox providers.' :
-        table(['ONION', 'TERMS', 'SUBSCRIBED', 'LAST FETCH', 'SCORE'], list.map((m) => [
-          m.onion, termsWords(m.terms), when(m.subscribedAt), m.lastFetchAt === null ? 'never' : when(m.lastFetchAt), scoreWords(m.reputation),
-        ])));
+      print(a as unknown as GlobalArgs, list, () => list.length === 0 ? 'No mailbox providers.' : [
+        table(['ONION', 'TERMS', 'SUBSCRIBED', 'LAST FETCH', 'SCORE', 'PAID UNTIL', 'HELD'],
+          list.map((m) => [
+            m.onion, termsWords(m.terms), when(m.subscribedAt), m.lastFetchAt === null ? 'never' : when(m.lastFetchAt), scoreWords(m.reputation), paidWords(m), heldWords(m),
+          ])),
+        ...list.flatMap((m) => (m.warning ? [`WARNING: ${m.warning}`] : [])),
+      ].join('\n'));
     })
     .command('scores [onion]', 'what your node measured of providers: yours and those it left mail at (with an onion: its recent events)', (yy) => yy
       .positional('onion', { type: 'string' }), async (a) => {

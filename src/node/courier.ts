@@ -10,7 +10,8 @@
  *                `replicas` providers hold it; a provider that is down or refuses is skipped. With
  *                measured reputation (`usable`), providers scored below the line are passed over
  *                and do not count as holding it, unless the recipient lists no other.
- *   fetch():     for each of our providers: FETCH our public queue a page at a time → each envelope
+ *   fetch():     for each of our providers: ACCOUNT (how our account stands; `checkAccount`, best
+ *                effort) → FETCH our public queue a page at a time → each envelope
  *                through the pipeline's receive path (opened, committed, deduplicated by message id
  *                like a direct DELIVER) → ACK what committed or can never be read (so the provider
  *                deletes it) → last fetch time recorded. A retryable refusal of ours (storage full)
@@ -50,6 +51,11 @@ export interface CourierOptions {
    * on their next direct retry.
    */
   pushReceipts?: (senderOnion: string, receipts: { messageId: Uint8Array; mac: Uint8Array }[], signal: AbortSignal) => Promise<void>;
+  /**
+   * Asked first in each fetch from a provider of ours, on the same connection: the node asks how our
+   * account stands there (mailboxes.ts checkAccount). A failure is logged; the fetch goes on.
+   */
+  checkAccount?: (onion: string, client: MailboxClient, opts: { signal: AbortSignal; timeoutMs: number }) => Promise<unknown>;
   /** Aborted when the node closes. */
   signal: AbortSignal;
   /** Told of every deposit and fetch outcome, per provider (reputation, provider-scores.ts). */
@@ -240,6 +246,7 @@ export class Courier {
     const queue = publicQueueId(o.identity.identityKey, key);
     const readCap = publicQueueReadCap(o.identity, key);
     const opts = { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
+    await o.checkAccount?.(onion, client, opts).catch((err: unknown) => o.logger.info({ provider: onion, err: describeError(err) }, 'asking a mailbox provider how our account stands failed; fetching anyway'));
     let fetched = 0;
     let after = 0;
     const receipts = new Map<string, { messageId: Uint8Array; mac: Uint8Array }[]>();

@@ -8,6 +8,9 @@
  *   contact.keyChange  {alias, reason}
  *   session.reset      {peer, alias, messages, reason}  a contact's node no longer knew our session
  *                      (e.g. it restored a backup): queued mail is encrypted again, no key changed
+ *   mailbox.fetched    {provider, messages}  mail fetched from one of our mailbox providers
+ *   mailbox.lapsing    {provider, state: due|grace|lapsed, paidUntil, servedUntil, message}  a priced
+ *                      provider of ours is paid for 7 days or less, or no longer (once a day per provider)
  */
 import type { ApiEvent, EventSource } from '../api/index.js';
 

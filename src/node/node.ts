@@ -125,6 +125,7 @@ export interface NodeStatus {
   provider: ProviderStats | null;
   /** The mailbox providers this user subscribed at (`mailboxes add`), in the order added. */
   mailboxes: MailboxView[];
+  /** Contacts' key changes and registry problems; mailbox providers below the line, or whose payment ends soon or has ended (`provider`). */
   warnings: { type: string; alias?: string; provider?: string; message: string }[];
   /** The peer listener's admission counters (src/transport/guard.ts) and the DELIVER budget's (admission.ts). */
   inbound: { connections: GuardStats | null; delivers: AdmissionStats | null };
@@ -188,7 +189,7 @@ export class OnionpostNode {
     });
     this.#mailboxes = new UserMailboxes({
       identity: opts.identity, store: () => this.store, network: opts.network, clock: this.#clock, limits: this.#limits,
-      logger: this.#log, signal: this.#closeController.signal, ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
+      logger: this.#log, emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal, ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
       // Contacts online now learn our providers at once; the others with our next mail to them.
       onChange: () => void this.#run.pipeline?.announceMailboxes(this.#closeController.signal).catch(() => {}),
       reputation: (onion) => this.#scores.reputation(onion),
@@ -347,6 +348,7 @@ export class OnionpostNode {
       const courier = new Courier({
         identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
+        checkAccount: (onion, client, opts) => this.#mailboxes.checkAccount(onion, client, opts),
         pushReceipts: async (onion, receipts, signal) => (await connections.connect(onion, signal)).pushReceipts(receipts, { signal }),
         observe: (provider, ob) => this.#scores.observe(provider, ob), usable: (provider) => this.#scores.usable(provider),
         ...(this.#o.dialTimeoutMs !== undefined ? { dialTimeoutMs: this.#o.dialTimeoutMs } : {}),
@@ -522,7 +524,7 @@ export class OnionpostNode {
       peers: { connected: this.#run.connections?.count ?? 0 }, listener: this.#listener ? { port: this.#listener.port } : null,
       api: this.#api ? { url: this.#api.url } : null, provider: this.#provider?.store.stats() ?? null,
       mailboxes: store ? this.#mailboxes.list() : [],
-      warnings: [...this.#run.contacts?.warnings() ?? [], ...this.#run.review?.warnings() ?? []],
+      warnings: [...this.#run.contacts?.warnings() ?? [], ...this.#run.review?.warnings() ?? [], ...store ? this.#mailboxes.warnings() : []],
       inbound: { connections: this.#listener?.stats() ?? null, delivers: this.#admission?.scheduler.stats() ?? null },
     };
   }

@@ -12,7 +12,7 @@ export type {
   StoreDiagnostics, StoreOptions, PeerName, RejectedKey, SearchOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';
 export { MAIL_FOLDER_NAMES, type MailFolderEntry, type MailFolderInfo, type MailFolderName, type MailFolders } from './mail-folders.js';
-export type { MailboxProvider, MailboxProviders } from './mailbox-providers.js';
+export type { MailboxProvider, MailboxProviders, ProviderAccount } from './mailbox-providers.js';
 export type { Deposit, Deposits } from './deposits.js';
 export { EVENTS_KEPT, type FinishedDeposit, type ProviderEvent, type ProviderReputations, type StoredTally } from './provider-reputation.js';
 export type {

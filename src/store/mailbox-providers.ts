@@ -1,13 +1,23 @@
 /**
- * The mailbox providers this user subscribed at (store migration v11, issue 11): what the node
+ * The mailbox providers this user subscribed at (store migrations v11, v13 and v14; issues 11 and 12): what the node
  * lists in its bundle and registry record, and where it will fetch its mail from. Each row keeps the
- * provider's signed terms (retention, quota, time, signature) as the provider sent them.
+ * provider's signed terms (retention, quota, time, signature) as the provider sent them, and what it
+ * last said of our account (paid until, held, quota).
  *
  * Every method joins an open `store.batch()`; outside one each is its own transaction.
  */
 import type { Database } from 'better-sqlite3';
 import { bytes } from './rows.js';
 import { StoreError } from './errors.js';
+
+/**
+ * What a provider last said of our account: the fields of its ACCOUNT_STATUS (PROTOCOL.md §14.4;
+ * paidUntil 0 is a free provider; times in ms since the epoch, sizes in bytes; `time` is the
+ * provider's clock), and `checkedAt`, when we asked (ours).
+ */
+export interface ProviderAccount {
+  paidUntil: number; graceMs: number; heldCount: number; heldBytes: number; quotaBytes: number; time: number; checkedAt: number;
+}
 
 export interface MailboxProvider {
   /** The provider's onion address (lower case, `.onion`). */
@@ -21,6 +31,10 @@ export interface MailboxProvider {
   lastFetchAt: number | null;
   /** The first failed fetch since the last good one; null: the last fetch worked (or none failed). */
   fetchFailingSince: number | null;
+  /** What it last said of our account; null: not asked yet. */
+  account: ProviderAccount | null;
+  /** When we last warned that its payment lapses (mailbox.lapsing); null: never. */
+  lapseWarnedAt: number | null;
 }
 
 export interface MailboxProviders {
@@ -29,7 +43,7 @@ export interface MailboxProviders {
    * With `max`, refuses (StoreError CONSTRAINT) a new onion when `max` providers are recorded
    * already: the check and the insert are one transaction.
    */
-  put(p: Omit<MailboxProvider, 'lastFetchAt' | 'fetchFailingSince'>, opts?: { max?: number }): MailboxProvider;
+  put(p: Omit<MailboxProvider, 'lastFetchAt' | 'fetchFailingSince' | 'account' | 'lapseWarnedAt'>, opts?: { max?: number }): MailboxProvider;
   get(onion: string): MailboxProvider | null;
   /** In the order they were subscribed at. */
   list(): MailboxProvider[];
@@ -39,6 +53,10 @@ export interface MailboxProviders {
   setLastFetch(onion: string, at: number): void;
   /** Notes a failed fetch from `onion`: fetchFailingSince becomes `at` unless it is failing already. */
   setFetchFailed(onion: string, at: number): void;
+  /** Keeps what `onion` said of our account (nothing when it is no longer ours). */
+  setAccount(onion: string, account: ProviderAccount): void;
+  /** Notes that we warned about `onion`'s payment at `at`. */
+  setLapseWarned(onion: string, at: number): void;
 }
 
 interface Row {
@@ -51,6 +69,8 @@ interface Row {
   subscribed_at: number;
   last_fetch_at: number | null;
   fetch_failing_since: number | null;
+  account: string | null;
+  lapse_warned_at: number | null;
 }
 
 function fromRow(r: Row): MailboxProvider {
@@ -58,6 +78,7 @@ function fromRow(r: Row): MailboxProvider {
     onion: r.onion, identityKey: r.identity_key,
     terms: { retentionMs: r.retention_ms, quotaBytes: r.quota_bytes, time: r.terms_time, sig: bytes(r.terms_sig) },
     subscribedAt: r.subscribed_at, lastFetchAt: r.last_fetch_at, fetchFailingSince: r.fetch_failing_since,
+    account: r.account === null ? null : JSON.parse(r.account) as ProviderAccount, lapseWarnedAt: r.lapse_warned_at,
   };
 }
 
@@ -75,6 +96,8 @@ export function createMailboxProviders(db: Database, run: <T>(what: string, fn: 
     remove: db.prepare('DELETE FROM mailbox_providers WHERE onion = ?'),
     setLastFetch: db.prepare('UPDATE mailbox_providers SET last_fetch_at = ?, fetch_failing_since = NULL WHERE onion = ?'),
     setFetchFailed: db.prepare('UPDATE mailbox_providers SET fetch_failing_since = coalesce(fetch_failing_since, ?) WHERE onion = ?'),
+    setAccount: db.prepare('UPDATE mailbox_providers SET account = ? WHERE onion = ?'),
+    setLapseWarned: db.prepare('UPDATE mailbox_providers SET lapse_warned_at = ? WHERE onion = ?'),
   };
   const get = (onion: string) => {
     const r = s.get.get(onion) as Row | undefined;
@@ -96,5 +119,10 @@ export function createMailboxProviders(db: Database, run: <T>(what: string, fn: 
     remove: (onion) => run('mailboxProviders.remove', () => s.remove.run(onion).changes > 0),
     setLastFetch: (onion, at) => run('mailboxProviders.setLastFetch', () => void s.setLastFetch.run(at, onion)),
     setFetchFailed: (onion, at) => run('mailboxProviders.setFetchFailed', () => void s.setFetchFailed.run(at, onion)),
+    setAccount: (onion, a) => run('mailboxProviders.setAccount', () => {
+      const { paidUntil, graceMs, heldCount, heldBytes, quotaBytes, time, checkedAt } = a;
+      s.setAccount.run(JSON.stringify({ paidUntil, graceMs, heldCount, heldBytes, quotaBytes, time, checkedAt }), onion);
+    }),
+    setLapseWarned: (onion, at) => run('mailboxProviders.setLapseWarned', () => void s.setLapseWarned.run(at, onion)),
   };
 }

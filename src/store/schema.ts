@@ -596,6 +596,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE mailbox_providers ADD COLUMN fetch_failing_since INTEGER;
     `,
   },
+  {
+    version: 14,
+    description: 'what each of our mailbox providers last said of our account, and when we last warned that its payment lapses',
+    // The code is in mailbox-providers.ts (issue 12, item 2: a priced provider tells the user before
+    // it stops serving).
+    // - account: the provider's last ACCOUNT_STATUS (PROTOCOL.md §14.4) as JSON {paidUntil (ms; 0 a
+    //   free provider), graceMs, heldCount, heldBytes, quotaBytes, time (the provider's), checkedAt
+    //   (ours)}; null until it answered once. Asked at each fetch round.
+    // - lapse_warned_at: when the node last emitted mailbox.lapsing for it (at most once a day).
+    up: `
+      ALTER TABLE mailbox_providers ADD COLUMN account TEXT CHECK (account IS NULL OR json_valid(account));
+      ALTER TABLE mailbox_providers ADD COLUMN lapse_warned_at INTEGER;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

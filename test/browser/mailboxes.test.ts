@@ -3,7 +3,10 @@
  * (playwright-core): a user adds a node that runs the provider role by its onion and sees it listed
  * with the terms the provider signed; a plain node's onion is refused in plain words and nothing is
  * listed; removing asks first, "Keep it" keeps it, "Remove it" removes it (in the node too); the
- * page fits a 390-px phone screen without horizontal scrolling.
+ * page fits a 390-px phone screen without horizontal scrolling. What the provider says of our
+ * account shows on its card (a free provider: "free"); a priced one whose payment ends within 7 days
+ * shows the node's warning with the command that pays it (the account as a priced provider's
+ * ACCOUNT_STATUS leaves it in the store; the exchange itself: test/component/provider-paid.test.ts).
  *
  * Nodes run in this process on the loopback network (no Tor, no chain). Screenshot: mailboxes.png
  * (docs/screenshots/ with ONIONPOST_SCREENSHOTS=1).
@@ -78,12 +81,31 @@ test('add a provider by onion, see its signed terms; a plain node is refused in 
   assert.equal(await card.locator('[data-testid="mailbox-retention"]').textContent(), '14 days');
   assert.equal(await card.locator('[data-testid="mailbox-quota"]').textContent(), '256 MB');
   assert.equal(await card.locator('[data-testid="mailbox-last-fetch"]').textContent(), 'never');
+  assert.equal(await card.locator('[data-testid="mailbox-paid-until"]').textContent(), 'free');
+  assert.equal(await card.locator('[data-testid="mailbox-held"]').textContent(), '0 messages, 0 KB of 256 MB');
+  assert.equal(await card.locator('[data-testid="mailbox-warning"]').count(), 0);
   const subscribedAt = user.mailboxes.list()[0]!.subscribedAt;
   assert.equal(await card.locator('[data-testid="mailbox-subscribed"] time').getAttribute('datetime'), new Date(subscribedAt).toISOString());
   assert.equal(await page.locator('[data-testid="mailbox-address"]').inputValue(), '', 'the field is cleared after a success');
   assert.equal(await page.locator('[data-testid="mailbox-empty"]').isVisible(), false);
   assert.equal(provider.status().provider?.users, 1, 'the provider holds an account for us');
   await shot(page, 'mailboxes');
+
+  // A priced provider paid for 2 more days, as its ACCOUNT_STATUS would leave it: the node's warning.
+  const now = Date.now();
+  const paidUntil = now + 2 * 24 * 3600 * 1000;
+  const day = new Date(paidUntil).toISOString().slice(0, 10);
+  user.store.mailboxProviders.setAccount(provider.identity.onion, {
+    paidUntil, graceMs: 3 * 24 * 3600 * 1000, heldCount: 2, heldBytes: 5 * 1024, quotaBytes: 256 * 1024 * 1024, time: now, checkedAt: now,
+  });
+  await page.reload();
+  await card.locator('[data-testid="mailbox-warning"]').waitFor();
+  assert.equal(await card.locator('[data-testid="mailbox-paid-until"]').textContent(), day);
+  assert.equal(await card.locator('[data-testid="mailbox-held"]').textContent(), '2 messages, 5.0 KB of 256 MB');
+  assert.equal(await card.locator('[data-testid="mailbox-warning"]').textContent(),
+    `mailbox provider ${provider.identity.onion} is paid until ${day}: pay with onionpost providers pay ${provider.identity.onion}`);
+  assert.equal(await card.locator('[data-testid="mailbox-warning"] code').textContent(), `onionpost providers pay ${provider.identity.onion}`);
+  await shot(page, 'mailboxes-lapsing');
 
   // On a phone: no horizontal scrolling, the full onion wraps inside its card.
   const phone = await browser.newContext(PHONE);

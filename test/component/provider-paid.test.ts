@@ -5,20 +5,25 @@
  * contract: no payment → NOT_PAID; paid for 30 days (TRX, and the TRC-20 test token) → TERMS, and
  * deposits and fetches work; once the clock (one clock for the chain and the node) passes
  * paid-until + grace → SUBSCRIBE, DEPOSIT and FETCH each answer NOT_PAID, not retryable; paying again
- * → served again. A node listed for free serves without a tag.
+ * → served again. A node listed for free serves without a tag. A user's node is told before it is
+ * cut off (issue 12 item 2): paid until in 3 days → its status warns and mailbox.lapsing is emitted;
+ * lapsed past the grace → ACCOUNT is still answered (paid until) while FETCH is NOT_PAID.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TronWeb } from 'tronweb';
 import { startDevChain, type DevChain } from '../../src/chain/index.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import { deployContract, loadArtifact } from '../../src/contract/index.js';
-import { generateIdentity, subscriberTag, subscriberTagKey, type Identity } from '../../src/crypto/index.js';
+import { generateIdentity, publicQueueId, publicQueueReadCap, subscriberTag, subscriberTagKey, type Identity } from '../../src/crypto/index.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 import { loopbackNetwork } from '../../src/node/index.js';
-import { DEFAULT_SERVICE_LIMITS, MAILBOX_PATH, MailboxClient, MailboxErrorCode, ProviderError } from '../../src/provider/index.js';
+import { DEFAULT_PROVIDER_LIMITS, DEFAULT_SERVICE_LIMITS, MAILBOX_PATH, MailboxClient, MailboxErrorCode, ProviderError } from '../../src/provider/index.js';
 import { createProviderDirectory, type ProviderDirectory, type ProviderTerms } from '../../src/registry/index.js';
+import { API_ENDPOINT_FILE, API_TOKEN_FILE } from '../../src/api/index.js';
+import { cliEnv, runCliAsync } from '../fixtures/cli.js';
 import { testNodes, type TestNodes } from '../fixtures/nodes.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -135,4 +140,69 @@ test('a provider listed for free serves without a tag', async () => {
   const queue = new Uint8Array(16).fill(0x44);
   await c.createQueue(user, queue, { write: null, read: new Uint8Array(32).fill(1) });
   assert.equal(await refusal(c.deposit(queue, null, new Uint8Array(1024))), 'ok');
+});
+
+test('the user is told before a priced provider stops: its node warns 3 days ahead, and once lapsed still learns why while FETCH is NOT_PAID', async () => {
+  const p = await pricedProvider('provider-lapse', 5, { retentionDays: 14, quotaMB: 10, token: null, price: 1_000_000n });
+  const token = 'c'.repeat(64);
+  const user = await nodes.make('lapse-user', { clock, api: { token } });
+  const dataDir = join(nodes.root, 'lapse-user-data');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dataDir, API_ENDPOINT_FILE), JSON.stringify({ url: user.apiUrl, pid: process.pid }));
+  writeFileSync(join(dataDir, API_TOKEN_FILE), token, { mode: 0o600 });
+  const cli = (...args: string[]) => runCliAsync(cliEnv(nodes.root), [...args, '--data-dir', dataDir]);
+  const events: { type: string; [k: string]: unknown }[] = [];
+  const unsubscribe = user.events.subscribe((ev) => void (ev.type === 'mailbox.lapsing' && events.push(ev)));
+  try {
+    const tag = subscriberTag(subscriberTagKey(user.identity), p.id.identityKey);
+    const payer = directoryClient(3);
+    const paid = await payer.pay(p.owner, tag, 1);
+    // Subscribing asks how the account stands at once: paid for 30 days, nothing held (the quota is the
+    // node's own, not the listing's), no warning.
+    const added = await user.mailboxes.add(p.id.onion);
+    assert.deepEqual([added.paidUntil, added.graceMs, added.held, added.warning], [paid.paidUntil, DEFAULT_SERVICE_LIMITS.graceMs, { count: 0, bytes: 0, quotaBytes: DEFAULT_PROVIDER_LIMITS.quotaBytes }, null]);
+    await user.fetchMailboxes();
+    assert.deepEqual(user.status().warnings, []);
+
+    // 3 days before paid-until: the next fetch round learns it; status, the list and one event say so.
+    skew += paid.paidUntil - clock.now() - 3 * DAY;
+    await user.fetchMailboxes();
+    const day = new Date(paid.paidUntil).toISOString().slice(0, 10);
+    const words = `mailbox provider ${p.id.onion} is paid until ${day}: pay with \`onionpost providers pay ${p.id.onion}\``;
+    assert.deepEqual(user.status().warnings, [{ type: 'mailbox.lapsing', provider: p.id.onion, message: words }]);
+    assert.equal(user.status().mailboxes[0]!.warning, words);
+    assert.deepEqual(events.map((e) => [e.provider, e.state, e.paidUntil]), [[p.id.onion, 'due', paid.paidUntil]]);
+    // The CLI says it in words: under `mailboxes list`, and in `status`.
+    const list = await cli('mailboxes', 'list');
+    assert.equal(list.code, 0, list.err);
+    assert.match(list.out, new RegExp(`PAID UNTIL\\s+HELD\\n[\\s\\S]*${p.id.onion}.*${day}\\s+0 \\(0 B of 256 MB\\)\\n`));
+    assert.ok(list.out.endsWith(`\nWARNING: ${words}\n`), list.out);
+    assert.ok((await cli('status')).out.includes(`WARNING:   ${words}\n`));
+    await user.fetchMailboxes();
+    assert.equal(events.length, 1, 'once a day, not once a round');
+    const fetchedAt = user.status().mailboxes[0]!.lastFetchAt;
+    assert.ok(fetchedAt !== null);
+
+    // A minute past paid-until + grace: the provider no longer hands out mail, but still says why.
+    skew += 3 * DAY + DEFAULT_SERVICE_LIMITS.graceMs + 60_000;
+    const c = await mailbox(p.id);
+    const s = await c.account(user.identity);
+    assert.deepEqual([s.paidUntil, s.graceMs], [paid.paidUntil, DEFAULT_SERVICE_LIMITS.graceMs]);
+    const queue = publicQueueId(user.identity.identityKey, p.id.identityKey);
+    assert.equal(await refusal(c.fetch(queue, publicQueueReadCap(user.identity, p.id.identityKey))), 'NOT_PAID');
+    await user.fetchMailboxes();
+    assert.equal(user.status().mailboxes[0]!.lastFetchAt, fetchedAt, 'the fetch itself was refused');
+    assert.match(user.status().warnings[0]!.message, new RegExp(`was paid until ${day} and no longer holds or hands out your mail`));
+    assert.deepEqual(events.map((e) => e.state), ['due', 'lapsed']);
+
+    // Paid again: once the provider reads the chain again (10 min on), the warning goes.
+    const again = await payer.pay(p.owner, tag, 1);
+    skew += 11 * 60_000;
+    await user.fetchMailboxes();
+    assert.deepEqual(user.status().warnings, []);
+    assert.equal(user.status().mailboxes[0]!.paidUntil, again.paidUntil);
+    assert.ok(user.status().mailboxes[0]!.lastFetchAt! > fetchedAt!, 'fetching again');
+  } finally {
+    unsubscribe();
+  }
 });

@@ -1,6 +1,8 @@
 // Mailboxes (#/mailboxes): the mailbox providers this node subscribed at (mailboxes.list: onion,
-// retention, quota, when subscribed, last fetch, measured score), a form that subscribes at one by onion
-// (mailboxes.add; a refusal in plain words from its code), and remove with a confirmation step.
+// retention, quota, when subscribed, last fetch, measured score, paid until and what it holds for
+// us, and the node's warning when a priced provider's payment ends within 7 days or has ended), a
+// form that subscribes at one by onion (mailboxes.add; a refusal in plain words from its code), and
+// remove with a confirmation step.
 import { ApiError } from '../api.js';
 import { confirmStep, h, timeEl } from '../dom.js';
 import { copyOnion } from './contacts.js';
@@ -47,6 +49,27 @@ function scoreWords(r) {
   return `${r.score.toFixed(2)}${r.proven ? '' : ' (too little seen to judge)'}${r.counts.lost ? `; ${r.counts.lost} message(s) it held expired undelivered` : ''}`;
 }
 
+/** "free", the date, "not paid", or "not asked yet" (the node asks at each fetch round). */
+function paidUntil(m) {
+  if (m.paidUntil === null) return 'not asked yet';
+  if (m.paidUntil === 0) return 'free';
+  if (m.paidUntil <= 1) return 'not paid';
+  const d = new Date(m.paidUntil);
+  return h('time', { datetime: d.toISOString() }, d.toISOString().slice(0, 10));
+}
+
+function held(m) {
+  if (!m.held) return 'not asked yet';
+  const kb = m.held.bytes / 1024;
+  const size = kb < 1024 ? `${kb > 0 && kb < 10 ? kb.toFixed(1) : Math.round(kb)} KB` : megabytes(m.held.bytes);
+  return `${m.held.count} message${m.held.count === 1 ? '' : 's'}, ${size} of ${megabytes(m.held.quotaBytes)}`;
+}
+
+/** The node's words, with the `command` in them shown as code. */
+function warningText(text) {
+  return text.split('`').map((part, i) => (i % 2 ? h('code', {}, part) : part));
+}
+
 function mailboxCard(ctx, m, refresh) {
   const status = h('p', { class: 'error', role: 'alert', hidden: true });
   const remove = h('button', { type: 'button', class: 'danger-outline', testid: 'mailbox-remove' }, 'Remove');
@@ -74,7 +97,10 @@ function mailboxCard(ctx, m, refresh) {
       h('dt', {}, 'Quota'), h('dd', { testid: 'mailbox-quota' }, megabytes(m.terms.quotaBytes)),
       h('dt', {}, 'Subscribed'), h('dd', { testid: 'mailbox-subscribed' }, timeEl(m.subscribedAt)),
       h('dt', {}, 'Last fetch'), h('dd', { testid: 'mailbox-last-fetch' }, m.lastFetchAt === null ? 'never' : timeEl(m.lastFetchAt)),
-      h('dt', {}, 'Measured'), h('dd', { testid: 'mailbox-score' }, scoreWords(m.reputation))),
+      h('dt', {}, 'Measured'), h('dd', { testid: 'mailbox-score' }, scoreWords(m.reputation)),
+      h('dt', {}, 'Paid until'), h('dd', { testid: 'mailbox-paid-until' }, paidUntil(m)),
+      h('dt', {}, 'Holds for you'), h('dd', { testid: 'mailbox-held' }, held(m))),
+    m.warning ? h('p', { class: 'result warn', role: 'status', testid: 'mailbox-warning' }, ...warningText(m.warning)) : null,
     h('div', { class: 'actions' }, remove, question, confirm, keep),
     status);
 }
