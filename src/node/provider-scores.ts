@@ -29,7 +29,7 @@ import type { Clock } from '../clock.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
-  DEFAULT_POLICY, ProviderError, addToTally, mailboxErrorName, reputationOfTally,
+  DEFAULT_POLICY, MailboxErrorCode, ProviderError, addToTally, mailboxErrorName, reputationOfTally,
   type ReputationEventKind, type ReputationOptions, type ReputationTally,
 } from '../provider/index.js';
 import { StoreError, type ProviderEvent, type Store } from '../store/index.js';
@@ -113,6 +113,9 @@ export class ProviderScores {
       if (err.code === 'MALFORMED' || err.code === 'BAD_SIGNATURE') return { kind: 'malformed', detail: err.code };
       if (err.code === 'REMOTE') {
         const name = mailboxErrorName(err.remoteCode ?? 0);
+        // An unpaid subscription (ours, or the recipient's) is not the provider's fault: the lapse
+        // warning tells the user; the provider must not be scored down or replaced for it.
+        if (err.remoteCode === MailboxErrorCode.NOT_PAID) return null;
         // A refused fetch is a provider that does not serve us: availability, not a deposit.
         return op === 'deposit' ? { kind: 'deposit_refused', detail: name } : { kind: 'unreachable', detail: `fetch refused: ${name}` };
       }

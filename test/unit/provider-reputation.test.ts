@@ -98,6 +98,10 @@ test('recording: each deposit outcome counts, with the refusal code; our own fai
   scores.observe(p, { op: 'deposit', ok: false, error: new ProviderError('BAD_SIGNATURE', 'receipt does not verify') });
   scores.observe(p, { op: 'deposit', ok: false, error: new StoreError('DISK_FULL', 'ours') });
   scores.observe(p, { op: 'deposit', ok: false, error: new ProviderError('ABORTED', 'cancelled') });
+  // An unpaid subscription is the user's (or the recipient's) to settle, not the provider's fault.
+  const notPaid = new ProviderError('REMOTE', 'lapsed', { remoteCode: MailboxErrorCode.NOT_PAID });
+  scores.observe(p, { op: 'deposit', ok: false, error: notPaid });
+  scores.observe(p, { op: 'fetch', ok: false, error: notPaid });
   let r = scores.reputation(p);
   assert.deepEqual({ ...r.counts }, { deposit_ok: 2, deposit_refused: 1, unreachable: 1, fetch_ok: 0, delivered: 0, lost: 0, malformed: 1 });
   assert.equal(r.good, 2);
