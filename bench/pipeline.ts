@@ -93,9 +93,9 @@ function storeCeiling(
   n: number, sender: StoreTrace, receiver: StoreTrace, files: { sender: string; receiver: string }, cores: number,
 ) {
   const side = (t: StoreTrace, path: string) => {
-    const ms = replay(path, t);
+    const replayed = replay(path, t);
     const s = traceStats(t);
-    return { us: (ms * 1000) / n, statements: s.statements / n, writes: s.writes / n, transactions: s.transactions / n };
+    return { replayed, us: (replayed.ms * 1000) / n, statements: s.statements / n, writes: s.writes / n, transactions: s.transactions / n };
   };
   const s = side(sender, files.sender);
   const r = side(receiver, files.receiver);
@@ -220,8 +220,12 @@ export async function run(args: string[]): Promise<void> {
     }
     if (args.includes('--statements')) {
       for (const [side, t] of [['sender', senderTrace], ['receiver', receiverTrace]] as const) {
-        console.log(`statements per message, ${side}:`);
-        for (const b of traceBreakdown(t)) console.log(`  ${(b.count / n).toFixed(2).padStart(6)}  ${b.sql}`);
+        const replayed = store?.[side].replayed;
+        console.log(`statements per message, ${side}${replayed ? ' (count, replay µs per message)' : ''}:`);
+        for (const b of traceBreakdown(t, replayed)) {
+          console.log(`  ${(b.count / n).toFixed(2).padStart(6)}${replayed ? ` ${((b.ms * 1000) / n).toFixed(1).padStart(7)}` : ''}  ${b.sql}`);
+        }
+        if (replayed) console.log(`         ${((replayed.commitMs * 1000) / n).toFixed(1).padStart(7)}  BEGIN IMMEDIATE … COMMIT (the explicit transactions, fsyncs included)`);
       }
     }
     const rate = n / m.secs;

@@ -119,16 +119,30 @@ export function traceStats(t: StoreTrace): { statements: number; writes: number;
   return { statements, writes, transactions };
 }
 
-/** Executions per statement (SQL collapsed to one line, cut to `width`), most frequent first. */
-export function traceBreakdown(t: StoreTrace, width = 110): { sql: string; count: number }[] {
+/** One statement's line of a breakdown: SQL collapsed to one line and cut, its executions and replay time. */
+export interface StatementCost {
+  sql: string;
+  count: number;
+  /** Replay time of its executions, ms (an auto-committed write includes its own commit). */
+  ms: number;
+}
+
+/** The SQL of a statement collapsed to one line, cut to `width`: the key of a breakdown line. */
+const sqlKey = (sql: string, width = 110) => sql.replace(/\s+/g, ' ').trim().slice(0, width);
+
+/**
+ * Executions per statement, most frequent first; with `replayed` (replay()'s result), the replay
+ * time of each.
+ */
+export function traceBreakdown(t: StoreTrace, replayed?: Replayed): StatementCost[] {
   const counts = new Map<string, number>();
   for (const tx of t.transactions) {
     for (const st of tx.statements) {
-      const key = st.sql.replace(/\s+/g, ' ').trim().slice(0, width);
+      const key = sqlKey(st.sql);
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }
-  return [...counts].map(([sql, count]) => ({ sql, count })).sort((a, b) => b.count - a.count);
+  return [...counts].map(([sql, count]) => ({ sql, count, ms: replayed?.bySql.get(sql) ?? 0 })).sort((a, b) => b.count - a.count);
 }
 
 /** Copies a database file (and its WAL, if any) as it is now; the writer should have checkpointed. */
@@ -136,11 +150,19 @@ export function snapshotDb(from: string, to: string): void {
   for (const suffix of ['', '-wal']) if (existsSync(from + suffix)) copyFileSync(from + suffix, to + suffix);
 }
 
+/** What a replay took: all of it, each statement (by sqlKey), and the explicit transactions' commits, ms. */
+export interface Replayed {
+  ms: number;
+  bySql: Map<string, number>;
+  /** BEGIN IMMEDIATE and COMMIT (with its fsyncs) of the explicit transactions. */
+  commitMs: number;
+}
+
 /**
- * Replays `trace` on the database at `path` with the store's pragmas, transaction by transaction.
- * Returns the wall time, ms.
+ * Replays `trace` on the database at `path` with the store's pragmas, transaction by transaction,
+ * timing each statement.
  */
-export function replay(path: string, trace: StoreTrace): number {
+export function replay(path: string, trace: StoreTrace): Replayed {
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
@@ -151,23 +173,38 @@ export function replay(path: string, trace: StoreTrace): number {
     db.pragma(`journal_size_limit = ${16 * 1024 * 1024}`);
     db.pragma('secure_delete = ON');
     db.pragma('trusted_schema = OFF');
-    const cache = new Map<string, Database.Statement>();
+    const cache = new Map<string, { st: Database.Statement; key: string }>();
     const stmt = (sql: string) => {
       let s = cache.get(sql);
-      if (!s) cache.set(sql, (s = db.prepare(sql)));
+      if (!s) cache.set(sql, (s = { st: db.prepare(sql), key: sqlKey(sql) }));
       return s;
     };
+    const bySql = new Map<string, number>();
+    let inExplicit = 0;
+    let explicit = false;
     const exec = (s: TracedStatement) => {
-      const p = stmt(s.sql);
+      const { st: p, key } = stmt(s.sql);
+      const t = performance.now();
       if (s.method === 'iterate') for (const _ of p.iterate(...s.params)) void _;
       else (p[s.method] as (...a: unknown[]) => unknown)(...s.params);
+      const dt = performance.now() - t;
+      bySql.set(key, (bySql.get(key) ?? 0) + dt);
+      if (explicit) inExplicit += dt;
     };
+    let explicitMs = 0;
     const t0 = performance.now();
     for (const tx of trace.transactions) {
       if (!tx.explicit) exec(tx.statements[0]!);
-      else db.transaction(() => tx.statements.forEach(exec)).immediate();
+      else {
+        const t = performance.now();
+        explicit = true;
+        db.transaction(() => tx.statements.forEach(exec)).immediate();
+        explicit = false;
+        explicitMs += performance.now() - t;
+      }
     }
-    return performance.now() - t0;
+    const ms = performance.now() - t0;
+    return { ms, bySql, commitMs: explicitMs - inExplicit };
   } finally {
     db.close();
   }
