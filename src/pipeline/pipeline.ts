@@ -26,7 +26,7 @@ import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_TTL_MS, type DeliveryOutcome } from '../outbox/index.js';
 import { RejectCode, type DeliverAnswer } from '../protocol/index.js';
-import { KIND_INIT, MESSAGE_CAPACITY, messageContentSize } from '../session/index.js';
+import { KIND_INIT, MESSAGE_CAPACITY, messageContentSize, newMessageId } from '../session/index.js';
 import { StoreError, type MessageState, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
 import type { Connections } from './connections.js';
 import type { Draft, Envelopes, PrepareBatch } from './envelopes.js';
@@ -364,7 +364,7 @@ export class MessagePipeline {
     const createdAt = this.#o.clock.now();
     const ttl = Math.min(p.ttlMs ?? DEFAULT_TTL_MS, this.#o.limits.maxTtlMs);
     return {
-      id: this.#o.random(16), kind: p.kind ?? 'mail', subject: p.subject ?? '', body: p.body ?? '', createdAt, expiresAt: createdAt + ttl,
+      id: newMessageId(createdAt, this.#o.random), kind: p.kind ?? 'mail', subject: p.subject ?? '', body: p.body ?? '', createdAt, expiresAt: createdAt + ttl,
       ...(p.threadId ? { threadId: fromHex(p.threadId) } : {}), ...(p.inReplyTo ? { inReplyTo: fromHex(p.inReplyTo) } : {}),
       ...(p.attachments?.length ? { attachments: p.attachments } : {}),
     };

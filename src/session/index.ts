@@ -17,7 +17,7 @@ export {
   type BundleAnswer, type BundleV2, type OneTimePrekey, type OneTimePrekeyPublic, type PqPrekey, type SignedPrekey,
 } from './bundle.js';
 export {
-  MESSAGE_CAPACITY, MESSAGE_V2, MAX_ATTACHMENTS, MAX_SUBJECT_BYTES, decodeMessage, encodeMessage, messageContentSize,
+  MESSAGE_CAPACITY, MESSAGE_V2, MAX_ATTACHMENTS, MAX_SUBJECT_BYTES, decodeMessage, encodeMessage, messageContentSize, newMessageId,
   type Attachment, type MessageKind, type SessionMessage,
 } from './message.js';
 export { MAX_SKIP, TAG_BYTES, peerIdentity, tagFor, type Role, type SessionState, type SkippedKey } from './ratchet.js';

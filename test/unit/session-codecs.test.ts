@@ -1,10 +1,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { cryptoReady, generateIdentity } from '../../src/crypto/index.js';
 import {
   MAX_BUNDLE_BYTES, MIN_BUNDLE_BYTES, decodeBundle, decodeBundleAnswer, decodeMessage, encodeBundleAnswer, encodeMessage, envelopeKind,
-  initiate, isEnvelopeLength, newPqPrekey, newSignedPrekey, receiptMac, signBundle, verifyBundle, verifyReceiptMac,
+  initiate, isEnvelopeLength, newMessageId, newPqPrekey, newSignedPrekey, receiptMac, signBundle, verifyBundle, verifyReceiptMac,
 } from '../../src/session/index.js';
 import { NOW, Party, SKEW, expectCode, message } from '../fixtures/sessions.js';
 
@@ -93,6 +93,19 @@ test('inner message v2: round trip; version, kind, trailing bytes and lengths ch
   expectCode(() => decodeMessage(b.subarray(0, b.length - 1)), 'BAD_MESSAGE');
   expectCode(() => encodeMessage({ ...m, subject: 'x'.repeat(999) }), 'TOO_LARGE');
   expectCode(() => encodeMessage({ ...m, id: new Uint8Array(15) }), 'BAD_LENGTH');
+});
+
+test('message ids: created_at (6 bytes, big-endian ms) then 10 random bytes; ids of later messages sort after', () => {
+  const tail = new Uint8Array(10).fill(0xab);
+  const id = newMessageId(0x0193_4a5b_6c7d, () => tail);
+  assert.equal(Buffer.from(id).toString('hex'), '01934a5b6c7d' + 'ab'.repeat(10));
+  const hex = (t: number) => Buffer.from(newMessageId(t, (n) => new Uint8Array(n).fill(0xff))).toString('hex');
+  assert.ok(hex(NOW) < hex(NOW + 1) && hex(NOW + 1) < hex(NOW + 256) && hex(NOW + 256) < hex(NOW + 2 ** 32));
+  // Out of range times are clamped, not wrapped.
+  assert.equal(hex(-5).slice(0, 12), '000000000000');
+  assert.equal(hex(2 ** 50).slice(0, 12), 'ffffffffffff');
+  // Ids of the same millisecond differ by their random part.
+  assert.notDeepEqual(newMessageId(NOW, (n) => randomBytes(n)), newMessageId(NOW, (n) => randomBytes(n)));
 });
 
 test('envelope sizes: only buckets; kinds from the first byte', () => {
