@@ -7,7 +7,7 @@
  * with the command that pays it (issue 12, item 2).
  */
 import type { Argv } from 'yargs';
-import { connectToNode } from '../api/index.js';
+import { ApiError, connectToNode } from '../api/index.js';
 import { print, type GlobalArgs } from './common.js';
 import { table, when } from './format.js';
 
@@ -22,7 +22,7 @@ export interface MailboxView {
   reputation?: ScoreView;
 }
 
-interface ScoreView {
+export interface ScoreView {
   onion: string;
   score: number;
   proven: boolean;
@@ -33,13 +33,13 @@ interface ScoreView {
 }
 
 /** "0.93", "0.50 unproven", "0.16 BELOW THE LINE". */
-function scoreWords(r: ScoreView | undefined): string {
+export function scoreWords(r: ScoreView | undefined): string {
   if (!r) return '-';
   return `${r.score.toFixed(2)}${r.belowThreshold ? ' BELOW THE LINE' : r.proven ? '' : ' unproven'}`;
 }
 
 /** What the score is made of: "12 deposits, 1 refused, 3 unreachable, 40 fetches, 9 delivered, 1 lost". */
-function countWords(c: Record<string, number>): string {
+export function countWords(c: Record<string, number>): string {
   const parts: [string, string][] = [
     ['deposit_ok', 'deposits'], ['deposit_refused', 'refused'], ['unreachable', 'unreachable'], ['fetch_ok', 'fetches'],
     ['delivered', 'delivered'], ['lost', 'lost'], ['malformed', 'malformed'],
@@ -73,6 +73,18 @@ export function paidWords(m: Pick<MailboxView, 'paidUntil'>): string {
 /** "3 (12 KB of 256 MB)": what a provider holds for us. */
 export function heldWords(m: Pick<MailboxView, 'held'>): string {
   return m.held ? `${m.held.count} (${size(m.held.bytes)} of ${size(m.held.quotaBytes)})` : '?';
+}
+
+/** What the node running on `dataDir` measured of `onion`; null when no node runs there. */
+export async function measuredBy(dataDir: string, onion: string): Promise<ScoreView | null> {
+  let client;
+  try {
+    client = connectToNode(dataDir);
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'NODE_NOT_RUNNING') return null;
+    throw err;
+  }
+  return (await client.call<ScoreView[]>('mailboxes.scores', { onion }))[0] ?? null;
 }
 
 /** Subscribing goes through Tor to the provider: allow for a slow circuit. */

@@ -1,10 +1,11 @@
 /**
  * `onionpost providers …`: the mailbox-provider directory on TRON. Finding providers (list, show),
  * paying one for this identity's subscription (pay), and running one (register, leave, withdraw).
- * Each takes --network (mainnet, nile, shasta, dev) and --json. Choosing which providers a node
- * uses (`use`, `drop`) finds the provider in the directory and asks the running node to subscribe
- * there or to drop it (the node's mailboxes.add / mailboxes.remove; `onionpost mailboxes` does the
- * same by onion, without the directory).
+ * Each takes --network (mainnet, nile, shasta, dev) and --json. `show` adds what this user's
+ * running node measured of the provider (deposits, fetches, mail delivered or lost), when one runs.
+ * Choosing which providers a node uses (`use`, `drop`) finds the provider in the directory and asks
+ * the running node to subscribe there or to drop it (the node's mailboxes.add / mailboxes.remove;
+ * `onionpost mailboxes` does the same by onion, without the directory).
  *
  * What a payment links on chain: the paying TRON account to that provider, the amount and the
  * paid-until date, under a subscriber tag that only this identity and the provider can tie to the
@@ -16,7 +17,7 @@ import { cryptoReady, readKeyFile, subscriberTag, subscriberTagKey, parseOnionAd
 import { createProviderDirectory, parseTronAddress, type ProviderDirectory, type ProviderListing, type ProviderTerms } from '../registry/index.js';
 import { connectToNode } from '../api/index.js';
 import { print, type GlobalArgs } from './common.js';
-import { ADD_TIMEOUT_MS, termsWords, type MailboxView } from './mailbox-commands.js';
+import { ADD_TIMEOUT_MS, countWords, measuredBy, scoreWords, termsWords, type MailboxView } from './mailbox-commands.js';
 import { dataPaths } from './paths.js';
 import { CliError, readPassphrase } from './prompt.js';
 import { tronKey } from './tron-key.js';
@@ -115,7 +116,11 @@ export function registerProviderCommands(cli: Argv<GlobalArgs>): void {
           const id = readKeyFile(dataPaths(a.dataDir).keyFile, await readPassphrase({ passphraseFile: a.passphraseFile }));
           paidUntil = await d.paidUntil(p.owner, subscriberTag(subscriberTagKey(id), p.identityKey));
         }
-        print(a, { ...listingView(p), paidUntil }, () => `${listingText(p)}${a.mine ? `\n  ${paidUntil ? `you have paid until ${new Date(paidUntil).toISOString()}` : 'you have not paid this provider'}` : ''}`);
+        // What this user's running node saw the provider do (null without a running node).
+        const m = await measuredBy(a.dataDir, p.onion);
+        const measured = m ? { score: m.score, proven: m.proven, belowThreshold: m.belowThreshold, counts: m.counts } : null;
+        print(a, { ...listingView(p), paidUntil, measured }, () => `${listingText(p)}${a.mine ? `\n  ${paidUntil ? `you have paid until ${new Date(paidUntil).toISOString()}` : 'you have not paid this provider'}` : ''}`
+          + (m ? `\n  measured by your node: ${scoreWords(m)} (${countWords(m.counts)})` : ''));
       });
     })
     .command('pay <provider>', "pay a provider for this identity's mailbox (whole 30-day periods, at its listed price)", (yy) => keyOptions(directoryOptions(yy))
