@@ -40,6 +40,10 @@ export interface HandlerDeps extends MailDeps {
     spares(): string[];
     addSpare(onion: string): string[];
     removeSpare(onion: string): string[];
+    /** Trust lists the user accepted, and accepting / forgetting one (signer: identity key or contact alias). */
+    trustLists(): unknown[];
+    addTrustList(text: string, signer: string): unknown;
+    removeTrustList(name: string): void;
     /** Measured reputations (all, or one with its recent events). */
     scores(onion?: string): unknown[];
     /** Settle, judge and replace now. */
@@ -97,6 +101,15 @@ export function createHandlers(d: HandlerDeps): Record<string, Handler> {
     'mailboxes.spares': () => d.mailboxes.spares(),
     'mailboxes.addSpare': (x) => d.mailboxes.addSpare(p<{ onion: string }>(x).onion),
     'mailboxes.removeSpare': (x) => d.mailboxes.removeSpare(p<{ onion: string }>(x).onion),
+    'mailboxes.trustLists': () => d.mailboxes.trustLists(),
+    'mailboxes.addTrustList': (x) => {
+      const q = p<{ text: string; signer: string }>(x);
+      return d.mailboxes.addTrustList(q.text, q.signer);
+    },
+    'mailboxes.removeTrustList': (x) => {
+      d.mailboxes.removeTrustList(p<{ name: string }>(x).name);
+      return { removed: true };
+    },
     'mailboxes.scores': (x) => d.mailboxes.scores(p<{ onion?: string }>(x).onion),
     'mailboxes.review': () => d.mailboxes.review(),
     'registry.lookup': async (x) => recordView(await d.lookup(p<{ name: string }>(x).name)),

@@ -27,6 +27,17 @@ export const reputationView: JsonSchema = obj({
   history: { type: 'array', items: open('{ provider, at, kind, detail }'), description: 'with `onion`: its newest events, newest first' },
 }, ['onion', 'score', 'proven', 'belowThreshold', 'good', 'bad', 'counts', 'lastEventAt']);
 
+/** A trust list as accepted (src/provider/trust-list.ts TrustList). */
+const trustListView: JsonSchema = obj({
+  name: str('its name'),
+  signer: str('the signer\'s identity key, hex'),
+  issuedAt: int('ms since epoch'),
+  expiresAt: int('ms since epoch'),
+  providers: { type: 'array', items: str('onion') },
+  valid: { type: 'boolean', description: 'still holds (not expired)' },
+  problem: { description: 'why not, or null' },
+}, ['name', 'signer', 'issuedAt', 'expiresAt', 'providers']);
+
 /** A provider as the API shows it (node/mailboxes.ts mailboxView); also in node.status's `mailboxes`. */
 export const mailboxView: JsonSchema = obj({
   onion: str('the provider\'s onion address'),
@@ -67,6 +78,20 @@ export const MAILBOX_METHODS: readonly MethodSpec[] = [
   },
   { name: 'mailboxes.addSpare', summary: 'Name a provider as a replacement (not subscribed until needed). At most 16.', params: obj({ onion }, ['onion']), result: { type: 'array', items: str('onion') } },
   { name: 'mailboxes.removeSpare', summary: 'Stop naming a provider as a replacement. NOT_FOUND if it is not one.', params: obj({ onion }, ['onion']), result: { type: 'array', items: str('onion') } },
+  {
+    name: 'mailboxes.trustLists', summary: 'Trust lists accepted as sources of replacements: providers someone you trust vouches for (signed lists, src/provider/trust-list.ts), each with whether it still holds.',
+    params: obj({}), result: { type: 'array', items: trustListView },
+  },
+  {
+    name: 'mailboxes.addTrustList',
+    summary: 'Accept a trust list file signed by `signer` (an identity key, 64 hex, or a contact\'s alias): its signature, signer and expiry are checked (BAD_TRUST_LIST, UNTRUSTED_SIGNER). One with the same signer and name is replaced. At most 8.',
+    params: obj({ text: str('the trust list file\'s text (JSON)', { minLength: 1, maxLength: 64_000 }), signer: str('who must have signed it: identity key (hex) or contact alias', { minLength: 1, maxLength: 200 }) }, ['text', 'signer']),
+    result: trustListView,
+  },
+  {
+    name: 'mailboxes.removeTrustList', summary: 'Forget the trust list with this name. NOT_FOUND if none.',
+    params: obj({ name: str('the list\'s name', { minLength: 1, maxLength: 200 }) }, ['name']), result: obj({ removed: { type: 'boolean' } }),
+  },
   {
     name: 'mailboxes.scores',
     summary: 'What this node measured of mailbox providers, ours and those it left mail at, best first; with `onion`, that one with its newest events.',

@@ -1,15 +1,17 @@
 /**
  * `onionpost mailboxes add|list|remove`: the mailbox providers this user's running node subscribes
- * at (issue 11), and what it measured of them (issue 12 item 4): `scores`, the `spare` providers it
- * may switch to when one of ours loses mail or stays out of reach, and `review` to do so now. Each
- * is one API call (mailboxes.*). `list` also shows what each provider last said of our account
- * (paid until, held), and in words a priced provider whose payment ends within 7 days or has ended,
- * with the command that pays it (issue 12, item 2).
+ * at (issue 11), and what it measured of them (issue 12 item 4): `scores`, the `spare` providers and
+ * accepted `trust` lists it may switch to when one of ours loses mail or stays out of reach, and
+ * `review` to do so now. Each is one API call (mailboxes.*). `list` also shows what each provider
+ * last said of our account (paid until, held), and in words a priced provider whose payment ends
+ * within 7 days or has ended, with the command that pays it (issue 12, item 2).
  */
+import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { ApiError, connectToNode } from '../api/index.js';
 import { print, type GlobalArgs } from './common.js';
 import { table, when } from './format.js';
+import { CliError } from './prompt.js';
 
 export interface MailboxView {
   onion: string;
@@ -20,6 +22,13 @@ export interface MailboxView {
   held: { count: number; bytes: number; quotaBytes: number } | null;
   warning: string | null;
   reputation?: ScoreView;
+}
+
+interface TrustListView {
+  name: string;
+  signer: string;
+  expiresAt: number;
+  providers: string[];
 }
 
 export interface ScoreView {
@@ -129,6 +138,27 @@ export function registerMailboxCommands(cli: Argv<GlobalArgs>): void {
       const list = await node(a as unknown as GlobalArgs).call<string[]>('mailboxes.removeSpare', { onion: a.onion });
       print(a as unknown as GlobalArgs, list, () => list.length ? `Spare providers: ${list.join(', ')}` : 'No spare providers.');
     })
+    .command('trust <file>', 'accept a signed trust list: the providers on it become replacements your node may switch to', (yy) => yy
+      .positional('file', { type: 'string', demandOption: true })
+      .option('signer', { type: 'string', demandOption: true, describe: 'who must have signed it: a contact\'s alias or an identity key (64 hex)' }), async (a) => {
+      let text: string;
+      try {
+        text = readFileSync(a.file, 'utf8');
+      } catch (err) {
+        throw new CliError('USAGE', `cannot read ${a.file}: ${(err as Error).message}`);
+      }
+      const l = await node(a as unknown as GlobalArgs).call<TrustListView>('mailboxes.addTrustList', { text, signer: a.signer });
+      print(a as unknown as GlobalArgs, l, () => `Accepted "${l.name}" (${l.providers.length} providers, until ${when(l.expiresAt)})`);
+    })
+    .command('trust-lists', 'the trust lists you accepted', (yy) => yy, async (a) => {
+      const list = await node(a as unknown as GlobalArgs).call<(TrustListView & { valid: boolean; problem: string | null })[]>('mailboxes.trustLists');
+      print(a as unknown as GlobalArgs, list, () => list.length === 0 ? 'No trust lists.' :
+        table(['NAME', 'SIGNER', 'PROVIDERS', 'UNTIL'], list.map((l) => [l.name, `${l.signer.slice(0, 16)}…`, String(l.providers.length), l.valid ? when(l.expiresAt) : `EXPIRED ${when(l.expiresAt)}`])));
+    })
+    .command('untrust <name>', 'forget a trust list', (yy) => yy.positional('name', { type: 'string', demandOption: true }), async (a) => {
+      const r = await node(a as unknown as GlobalArgs).call<{ removed: boolean }>('mailboxes.removeTrustList', { name: a.name });
+      print(a as unknown as GlobalArgs, r, () => `Forgot "${a.name}"`);
+    })
     .command('review', 'count delivered and lost mail now, and replace a provider of yours that fell below the line with the best spare', (yy) => yy, async (a) => {
       type Review = { settled: { delivered: number; lost: number }; replaced: { dropped: string; added: string; reason: string }[]; kept: { provider: string; reason: string }[]; redeposited: number };
       const r = await node(a as unknown as GlobalArgs).call<Review>('mailboxes.review', {}, { timeoutMs: ADD_TIMEOUT_MS });
@@ -143,5 +173,5 @@ export function registerMailboxCommands(cli: Argv<GlobalArgs>): void {
       const m = await node(a as unknown as GlobalArgs).call<MailboxView>('mailboxes.remove', { onion: a.onion });
       print(a as unknown as GlobalArgs, m, () => `Removed ${m.onion}`);
     })
-    .demandCommand(1, 'name a mailboxes subcommand: add, list, remove, scores, spares, spare, unspare, review'), () => {});
+    .demandCommand(1, 'name a mailboxes subcommand: add, list, remove, scores, spares, spare, unspare, trust, trust-lists, untrust, review'), () => {});
 }

@@ -1,6 +1,7 @@
 /**
  * `onionpost providers …`: the mailbox-provider directory on TRON. Finding providers (list, show),
- * paying one for this identity's subscription (pay), and running one (register, leave, withdraw).
+ * paying one for this identity's subscription (pay), vouching for some (sign-trust-list), and
+ * running one (register, leave, withdraw).
  * Each takes --network (mainnet, nile, shasta, dev) and --json. `show` adds what this user's
  * running node measured of the provider (deposits, fetches, mail delivered or lost), when one runs.
  * Choosing which providers a node uses (`use`, `drop`) finds the provider in the directory and asks
@@ -16,6 +17,7 @@ import type { Argv } from 'yargs';
 import { cryptoReady, readKeyFile, subscriberTag, subscriberTagKey, parseOnionAddress } from '../crypto/index.js';
 import { createProviderDirectory, parseTronAddress, type ProviderDirectory, type ProviderListing, type ProviderTerms } from '../registry/index.js';
 import { connectToNode } from '../api/index.js';
+import { signTrustList } from '../provider/index.js';
 import { print, type GlobalArgs } from './common.js';
 import { ADD_TIMEOUT_MS, countWords, measuredBy, scoreWords, termsWords, type MailboxView } from './mailbox-commands.js';
 import { dataPaths } from './paths.js';
@@ -153,6 +155,23 @@ export function registerProviderCommands(cli: Argv<GlobalArgs>): void {
       const m = await connectToNode(a.dataDir).call<MailboxView>('mailboxes.remove', { onion });
       print(a, m, () => `Dropped ${m.onion}`);
     })
+    .command('sign-trust-list <providers..>', 'vouch for providers: print a trust list signed by this identity (others accept it with `mailboxes trust <file> --signer <you>`)', (yy) => yy
+      .positional('providers', { type: 'string', array: true, demandOption: true, describe: 'provider onions' })
+      .option('name', { type: 'string', demandOption: true, describe: 'what to call the list' })
+      .option('days', { type: 'number', default: 90, describe: 'how long it holds' })
+      .option('passphrase-file', { type: 'string' }), async (a) => {
+      await cryptoReady();
+      if (!(a.days > 0 && a.days <= 3650)) throw new CliError('USAGE', '--days must be 1..3650');
+      const id = readKeyFile(dataPaths(a.dataDir).keyFile, await readPassphrase({ passphraseFile: a.passphraseFile }));
+      let text: string;
+      try {
+        text = signTrustList(id, { name: a.name, providers: a.providers, now: Date.now(), lifetimeMs: a.days * 24 * 3600 * 1000 });
+      } catch (err) {
+        throw new CliError('USAGE', `not a trust list: ${(err as Error).message}`);
+      }
+      // The file itself is the output, --json or not.
+      process.stdout.write(text);
+    })
     .command('register', "list this node as a mailbox provider, staking TRX", (yy) => keyOptions(directoryOptions(yy))
       .option('retention-days', { type: 'number', default: 14 })
       .option('quota-mb', { type: 'number', default: 256 })
@@ -180,5 +199,5 @@ export function registerProviderCommands(cli: Argv<GlobalArgs>): void {
         print(a, { owner: d.address, txId: r.txId }, () => `Stake withdrawn (tx ${r.txId})`);
       });
     })
-    .demandCommand(1, 'providers list | show | pay | use | drop | register | leave | withdraw'), () => {});
+    .demandCommand(1, 'providers list | show | pay | use | drop | sign-trust-list | register | leave | withdraw'), () => {});
 }

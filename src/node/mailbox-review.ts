@@ -6,7 +6,9 @@
  *              → judge our providers with src/provider/policy.ts: one proven below the line, or one
  *                every fetch from which failed for `unreachableReplaceMs`, is to go
  *              → for each, the next best candidate by policy (rank()): our spares (`mailboxes spare`,
- *                named by the user), then what `candidates` offers (a directory, trust lists);
+ *                named by the user), the providers on trust lists the user accepted (signed by
+ *                someone the user named, src/provider/trust-list.ts; re-checked at each review, so
+ *                an expired list drops out), then what `candidates` offers (a directory);
  *                subscribe there (mailboxes.add) → one last fetch from the bad one → remove it
  *                (our bundle lists the new set from the next signature on) → event
  *                `mailbox.replaced` and a status warning for a week
@@ -17,7 +19,8 @@
  *              → forget providers nothing happened with for FORGET_MS (bounded history)
  *   Runs every `intervalMs` and on demand (API mailboxes.review); one at a time.
  *
- * Providers the user named (ours and the spares) are candidates of the policy's `trusted` kind: kept
+ * Providers the user named (ours, the spares, those on accepted trust lists) are candidates of the
+ * policy's `trusted` kind: kept
  * while their measured score holds. Without a spare or other candidate nothing is dropped: a
  * provider that loses some mail is still better than none, and the warning says what to do.
  */
@@ -25,7 +28,9 @@ import type { Clock, TimerHandle } from '../clock.js';
 import { MAX_MAILBOXES, parseOnionAddress } from '../crypto/index.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { DEFAULT_POLICY, rank, replace, type ProviderCandidate, type ProviderPolicy } from '../provider/index.js';
+import {
+  DEFAULT_POLICY, ProviderError, rank, replace, verifyTrustList, type ProviderCandidate, type ProviderPolicy, type TrustList,
+} from '../provider/index.js';
 import type { Store, StoredMessage } from '../store/index.js';
 import { MailboxesError } from './errors.js';
 import type { ProviderScores } from './provider-scores.js';
@@ -71,6 +76,8 @@ export interface ReviewResult {
 }
 
 const SPARES = 'mailboxes.spares';
+const TRUST_LISTS = 'mailboxes.trustLists';
+export const MAX_TRUST_LISTS = 8;
 const REPLACED = 'mailboxes.replaced';
 export const MAX_SPARES = 16;
 /** Replacements shown as warnings for this long. */
@@ -121,6 +128,60 @@ export class MailboxReview {
     return rest;
   }
 
+  // ── trust lists: providers someone the user trusts vouches for ────────────
+
+  #storedLists(): { text: string; signer: string }[] {
+    const raw = this.#o.store().getSetting(TRUST_LISTS);
+    return raw ? (JSON.parse(raw) as { text: string; signer: string }[]) : [];
+  }
+
+  /**
+   * Accepts a trust list signed by `signer` (hex identity key): verified now (signature, signer,
+   * expiry; ProviderError BAD_TRUST_LIST / UNTRUSTED_SIGNER otherwise) and kept; one with the same
+   * signer and name is replaced.
+   */
+  addTrustList(text: string, signer: string): TrustList {
+    const l = verifyTrustList(text, { trustedSigners: new Set([signer]), now: this.#o.clock.now() });
+    const rest = this.#storedLists().filter((x) => {
+      try {
+        const old = verifyTrustList(x.text, { trustedSigners: new Set([x.signer]), now: 0 });
+        return !(old.signer === l.signer && old.name === l.name);
+      } catch {
+        return true;
+      }
+    });
+    if (rest.length >= MAX_TRUST_LISTS) throw new MailboxesError('TOO_MANY_MAILBOXES', `at most ${MAX_TRUST_LISTS} trust lists: remove one first`);
+    this.#o.store().setSetting(TRUST_LISTS, JSON.stringify([...rest, { text, signer }]));
+    return l;
+  }
+
+  /** The accepted trust lists, each with whether it still holds (an expired one gives no candidates). */
+  trustLists(): (TrustList & { valid: boolean; problem: string | null })[] {
+    const now = this.#o.clock.now();
+    return this.#storedLists().map((x) => {
+      const l = verifyTrustList(x.text, { trustedSigners: new Set([x.signer]), now: 0 });
+      try {
+        verifyTrustList(x.text, { trustedSigners: new Set([x.signer]), now });
+        return { ...l, valid: true, problem: null };
+      } catch (err) {
+        return { ...l, valid: false, problem: err instanceof ProviderError ? err.message : String(err) };
+      }
+    });
+  }
+
+  /** Forgets the trust list called `name`; NOT_FOUND when none is. */
+  removeTrustList(name: string): void {
+    const all = this.#storedLists();
+    const rest = all.filter((x) => verifyTrustList(x.text, { trustedSigners: new Set([x.signer]), now: 0 }).name !== name);
+    if (rest.length === all.length) throw new MailboxesError('NOT_FOUND', `no trust list "${name}"`);
+    this.#o.store().setSetting(TRUST_LISTS, rest.length ? JSON.stringify(rest) : null);
+  }
+
+  /** Providers on the trust lists that still hold. */
+  #trusted(): string[] {
+    return this.trustLists().filter((l) => l.valid).flatMap((l) => l.providers);
+  }
+
   /** Replacements in the last week, newest first. */
   replaced(): Replaced[] {
     const raw = this.#o.store().getSetting(REPLACED);
@@ -154,7 +215,7 @@ export class MailboxReview {
   }
 
   #spareHint(): string {
-    return this.spares().length === 0 ? '; name a replacement with `onionpost mailboxes spare <onion>`' : '';
+    return this.spares().length === 0 && !this.trustLists().some((l) => l.valid) ? '; name a replacement with `onionpost mailboxes spare <onion>`' : '';
   }
 
   // ── reviewing ─────────────────────────────────────────────────────────────
@@ -191,7 +252,7 @@ export class MailboxReview {
     await this.#replace(result);
     result.redeposited = await this.#redeposit();
     const store = o.store();
-    store.providerReputations.prune(o.clock.now() - FORGET_MS, [...store.mailboxProviders.list().map((p) => p.onion), ...this.spares()]);
+    store.providerReputations.prune(o.clock.now() - FORGET_MS, [...store.mailboxProviders.list().map((p) => p.onion), ...this.spares(), ...this.#trusted()]);
     return result;
   }
 
@@ -210,7 +271,7 @@ export class MailboxReview {
       const r = o.scores.reputation(c.onion);
       return { ...c, score: r.score, proven: r.proven };
     };
-    const named = [...current.map((p) => p.onion), ...this.spares()];
+    const named = [...current.map((p) => p.onion), ...this.spares(), ...this.#trusted()];
     let extra: ProviderCandidate[] = [];
     if (o.candidates) {
       try {

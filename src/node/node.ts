@@ -34,7 +34,7 @@ import { MAX_ATTACHMENTS, MESSAGE_CAPACITY } from '../session/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { createWsListener, type GuardStats, type MessageChannel, type WsListener } from '../transport/index.js';
 import { InboundAdmission, type AdmissionStats } from './admission.js';
-import { NodeError } from './errors.js';
+import { MailboxesError, NodeError } from './errors.js';
 import { Courier } from './courier.js';
 import { UserMailboxes, type MailboxView } from './mailboxes.js';
 import { MailboxReview, type MailboxReviewOptions } from './mailbox-review.js';
@@ -202,6 +202,14 @@ export class OnionpostNode {
         spares: () => this.#running('review').spares(),
         addSpare: (onion) => this.#running('review').addSpare(onion),
         removeSpare: (onion) => this.#running('review').removeSpare(onion),
+        trustLists: () => this.#running('review').trustLists(),
+        addTrustList: (text, signer) => {
+          // The signer by identity key, or by a contact's alias (its pinned key).
+          const key = /^[0-9a-f]{64}$/.test(signer.trim()) ? signer.trim() : this.store.getContact(signer.trim())?.identityKey;
+          if (!key) throw new MailboxesError('NOT_FOUND', `"${signer}" is neither an identity key (64 hex) nor one of your contacts`);
+          return this.#running('review').addTrustList(text, key);
+        },
+        removeTrustList: (name) => this.#running('review').removeTrustList(name),
         scores: (onion) => this.providerScores(onion),
         review: () => this.reviewMailboxes(),
       },

@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { OnionpostNode } from '../../src/node/index.js';
+import { signTrustList } from '../../src/provider/index.js';
 import type { ReputationView } from '../../src/node/provider-scores.js';
 import { eventually, testNodes, type TestNodes } from '../fixtures/nodes.js';
 
@@ -118,4 +119,15 @@ test('a provider that signs for mail and drops it falls below the good ones; the
   const after = await dave.reviewMailboxes();
   assert.equal(after.settled.delivered, 3, 'p1 and p2 held the long-lived message, p1 the new one');
   assert.ok(scoreOf(dave, p2).belowThreshold, 'one delivered message does not make up for a lost one');
+});
+
+test('trust lists through the API: accepted when its signer is the one named, refused otherwise', () => {
+  const text = signTrustList(alice.identity, { name: 'alice recommends', providers: [onion(p1)], now: Date.now(), lifetimeMs: 30 * 24 * 3600 * 1000 });
+  assert.throws(() => dave.handlers['mailboxes.addTrustList']!({ text, signer: 'nobody-we-know' }), (e: unknown) => (e as { code?: string }).code === 'NOT_FOUND');
+  assert.throws(() => dave.handlers['mailboxes.addTrustList']!({ text, signer: Buffer.from(p1.identity.identityKey).toString('hex') }), (e: unknown) => (e as { code?: string }).code === 'UNTRUSTED_SIGNER');
+  const accepted = dave.handlers['mailboxes.addTrustList']!({ text, signer: Buffer.from(alice.identity.identityKey).toString('hex') }) as { providers: string[] };
+  assert.deepEqual(accepted.providers, [onion(p1)]);
+  assert.deepEqual((dave.handlers['mailboxes.trustLists']!({}) as { name: string; valid: boolean }[]).map((l) => [l.name, l.valid]), [['alice recommends', true]]);
+  dave.handlers['mailboxes.removeTrustList']!({ name: 'alice recommends' });
+  assert.deepEqual(dave.handlers['mailboxes.trustLists']!({}), []);
 });

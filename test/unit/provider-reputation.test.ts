@@ -2,7 +2,8 @@
  * Measured reputation in the node (issue 12, item 4): the constant-space tally against the event
  * list it replaces, what the node records for each outcome (and what it does not hold against a
  * provider), the hourly sampling of fetches, decay with an injected clock, settling deposits into
- * `delivered` / `lost` once, and the review that replaces one of our providers with a spare.
+ * `delivered` / `lost` once, and the review that replaces one of our providers with a spare or a
+ * provider on an accepted trust list.
  * Real SQLite in a temp dir; the courier, the subscription and the network are stand-ins.
  */
 import { after, before, test } from 'node:test';
@@ -17,8 +18,10 @@ import { silentLogger } from '../../src/log.js';
 import { MailboxReview } from '../../src/node/mailbox-review.js';
 import { ProviderScores } from '../../src/node/provider-scores.js';
 import {
-  MailboxErrorCode, ProviderError, addToTally, reputationOf, reputationOfTally, type ReputationEvent, type ReputationEventKind, type ReputationTally,
+  MailboxErrorCode, ProviderError, addToTally, reputationOf, reputationOfTally, signTrustList,
+  type ReputationEvent, type ReputationEventKind, type ReputationTally,
 } from '../../src/provider/index.js';
+import { toHex } from '../../src/bytes.js';
 import { TransportError } from '../../src/transport/index.js';
 import { StoreError, openStore, type Store } from '../../src/store/index.js';
 
@@ -254,5 +257,37 @@ test('review: one of ours that no fetch reached for two days is replaced; a shor
   const r = await review.review();
   assert.deepEqual(r.replaced.map((x) => [x.dropped, x.added]), [[flaky, spare]]);
   assert.match(r.replaced[0]!.reason, /no fetch from it has worked since/);
+  store.close();
+});
+
+test('review: providers on an accepted trust list are candidates while the list holds; others\' lists are refused', async () => {
+  const { store, scores, clock } = setup();
+  const [mine, bad, listed] = onions as [string, string, string];
+  const friend = generateIdentity();
+  const stranger = generateIdentity();
+  subscribe(store, clock, mine);
+  subscribe(store, clock, bad);
+  const { review } = reviewer(store, scores, clock);
+  const text = signTrustList(friend, { name: 'friends', providers: [listed], now: clock.now(), lifetimeMs: 3 * DAY });
+  assert.throws(() => review.addTrustList(text, toHex(stranger.identityKey)), (e: unknown) => e instanceof ProviderError && e.code === 'UNTRUSTED_SIGNER');
+  assert.throws(() => review.addTrustList(text.replace('friends', 'fiends'), toHex(friend.identityKey)), (e: unknown) => e instanceof ProviderError && e.code === 'BAD_TRUST_LIST');
+  assert.deepEqual(review.addTrustList(text, toHex(friend.identityKey)).providers, [listed]);
+  assert.deepEqual(review.trustLists().map((l) => [l.name, l.valid]), [['friends', true]]);
+
+  // The list expires before bad goes bad: nothing to switch to.
+  clock.advance(4 * DAY);
+  deposited(store, clock, [bad], { ttlMs: HOUR });
+  clock.advance(2 * HOUR);
+  store.expireDue(clock.now());
+  assert.deepEqual(review.trustLists().map((l) => [l.name, l.valid]), [['friends', false]]);
+  assert.deepEqual((await review.review()).kept.map((k) => k.provider), [bad]);
+
+  // A fresh list from the same signer replaces it, and its provider takes bad's place.
+  review.addTrustList(signTrustList(friend, { name: 'friends', providers: [listed], now: clock.now(), lifetimeMs: 3 * DAY }), toHex(friend.identityKey));
+  assert.equal(review.trustLists().length, 1);
+  const r = await review.review();
+  assert.deepEqual(r.replaced.map((x) => [x.dropped, x.added]), [[bad, listed]]);
+  review.removeTrustList('friends');
+  assert.deepEqual(review.trustLists(), []);
   store.close();
 });
