@@ -80,10 +80,15 @@ const MAX_PAGES = 1_000;
 /** A provider connection nobody used for this long is closed, ms. */
 const IDLE_MS = 30_000;
 
+/** After a watched connection to one of our providers closes, we dial it again this much later, ms. */
+const REWATCH_MS = 10_000;
+
 interface Pooled {
   ready: Promise<{ client: MailboxClient; key: Uint8Array }>;
   idle: TimerHandle | undefined;
   users: number;
+  /** It carries a WATCH of our queue there: kept open while the node runs (never idle-closed). */
+  watched: boolean;
 }
 
 export class Courier {
@@ -97,6 +102,9 @@ export class Courier {
    * dial once per message.
    */
   readonly #pool = new Map<string, Pooled>();
+  /** Per provider of ours: a fetch it asked for (NOTIFY) running now, and whether another is due after it. */
+  readonly #soon = new Map<string, { again: boolean }>();
+  readonly #timers = new Set<TimerHandle>();
 
   constructor(o: CourierOptions) {
     this.#o = o;
@@ -130,9 +138,14 @@ export class Courier {
       // The dial ends with the node (its signal), not with the caller that happened to start it.
       const dialSignal = AbortSignal.any([o.signal, AbortSignal.timeout(o.dialTimeoutMs ?? 60_000)]);
       const ready = o.network.dial(onion, { signal: dialSignal, timeoutMs: o.dialTimeoutMs ?? 60_000, limits: o.limits, path: MAILBOX_PATH })
-        .then((channel) => ({ client: new MailboxClient({ channel, providerKey: key, clock: o.clock, maxEnvelope: o.limits.maxEnvelope }), key }));
+        .then((channel) => {
+          channel.on('close', () => this.#lost(onion, pooled));
+          const client = new MailboxClient({ channel, providerKey: key, clock: o.clock, maxEnvelope: o.limits.maxEnvelope, onNotify: () => this.#fetchSoon(onion) });
+          return { client, key };
+        });
       ready.catch(() => {});
-      p = { ready, idle: undefined, users: 0 };
+      const pooled: Pooled = { ready, idle: undefined, users: 0, watched: false };
+      p = pooled;
       this.#pool.set(onion, p);
     }
     if (p.idle !== undefined) this.#o.clock.clearTimeout(p.idle);
@@ -143,7 +156,7 @@ export class Courier {
 
   #release(onion: string, p: Pooled): void {
     p.users--;
-    if (p.users > 0 || this.#pool.get(onion) !== p) return;
+    if (p.users > 0 || p.watched || this.#pool.get(onion) !== p) return;
     p.idle = this.#o.clock.setTimeout(() => this.#drop(onion, p), IDLE_MS);
   }
 
@@ -229,6 +242,42 @@ export class Courier {
     }
   }
 
+  /**
+   * A connection closed (the provider restarted, the circuit broke). One that carried our watch is
+   * dialled again a little later (by a fetch, which watches anew), so mail still comes at once.
+   */
+  #lost(onion: string, p: Pooled): void {
+    if (this.#pool.get(onion) === p) this.#drop(onion, p);
+    if (!p.watched || this.#closed) return;
+    const t = this.#o.clock.setTimeout(() => {
+      this.#timers.delete(t);
+      if (this.#o.store.mailboxProviders.get(onion)) this.#fetchSoon(onion);
+    }, REWATCH_MS);
+    this.#timers.add(t);
+  }
+
+  /** A fetch from one provider of ours now (a NOTIFY came): one at a time per provider, coalesced. */
+  #fetchSoon(onion: string): void {
+    const running = this.#soon.get(onion);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const state = { again: false };
+    this.#soon.set(onion, state);
+    void (async () => {
+      try {
+        for (let i = 0; i < 100 && !this.#closed; i++) {
+          state.again = false;
+          await this.fetchFrom(onion).catch((err: unknown) => this.#o.logger.info({ provider: onion, err: describeError(err) }, 'fetch on notice failed'));
+          if (!state.again) break;
+        }
+      } finally {
+        this.#soon.delete(onion);
+      }
+    })();
+  }
+
   /** One fetch from `onion` (ours, or one we are about to drop); rejects when it fails. */
   async fetchFrom(onion: string): Promise<void> {
     try {
@@ -247,6 +296,7 @@ export class Courier {
     const readCap = publicQueueReadCap(o.identity, key);
     const opts = { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
     await o.checkAccount?.(onion, client, opts).catch((err: unknown) => o.logger.info({ provider: onion, err: describeError(err) }, 'asking a mailbox provider how our account stands failed; fetching anyway'));
+    await this.#watchOn(onion, client, queue, readCap, opts);
     let fetched = 0;
     let after = 0;
     const receipts = new Map<string, { messageId: Uint8Array; mac: Uint8Array }[]>();
@@ -344,9 +394,31 @@ export class Courier {
     return held;
   }
 
+  /**
+   * Watches our queue on this connection (once per connection; only while `onion` is ours), so the
+   * provider tells us the moment mail comes. A provider that refuses is fetched on the schedule.
+   */
+  async #watchOn(onion: string, client: MailboxClient, queue: Uint8Array, readCap: Uint8Array, opts: { signal: AbortSignal; timeoutMs: number }): Promise<void> {
+    const p = this.#pool.get(onion);
+    if (!p || p.watched || !this.#o.store.mailboxProviders.get(onion)) return;
+    try {
+      await client.watch(queue, readCap, opts);
+      p.watched = true;
+    } catch (err) {
+      this.#o.logger.info({ provider: onion, err: describeError(err) }, 'the provider does not notify us of new mail; fetching on the schedule');
+    }
+  }
+
+  /** Closes the watched connections to providers that are no longer ours (after `mailboxes remove`). */
+  forgetRemoved(): void {
+    for (const [onion, p] of [...this.#pool]) if (p.watched && !this.#o.store.mailboxProviders.get(onion)) this.#drop(onion, p);
+  }
+
   /** Stops the schedule and closes the provider connections; a round in flight ends with the node's signal. */
   close(): void {
     this.#closed = true;
+    for (const t of this.#timers) this.#o.clock.clearTimeout(t);
+    this.#timers.clear();
     if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const [onion, p] of [...this.#pool]) this.#drop(onion, p);

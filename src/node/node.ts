@@ -191,7 +191,10 @@ export class OnionpostNode {
       identity: opts.identity, store: () => this.store, network: opts.network, clock: this.#clock, limits: this.#limits,
       logger: this.#log, emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal, ...(opts.dialTimeoutMs !== undefined ? { dialTimeoutMs: opts.dialTimeoutMs } : {}),
       // Contacts online now learn our providers at once; the others with our next mail to them.
-      onChange: () => void this.#run.pipeline?.announceMailboxes(this.#closeController.signal).catch(() => {}),
+      onChange: () => {
+        this.#run.courier?.forgetRemoved();
+        void this.#run.pipeline?.announceMailboxes(this.#closeController.signal).catch(() => {});
+      },
       reputation: (onion) => this.#scores.reputation(onion),
     });
     this.handlers = createHandlers({

@@ -50,6 +50,8 @@ export interface MailboxClientOptions {
   providerKey: Uint8Array;
   clock: Clock;
   maxEnvelope: number;
+  /** Told of each NOTIFY (mail came for a queue we watch, see watch()). */
+  onNotify?: (queue: Uint8Array) => void;
 }
 
 interface Pending {
@@ -72,6 +74,10 @@ export class MailboxClient {
       } catch (err) {
         this.#fail(new ProviderError('MALFORMED', 'the provider sent a frame that does not decode', { cause: err }));
         o.channel.destroy();
+        return;
+      }
+      if (a.type === 'NOTIFY') {
+        o.onNotify?.(a.queue);
         return;
       }
       const p = this.#pending.get(a.id);
@@ -184,6 +190,11 @@ export class MailboxClient {
 
   async fetch(queue: Uint8Array, readCap: Uint8Array, afterSeq = 0, limit = MAX_FETCH, opts: RequestOpts = {}): Promise<HeldItem[]> {
     return (await this.#expect({ type: 'FETCH', queue, readCap, afterSeq, limit }, 'HELD', opts)).items;
+  }
+
+  /** Asks to be told (onNotify) whenever mail comes for `queue` while this connection lasts. */
+  async watch(queue: Uint8Array, readCap: Uint8Array, opts: RequestOpts = {}): Promise<void> {
+    await this.#expect({ type: 'WATCH', queue, readCap }, 'OK', opts);
   }
 
   async ack(queue: Uint8Array, readCap: Uint8Array, seqs: number[], opts: RequestOpts = {}): Promise<number> {

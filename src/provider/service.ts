@@ -9,7 +9,13 @@
  * answered ERROR MALFORMED and the connection is closed; every other refusal keeps it open.
  *
  * What a deposit is answered with (DEPOSITED, signed) is sent only after the store committed it.
+ *
+ * Watches: a WATCH (with the queue's read capability) makes the connection get a NOTIFY for that
+ * queue after each deposit there commits, so an owner who is online fetches at once instead of at
+ * its next round. At most MAX_WATCHES per connection; a queue's NOTIFYs to one watcher are
+ * coalesced to one per NOTIFY_GAP_MS; they end with the connection.
  */
+import { toHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Identity } from '../crypto/index.js';
 import type { Logger } from '../log.js';
@@ -22,6 +28,23 @@ import type { ProviderStore } from './store.js';
 import {
   MailboxErrorCode, decodeMailboxRequest, encodeMailboxFrame, type MailboxAnswer, type MailboxRequest,
 } from './wire.js';
+
+/** Queues one connection may watch. */
+export const MAX_WATCHES = 16;
+/** Least time between two NOTIFYs of one watch, ms. */
+export const NOTIFY_GAP_MS = 250;
+
+/** One WATCH: where its NOTIFYs go. */
+interface Watcher {
+  queue: string;
+  /** The WATCH's request id, echoed by each NOTIFY. */
+  id: number;
+  send: (a: MailboxAnswer & { id: number }) => void;
+  timer: TimerHandle | undefined;
+  /** A NOTIFY is scheduled. */
+  due: boolean;
+  last: number;
+}
 
 export interface MailboxServiceLimits {
   /** How far a signed request's time may be from ours, ms. Default 10 min. */
@@ -87,6 +110,8 @@ export class MailboxService {
   readonly #limits: MailboxServiceLimits;
   readonly #log: Logger;
   readonly #channels = new Set<MessageChannel>();
+  /** Queue (hex) → the connections watching it. */
+  readonly #watchers = new Map<string, Set<Watcher>>();
   readonly #abort = new AbortController();
   #expireTimer: TimerHandle | undefined;
   readonly #payments: PaymentGate | null;
@@ -138,7 +163,11 @@ export class MailboxService {
       }
     };
     this.#channels.add(channel);
-    channel.on('close', () => this.#channels.delete(channel));
+    const watches: Watcher[] = [];
+    channel.on('close', () => {
+      this.#channels.delete(channel);
+      for (const w of watches) this.#unwatch(w);
+    });
     channel.on('message', (bytes) => {
       let f: MailboxRequest & { id: number };
       try {
@@ -162,7 +191,17 @@ export class MailboxService {
       chain = chain.then(async () => {
         try {
           const a = await this.handle(req);
+          if (req.type === 'WATCH' && a.type === 'OK') {
+            if (watches.length >= MAX_WATCHES) {
+              answer({ type: 'ERROR', id: req.id, code: MailboxErrorCode.BUSY, retryable: false, reason: `at most ${MAX_WATCHES} watches per connection` });
+              return;
+            }
+            const w: Watcher = { queue: toHex(req.queue), id: req.id, send: answer, timer: undefined, due: false, last: -Infinity };
+            watches.push(w);
+            this.#watch(w);
+          }
           answer({ ...a, id: req.id });
+          if (req.type === 'DEPOSIT' && a.type === 'DEPOSITED') this.#notify(req.queue);
           if (!proven && a.type !== 'ERROR' && (req.type !== 'DEPOSIT' || req.writeCap !== null)) {
             proven = true;
             opts.onProven?.();
@@ -236,6 +275,11 @@ export class MailboxService {
       }
       case 'ACK':
         return { type: 'ACKED', count: store.ack(req.queue, req.readCap, req.seqs) };
+      case 'WATCH':
+        // The read capability, and for a priced provider a paid subscription, like a FETCH.
+        if (!store.queueOwner(req.queue, req.readCap, 'read')) throw new ProviderError('NO_CAPABILITY', 'no queue opens with that capability');
+        await this.#paid(req.queue, req.readCap, 'read', now);
+        return { type: 'OK' };
       case 'ACCOUNT': {
         // Answered whether or not the subscription is paid: this is how a lapsing user learns it.
         this.#checkSigned(req.identity, req.time, DOMAINS.account, accountBody(me, req.identity, req.time), req.sig);
@@ -258,12 +302,48 @@ export class MailboxService {
     if (owner) await this.#payments.access(owner, now);
   }
 
+  #watch(w: Watcher): void {
+    let set = this.#watchers.get(w.queue);
+    if (!set) this.#watchers.set(w.queue, (set = new Set()));
+    set.add(w);
+  }
+
+  #unwatch(w: Watcher): void {
+    if (w.timer !== undefined) this.#o.clock.clearTimeout(w.timer);
+    const set = this.#watchers.get(w.queue);
+    set?.delete(w);
+    if (set?.size === 0) this.#watchers.delete(w.queue);
+  }
+
+  /** Tells the watchers of `queue` that mail came (at most one NOTIFY per watcher per NOTIFY_GAP_MS). */
+  #notify(queue: Uint8Array): void {
+    const set = this.#watchers.get(toHex(queue));
+    if (!set) return;
+    const now = this.#o.clock.now();
+    for (const w of set) {
+      if (w.due) continue;
+      const send = () => {
+        w.timer = undefined;
+        w.due = false;
+        w.last = this.#o.clock.now();
+        w.send({ type: 'NOTIFY', id: w.id, queue });
+      };
+      if (now - w.last >= NOTIFY_GAP_MS) send();
+      else {
+        w.due = true;
+        w.timer = this.#o.clock.setTimeout(send, NOTIFY_GAP_MS - (now - w.last));
+      }
+    }
+  }
+
   /** Closes every connection being served. Idempotent. */
   close(): void {
     if (this.#expireTimer !== undefined) this.#o.clock.clearTimeout(this.#expireTimer);
     this.#expireTimer = undefined;
     this.#abort.abort(new ProviderError('CLOSED', 'mailbox service closed'));
     this.#payments?.close();
+    for (const set of this.#watchers.values()) for (const w of set) if (w.timer !== undefined) this.#o.clock.clearTimeout(w.timer);
+    this.#watchers.clear();
     for (const c of this.#channels) void c.close(CloseCode.GOING_AWAY, 'provider stopping');
     this.#channels.clear();
   }

@@ -20,6 +20,7 @@
  *   0x05 FETCH         queue 16 | read cap 32 | after seq u64 | limit u16 (1..MAX_FETCH) → HELD
  *   0x06 ACK           queue 16 | read cap 32 | u16 n (1..MAX_ACK) | n × seq u64     → ACKED
  *   0x07 ACCOUNT       identity 32 | time u64 | sig 64                              → ACCOUNT_STATUS
+ *   0x08 WATCH         queue 16 | read cap 32                                      → OK, then NOTIFYs
  * Answers (provider → client), types 0x80–0xff:
  *   0x81 TERMS         retention ms u64 | quota bytes u64 | time u64 | sig 64 (provider)
  *   0x82 OK            (empty)
@@ -28,6 +29,7 @@
  *   0x85 ACKED         count u32
  *   0x86 ACCOUNT_STATUS paid until u64 (0: free provider) | grace ms u64 | held count u32 |
  *                      held bytes u64 | quota bytes u64 | time u64 | sig 64 (provider)
+ *   0x87 NOTIFY        queue 16  (request id = the WATCH's; unsolicited: mail came for that queue)
  *   0xff ERROR         code u8 | retryable u8 (0/1) | u8 len | reason (UTF-8, ≤ 200)
  *
  * Signatures (Ed25519, `signDomain` domains) are in statements.ts. Times are ms since the epoch.
@@ -75,7 +77,8 @@ export type MailboxRequest =
   | { type: 'DEPOSIT'; queue: Uint8Array; writeCap: Uint8Array | null; envelope: Uint8Array }
   | { type: 'FETCH'; queue: Uint8Array; readCap: Uint8Array; afterSeq: number; limit: number }
   | { type: 'ACK'; queue: Uint8Array; readCap: Uint8Array; seqs: number[] }
-  | { type: 'ACCOUNT'; identity: Uint8Array; time: number; sig: Uint8Array };
+  | { type: 'ACCOUNT'; identity: Uint8Array; time: number; sig: Uint8Array }
+  | { type: 'WATCH'; queue: Uint8Array; readCap: Uint8Array };
 
 export interface HeldItem {
   seq: number;
@@ -108,13 +111,14 @@ export type MailboxAnswer =
   | { type: 'HELD'; items: HeldItem[] }
   | { type: 'ACKED'; count: number }
   | ({ type: 'ACCOUNT_STATUS' } & AccountStatusFields & { sig: Uint8Array })
+  | { type: 'NOTIFY'; queue: Uint8Array }
   | { type: 'ERROR'; code: number; retryable: boolean; reason: string };
 
 export type MailboxFrame = (MailboxRequest | MailboxAnswer) & { id: number };
 
 const TYPE_IDS = {
-  SUBSCRIBE: 0x01, CREATE_QUEUE: 0x02, REMOVE_QUEUE: 0x03, DEPOSIT: 0x04, FETCH: 0x05, ACK: 0x06, ACCOUNT: 0x07,
-  TERMS: 0x81, OK: 0x82, DEPOSITED: 0x83, HELD: 0x84, ACKED: 0x85, ACCOUNT_STATUS: 0x86, ERROR: 0xff,
+  SUBSCRIBE: 0x01, CREATE_QUEUE: 0x02, REMOVE_QUEUE: 0x03, DEPOSIT: 0x04, FETCH: 0x05, ACK: 0x06, ACCOUNT: 0x07, WATCH: 0x08,
+  TERMS: 0x81, OK: 0x82, DEPOSITED: 0x83, HELD: 0x84, ACKED: 0x85, ACCOUNT_STATUS: 0x86, NOTIFY: 0x87, ERROR: 0xff,
 } as const;
 const BY_ID = new Map(Object.entries(TYPE_IDS).map(([k, v]) => [v as number, k as keyof typeof TYPE_IDS]));
 const ZERO32 = new Uint8Array(32);
@@ -147,6 +151,10 @@ export function encodeMailboxFrame(f: MailboxFrame, maxEnvelope: number): Uint8A
       return w.finish();
     case 'ACCOUNT':
       return w.bytes(f.identity).u64(f.time).bytes(f.sig).finish();
+    case 'WATCH':
+      return w.bytes(f.queue).bytes(f.readCap).finish();
+    case 'NOTIFY':
+      return w.bytes(f.queue).finish();
     case 'TERMS':
       return w.u64(f.retentionMs).u64(f.quotaBytes).u64(f.time).bytes(f.sig).finish();
     case 'OK':
@@ -235,6 +243,12 @@ export function decodeMailboxFrame(bytes: Uint8Array, maxEnvelope: number): Mail
     }
     case 'ACCOUNT':
       f = { type, id, identity: b32('identity'), time: r.u64('time'), sig: sig() };
+      break;
+    case 'WATCH':
+      f = { type, id, queue: b16('queue'), readCap: b32('read capability') };
+      break;
+    case 'NOTIFY':
+      f = { type, id, queue: b16('queue') };
       break;
     case 'TERMS':
       f = { type, id, retentionMs: r.u64('retention'), quotaBytes: r.u64('quota'), time: r.u64('time'), sig: sig() };

@@ -8,6 +8,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DOMAINS, depositBody, verify } from '../../src/provider/statements.js';
 import { publicQueueId } from '../../src/crypto/index.js';
@@ -171,4 +172,16 @@ test('a provider added or removed later is announced to contacts: online ones at
   const r = await dave.send({ to: alice.identity.onion, subject: 'news', body: 'I have a new provider', wait: true, waitMs: 20_000 });
   assert.equal(r.state, 'delivered');
   await eventually(() => alice.store.deposits.peerMailboxes(toHexKey(dave)).includes(p3.identity.onion), 20_000, 'alice learned p3 with the mail');
+});
+
+test('recipient online but not reachable directly: its provider notifies it over its open connection, it fetches at once', async () => {
+  // Dave's node runs and keeps its connections to his providers (watching his queue there), but
+  // alice cannot reach his onion: as when Tor's introduction to it fails.
+  assert.ok(dave.status().mailboxes.length > 0);
+  await dave.fetchMailboxes(); // (watches are set up by a fetch; the start's round did it already)
+  rmSync(join(t.root, 'loopback', `${dave.identity.onion}.json`));
+  const r = await alice.send({ to: dave.identity.onion, subject: 'knock knock', body: 'via your provider, while you are up' });
+  // Dave's fetch schedule is 5 minutes away: only the provider's NOTIFY can bring it in seconds.
+  await eventually(() => dave.store.getMessage(r.id) !== null, 20_000, 'dave fetched on notice');
+  await eventually(() => alice.store.getMessage(r.id)!.state === 'delivered', 20_000, 'alice sees delivered');
 });
