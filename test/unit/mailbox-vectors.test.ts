@@ -4,7 +4,7 @@
  * queue described in src/crypto/provider.ts's doc comments (test/vectors/mailbox_vectors.py, on the
  * `cryptography` package), not by this code. Every valid frame is encoded byte for byte and decoded
  * back to its fields, by the direction's decoder and refused by the other's; every invalid frame is
- * refused with the code the specification gives; statement bodies (ACCOUNT and ACCOUNT_STATUS included), signatures (Ed25519 is
+ * refused with the code the specification gives (WATCH and NOTIFY included); statement bodies (ACCOUNT and ACCOUNT_STATUS included), signatures (Ed25519 is
  * deterministic), capability hashes, tag keys, tags, public queue ids and read capabilities, and
  * bindings are reproduced exactly, and signatures made for something else do not verify.
  */
@@ -88,6 +88,7 @@ function frameOf(v: FrameV): MailboxFrame {
     case 'FETCH': return { type: 'FETCH', id, queue: b('queue'), readCap: b('readCapability'), afterSeq: n('afterSeq'), limit: n('limit') };
     case 'ACK': return { type: 'ACK', id, queue: b('queue'), readCap: b('readCapability'), seqs: f.seqs as number[] };
     case 'ACCOUNT': return { type: 'ACCOUNT', id, identity: b('identity'), time: n('time'), sig: b('signature') };
+    case 'WATCH': return { type: 'WATCH', id, queue: b('queue'), readCap: b('readCapability') };
     case 'TERMS': return { type: 'TERMS', id, retentionMs: n('retentionMs'), quotaBytes: n('quotaBytes'), time: n('time'), sig: b('signature') };
     case 'OK': return { type: 'OK', id };
     case 'DEPOSITED':
@@ -102,6 +103,7 @@ function frameOf(v: FrameV): MailboxFrame {
         type: 'ACCOUNT_STATUS', id, paidUntil: n('paidUntil'), graceMs: n('graceMs'), heldCount: n('heldCount'), heldBytes: n('heldBytes'),
         quotaBytes: n('quotaBytes'), time: n('time'), sig: b('signature'),
       };
+    case 'NOTIFY': return { type: 'NOTIFY', id, queue: b('queue') };
     case 'ERROR': return { type: 'ERROR', id, code: n('code'), retryable: f.retryable as boolean, reason: f.reason as string };
     default: throw new Error(`unknown frame type in vector ${v.name}`);
   }
@@ -245,7 +247,10 @@ test('vectors: the six signed statements (bodies and deterministic signatures), 
 
 test('vectors: every frame type both ways, encoded byte for byte and decoded back; the other direction refuses it', () => {
   const types = new Set(V.frames.map((f) => f.fields.type));
-  assert.equal(types.size, 14, 'all seven requests and seven answers');
+  assert.deepEqual([...types].sort(), [
+    'SUBSCRIBE', 'CREATE_QUEUE', 'REMOVE_QUEUE', 'DEPOSIT', 'FETCH', 'ACK', 'ACCOUNT', 'WATCH',
+    'TERMS', 'OK', 'DEPOSITED', 'HELD', 'ACKED', 'ACCOUNT_STATUS', 'NOTIFY', 'ERROR',
+  ].sort(), 'all eight requests and eight answers');
   for (const v of V.frames) {
     const f = frameOf(v);
     const bytes = frameBytes(v);
@@ -287,6 +292,11 @@ test('vectors: every invalid frame is refused with its code (MALFORMED or BAD_SI
     seen[c.expect]++;
   }
   assert.ok(seen.MALFORMED > 100 && seen.BAD_SIZE >= 5, JSON.stringify(seen));
+  // WATCH and NOTIFY are among them: cut, trailing byte, and each sent the wrong way.
+  const names = V.invalidFrames.map((c) => c.name);
+  for (const want of [/^WATCH .*: cut to/, /^NOTIFY .*: cut to/, /^WATCH .*: trailing byte/, /^NOTIFY .*: trailing byte/, /^NOTIFY .* sent to a provider/, /^WATCH .* sent to a client/]) {
+    assert.ok(names.some((n) => want.test(n)), `an invalid frame matching ${want}`);
+  }
 });
 
 test('vectors: the encoder refuses an envelope over maxEnvelope (BAD_SIZE), as the decoder does', () => {

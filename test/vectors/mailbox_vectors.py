@@ -75,6 +75,11 @@ AMBIGUITIES = [
     "short for an ACCOUNT (104 bytes) or an ACCOUNT_STATUS (108 bytes).",
     "§14.4 says a priced provider never answers ACCOUNT_STATUS with paid-until 0 (0 means a free provider): with no "
     "payment found it answers 1. That is a rule for the provider; a decoder takes any value.",
+    "WATCH (0x08) and NOTIFY (0x87) came after ACCOUNT, and their vectors are appended after ACCOUNT's (frames, invalid "
+    "frames) so that every earlier entry stays byte for byte. No earlier invalid frame used type 0x08 or 0x87. A NOTIFY "
+    "is sent unasked with the WATCH's request id; a decoder takes any id, and which NOTIFYs a client ignores (one it "
+    "did not ask for), the 250 ms between two NOTIFYs of one watch and the 16 watches per connection are rules for "
+    "the provider and the client, not for the codec, so no vector asks about them.",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -210,9 +215,9 @@ def binding_body(owner: bytes, identity_key: bytes, chain_id: int, contract: byt
 # §14.1 frames
 
 REQUESTS = {0x01: "SUBSCRIBE", 0x02: "CREATE_QUEUE", 0x03: "REMOVE_QUEUE", 0x04: "DEPOSIT", 0x05: "FETCH", 0x06: "ACK",
-            0x07: "ACCOUNT"}
+            0x07: "ACCOUNT", 0x08: "WATCH"}
 ANSWERS = {0x81: "TERMS", 0x82: "OK", 0x83: "DEPOSITED", 0x84: "HELD", 0x85: "ACKED", 0x86: "ACCOUNT_STATUS",
-           0xFF: "ERROR"}
+           0x87: "NOTIFY", 0xFF: "ERROR"}
 TYPE_OF = {name: t for t, name in {**REQUESTS, **ANSWERS}.items()}
 ERROR_CODES = {1: "MALFORMED", 2: "NO_CAPABILITY", 3: "OVER_QUOTA", 4: "BAD_SIZE", 5: "TOO_MANY_USERS",
                6: "TOO_MANY_QUEUES", 7: "NOT_SUBSCRIBED", 8: "QUEUE_EXISTS", 9: "BAD_SIGNATURE", 10: "STALE",
@@ -244,6 +249,8 @@ def encode(f: dict) -> bytes:
             body = f["queue"] + f["readCapability"] + u16(len(f["seqs"])) + b"".join(u64(s) for s in f["seqs"])
         case "ACCOUNT":
             body = f["identity"] + u64(f["time"]) + f["signature"]
+        case "WATCH":
+            body = f["queue"] + f["readCapability"]
         case "TERMS":
             body = u64(f["retentionMs"]) + u64(f["quotaBytes"]) + u64(f["time"]) + f["signature"]
         case "OK":
@@ -258,6 +265,8 @@ def encode(f: dict) -> bytes:
         case "ACCOUNT_STATUS":
             body = (u64(f["paidUntil"]) + u64(f["graceMs"]) + u32(f["heldCount"]) + u64(f["heldBytes"])
                     + u64(f["quotaBytes"]) + u64(f["time"]) + f["signature"])
+        case "NOTIFY":
+            body = f["queue"]
         case "ERROR":
             reason = f["reason"].encode("utf-8")
             body = u8(f["code"]) + u8(1 if f["retryable"] else 0) + u8(len(reason)) + reason
@@ -329,6 +338,8 @@ def decode(b: bytes, direction: str, max_envelope: int = MAX_ENVELOPE) -> dict:
             f["seqs"] = [r.int(8) for _ in range(n)]
         case "ACCOUNT":
             f |= {"identity": r.take(32), "time": r.int(8), "signature": r.take(64)}
+        case "WATCH":
+            f |= {"queue": r.take(16), "readCapability": r.take(32)}
         case "TERMS":
             f |= {"retentionMs": r.int(8), "quotaBytes": r.int(8), "time": r.int(8), "signature": r.take(64)}
         case "OK":
@@ -345,6 +356,8 @@ def decode(b: bytes, direction: str, max_envelope: int = MAX_ENVELOPE) -> dict:
         case "ACCOUNT_STATUS":
             f |= {"paidUntil": r.int(8), "graceMs": r.int(8), "heldCount": r.int(4), "heldBytes": r.int(8),
                   "quotaBytes": r.int(8), "time": r.int(8), "signature": r.take(64)}
+        case "NOTIFY":
+            f["queue"] = r.take(16)
         case "ERROR":
             code, retryable = r.int(1), r.int(1)
             if retryable not in (0, 1):
@@ -842,6 +855,42 @@ def main() -> None:
         for off in offsets:
             assert by_name[of][off:off + 2] == b"\x00\x00"
             mutate(f"{of}: u64 at {off} over 2^53 - 1", of, "MALFORMED", set_=(off + 1, 0x20))
+
+    # WATCH and NOTIFY (§14.1), appended after everything above so that the earlier vectors stay byte
+    # for byte. A WATCH carries the queue's read capability; each NOTIFY echoes the WATCH's request id.
+    watches = [("WATCH alice's private queue", 20, q_priv, rcap),
+               ("WATCH alice's public queue (request id 2^32 - 1)", 0xFFFFFFFF, q_pub, rcap_pub)]
+    for name, rid, queue, read_cap in watches:
+        frame(name, "request", {"type": "WATCH", "requestId": rid, "queue": queue, "readCapability": read_cap})
+    frame("OK answering a WATCH", "answer", {"type": "OK", "requestId": 20})
+    frame("NOTIFY alice's private queue (the WATCH's request id)", "answer",
+          {"type": "NOTIFY", "requestId": 20, "queue": q_priv})
+    frame("NOTIFY alice's public queue (request id 2^32 - 1)", "answer",
+          {"type": "NOTIFY", "requestId": 0xFFFFFFFF, "queue": q_pub})
+    watch_new = [n for n, *_ in watches]
+    notify_new = ["NOTIFY alice's private queue (the WATCH's request id)",
+                  "NOTIFY alice's public queue (request id 2^32 - 1)"]
+    for of, points in {watch_new[0]: [6, 6 + 15, 6 + 16, 6 + 16 + 31], notify_new[0]: [6, 6 + 15]}.items():
+        assert len(by_name[of]) not in points
+        for n in points:
+            mutate(f"{of}: cut to {n} bytes", of, "MALFORMED", truncate=n)
+    for name in watch_new + ["OK answering a WATCH"] + notify_new:
+        mutate(f"{name}: trailing byte", name, "MALFORMED", append=b"\x00")
+    # the other direction's type is unknown there (§14.1): a NOTIFY sent to a provider, a WATCH sent
+    # to a client
+    for name in notify_new:
+        bad(f"{name} sent to a provider (an answer type: unknown there)", "request", by_name[name], "MALFORMED")
+    for name in watch_new:
+        bad(f"{name} sent to a client (a request type: unknown there)", "answer", by_name[name], "MALFORMED")
+    # the types next to the new ones are still unknown, and a WATCH's body is not a NOTIFY's
+    mutate("request type 0x09", watch_new[0], "MALFORMED", set_=(1, 0x09))
+    mutate("answer type 0x88", notify_new[0], "MALFORMED", set_=(1, 0x88))
+    mutate("a WATCH body under type 0x87 (NOTIFY) sent to a provider", watch_new[0], "MALFORMED", set_=(1, 0x87))
+    bad("a WATCH body under type 0x87 (NOTIFY) sent to a client (32 trailing bytes)", "answer",
+        by_name[watch_new[0]][:1] + b"\x87" + by_name[watch_new[0]][2:], "MALFORMED")
+    mutate("a NOTIFY body under type 0x08 (WATCH) sent to a client", notify_new[0], "MALFORMED", set_=(1, 0x08))
+    bad("a NOTIFY body under type 0x08 (WATCH) sent to a provider (cut read capability)", "request",
+        by_name[notify_new[0]][:1] + b"\x08" + by_name[notify_new[0]][2:], "MALFORMED")
 
     json.dump(out, sys.stdout, indent=1, ensure_ascii=False)
     sys.stdout.write("\n")
