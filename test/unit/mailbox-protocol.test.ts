@@ -2,7 +2,8 @@
  * The mailbox protocol: frame codecs (round trips, every truncation refused, limits checked from
  * length prefixes), and a client against the service over the in-memory channel pair with a real
  * ProviderStore file: subscribe with signed terms, queues, deposit receipts verified, fetch/ack,
- * refusals with their codes, replayed or foreign-signed requests, rate limit, malformed frames.
+ * refusals with their codes, replayed or foreign-signed requests, rate limit, malformed frames;
+ * WATCH/NOTIFY (PROTOCOL.md §14.1) with the injected clock driving the 250 ms coalescing.
  */
 import { afterEach, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +14,8 @@ import { ManualClock } from '../../src/clock.js';
 import { cryptoReady, generateIdentity, type Identity } from '../../src/crypto/index.js';
 import { silentLogger } from '../../src/log.js';
 import {
-  MailboxClient, MailboxErrorCode, MailboxService, ProviderError, ProviderStore, decodeMailboxFrame, encodeMailboxFrame,
-  verifyDepositReceipt, type MailboxFrame,
+  MailboxClient, MailboxErrorCode, MailboxService, ProviderError, ProviderStore, decodeMailboxAnswer, decodeMailboxFrame, encodeMailboxFrame,
+  verifyDepositReceipt, type MailboxFrame, type MailboxRequest,
 } from '../../src/provider/index.js';
 import { createMemoryPair, type MessageChannel } from '../../src/transport/index.js';
 
@@ -91,6 +92,8 @@ test('codec: every frame type round-trips; every proper prefix is refused; lengt
     { type: 'ERROR', id: 13, code: MailboxErrorCode.OVER_QUOTA, retryable: true, reason: 'full' },
     { type: 'ACCOUNT', id: 14, identity: cap(1), time: 7, sig: new Uint8Array(64).fill(4) },
     { type: 'ACCOUNT_STATUS', id: 15, paidUntil: 2 ** 45, graceMs: 3, heldCount: 0xffff_ffff, heldBytes: 5, quotaBytes: 6, time: 8, sig: new Uint8Array(64).fill(5) },
+    { type: 'WATCH', id: 16, queue: q(3), readCap: cap(9) },
+    { type: 'NOTIFY', id: 16, queue: q(3) },
   ];
   for (const f of frames) {
     const bytes = encodeMailboxFrame(f, MAX);
@@ -252,4 +255,195 @@ test('an answer sent to a provider, and a request sent to a client, are unknown 
   b.send(encodeMailboxFrame({ type: 'FETCH', id: 999, queue: q(1), readCap: cap(1), afterSeq: 0, limit: 1 }, MAX));
   await clientClosed;
   assert.equal(await pending, 'MALFORMED');
+});
+
+/**
+ * A connection to the service that speaks raw frames, so a test sees each answer's request id and
+ * every unasked NOTIFY exactly as sent.
+ */
+function rawConnection() {
+  const [a, b] = createMemoryPair({ clock });
+  channels.push(a, b);
+  service.serve(b);
+  const got: MailboxFrame[] = [];
+  const waiting = new Map<number, (f: MailboxFrame) => void>();
+  a.on('message', (bytes) => {
+    const f = decodeMailboxAnswer(bytes, MAX);
+    got.push(f);
+    if (f.type !== 'NOTIFY') waiting.get(f.id)?.(f);
+  });
+  let nextId = 5000;
+  const request = (req: MailboxRequest & { id: number }) => new Promise<MailboxFrame>((resolve) => {
+    waiting.set(req.id, (f) => {
+      waiting.delete(req.id);
+      resolve(f);
+    });
+    a.send(encodeMailboxFrame(req, MAX));
+  });
+  return {
+    channel: a,
+    got,
+    request,
+    notifies: () => got.filter((f): f is Extract<MailboxFrame, { type: 'NOTIFY' }> => f.type === 'NOTIFY'),
+    /**
+     * One round trip. The provider sends on a connection in order and the channel is FIFO, so every
+     * NOTIFY it sent before it answers this is in `got` once this resolves.
+     */
+    sync: () => request({ type: 'FETCH', id: nextId++, queue: q(0xee), readCap: cap(0xee), afterSeq: 0, limit: 1 }),
+  };
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+test('WATCH: refused without the queue\'s read capability (NO_CAPABILITY, like a FETCH) and then notifies nothing; a lapsed priced subscription is NOT_PAID', async () => {
+  connect();
+  await client.subscribe(alice, null);
+  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
+  const w = rawConnection();
+  for (const [i, readCap] of [cap(0xb2), cap(0), new Uint8Array(32).fill(0xb1).fill(0xb2, 31)].entries()) {
+    const a = await w.request({ type: 'WATCH', id: 10 + i, queue: q(1), readCap });
+    assert.deepEqual([a.type, (a as { code?: number }).code, a.id], ['ERROR', MailboxErrorCode.NO_CAPABILITY, 10 + i], `read capability ${i}`);
+  }
+  const unknown = await w.request({ type: 'WATCH', id: 13, queue: q(9), readCap: cap(0xb1) });
+  assert.deepEqual([unknown.type, (unknown as { code?: number }).code], ['ERROR', MailboxErrorCode.NO_CAPABILITY], 'no such queue: told like a wrong capability');
+  assert.equal(await remoteCode(client.watch(q(1), cap(0xb2))), 'REMOTE:NO_CAPABILITY');
+  await client.deposit(q(1), null, env(1));
+  await w.sync();
+  assert.deepEqual(w.notifies(), [], 'a refused WATCH watches nothing');
+  assert.equal(w.channel.state, 'open', 'a refusal keeps the connection');
+  service.close();
+
+  const DAY = 24 * 3600 * 1000;
+  const paidUntil = clock.now() + DAY;
+  connect({ paidUntil: async () => paidUntil });
+  await client.subscribe(alice, cap(0x77));
+  await client.createQueue(alice, q(2), { write: null, read: cap(0xb3) });
+  await client.watch(q(2), cap(0xb3));
+  clock.advance(5 * DAY); // a day past the paid-until and its 3-day grace
+  assert.equal(await remoteCode(client.watch(q(2), cap(0xb3))), 'REMOTE:NOT_PAID');
+  assert.equal(await remoteCode(client.watch(q(2), cap(0xb4))), 'REMOTE:NO_CAPABILITY', 'the capability is checked first');
+});
+
+test('WATCH → OK; a committed deposit to that queue brings a NOTIFY with the WATCH\'s request id and the queue; a deposit elsewhere brings none', async () => {
+  connect();
+  await client.subscribe(alice, null);
+  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
+  await client.createQueue(alice, q(2), { write: cap(0xa2), read: cap(0xb2) });
+  const w = rawConnection();
+  const ok = await w.request({ type: 'WATCH', id: 0xdead_beef, queue: q(1), readCap: cap(0xb1) });
+  assert.deepEqual(ok, { type: 'OK', id: 0xdead_beef });
+  const other = rawConnection();
+  assert.equal((await other.request({ type: 'WATCH', id: 7, queue: q(2), readCap: cap(0xb2) })).type, 'OK');
+
+  // Another queue, and a deposit to ours that does not commit: nothing for w.
+  await client.deposit(q(2), cap(0xa2), env(2));
+  assert.equal(await remoteCode(client.deposit(q(1), null, env(3, 1000))), 'REMOTE:BAD_SIZE');
+  await w.sync();
+  await other.sync();
+  assert.deepEqual(w.notifies(), [], 'no NOTIFY for another queue or a refused deposit');
+  assert.deepEqual(other.notifies().map((n) => [n.id, hex(n.queue)]), [[7, hex(q(2))]], 'the other queue\'s watcher was told');
+
+  await client.deposit(q(1), null, env(1));
+  await w.sync();
+  assert.deepEqual(w.notifies(), [{ type: 'NOTIFY', id: 0xdead_beef, queue: q(1) }]);
+  await other.sync();
+  assert.equal(other.notifies().length, 1, 'a deposit to q(1) tells q(2)\'s watcher nothing');
+  // The NOTIFY says "fetch now"; the fetch finds the envelope.
+  assert.equal((await client.fetch(q(1), cap(0xb1))).length, 1);
+});
+
+test('NOTIFYs of one watch are 250 ms apart: deposits within the gap bring one at once and one more after it (ManualClock), not one each', async () => {
+  connect();
+  await client.subscribe(alice, null);
+  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
+  const w = rawConnection();
+  assert.equal((await w.request({ type: 'WATCH', id: 3, queue: q(1), readCap: cap(0xb1) })).type, 'OK');
+
+  await client.deposit(q(1), null, env(1));
+  await w.sync();
+  assert.equal(w.notifies().length, 1, 'the first deposit is told at once');
+  clock.advance(100);
+  await client.deposit(q(1), null, env(2));
+  clock.advance(50);
+  await client.deposit(q(1), null, env(3));
+  await w.sync();
+  assert.equal(w.notifies().length, 1, 'two more deposits within 250 ms: not told yet, and not one NOTIFY each');
+  clock.advance(99); // 249 ms after the first NOTIFY
+  await w.sync();
+  assert.equal(w.notifies().length, 1);
+  clock.advance(1); // 250 ms
+  await w.sync();
+  assert.equal(w.notifies().length, 2, 'one NOTIFY for both, once the gap has passed');
+  clock.advance(10_000);
+  await w.sync();
+  assert.equal(w.notifies().length, 2, 'nothing more was pending');
+  assert.ok(w.notifies().every((n) => n.id === 3 && hex(n.queue) === hex(q(1))));
+
+  // Long after the last one, a deposit is told at once again.
+  await client.deposit(q(1), null, env(4));
+  await w.sync();
+  assert.equal(w.notifies().length, 3);
+});
+
+test('WATCH: at most 16 per connection, the 17th is BUSY and not retryable; another connection may still watch', async () => {
+  connect();
+  await client.subscribe(alice, null);
+  for (let i = 1; i <= 17; i++) await client.createQueue(alice, q(i), { write: null, read: cap(0x80 + i) });
+  for (let i = 1; i <= 16; i++) await client.watch(q(i), cap(0x80 + i));
+  let refusal: unknown;
+  try {
+    await client.watch(q(17), cap(0x80 + 17));
+  } catch (err) {
+    refusal = err;
+  }
+  assert.ok(refusal instanceof ProviderError, String(refusal));
+  assert.deepEqual([refusal.code, refusal.remoteCode, refusal.retryable], ['REMOTE', MailboxErrorCode.BUSY, false]);
+  assert.equal(channels[0]!.state, 'open', 'the connection stays up');
+
+  const w = rawConnection();
+  assert.equal((await w.request({ type: 'WATCH', id: 17, queue: q(17), readCap: cap(0x80 + 17) })).type, 'OK', 'the limit is per connection');
+  await client.deposit(q(17), null, env(1));
+  await w.sync();
+  assert.equal(w.notifies().length, 1);
+});
+
+test('after the watching connection closes, deposits notify nobody, its pending NOTIFY timer is cleared, and nothing throws', async () => {
+  connect();
+  await client.subscribe(alice, null);
+  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
+  const w = rawConnection();
+  assert.equal((await w.request({ type: 'WATCH', id: 3, queue: q(1), readCap: cap(0xb1) })).type, 'OK');
+  await client.deposit(q(1), null, env(1));
+  await client.deposit(q(1), null, env(2)); // within the gap: a NOTIFY is scheduled
+  await w.sync();
+  assert.equal(w.notifies().length, 1);
+  const timersWithNotify = clock.pending;
+  const closed = new Promise((r) => w.channel.on('close', r));
+  void w.channel.close();
+  await closed;
+  assert.equal(clock.pending, timersWithNotify - 1, 'the scheduled NOTIFY went with the connection');
+  const seen = w.got.length;
+  await client.deposit(q(1), null, env(3));
+  clock.advance(1000);
+  await client.deposit(q(1), null, env(4));
+  assert.equal((await client.fetch(q(1), cap(0xb1))).length, 4, 'deposits are served as before');
+  assert.equal(w.got.length, seen, 'nothing came on the closed connection');
+});
+
+test('client.watch(): onNotify is called with the queue after a deposit there, and only for the watched queue', async () => {
+  connect();
+  await client.subscribe(alice, null);
+  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
+  await client.createQueue(alice, q(2), { write: null, read: cap(0xb2) });
+  const [a, b] = createMemoryPair({ clock });
+  channels.push(a, b);
+  service.serve(b);
+  const told: string[] = [];
+  const owner = new MailboxClient({ channel: a, providerKey: provider.identityKey, clock, maxEnvelope: MAX, onNotify: (queue) => told.push(hex(queue)) });
+  await owner.watch(q(1), cap(0xb1));
+  await client.deposit(q(2), null, env(2));
+  await client.deposit(q(1), null, env(1));
+  await owner.fetch(q(1), cap(0xb1)); // a round trip: the NOTIFY came before its answer
+  assert.deepEqual(told, [hex(q(1))]);
+  await owner.close();
 });
