@@ -295,6 +295,16 @@ function rawConnection() {
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+/** alice's public queue q(1) (read capability 0xb1…), watched on a raw connection under request id 3. */
+async function watchingQ1(): Promise<ReturnType<typeof rawConnection>> {
+  connect();
+  await client.subscribe(alice, null);
+  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
+  const w = rawConnection();
+  assert.equal((await w.request({ type: 'WATCH', id: 3, queue: q(1), readCap: cap(0xb1) })).type, 'OK');
+  return w;
+}
+
 test('WATCH: refused without the queue\'s read capability (NO_CAPABILITY, like a FETCH) and then notifies nothing; a lapsed priced subscription is NOT_PAID', async () => {
   connect();
   await client.subscribe(alice, null);
@@ -353,11 +363,7 @@ test('WATCH → OK; a committed deposit to that queue brings a NOTIFY with the W
 });
 
 test('NOTIFYs of one watch are 250 ms apart: deposits within the gap bring one at once and one more after it (ManualClock), not one each', async () => {
-  connect();
-  await client.subscribe(alice, null);
-  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
-  const w = rawConnection();
-  assert.equal((await w.request({ type: 'WATCH', id: 3, queue: q(1), readCap: cap(0xb1) })).type, 'OK');
+  const w = await watchingQ1();
 
   await client.deposit(q(1), null, env(1));
   await w.sync();
@@ -408,11 +414,7 @@ test('WATCH: at most 16 per connection, the 17th is BUSY and not retryable; anot
 });
 
 test('after the watching connection closes, deposits notify nobody, its pending NOTIFY timer is cleared, and nothing throws', async () => {
-  connect();
-  await client.subscribe(alice, null);
-  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
-  const w = rawConnection();
-  assert.equal((await w.request({ type: 'WATCH', id: 3, queue: q(1), readCap: cap(0xb1) })).type, 'OK');
+  const w = await watchingQ1();
   await client.deposit(q(1), null, env(1));
   await client.deposit(q(1), null, env(2)); // within the gap: a NOTIFY is scheduled
   await w.sync();
