@@ -5,7 +5,7 @@
  * returned. An ERROR answer becomes ProviderError REMOTE with the provider's code.
  */
 import { createHash } from 'node:crypto';
-import { bytesEqual } from '../bytes.js';
+import { bytesEqual, toHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Identity } from '../crypto/index.js';
 import type { MessageChannel } from '../transport/index.js';
@@ -62,6 +62,8 @@ interface Pending {
 export class MailboxClient {
   readonly #o: MailboxClientOptions;
   readonly #pending = new Map<number, Pending>();
+  /** Our accepted WATCHes: request id → queue (hex). A NOTIFY is taken only for one of them. */
+  readonly #watches = new Map<number, string>();
   #nextId = 1;
   #closed: Error | null = null;
 
@@ -77,7 +79,8 @@ export class MailboxClient {
         return;
       }
       if (a.type === 'NOTIFY') {
-        o.onNotify?.(a.queue);
+        // Only for a watch of ours, by its request id and queue (PROTOCOL.md §14.1).
+        if (this.#watches.get(a.id) === toHex(a.queue)) o.onNotify?.(a.queue);
         return;
       }
       const p = this.#pending.get(a.id);
@@ -194,7 +197,10 @@ export class MailboxClient {
 
   /** Asks to be told (onNotify) whenever mail comes for `queue` while this connection lasts. */
   async watch(queue: Uint8Array, readCap: Uint8Array, opts: RequestOpts = {}): Promise<void> {
+    // #request takes the next id synchronously, before its first await.
+    const id = this.#nextId;
     await this.#expect({ type: 'WATCH', queue, readCap }, 'OK', opts);
+    this.#watches.set(id, toHex(queue));
   }
 
   async ack(queue: Uint8Array, readCap: Uint8Array, seqs: number[], opts: RequestOpts = {}): Promise<number> {

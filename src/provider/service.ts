@@ -12,8 +12,9 @@
  *
  * Watches: a WATCH (with the queue's read capability) makes the connection get a NOTIFY for that
  * queue after each deposit there commits, so an owner who is online fetches at once instead of at
- * its next round. At most MAX_WATCHES per connection; a queue's NOTIFYs to one watcher are
- * coalesced to one per NOTIFY_GAP_MS; they end with the connection.
+ * its next round. At most `maxWatches` per connection (watching a queue twice is one watch); a
+ * queue's NOTIFYs to one watcher are coalesced to one per `notifyGapMs`; they end with the
+ * connection, or with REMOVE_QUEUE of the queue.
  */
 import { toHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
@@ -29,10 +30,6 @@ import {
   MailboxErrorCode, decodeMailboxRequest, encodeMailboxFrame, type MailboxAnswer, type MailboxRequest,
 } from './wire.js';
 
-/** Queues one connection may watch. */
-export const MAX_WATCHES = 16;
-/** Least time between two NOTIFYs of one watch, ms. */
-export const NOTIFY_GAP_MS = 250;
 
 /** One WATCH: where its NOTIFYs go. */
 interface Watcher {
@@ -44,6 +41,8 @@ interface Watcher {
   /** A NOTIFY is scheduled. */
   due: boolean;
   last: number;
+  /** Its queue was removed: it stays in its connection's list (for the limit) but is told nothing. */
+  removed?: boolean;
 }
 
 export interface MailboxServiceLimits {
@@ -64,6 +63,10 @@ export interface MailboxServiceLimits {
   paymentRecheckMs: number;
   /** The deadline of one chain read of a payment, ms. Default 30 s. */
   paymentCheckTimeoutMs: number;
+  /** Queues one connection may watch (WATCH). Default 16. */
+  maxWatches: number;
+  /** Least time between two NOTIFYs of one watch, ms. Default 250. */
+  notifyGapMs: number;
 }
 
 export const DEFAULT_SERVICE_LIMITS: Readonly<Omit<MailboxServiceLimits, 'maxEnvelope'>> = Object.freeze({
@@ -75,6 +78,8 @@ export const DEFAULT_SERVICE_LIMITS: Readonly<Omit<MailboxServiceLimits, 'maxEnv
   expireIntervalMs: 3600 * 1000,
   paymentRecheckMs: DEFAULT_PAYMENT_TIMING.recheckMs,
   paymentCheckTimeoutMs: DEFAULT_PAYMENT_TIMING.checkTimeoutMs,
+  maxWatches: 16,
+  notifyGapMs: 250,
 });
 
 export interface MailboxServiceOptions {
@@ -190,16 +195,20 @@ export class MailboxService {
       const req = f;
       chain = chain.then(async () => {
         try {
+          // Watching a queue this connection watches already changes nothing; past the limit, a new
+          // one is refused before it costs a capability check.
+          const watching = req.type === 'WATCH' ? watches.find((w) => w.queue === toHex(req.queue) && !w.removed) : undefined;
+          if (req.type === 'WATCH' && !watching && watches.length >= this.#limits.maxWatches) {
+            answer({ type: 'ERROR', id: req.id, code: MailboxErrorCode.BUSY, retryable: false, reason: `at most ${this.#limits.maxWatches} watches per connection` });
+            return;
+          }
           const a = await this.handle(req);
-          if (req.type === 'WATCH' && a.type === 'OK') {
-            if (watches.length >= MAX_WATCHES) {
-              answer({ type: 'ERROR', id: req.id, code: MailboxErrorCode.BUSY, retryable: false, reason: `at most ${MAX_WATCHES} watches per connection` });
-              return;
-            }
+          if (req.type === 'WATCH' && a.type === 'OK' && !watching) {
             const w: Watcher = { queue: toHex(req.queue), id: req.id, send: answer, timer: undefined, due: false, last: -Infinity };
             watches.push(w);
             this.#watch(w);
           }
+          if (req.type === 'REMOVE_QUEUE' && a.type === 'OK') this.#unwatchQueue(toHex(req.queue));
           answer({ ...a, id: req.id });
           if (req.type === 'DEPOSIT' && a.type === 'DEPOSITED') this.#notify(req.queue);
           if (!proven && a.type !== 'ERROR' && (req.type !== 'DEPOSIT' || req.writeCap !== null)) {
@@ -308,6 +317,14 @@ export class MailboxService {
     set.add(w);
   }
 
+  /** A removed queue is watched by no one any more (a queue later created with the same id starts unwatched). */
+  #unwatchQueue(queue: string): void {
+    for (const w of [...(this.#watchers.get(queue) ?? [])]) {
+      this.#unwatch(w);
+      w.removed = true;
+    }
+  }
+
   #unwatch(w: Watcher): void {
     if (w.timer !== undefined) this.#o.clock.clearTimeout(w.timer);
     const set = this.#watchers.get(w.queue);
@@ -315,7 +332,7 @@ export class MailboxService {
     if (set?.size === 0) this.#watchers.delete(w.queue);
   }
 
-  /** Tells the watchers of `queue` that mail came (at most one NOTIFY per watcher per NOTIFY_GAP_MS). */
+  /** Tells the watchers of `queue` that mail came (at most one NOTIFY per watcher per notifyGapMs). */
   #notify(queue: Uint8Array): void {
     const set = this.#watchers.get(toHex(queue));
     if (!set) return;
@@ -328,10 +345,11 @@ export class MailboxService {
         w.last = this.#o.clock.now();
         w.send({ type: 'NOTIFY', id: w.id, queue });
       };
-      if (now - w.last >= NOTIFY_GAP_MS) send();
+      const gap = this.#limits.notifyGapMs;
+      if (now - w.last >= gap) send();
       else {
         w.due = true;
-        w.timer = this.#o.clock.setTimeout(send, NOTIFY_GAP_MS - (now - w.last));
+        w.timer = this.#o.clock.setTimeout(send, gap - (now - w.last));
       }
     }
   }

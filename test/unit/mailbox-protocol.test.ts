@@ -14,7 +14,7 @@ import { ManualClock } from '../../src/clock.js';
 import { cryptoReady, generateIdentity, type Identity } from '../../src/crypto/index.js';
 import { silentLogger } from '../../src/log.js';
 import {
-  MailboxClient, MailboxErrorCode, MailboxService, ProviderError, ProviderStore, decodeMailboxAnswer, decodeMailboxFrame, encodeMailboxFrame,
+  MailboxClient, MailboxErrorCode, MailboxService, ProviderError, ProviderStore, decodeMailboxAnswer, decodeMailboxFrame, decodeMailboxRequest, encodeMailboxFrame,
   verifyDepositReceipt, type MailboxFrame, type MailboxRequest,
 } from '../../src/provider/index.js';
 import { createMemoryPair, type MessageChannel } from '../../src/transport/index.js';
@@ -446,6 +446,45 @@ test('client.watch(): onNotify is called with the queue after a deposit there, a
   await client.deposit(q(2), null, env(2));
   await client.deposit(q(1), null, env(1));
   await owner.fetch(q(1), cap(0xb1)); // a round trip: the NOTIFY came before its answer
+  assert.deepEqual(told, [hex(q(1))]);
+  await owner.close();
+});
+
+test('WATCH of a queue the connection watches already is one watch (one NOTIFY, one place); REMOVE_QUEUE ends its watches', async () => {
+  const w = await watchingQ1();
+  assert.equal((await w.request({ type: 'WATCH', id: 4, queue: q(1), readCap: cap(0xb1) })).type, 'OK');
+  await client.deposit(q(1), null, env(1));
+  await w.sync();
+  assert.deepEqual(w.notifies().map((n) => n.id), [3], 'told once, under the first WATCH');
+  await client.removeQueue(alice, q(1));
+  await client.createQueue(alice, q(1), { write: null, read: cap(0xb1) });
+  clock.advance(1_000);
+  await client.deposit(q(1), null, env(2));
+  await w.sync();
+  assert.equal(w.notifies().length, 1, 'a queue removed and created again starts unwatched');
+  assert.equal((await w.request({ type: 'WATCH', id: 5, queue: q(1), readCap: cap(0xb1) })).type, 'OK');
+  await client.deposit(q(1), null, env(3));
+  await w.sync();
+  assert.deepEqual(w.notifies().map((n) => n.id), [3, 5]);
+});
+
+test('client: a NOTIFY for no watch of ours (another id or queue) is ignored', async () => {
+  connect();
+  const [a, b] = createMemoryPair({ clock });
+  channels.push(a, b);
+  const told: string[] = [];
+  const owner = new MailboxClient({ channel: a, providerKey: provider.identityKey, clock, maxEnvelope: MAX, onNotify: (queue) => told.push(hex(queue)) });
+  b.on('message', (bytes) => {
+    const f = decodeMailboxRequest(bytes, MAX);
+    if (f.type === 'WATCH') b.send(encodeMailboxFrame({ type: 'OK', id: f.id }, MAX));
+  });
+  await owner.watch(q(1), cap(0xb1));
+  const watchId = 1;
+  b.send(encodeMailboxFrame({ type: 'NOTIFY', id: 99, queue: q(1) }, MAX));
+  b.send(encodeMailboxFrame({ type: 'NOTIFY', id: watchId, queue: q(2) }, MAX));
+  b.send(encodeMailboxFrame({ type: 'NOTIFY', id: watchId, queue: q(1) }, MAX));
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
   assert.deepEqual(told, [hex(q(1))]);
   await owner.close();
 });
