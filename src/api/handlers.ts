@@ -31,6 +31,12 @@ export interface HandlerDeps extends MailDeps {
   rejectKeyChange(alias: string): { contact: Contact; cancelled: number };
   /** The safety number of our identity key and `identityKey` (hex). */
   safetyNumber(identityKey: string): { digits: string; groups: string[] };
+  /** The provider directory, joined with what the node knows of each provider (views as in provider-methods.ts). */
+  providers: {
+    list(q: { offset?: number; limit?: number; includeLeaving?: boolean }): Promise<unknown>;
+    /** By TRON owner address or onion. */
+    show(provider: string): Promise<unknown>;
+  };
   /** The mailbox providers we subscribed at (views as in mailbox-methods.ts). */
   mailboxes: {
     add(onion: string): Promise<unknown>;
@@ -112,6 +118,8 @@ export function createHandlers(d: HandlerDeps): Record<string, Handler> {
     },
     'mailboxes.scores': (x) => d.mailboxes.scores(p<{ onion?: string }>(x).onion),
     'mailboxes.review': () => d.mailboxes.review(),
+    'providers.list': (x) => d.providers.list(p<{ offset?: number; limit?: number; includeLeaving?: boolean }>(x)),
+    'providers.show': (x) => d.providers.show(p<{ provider: string }>(x).provider),
     'registry.lookup': async (x) => recordView(await d.lookup(p<{ name: string }>(x).name)),
   };
 }

@@ -5,6 +5,7 @@
 import { DEFAULT_LIMITS } from '../limits.js';
 import { MAIL_METHODS, SEND_EXTRA_PARAMS } from './mail-methods.js';
 import { MAILBOX_METHODS, mailboxView } from './mailbox-methods.js';
+import { PROVIDER_METHODS } from './provider-methods.js';
 import type { JsonSchema, MethodSpec } from './schema.js';
 
 const str = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'string', description, ...extra });
@@ -151,6 +152,7 @@ export const API_METHODS: readonly MethodSpec[] = [
   },
   ...MAIL_METHODS,
   ...MAILBOX_METHODS,
+  ...PROVIDER_METHODS,
   {
     name: 'sessions.loginLink', summary: 'A fresh single-use sign-in link for the web UI (valid 2 minutes). API token only.', params: none, tokenOnly: true,
     result: obj({ url: str('http://127.0.0.1:<port>/login?code=…'), expiresAt: int('ms since epoch') }),

@@ -15,7 +15,7 @@
  */
 import type { Argv } from 'yargs';
 import { cryptoReady, readKeyFile, subscriberTag, subscriberTagKey, parseOnionAddress } from '../crypto/index.js';
-import { createProviderDirectory, parseTronAddress, type ProviderDirectory, type ProviderListing, type ProviderTerms } from '../registry/index.js';
+import { createProviderDirectory, formatAmount, parseTronAddress, priceWords, type ProviderDirectory, type ProviderListing, type ProviderTerms } from '../registry/index.js';
 import { connectToNode } from '../api/index.js';
 import { signTrustList } from '../provider/index.js';
 import { print, type GlobalArgs } from './common.js';
@@ -35,12 +35,6 @@ function directoryOptions<T>(y: Argv<T>) {
 
 const TRX = 1_000_000n;
 
-function formatAmount(v: bigint, token: string | null): string {
-  const whole = v / TRX;
-  const frac = (v % TRX).toString().padStart(6, '0').replace(/0+$/, '');
-  return `${whole}${frac ? `.${frac}` : ''} ${token ? `tokens of ${token}` : 'TRX'}`;
-}
-
 function parseAmount(s: string, what: string): bigint {
   const m = /^(\d{1,12})(?:\.(\d{1,6}))?$/.exec(s.trim());
   if (!m) throw new CliError('USAGE', `${what} must be a number with at most 6 decimals, got "${s}"`);
@@ -57,7 +51,7 @@ function listingView(p: ProviderListing) {
 }
 
 function listingText(p: ProviderListing): string {
-  const price = p.terms.price === 0n ? 'free' : `${formatAmount(p.terms.price, p.terms.token)} per 30 days`;
+  const price = priceWords(p.terms.price, p.terms.token);
   return [
     `${p.onion}${p.status === 'leaving' ? '  (leaving)' : ''}`,
     `  owner ${p.owner}; stake ${formatAmount(p.stakeSun, null)}; keeps mail ${p.terms.retentionDays} days; ${p.terms.quotaMB} MB per user; ${price}`,
@@ -145,7 +139,7 @@ export function registerProviderCommands(cli: Argv<GlobalArgs>): void {
       await cryptoReady();
       const p = await withDirectory(a, false, (d) => findProvider(d, a.provider));
       const m = await connectToNode(a.dataDir).call<MailboxView>('mailboxes.add', { onion: p.onion }, { timeoutMs: ADD_TIMEOUT_MS });
-      print(a, { ...listingView(p), mailbox: m }, () => `Using ${p.onion} (${p.terms.price === 0n ? 'free' : `${formatAmount(p.terms.price, p.terms.token)} per 30 days`}; stake ${formatAmount(p.stakeSun, null)}): it ${termsWords(m.terms)}`);
+      print(a, { ...listingView(p), mailbox: m }, () => `Using ${p.onion} (${priceWords(p.terms.price, p.terms.token)}; stake ${formatAmount(p.stakeSun, null)}): it ${termsWords(m.terms)}`);
     })
     .command('drop <provider>', 'have your running node stop using a provider (TRON owner address or onion)', (yy) => directoryOptions(yy)
       .positional('provider', { type: 'string', demandOption: true }), async (a) => {

@@ -302,7 +302,7 @@ export function registerSandboxCommand(cli: Argv<GlobalArgs>): void {
             if (s.state === 'online') say(`${name}: onion published`);
           });
           const node = new OnionpostNode({
-            identity, dbPath: dataPaths(dataDir).db, network, registry, logger: logger.child({ node: name }),
+            identity, dbPath: dataPaths(dataDir).db, network, registry, directory, logger: logger.child({ node: name }),
             api: { token, ...(web ? { web } : {}) }, selfCheckTimeoutMs: 120_000,
             // Any free ports: three nodes share this machine.
             bridge: { smtpPort: 0, imapPort: 0, password: bridgePassword },

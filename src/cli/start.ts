@@ -100,7 +100,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       .option('network', { type: 'string', describe: 'TRON registry network: mainnet, nile, shasta or dev' })
       .option('full-host', { type: 'string', describe: 'TRON node URL (default: the network\'s)' })
       .option('registry', { type: 'string', describe: 'registry contract address (default: the recorded deployment)' })
-      .option('directory', { type: 'string', describe: 'as a provider: the provider directory whose listing of this node sets its price (default: the recorded deployment)' })
+      .option('directory', { type: 'string', describe: 'the provider directory the API and web UI list (and, as a provider, whose listing of this node sets its price); default: the recorded deployment' })
       .option('bootstrap-timeout', { type: 'number', default: 120, describe: 'seconds Tor may take to bootstrap' })
       .option('log-file', { type: 'string', describe: 'append the log (JSON lines) to this file instead of stderr' })
       .option('bridge', { type: 'boolean', default: true, describe: 'the mail bridge: SMTP and IMAP on 127.0.0.1 for mail clients (--no-bridge: off)' })
@@ -139,9 +139,10 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       if (target) {
         registry = createTronRegistry({ fullHost: target.fullHost, contractAddress: target.contractAddress, logger: logger.child({ layer: 'registry' }), ...via(target.fullHost) });
       }
-      // A provider reads its own listing (its price) and its subscribers' payments from the directory.
+      // The API's providers.* read the directory; a provider also reads its own listing (its price)
+      // and its subscribers' payments there. A network without a deployed directory has none.
       let directory: ProviderDirectory | undefined;
-      if (a.provideMailbox && (a.network || a.fullHost || a.directory)) {
+      if (a.network || a.fullHost || a.directory) {
         let t: ReturnType<typeof directoryTarget> | undefined;
         try {
           t = directoryTarget(a);
@@ -155,7 +156,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       const dirArg = d === defaultDataDir() ? '' : ` --data-dir ${d}`;
       const cli = cliName();
       const node: OnionpostNode = new OnionpostNode({
-        identity, dbPath: paths.db, network, logger, ...(registry ? { registry } : {}),
+        identity, dbPath: paths.db, network, logger, ...(registry ? { registry } : {}), ...(directory ? { directory } : {}),
         api: {
           port: a.apiPort, token, ...(web ? { web } : {}),
           // Up before Tor has bootstrapped: the CLI and the web UI (with its progress bar) work at once.

@@ -35,3 +35,11 @@ export class MailboxesError extends OnionpostError<MailboxesErrorCode> {
     this.retryable = options?.retryable ?? false;
   }
 }
+
+/** Why `providers.list` / `providers.show` failed (src/node/provider-listings.ts). */
+export type ProvidersErrorCode =
+  | 'NO_DIRECTORY' // the node was started without a provider directory (no network configured, or none deployed there)
+  | 'BAD_PROVIDER' // show: neither a TRON owner address nor a v3 onion address
+  | 'NOT_FOUND'; // show: not listed in the directory
+
+export class ProvidersError extends OnionpostError<ProvidersErrorCode> {}

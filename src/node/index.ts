@@ -1,6 +1,6 @@
 /** node/: the wiring module (the only one that knows every layer), its lifecycle, and the networks it can run on. */
 export { OnionpostNode, type NodeOptions, type NodeStatus } from './node.js';
-export { MailboxesError, NodeError, type MailboxesErrorCode, type NodeErrorCode } from './errors.js';
+export { MailboxesError, NodeError, ProvidersError, type MailboxesErrorCode, type NodeErrorCode, type ProvidersErrorCode } from './errors.js';
 export { UserMailboxes, mailboxView, type MailboxView } from './mailboxes.js';
 export { Courier, type CourierOptions } from './courier.js';
 export { EventBus } from './events.js';

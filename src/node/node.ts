@@ -40,6 +40,7 @@ import { UserMailboxes, type MailboxView } from './mailboxes.js';
 import { MailboxReview, type MailboxReviewOptions } from './mailbox-review.js';
 import { ProviderScores, type ProviderScoresOptions } from './provider-scores.js';
 import { directoryPayments } from './provider-payments.js';
+import { DIRECTORY_READ_TIMEOUT_MS, providerListings } from './provider-listings.js';
 import { EventBus } from './events.js';
 import { createMailPort } from './mail-port.js';
 import type { NetworkStatus, PeerNetwork } from './network.js';
@@ -52,6 +53,11 @@ export interface NodeOptions {
   network: PeerNetwork;
   logger: Logger;
   registry?: IdentityRegistry;
+  /**
+   * A read-only client of the provider directory (closed by its owner): `providers.list` and
+   * `providers.show` read it (provider-listings.ts). Omit for none: those answer NO_DIRECTORY.
+   */
+  directory?: ProviderDirectory;
   clock?: Clock;
   random?: RandomBytes;
   limits?: Partial<Limits>;
@@ -197,7 +203,24 @@ export class OnionpostNode {
       },
       reputation: (onion) => this.#scores.reputation(onion),
     });
+    const listings = providerListings({
+      directory: opts.directory, mailboxes: () => this.#mailboxes.list(), reputation: (onion) => this.#scores.reputation(onion),
+    });
+    // A directory read ends when the node closes, or after its deadline.
+    const readSignal = () => AbortSignal.any([this.#closeController.signal, AbortSignal.timeout(DIRECTORY_READ_TIMEOUT_MS)]);
     this.handlers = createHandlers({
+      providers: {
+        list: (q) => {
+          this.#running('store');
+          return listings.list(q, readSignal());
+        },
+        // The listing, and everything this node measured of it with its newest events (as `mailboxes.scores <onion>`).
+        show: async (who) => {
+          this.#running('store');
+          const l = await listings.show(who, readSignal());
+          return { ...l, measured: this.providerScores(l.onion)[0] };
+        },
+      },
       mailboxes: {
         add: (onion) => this.#mailboxes.add(onion),
         list: () => this.#mailboxes.list(),

@@ -102,6 +102,7 @@ export { comparePin, type Pin, type PinVerdict } from './pin.js';
 export { verifyRecord, type RawRecord, type RecordContext, type VerifiedRecord } from './record.js';
 export { parseTronAddress, type ParsedTronAddress, type TronAddress } from './address.js';
 export { DEFAULT_CACHE_TTL_MS, TtlCache } from './cache.js';
+export { formatAmount, priceWords } from './amount.js';
 // The factories load tronweb at their first chain call, not when this module is imported: lazy.ts.
 export { createProviderDirectory, createTronRegistry } from './lazy.js';
 export type { TronRegistryOptions } from './client.js';
