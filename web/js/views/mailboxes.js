@@ -2,7 +2,10 @@
 // retention, quota, when subscribed, last fetch, measured score, paid until and what it holds for
 // us, and the node's warning when a priced provider's payment ends within 7 days or has ended), a
 // form that subscribes at one by onion (mailboxes.add; a refusal in plain words from its code), and
-// remove with a confirmation step.
+// remove with a confirmation step. Below, the providers listed in the provider directory on TRON
+// (providers.list: terms, price, stake, our measured score, whether we use it and what we paid),
+// each with "Use", which subscribes there (mailboxes.add). Paying is not done here: it needs a
+// TRON key the node does not hold, so a priced provider shows the command that pays it.
 import { ApiError } from '../api.js';
 import { confirmStep, h, timeEl } from '../dom.js';
 import { copyOnion } from './contacts.js';
@@ -105,6 +108,82 @@ function mailboxCard(ctx, m, refresh) {
     status);
 }
 
+/** Subscribes at `onion` (mailboxes.add), saying how it went in `result`; true if it worked. */
+async function subscribe(ctx, onion, result) {
+  result.hidden = false;
+  result.className = 'result pending';
+  result.dataset.code = '';
+  result.textContent = 'Subscribing…';
+  try {
+    const m = await ctx.rpc('mailboxes.add', { onion });
+    result.className = 'result ok';
+    result.textContent = `Subscribed: it keeps mail ${days(m.terms.retentionMs)}, up to ${megabytes(m.terms.quotaBytes)}.`;
+    return true;
+  } catch (err) {
+    result.className = 'result error';
+    result.dataset.code = err instanceof ApiError ? err.code : '';
+    result.textContent = refusalWords(err, onion);
+    return false;
+  }
+}
+
+/** A directory listing (providers.list) as a card: its terms, price, stake, our view of it, and "Use". */
+function listingCard(ctx, p, onUsed) {
+  const result = h('p', { class: 'result', hidden: true, 'aria-live': 'polite', testid: 'directory-use-result' });
+  const priced = p.terms.pricePer30Days !== '0';
+  const use = p.ours ? null : h('button', { type: 'button', class: 'primary', testid: 'directory-use', 'aria-label': `Use ${p.onion}` }, 'Use');
+  use?.addEventListener('click', async () => {
+    use.disabled = true;
+    if (!await subscribe(ctx, p.onion, result)) {
+      use.disabled = false;
+      return;
+    }
+    ctx.announce('Subscribed at the provider.');
+    await onUsed();
+  });
+  const payCommand = `onionpost providers pay ${p.owner} --periods 1`;
+  return h('li', { class: 'card mailbox', testid: 'directory-listing', 'data-onion': p.onion },
+    h('dl', { class: 'kv' },
+      h('dt', {}, 'Onion'), copyOnion({ onion: p.onion, alias: 'this provider' }),
+      h('dt', {}, 'Keeps mail'), h('dd', { testid: 'directory-retention' }, `${p.terms.retentionDays} day${p.terms.retentionDays === 1 ? '' : 's'}`),
+      h('dt', {}, 'Quota'), h('dd', { testid: 'directory-quota' }, `${p.terms.quotaMB} MB`),
+      h('dt', {}, 'Price'), h('dd', { testid: 'directory-price' }, p.terms.price),
+      h('dt', {}, 'Stake'), h('dd', { testid: 'directory-stake' }, `${p.stake} locked${p.status === 'leaving' ? ' (leaving the directory)' : ''}`),
+      h('dt', {}, 'Measured'), h('dd', { testid: 'directory-score' }, scoreWords(p.reputation)),
+      h('dt', {}, 'You'), h('dd', { testid: 'directory-ours' }, p.ours ? h('span', {}, 'use it · paid until: ', paidUntil(p)) : 'do not use it yet')),
+    priced && !p.ours ? h('p', { class: 'hint', testid: 'directory-pay' },
+      `It charges ${p.terms.price}: pay first, from a terminal, with `, h('code', {}, payCommand), ', then Use. Paying needs your TRON key, which your node does not hold, so this page cannot pay.') : null,
+    use ? h('div', { class: 'actions' }, use) : null,
+    result);
+}
+
+/** The directory section: listings, or why there are none. */
+function directorySection(ctx, onUsed) {
+  const list = h('ul', { class: 'mailboxes', testid: 'directory-list' });
+  const note = h('p', { class: 'muted', testid: 'directory-note' }, 'Reading the provider directory…');
+  const el = h('section', { class: 'directory', 'aria-labelledby': 'm-dir-h' },
+    h('h2', { id: 'm-dir-h' }, 'Providers in the directory'),
+    h('p', { class: 'muted' }, 'Providers listed on TRON with their terms and a locked stake. The score is what your node measured itself.'),
+    note, list);
+  async function refresh() {
+    try {
+      const page = await ctx.rpc('providers.list');
+      list.replaceChildren(...page.providers.map((p) => listingCard(ctx, p, async () => {
+        await onUsed();
+        await refresh();
+      })));
+      note.hidden = page.providers.length > 0;
+      note.textContent = 'No providers are listed in the directory.';
+    } catch (err) {
+      note.hidden = false;
+      note.textContent = err instanceof ApiError && err.code === 'NO_DIRECTORY'
+        ? 'Your node reads no provider directory: start it with --network (where the directory is deployed) to see the providers listed there.'
+        : `Could not read the provider directory: ${err?.message ?? err}`;
+    }
+  }
+  return { el, refresh };
+}
+
 export async function mount(ctx) {
   const list = h('ul', { class: 'mailboxes', testid: 'mailbox-list' });
   const empty = h('p', { class: 'empty', hidden: true, testid: 'mailbox-empty' },
@@ -124,29 +203,21 @@ export async function mount(ctx) {
     e.preventDefault();
     const address = onion.value.trim();
     add.disabled = true;
-    addMsg.hidden = false;
-    addMsg.className = 'result pending';
-    addMsg.dataset.code = '';
-    addMsg.textContent = 'Subscribing…';
-    try {
-      const m = await ctx.rpc('mailboxes.add', { onion: address });
-      addMsg.className = 'result ok';
-      addMsg.textContent = `Subscribed: it keeps mail ${days(m.terms.retentionMs)}, up to ${megabytes(m.terms.quotaBytes)}.`;
+    if (await subscribe(ctx, address, addMsg)) {
       onion.value = '';
-      await refresh();
-    } catch (err) {
-      addMsg.className = 'result error';
-      addMsg.dataset.code = err instanceof ApiError ? err.code : '';
-      addMsg.textContent = refusalWords(err, address);
-    } finally {
-      add.disabled = false;
+      await refresh().catch(() => {});
     }
+    add.disabled = false;
   });
 
   const el = h('section', { class: 'view' },
     h('div', { class: 'view-head' }, h('h1', { tabindex: -1 }, 'Mailboxes')),
     h('p', { class: 'muted' }, 'Providers that hold mail for you while your node is offline. Your node lists them in the keys it hands out.'),
     list, empty, form);
+  const directory = directorySection(ctx, refresh);
+  el.append(directory.el);
+  // The directory is read from the chain (through Tor on public networks): the page does not wait for it.
+  void directory.refresh();
 
   async function refresh() {
     const ms = await ctx.rpc('mailboxes.list');
