@@ -2,14 +2,16 @@
  * `onionpost deploy` and `onionpost providers …` as a user types them: real CLI processes against
  * a real dev chain process. A provider lists itself with a stake, a user finds it and pays in TRX
  * and in a TRC-20 token, the price guard and the stake's lock refuse with one-line typed errors.
+ * A node started with `--network dev` reads the same directory through its API (providers.list).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliEnv, oneLineError, runCli, startChainProcess } from '../fixtures/cli.js';
+import { bin, cliEnv, oneLineError, runCli, startChainProcess } from '../fixtures/cli.js';
+import { connectToNode } from '../../src/api/index.js';
 import { cryptoReady, generateIdentity } from '../../src/crypto/index.js';
 import { silentLogger } from '../../src/log.js';
 import { openStore } from '../../src/store/index.js';
@@ -104,4 +106,23 @@ test('register and update put the mailbox providers the node subscribed at in it
   const look = json<{ mailboxes: string[]; version: number }>(['lookup', 'mbuser']);
   assert.deepEqual([look.mailboxes, look.version], [[p1.onion, p2.onion], 2]);
   oneLineError(run(['update', '--data-dir', dir, '--dev-account', '5']), 'NOT_FOUND');
+});
+
+test('onionpost start --network dev: the running node\'s API lists the directory the CLI lists', async () => {
+  const child = spawn(process.execPath, [bin, 'start', '--data-dir', user, '--loopback', join(root, 'lb'), '--network', 'dev', '--smtp-port', '0', '--imap-port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  try {
+    for (let i = 0; i < 600 && !/onionpost node running/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(out, /onionpost node running/, out);
+    const cli = json<{ providers: Listing[] }>(['providers', 'list']);
+    const node = await connectToNode(user).call<{ providers: (Listing & { ours: boolean })[] }>('providers.list');
+    assert.deepEqual(node.providers.map((p) => [p.onion, p.owner, p.terms.pricePer30Days, p.stakeSun, p.ours]), cli.providers.map((p) => [p.onion, p.owner, p.terms.pricePer30Days, p.stakeSun, false]));
+    assert.equal(node.providers.length, 1);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
 });
