@@ -85,6 +85,18 @@ export interface Limits {
   /** Scopes whose counters are remembered after their last connection closed, and for how long, ms. */
   maxRememberedScopes: number;
   scopeMemoryMs: number;
+  /**
+   * Cooling (transport/guard.ts lists what counts as misbehaviour): a scope whose connection was
+   * closed for misbehaviour is refused for coolingMs (its new connections closed at admission),
+   * twice as long for each further offence while it is remembered, at most maxCoolingMs; it is
+   * remembered for maxCoolingMs after its refusal ends, and at most maxCoolingScopes are remembered
+   * (the least recently offending forgotten first). 0 turns it off. Only a Tor circuit's scope comes
+   * back: without tor's PROXY line the scope is the connection, and cooling changes nothing. The
+   * courier applies the same to a mailbox provider that answers what does not decode.
+   */
+  coolingMs: number;
+  maxCoolingMs: number;
+  maxCoolingScopes: number;
   /** Concurrent streams one Tor circuit may open to our onion (HiddenServiceMaxStreams); past it tor closes the circuit. */
   maxStreamsPerCircuit: number;
   /** Age at which our signed prekeys (X25519 and ML-KEM) are replaced, ms (PROTOCOL.md §2). */
@@ -163,6 +175,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxInflightDeliverBytes: 16 * 1024 * 1024,
   maxRememberedScopes: 4096,
   scopeMemoryMs: 10 * 60 * 1000,
+  // Long enough that a misbehaving circuit's reconnects cost it more than building a new circuit
+  // (a rendezvous, seconds); short enough that a client with a bug is back within the minute.
+  coolingMs: 60_000,
+  maxCoolingMs: 30 * 60_000,
+  maxCoolingScopes: 4096,
   // One connection per peer (plus one while reconnecting, plus our own reachability check).
   maxStreamsPerCircuit: 4,
 });

@@ -27,7 +27,7 @@ import {
 } from '../crypto/index.js';
 import { createOutbox, type BackoffPolicy, type Outbox } from '../outbox/index.js';
 import { Connections, MessagePipeline, SessionEnvelopes, claimedName, nameCapability, type Envelopes, type SendParams, type SendResult } from '../pipeline/index.js';
-import { PeerConnection } from '../protocol/index.js';
+import { PeerConnection, closedForMisbehaviour } from '../protocol/index.js';
 import { MAILBOX_PATH, MailboxService, ProviderStore, type ProviderLimits, type ProviderStats } from '../provider/index.js';
 import type { IdentityRegistry, ProviderDirectory } from '../registry/index.js';
 import { MAX_ATTACHMENTS, MESSAGE_CAPACITY } from '../session/index.js';
@@ -412,6 +412,10 @@ export class OnionpostNode {
           onBundlePush: (answer) => void envelopes.learnBundle?.(answer),
         });
         void conn.ready.then(() => admission.handshakeDone(ch), () => {});
+        // A peer closed for what no honest one does: its circuit is refused for a while.
+        void conn.closed.then((info) => {
+          if (closedForMisbehaviour(info)) this.#listener?.misbehaved(ch, 'protocol');
+        });
       };
       const routes = this.#o.provider ? { [MAILBOX_PATH]: this.#startProvider(this.#o.provider) } : undefined;
       this.#listener = await createWsListener({
@@ -487,7 +491,7 @@ export class OnionpostNode {
     this.#provider = { store, service };
     service.startHousekeeping();
     return (ch) => {
-      service.serve(ch, { onProven: () => this.#listener?.setTrust(ch, 'proven') });
+      service.serve(ch, { onProven: () => this.#listener?.setTrust(ch, 'proven'), onMisbehaved: () => this.#listener?.misbehaved(ch, 'mailbox') });
       // The mailbox protocol has no HELLO: its first message ends the pending handshake.
       ch.once('message', () => this.#listener?.handshakeDone(ch));
     };

@@ -12,7 +12,7 @@ export {
   type PingFrame, type PongFrame, type ReceiptFrame, type RejectFrame,
 } from './frames.js';
 export {
-  DEFAULT_REQUEST_TIMEOUT_MS, PROTOCOL_VERSIONS, PeerConnection, TokenBucket, heartbeatStep, negotiateVersion, parseWindow, rejectForDecodeError, windowCapability,
+  DEFAULT_REQUEST_TIMEOUT_MS, PROTOCOL_VERSIONS, PeerConnection, closedForMisbehaviour, TokenBucket, heartbeatStep, negotiateVersion, parseWindow, rejectForDecodeError, windowCapability,
   type DeliverAnswer, type DeliverResult, type HeartbeatAction, type PeerCloseInfo, type PeerConnectionOptions, type PeerHello,
   type PeerState, type RequestOptions, type ServerHandlers,
 } from './peer.js';

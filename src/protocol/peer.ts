@@ -26,6 +26,8 @@
  * maxUnreadAnswerBytes of our answers left unread → destroy (SLOW_READER); no frame within
  * heartbeatTimeoutMs of our PING → destroy (PEER_TIMEOUT). Any inbound frame counts as a sign of
  * life, not only the matching PONG (a PONG can queue behind a large DELIVER on a slow circuit).
+ * What of this only a misbehaving peer does (closedForMisbehaviour) also costs its circuit a
+ * cooling period at the node's listener.
  *
  * Charging: every inbound frame takes a token from the rate limit the moment it arrives, before it
  * is decoded, except an answer we are owed: the PONG to our outstanding PING, one RECEIPT or REJECT
@@ -86,6 +88,21 @@ export function rejectForDecodeError(err: ProtocolError): { code: RejectCode; cl
   if (err.code === 'TOO_LARGE') return { code: RejectCode.TOO_LARGE, closeCode: CloseCode.TOO_BIG };
   if (err.code === 'BAD_VERSION') return { code: RejectCode.UNSUPPORTED_VERSION, closeCode: CloseCode.PROTOCOL_ERROR };
   return { code: RejectCode.MALFORMED, closeCode: CloseCode.PROTOCOL_ERROR };
+}
+
+/** Why a connection was closed that only a misbehaving peer causes (see closedForMisbehaviour). */
+const MISBEHAVIOUR: ReadonlySet<ProtocolErrorCode> = new Set(['PEER_MALFORMED', 'UNEXPECTED_FRAME', 'RATE_LIMITED']);
+
+/**
+ * Whether we closed the connection for what no honest peer does: bytes that do not decode (a frame
+ * of another wire version included: peers negotiate in HELLO, which every version sends in wire
+ * version 1, §1), a frame its role or the handshake state does not allow, more frames than
+ * framesPerSecond/frameBurst or more DELIVERs than our window. The node then refuses the peer's
+ * circuit for a while (transport/guard.ts, "Cooling"). Not: a handshake timeout, a silent peer, a
+ * slow reader, no common protocol version (an older or newer peer), a REJECT from the peer.
+ */
+export function closedForMisbehaviour(info: PeerCloseInfo): boolean {
+  return info.error instanceof ProtocolError && MISBEHAVIOUR.has(info.error.code);
 }
 
 export type HeartbeatAction =

@@ -6,7 +6,8 @@
  * single SQLite transaction), at most `maxQueued` wait behind the one running (beyond that: ERROR
  * BUSY), and a token bucket bounds the rate. Cheap checks run before expensive ones: decode, rate,
  * request shape, then signature (Ed25519 verify), then the store. A frame that does not decode is
- * answered ERROR MALFORMED and the connection is closed; every other refusal keeps it open.
+ * answered ERROR MALFORMED and the connection is closed (and `onMisbehaved` told: the node refuses
+ * the circuit for a while); every other refusal keeps it open.
  *
  * What a deposit is answered with (DEPOSITED, signed) is sent only after the store committed it.
  *
@@ -152,9 +153,10 @@ export class MailboxService {
    * Serves `channel` until it closes. `onProven` runs once, after the first request that proved
    * something (a valid signature, or a write or read capability): the node then moves the
    * connection off the anonymous budget, as a peer connection is after its first DELIVER that
-   * opens. Public-queue deposits prove nothing.
+   * opens. Public-queue deposits prove nothing. `onMisbehaved` runs when the client sent a frame
+   * that does not decode (answered MALFORMED, then closed); not for BAD_SIZE.
    */
-  serve(channel: MessageChannel, opts: { onProven?: () => void } = {}): void {
+  serve(channel: MessageChannel, opts: { onProven?: () => void; onMisbehaved?: () => void } = {}): void {
     let proven = false;
     const bucket = new TokenBucket(this.#limits.requestsPerSecond, this.#limits.requestBurst, this.#o.clock.now());
     let queued = 0;
@@ -181,6 +183,7 @@ export class MailboxService {
         const code = err instanceof ProviderError && err.code === 'BAD_SIZE' ? MailboxErrorCode.BAD_SIZE : MailboxErrorCode.MALFORMED;
         answer({ type: 'ERROR', id: 0, code, retryable: false, reason: err instanceof Error ? err.message : 'malformed' });
         void channel.close(CloseCode.PROTOCOL_ERROR, 'malformed mailbox frame');
+        if (code === MailboxErrorCode.MALFORMED) opts.onMisbehaved?.();
         return;
       }
       if (!bucket.take(this.#o.clock.now())) {

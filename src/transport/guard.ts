@@ -45,10 +45,33 @@
  * fragment it spans) are counted per connection and in total; over maxUnprovenBufferedBytes (unproven
  * connections) or maxBufferedBytes (all), the connection holding the most is cut, unproven first.
  * ws enforces maxFragments and maxFrame per message itself (close 1008 / 1009).
+ *
+ * Cooling. A connection closed for misbehaviour costs its scope more than the connection: the scope
+ * is refused for coolingMs (doubling on each further offence while remembered, up to maxCoolingMs;
+ * at most maxCoolingScopes remembered; cooling.ts), its other connections are cut, and its new ones
+ * are closed at admission, once tor's PROXY line has named the circuit and before anything is
+ * charged, parsed or queued. Misbehaviour is what no honest peer does, whatever its speed or its
+ * circuit's (`Misbehaviour`):
+ *
+ *   rate       over its scope's frame budget, or reconnecting faster than it pays for (the guard's own cut)
+ *   http       a request that does not parse as HTTP (the listener)
+ *   websocket  broken WebSocket framing: bad opcode or mask, a text message, a message over maxFrame,
+ *              more than maxFragments or maxFrameChunks (the listener, from ws's error)
+ *   protocol   a frame that does not decode, a frame its role or state does not allow, more frames
+ *              than framesPerSecond or more DELIVERs than its window (the node, from
+ *              PeerConnection's close: closedForMisbehaviour in protocol/peer.ts)
+ *   mailbox    a mailbox request that does not decode (the node, from the mailbox service)
+ *
+ * Not misbehaviour: a handshake not finished in time, a connection closed to make room or for
+ * holding the most buffered bytes, a slow reader, a silent peer, no common version, DELIVERs that do
+ * not open (the decryption budget prices those). Only a circuit can come back: without PROXY lines
+ * (loopback tests) the scope is the connection, so an offence is counted and nothing is refused.
+ * A circuit is one Tor client's: another circuit's offences never touch a contact's.
  */
 import type { Duplex } from 'node:stream';
 import { TokenBucket } from '../bucket.js';
 import type { Clock, TimerHandle } from '../clock.js';
+import { Cooling } from '../cooling.js';
 import { PER_CHUNK_OVERHEAD_BYTES, type Limits } from '../limits.js';
 import { createLogThrottle, type LogThrottle, type Logger } from '../log.js';
 import { WsFrameMeter } from './meter.js';
@@ -62,7 +85,10 @@ export const MAX_EARLY_BYTES = 16 * 1024;
 export const UNPROVEN_QUANTUM = 16;
 
 /** Why the guard closed a connection (counted in stats().cut). */
-export type CutReason = 'rate' | 'handshake-timeout' | 'room' | 'buffers' | 'refused' | 'line-full';
+export type CutReason = 'rate' | 'handshake-timeout' | 'room' | 'buffers' | 'refused' | 'line-full' | 'cooling';
+
+/** What a connection was closed for that makes its scope cool (see the header). */
+export type Misbehaviour = 'rate' | 'http' | 'websocket' | 'protocol' | 'mailbox';
 
 const CUT_WHY: Readonly<Record<CutReason, string>> = {
   rate: 'over its frame budget',
@@ -71,6 +97,7 @@ const CUT_WHY: Readonly<Record<CutReason, string>> = {
   buffers: 'holding the most of too many buffered bytes',
   refused: 'every slot held by proven peers',
   'line-full': 'too many connections waiting for admission',
+  cooling: 'its circuit misbehaved and is refused for a while',
 };
 
 export interface GuardStats {
@@ -88,6 +115,10 @@ export interface GuardStats {
   cut: Record<CutReason, number>;
   /** Scopes remembered (with or without connections). */
   scopes: number;
+  /** Connections closed for misbehaviour since start, by kind (each counted once). */
+  offences: Record<Misbehaviour, number>;
+  /** Scopes (circuits) refused right now for misbehaviour. */
+  cooling: number;
   underPressure: boolean;
 }
 
@@ -131,6 +162,8 @@ interface Conn extends GuardedConnection {
   bufferedUnproven: boolean;
   cut: boolean;
   gone: boolean;
+  /** Its misbehaviour was counted (once per connection, whoever reports it). */
+  offended: boolean;
 }
 
 export interface InboundGuardOptions {
@@ -155,6 +188,9 @@ export class InboundGuard {
   /** Least recently seen first (re-inserted on use). */
   readonly #scopes = new Map<string, Scope>();
   readonly #global: TokenBucket;
+  /** Scopes refused for misbehaviour. */
+  readonly #cooling: Cooling;
+  readonly #offences: Record<Misbehaviour, number> = { rate: 0, http: 0, websocket: 0, protocol: 0, mailbox: 0 };
   /** Admitted connections waiting to have their frames paid for; served before the line. */
   #frameWait: Conn[] = [];
   /** Connections waiting to have their admission paid for, first come first. */
@@ -168,7 +204,7 @@ export class InboundGuard {
   #seq = 0;
   #pressure = false;
   #closed = false;
-  readonly #cut: Record<CutReason, number> = { rate: 0, 'handshake-timeout': 0, room: 0, buffers: 0, refused: 0, 'line-full': 0 };
+  readonly #cut: Record<CutReason, number> = { rate: 0, 'handshake-timeout': 0, room: 0, buffers: 0, refused: 0, 'line-full': 0, cooling: 0 };
 
   constructor(opts: InboundGuardOptions) {
     this.#l = opts.limits;
@@ -177,6 +213,7 @@ export class InboundGuard {
     this.#warn = createLogThrottle({ logger: opts.log, clock: opts.clock });
     this.#refuse = opts.refuse;
     this.#global = new TokenBucket(this.#l.unprovenGlobalFramesPerSecond, this.#l.unprovenGlobalFrameBurst, this.#clock.now());
+    this.#cooling = new Cooling({ baseMs: this.#l.coolingMs, maxMs: this.#l.maxCoolingMs, maxKeys: this.#l.maxCoolingScopes });
   }
 
   /**
@@ -195,6 +232,7 @@ export class InboundGuard {
     const conn: Conn = {
       id: ++this.#seq, socket, scope, openedAt: now, admitted: false, pending: true, meter: undefined, forward: undefined, held: undefined,
       preamble: 0, proceed: undefined, waiting: false, quantum: 0, reads: 0, buffered: 0, bufferedUnproven: false, cut: false, gone: false,
+      offended: false,
     };
     this.#arrivals.add(conn);
     scope.conns.add(conn);
@@ -207,7 +245,8 @@ export class InboundGuard {
    * the global budget, then admits it (makes room as the slot rules say; refused with 503 if every
    * slot is proven) and runs `proceed` (hand the socket to the HTTP parser): at once, or once the
    * line ahead of it has been admitted and the budget pays (the socket stays paused, unread, until
-   * then). A scope over its own budget is cut instead. Call with the scope final (after rescope).
+   * then). A scope over its own budget is cut instead, and one that is cooling is cut before
+   * anything is charged. Call with the scope final (after rescope).
    */
   admitConnection(c: GuardedConnection, proceed: (early: Buffer | undefined) => void): void {
     const conn = c as Conn;
@@ -231,6 +270,7 @@ export class InboundGuard {
   }
 
   #tryProceed(conn: Conn): void {
+    if (this.#cooling.refusedUntil(conn.scope.key, this.#clock.now()) !== undefined) return this.#cutConn(conn, 'cooling');
     const v = this.#charge(conn, this.#l.connectionCostFrames);
     if (v === 'cut') return this.#cutConn(conn, 'rate');
     if (v === 'wait') return this.#queue(conn);
@@ -346,6 +386,16 @@ export class InboundGuard {
     if (!nowUnproven) for (const x of [...scope.conns]) if (x.waiting) this.#resume(x);
   }
 
+  /**
+   * The connection was closed, or is being closed, for misbehaviour the guard cannot see itself
+   * (`why`, see the header): its scope (circuit) is refused for a while and its other connections
+   * are cut. Counted once per connection; may come after closed().
+   */
+  misbehaved(c: GuardedConnection, why: Misbehaviour): void {
+    if (this.#closed) return;
+    this.#offend(c as Conn, why);
+  }
+
   /** The socket closed (for whatever reason): forget the connection. Idempotent. */
   closed(c: GuardedConnection): void {
     const conn = c as Conn;
@@ -389,7 +439,7 @@ export class InboundGuard {
     return {
       connections: this.#conns.size, pending: this.#pending, unproven: this.#unproven, queued: this.#line.length, waiting: this.#frameWait.length,
       bufferedBytes: this.#buffered, unprovenBufferedBytes: this.#unprovenBuffered, cut: { ...this.#cut }, scopes: this.#scopes.size,
-      underPressure: this.#pressure,
+      offences: { ...this.#offences }, cooling: this.#cooling.refused(this.#clock.now()), underPressure: this.#pressure,
     };
   }
 
@@ -582,6 +632,22 @@ export class InboundGuard {
     conn.socket.destroy();
     // 'close' comes later; free the slot and the accounting now so this turn's decisions see it.
     this.closed(conn);
+    if (reason === 'rate') this.#offend(conn, 'rate');
+  }
+
+  #offend(conn: Conn, why: Misbehaviour): void {
+    if (conn.offended) return;
+    conn.offended = true;
+    this.#offences[why]++;
+    const scope = conn.scope;
+    // A connection's own scope never comes back: there is nothing to refuse.
+    if (scope.key.startsWith('conn:')) return;
+    const now = this.#clock.now();
+    if (this.#cooling.refusedUntil(scope.key, now) !== undefined) return;
+    const until = this.#cooling.offend(scope.key, now);
+    if (until === undefined) return;
+    this.#warn.warn('offence', { scope: scope.key, why, refusedForMs: until - now }, 'a circuit misbehaved: refusing its connections for a while');
+    for (const x of [...scope.conns]) if (x !== conn) this.#cutConn(x, 'cooling');
   }
 
   #scope(key: string, now: number): Scope {

@@ -10,5 +10,5 @@ export {
 } from './channel.js';
 export { createMemoryPair, type MemoryPairOptions } from './memory.js';
 export { DEFAULT_CLOSE_GRACE_MS, createWsListener, type InboundPeer, type WsListener, type WsListenerOptions } from './listener.js';
-export { type CutReason, type GuardStats, type Trust } from './guard.js';
+export { type CutReason, type GuardStats, type Misbehaviour, type Trust } from './guard.js';
 export { DEFAULT_DIAL_TIMEOUT_MS, dialWs, type DialWsOptions } from './dialer.js';

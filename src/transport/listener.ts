@@ -15,8 +15,11 @@
  *        ─▶ WsChannel (its 'error' listener attached first) ─▶ onChannel(channel) or the route's handler
  *
  * The owner of the channels tells the listener what it learns about each peer (handshakeDone,
- * setTrust): the guard's reserved capacity and budgets follow it. Every raw socket gets an 'error'
- * listener as soon as we see it, so no peer can crash the process.
+ * setTrust, misbehaved): the guard's reserved capacity, budgets and cooling follow it. The listener
+ * itself reports a request that does not parse as HTTP and a channel ws closed for broken framing
+ * (TransportError BAD_FRAME, TOO_LARGE) as misbehaviour: the circuit is refused for a while
+ * (guard.ts, "Cooling"). Every raw socket gets an 'error' listener as soon as we see it, so no peer
+ * can crash the process.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
@@ -27,7 +30,7 @@ import { resolveLimits, type Limits } from '../limits.js';
 import { silentLogger, type Logger } from '../log.js';
 import { CloseCode, DEFAULT_CLOSE_TIMEOUT_MS, type MessageChannel } from './channel.js';
 import { TransportError } from './errors.js';
-import { InboundGuard, type GuardStats, type GuardedConnection, type Trust } from './guard.js';
+import { InboundGuard, type GuardStats, type GuardedConnection, type Misbehaviour, type Trust } from './guard.js';
 import { parseProxyHeader, proxyScope } from './proxy-header.js';
 import { WsChannel } from './ws-channel.js';
 
@@ -72,6 +75,12 @@ export interface WsListener {
   handshakeDone(channel: MessageChannel): void;
   /** What the node learned of this channel's peer; applies to its whole scope (circuit). */
   setTrust(channel: MessageChannel, trust: Trust): void;
+  /**
+   * This channel's peer broke the protocol (`why`: 'protocol' or 'mailbox'; guard.ts lists what
+   * counts): its circuit is refused for a while. Also after the channel closed; ignored for
+   * channels this listener did not accept.
+   */
+  misbehaved(channel: MessageChannel, why: Misbehaviour): void;
   /** Scope and trust of a channel this listener accepted; undefined for others. */
   peerOf(channel: MessageChannel): InboundPeer | undefined;
   stats(): GuardStats;
@@ -104,6 +113,8 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
   const log = opts.logger ?? silentLogger();
   const clock = opts.clock ?? systemClock;
   const channels = new Map<MessageChannel, GuardedConnection>();
+  /** Every channel's connection, kept after it closed: misbehaviour is often reported then. */
+  const connOf = new WeakMap<MessageChannel, GuardedConnection>();
   const bySocket = new WeakMap<Duplex, GuardedConnection>();
   const sockets = new Set<Socket>();
   let accepted = 0;
@@ -132,6 +143,9 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
   );
   http.on('clientError', (err: Error, socket: Duplex) => {
     log.debug({ err: err.message }, 'bad HTTP request');
+    // llhttp's parse errors (HPE_*), not timeouts or resets: bytes no HTTP client sends.
+    const conn = bySocket.get(socket);
+    if (conn && String((err as { code?: unknown }).code ?? '').startsWith('HPE_')) guard.misbehaved(conn, 'http');
     refuse(socket, 400, 'Bad Request');
   });
 
@@ -214,8 +228,10 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
         closeTimeoutMs: opts.closeTimeoutMs,
       });
       channels.set(channel, conn);
+      connOf.set(channel, conn);
       channel.once('close', (info) => {
         channels.delete(channel);
+        if (info.error instanceof TransportError && (info.error.code === 'BAD_FRAME' || info.error.code === 'TOO_LARGE')) guard.misbehaved(conn, 'websocket');
         log.debug({ remote: channel.remote, code: info.code, err: info.error?.message }, 'inbound channel closed');
       });
       if (closing) {
@@ -271,6 +287,10 @@ export async function createWsListener(opts: WsListenerOptions): Promise<WsListe
     setTrust(channel, trust) {
       const c = channels.get(channel);
       if (c) guard.setTrust(c, trust);
+    },
+    misbehaved(channel, why) {
+      const c = connOf.get(channel);
+      if (c) guard.misbehaved(c, why);
     },
     peerOf(channel) {
       const c = channels.get(channel);

@@ -355,3 +355,82 @@ test('guard line: an admitted connection\'s frames are paid before the next admi
   assert.equal(q.proceeded, true);
   guard.close();
 });
+
+test('guard cooling: a circuit closed for misbehaviour is refused at admission, its other connections cut, a contact on another circuit untouched; refusals double up to the cap', () => {
+  const { guard, open, ws, clock } = setup({ coolingMs: 1_000, maxCoolingMs: 4_000, unprovenGlobalFrameBurst: 1_000, unprovenGlobalFramesPerSecond: 1_000 });
+  const contact = ws('circuit:2');
+  guard.handshakeDone(contact.conn!);
+  guard.setTrust(contact.conn!, 'contact');
+  const bad = ws('circuit:1');
+  const sibling = ws('circuit:1');
+  guard.misbehaved(bad.conn!, 'protocol');
+  guard.misbehaved(bad.conn!, 'websocket'); // the same connection reported twice: one offence
+  assert.equal(bad.socket.destroyed, false, 'the offending connection is closed by whoever reported it (its REJECT goes out first)');
+  assert.ok(sibling.socket.destroyed, 'the circuit\'s other connection is cut');
+  bad.socket.destroy();
+  guard.closed(bad.conn!); // as its 'close' event will
+  // As the listener does it: accepted, then tor's PROXY line names the circuit, then admission.
+  const socket = new PassThrough();
+  const back = guard.accept(socket)!;
+  guard.rescope(back, 'circuit:1', 50);
+  let proceeded = false;
+  guard.admitConnection(back, () => (proceeded = true));
+  assert.ok(socket.destroyed && !proceeded, 'a new connection from the circuit is closed at admission');
+  let st = guard.stats();
+  assert.deepEqual([st.cut.cooling, st.cooling, st.offences.protocol, st.offences.websocket], [2, 1, 1, 0]);
+  assert.equal(st.connections, 1, 'nothing of it holds a slot');
+  assert.ok(open('circuit:3').proceeded, 'another circuit is admitted');
+  guard.data(contact.conn!, ping);
+  assert.deepEqual(contact.frames(), ping, 'the contact\'s frames still go through');
+  assert.equal(contact.socket.destroyed, false);
+
+  /** Offends once on `circuit:1` now; returns how long it is then refused (ms, to the nearest 250). */
+  const offend = () => {
+    const c = open('circuit:1');
+    assert.ok(c.proceeded, 'admitted again once its refusal ended');
+    guard.misbehaved(c.conn!, 'mailbox');
+    c.socket.destroy();
+    let ms = 0;
+    for (; ms < 10_000; ms += 250) {
+      const probe = open('circuit:1');
+      probe.socket.destroy();
+      if (probe.proceeded) break;
+      clock.advance(250);
+    }
+    return ms;
+  };
+  clock.advance(1_000);
+  assert.deepEqual([offend(), offend(), offend(), offend()], [2_000, 4_000, 4_000, 4_000], 'doubled on each offence while remembered, at most maxCoolingMs');
+  // Quiet for maxCoolingMs after its last refusal: forgotten, the next offence is a first one.
+  clock.advance(4_000);
+  assert.equal(offend(), 1_000);
+  st = guard.stats();
+  assert.equal(st.offences.mailbox, 5);
+  assert.equal(contact.socket.destroyed, false, 'a contact on another circuit was never touched');
+  guard.close();
+});
+
+test('guard cooling: over its frame budget is an offence too; a connection\'s own scope (no PROXY line) is counted, never refused; remembered circuits are bounded', () => {
+  const { guard, open, ws } = setup({ coolingMs: 60_000, maxCoolingScopes: 3, unprovenGlobalFrameBurst: 1_000, unprovenGlobalFramesPerSecond: 1_000 });
+  const flood = ws('circuit:9');
+  guard.data(flood.conn!, Buffer.concat(Array.from({ length: 6 }, () => ping)));
+  assert.ok(flood.socket.destroyed);
+  assert.deepEqual([guard.stats().cut.rate, guard.stats().offences.rate], [1, 1]);
+  assert.equal(open('circuit:9').proceeded, false, 'the flooding circuit is refused');
+
+  const loopback = ws();
+  guard.misbehaved(loopback.conn!, 'protocol');
+  assert.equal(guard.stats().offences.protocol, 1, 'counted');
+  assert.equal(guard.stats().cooling, 1, 'but nothing more is refused');
+  assert.ok(open().proceeded);
+
+  for (const id of [10, 11, 12]) {
+    const c = open(`circuit:${id}`);
+    guard.misbehaved(c.conn!, 'http');
+    c.socket.destroy();
+  }
+  assert.equal(guard.stats().cooling, 3, 'at most maxCoolingScopes remembered');
+  assert.ok(open('circuit:9').proceeded, 'the least recently offending was forgotten first');
+  assert.equal(open('circuit:12').proceeded, false);
+  guard.close();
+});

@@ -215,7 +215,7 @@ test('ACCOUNT: a free provider answers paid-until 0 with what it holds; a priced
   assert.equal((await client.account(mallory)).paidUntil, 1);
 });
 
-test('rate limit per connection; a malformed frame closes the connection with an ERROR first', async () => {
+test('rate limit per connection; a malformed frame closes the connection with an ERROR first (and is reported as misbehaviour)', async () => {
   connect({ requestsPerSecond: 1, requestBurst: 2 });
   await client.subscribe(alice, null);
   await client.createQueue(alice, q(1), { write: null, read: cap(1) });
@@ -223,13 +223,15 @@ test('rate limit per connection; a malformed frame closes the connection with an
   const got: MailboxFrame[] = [];
   const [a] = channels;
   const raw = createMemoryPair({ clock });
-  service.serve(raw[1]);
+  let misbehaved = 0;
+  service.serve(raw[1], { onMisbehaved: () => misbehaved++ });
   raw[0].on('message', (b) => got.push(decodeMailboxFrame(b, MAX)));
   const closed = new Promise((r) => raw[0].on('close', r));
   raw[0].send(new Uint8Array([1, 0x04, 0, 0, 0, 1, 9]));
   await closed;
   assert.equal(got[0]?.type, 'ERROR');
   assert.equal((got[0] as { code: number }).code, MailboxErrorCode.MALFORMED);
+  assert.equal(misbehaved, 1, 'the node refuses the circuit for a while');
   assert.equal(a!.state, 'open', 'other connections are untouched');
 });
 

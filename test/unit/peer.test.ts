@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/clock.js';
 import { DEFAULT_LIMITS, resolveLimits, type Limits } from '../../src/limits.js';
 import {
-  NO_MESSAGE_ID, PeerConnection, ProtocolError, RejectCode, TokenBucket, decodeFrame, encodeFrame, heartbeatStep, negotiateVersion, parseWindow,
+  NO_MESSAGE_ID, PeerConnection, ProtocolError, RejectCode, TokenBucket, closedForMisbehaviour, decodeFrame, encodeFrame, heartbeatStep, negotiateVersion, parseWindow,
   type DeliverAnswer, type Frame, type ServerHandlers,
 } from '../../src/protocol/index.js';
 import { createMemoryPair, type ChannelCloseInfo, type MessageChannel } from '../../src/transport/index.js';
@@ -102,6 +102,7 @@ test('a peer that never sends HELLO is closed after handshakeTimeoutMs', async (
   const info = await peer.closed;
   assert.ok(info.error instanceof ProtocolError);
   assert.equal(info.error.code, 'HANDSHAKE_TIMEOUT');
+  assert.equal(closedForMisbehaviour(info), false, 'slow is not misbehaviour');
   await assert.rejects(peer.ready, (e: unknown) => e instanceof ProtocolError && e.code === 'HANDSHAKE_TIMEOUT');
   await flush();
   assert.equal(remote.closed?.code, 1008);
@@ -114,6 +115,7 @@ test('no common version → REJECT UNSUPPORTED_VERSION naming both sides\' versi
     remote.send({ type: 'HELLO', versions: theirs, capabilities: [] });
     const info = await peer.closed;
     assert.equal((info.error as ProtocolError).code, 'NO_COMMON_VERSION');
+    assert.equal(closedForMisbehaviour(info), false, 'an older or newer peer is not misbehaving');
     await flush();
     const reject = remote.frames.find((f) => f.type === 'REJECT');
     assert.equal(reject?.type === 'REJECT' && reject.code, RejectCode.UNSUPPORTED_VERSION);
@@ -341,6 +343,7 @@ test('rate limit: over framesPerSecond/frameBurst → REJECT RATE_LIMITED, then 
   for (let i = 0; i < 10; i++) remote.send({ type: 'PING', nonce: BigInt(i) });
   const info = await peer.closed;
   assert.equal((info.error as ProtocolError).code, 'RATE_LIMITED');
+  assert.ok(closedForMisbehaviour(info), 'its circuit is cooled');
   await flush();
   assert.deepEqual(remote.frames.map((f) => f.type), ['HELLO', 'PONG', 'PONG', 'PONG', 'PONG', 'REJECT']);
   const last = remote.frames.at(-1)!;
@@ -355,6 +358,7 @@ test('garbage → REJECT MALFORMED then close; an oversized DELIVER → REJECT T
     remote.sendBytes(Uint8Array.of(1, 4, 1, 2, 3));
     const info = await peer.closed;
     assert.equal((info.error as ProtocolError).code, 'PEER_MALFORMED');
+    assert.ok(closedForMisbehaviour(info), 'its circuit is cooled');
     await flush();
     const last = remote.frames.at(-1)!;
     assert.ok(last.type === 'REJECT' && last.code === RejectCode.MALFORMED && !last.retryable);
