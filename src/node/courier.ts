@@ -17,12 +17,18 @@
  *                deletes it) → last fetch time recorded. A retryable refusal of ours (storage full)
  *                leaves the rest at the provider for the next round.
  *
+ * A provider that answers with what does not decode (MALFORMED) is skipped for a cooling period
+ * (limits.coolingMs, doubling on repeat up to maxCoolingMs): deposits go to the recipient's next
+ * provider, and our own fetch rounds, notices and re-watches pass it over (the last fetch before
+ * one of ours is dropped still goes). Its reputation records the answer itself (provider-scores.ts, `malformed`).
+ *
  * A deposit never makes a message delivered: only the recipient's own receipt does, which comes
  * back when the sender's slow direct retry reaches the recipient after it fetched (the receiver
  * answers a retry of the same bytes with the receipt it stored).
  */
 import { fromHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
+import { Cooling } from '../cooling.js';
 import { describeError } from '../errors.js';
 import { onionAddress, parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity, type RandomBytes } from '../crypto/index.js';
 import type { Limits } from '../limits.js';
@@ -105,9 +111,17 @@ export class Courier {
   /** Per provider of ours: a fetch it asked for (NOTIFY) running now, and whether another is due after it. */
   readonly #soon = new Map<string, { again: boolean }>();
   readonly #timers = new Set<TimerHandle>();
+  /** Providers that answered what does not decode, by onion. */
+  readonly #cooling: Cooling;
 
   constructor(o: CourierOptions) {
     this.#o = o;
+    this.#cooling = new Cooling({ baseMs: o.limits.coolingMs, maxMs: o.limits.maxCoolingMs, maxKeys: o.limits.maxCoolingScopes });
+  }
+
+  /** Whether `onion` is skipped for now: it answered what does not decode. */
+  #cool(onion: string): boolean {
+    return this.#cooling.refusedUntil(onion, this.#o.clock.now()) !== undefined;
   }
 
   /** Runs `fn` on the pooled connection to `onion` (dialled if none); a connection found closed is replaced once. */
@@ -123,6 +137,10 @@ export class Courier {
           continue;
         }
         if (!(err instanceof ProviderError && err.code === 'REMOTE')) this.#drop(onion, p);
+        if (err instanceof ProviderError && err.code === 'MALFORMED' && !this.#cool(onion)) {
+          const until = this.#cooling.offend(onion, this.#o.clock.now());
+          if (until !== undefined) this.#o.logger.warn({ provider: onion, skippedForMs: until - this.#o.clock.now() }, 'a mailbox provider answered with what does not decode: skipping it for a while');
+        }
         throw err;
       } finally {
         this.#release(onion, p);
@@ -182,7 +200,7 @@ export class Courier {
     const targets = this.#targets(m.peerIdentity);
     for (const provider of targets) {
       if (held.filter((p) => targets.includes(p)).length >= want || signal.aborted) break;
-      if (held.includes(provider)) continue;
+      if (held.includes(provider) || this.#cool(provider)) continue;
       let receipt: DepositReceipt;
       try {
         receipt = await this.#with(provider, signal, (client, key) =>
@@ -234,6 +252,10 @@ export class Courier {
   async #fetchAll(): Promise<void> {
     for (const p of this.#o.store.mailboxProviders.list()) {
       if (this.#o.signal.aborted) return;
+      if (this.#cool(p.onion)) {
+        this.#o.logger.info({ provider: p.onion }, 'not fetching from a mailbox provider that answered what does not decode, for now');
+        continue;
+      }
       try {
         await this.fetchFrom(p.onion);
       } catch (err) {
@@ -267,7 +289,8 @@ export class Courier {
     this.#soon.set(onion, state);
     void (async () => {
       try {
-        for (let i = 0; i < 100 && !this.#closed; i++) {
+        // One that answered garbage waits for a fetch round after its cooling (which watches anew).
+        for (let i = 0; i < 100 && !this.#closed && !this.#cool(onion); i++) {
           state.again = false;
           await this.fetchFrom(onion).catch((err: unknown) => this.#o.logger.info({ provider: onion, err: describeError(err) }, 'fetch on notice failed'));
           if (!state.again) break;
@@ -379,6 +402,7 @@ export class Courier {
     let held = 0;
     for (const provider of this.#targets(peer)) {
       if (held >= (o.replicas ?? 2) || o.signal.aborted) break;
+      if (this.#cool(provider)) continue;
       try {
         await this.#with(provider, o.signal, async (client, key) => {
           for (const e of envelopes) await client.deposit(publicQueueId(peerKey, key), null, e, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
