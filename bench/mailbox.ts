@@ -3,10 +3,12 @@
  *
  *   npm run bench -- mailbox [--full] [--n 5000] [--clients 8] [--window 16] [--size 1024]
  *                            [--users 100] [--hold 10000] [--fetch 10000] [--fetch-queues 10]
+ *                            [--catchup 10000] [--catchup-per-sender 125] [--catchup-body 512] [--catchup-procs 2]
+ *                            [--catchup-only]
  *
- * The provider runs in its own process (bench/mailbox-provider.ts: ProviderStore on a real SQLite
- * file, WAL, synchronous=FULL, MailboxService behind a real ws listener on 127.0.0.1 at
- * /mailbox/v1); the clients are MailboxClients in this process, one ws connection each. Two DoS
+ * Parts (a)–(c): the provider runs in its own process (bench/mailbox-provider.ts: ProviderStore on
+ * a real SQLite file, WAL, synchronous=FULL, MailboxService behind a real ws listener on 127.0.0.1
+ * at /mailbox/v1); the clients are MailboxClients in this process, one ws connection each. Two DoS
  * guards are raised so that the provider, not the guards, is measured: the service's request rate
  * per connection (50/s, burst 200; `--rps`, default 1,000,000/s) and the listener's frame budgets
  * (`--fps`, default 1,000,000/s): nothing proves a mailbox connection, so it keeps the unproven
@@ -25,13 +27,25 @@
  *   (c)      provider RSS: deposits continue until the provider holds `--hold` envelopes for the
  *            `--users` users; its RSS then (and after a full GC), against its RSS idle (started,
  *            listening, empty store). `--full`: 100,000 envelopes for 1,000 users.
- *   (b)      an offline recipient: `--fetch` envelopes are deposited into `--fetch-queues` of its
- *            queues (one per contact) while it is away. Then, timed: a fresh connection, FETCH
- *            (64 at most per answer) and ACK of every one of them, the queues in parallel on one
- *            connection, by a MailboxClient. The node's side (opening the envelopes and committing
- *            them to its store before the ACK) does not exist yet and is NOT in this figure. Against
- *            the same user's time to become reachable: an OnionpostNode started on a fresh store, on
- *            the loopback network (no Tor), until its self-check passes.
+ *   (b)      fetch + ack alone: `--fetch` envelopes are deposited into `--fetch-queues` queues of
+ *            one user while it is away. Then, timed: a fresh connection, FETCH (64 at most per
+ *            answer) and ACK of every one of them, the queues in parallel on one connection, by a
+ *            bare MailboxClient: no node opens or commits them (that is (d)). Against the same user's
+ *            time to become reachable: an OnionpostNode started on a fresh store, on the loopback
+ *            network (no Tor), until its self-check passes.
+ *
+ * Part (d), end to end with whole nodes and the product's limits (bench/mailbox-catchup.ts): a
+ * provider node in one process, `--catchup` / `--catchup-per-sender` sender nodes spread over
+ * `--catchup-procs` (2) others, the recipient node in this one, all on real SQLite files (default
+ * durability) on the loopback network. A sender puts at most tagWindow (128) messages of a
+ * session on the way unreceipted (PROTOCOL.md §8.2), hence 80 senders for 10,000 held mails. Each
+ * sender delivers the recipient one message (sessions), the recipient goes offline, and the
+ * senders send `--catchup` mails (default 10,000; `--catchup-body` bytes of text each), which
+ * their nodes leave at the provider. Then, timed from `new OnionpostNode` + start() of the
+ * recipient (it fetches at start): until all of them are committed in its store, and until the
+ * senders show all of them `delivered` (the receipts it pushes back). Against the recipient's own
+ * start → reachable on the same store with nothing held, and (b). `--catchup 0` leaves (d) out;
+ * `--catchup-only` runs only (d).
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomFillSync } from 'node:crypto';
@@ -44,12 +58,13 @@ import { systemClock } from '../src/clock.js';
 import { cryptoReady, generateIdentity, type Identity } from '../src/crypto/index.js';
 import { DEFAULT_LIMITS, PADDING_BUCKETS } from '../src/limits.js';
 import { silentLogger } from '../src/log.js';
-import { OnionpostNode, loopbackNetwork } from '../src/node/index.js';
+import type { OnionpostNode } from '../src/node/index.js';
 import { MAILBOX_PATH, MAX_FETCH, MailboxClient, PROVIDER_MIGRATIONS } from '../src/provider/index.js';
 import { openDatabase } from '../src/store/index.js';
 import { dialWs } from '../src/transport/index.js';
 import { numArg } from './args.js';
 import { forkReady, stopChild } from './child.js';
+import { catchUp, startReachable, type CatchUpResult } from './mailbox-catchup.js';
 import type { ProviderMessage } from './mailbox-provider.js';
 import { machineLabel, percentile, report, round } from './stats.js';
 
@@ -143,8 +158,77 @@ function askMem(provider: ChildProcess): Promise<Extract<ProviderMessage, { type
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What a part adds to the report: readable lines and JSON fields. */
+interface Part {
+  lines: string[];
+  summary: Record<string, unknown>;
+  /** (b)'s fetch + ack of `fetchN`, ms. */
+  fetchMs: number;
+  fetchN: number;
+}
+
 export async function run(args: string[]): Promise<void> {
   const full = args.includes('--full');
+  const only = args.includes('--catchup-only');
+  const catchupN = numArg(args, 'catchup', 10_000);
+  const perSender = numArg(args, 'catchup-per-sender', 125);
+  const body = numArg(args, 'catchup-body', 512);
+  // Each sender's first message (the setup's) is counter 0 of its session; the held ones 1…perSender.
+  if (!(perSender >= 1 && perSender < DEFAULT_LIMITS.tagWindow)) throw new Error(`--catchup-per-sender must be 1–${DEFAULT_LIMITS.tagWindow - 1}: a sender puts at most tagWindow messages of a session on the way unreceipted`);
+  await cryptoReady();
+  const root = mkdtempSync(join(tmpdir(), 'onionpost-bench-mailbox-'));
+  try {
+    const lines: string[] = [];
+    const summary: Record<string, unknown> = { bench: 'mailbox', full };
+    let provider: Part | undefined;
+    if (!only) {
+      provider = await providerParts(args, full, root);
+      lines.push(...provider.lines);
+      Object.assign(summary, provider.summary);
+    }
+    if (catchupN > 0) {
+      const d = await catchUp(join(root, 'catchup'), { n: catchupN, perSender, window: 16, body, procs: numArg(args, 'catchup-procs', 2), progress });
+      const part = catchUpPart(d, provider);
+      lines.push(...part.lines);
+      Object.assign(summary, part.summary);
+    }
+    const machine = machineLabel();
+    lines.push(`  machine               ${machine}`);
+    report(lines, { ...summary, machine });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function catchUpPart(d: CatchUpResult, b: Part | undefined): { lines: string[]; summary: Record<string, unknown> } {
+  const s = (ms: number) => round(ms / 1000, 2);
+  const rate = d.n / (d.committedMs / 1000);
+  const vsFetch = b && b.fetchN === d.n ? d.committedMs / b.fetchMs : null;
+  return {
+    lines: [
+      `  (d) catch-up, end to end: ${d.n} mails from ${d.senders} senders held at a provider node for a recipient node that was offline`,
+      `                        (${round(d.envelopeBytes, 0)} B envelopes; whole nodes with the product's limits, SQLite synchronous=FULL, loopback network;`,
+      `                        the provider, the senders (${d.procs} processes) and the recipient each in their own processes)`,
+      `      committed         ${s(d.committedMs)} s from new OnionpostNode + start() until all ${d.n} are in its store (${round(rate, 0)} msgs/s: fetch, open, commit, ack)`,
+      `      delivered         ${s(d.deliveredMs)} s until the senders show all ${d.n} delivered (the receipts it pushes back)`,
+      `      to be reachable   ${s(d.reachableMs)} s (the same node: start on the same store, nothing held → self-check passed); ${s(d.reachableDuringMs)} s in the timed start itself`,
+      `      ratio             committed ${round(d.committedMs / d.reachableMs, 1)}×, delivered ${round(d.deliveredMs / d.reachableMs, 1)}× its time to become reachable`
+        + (vsFetch !== null ? `; committed ${round(vsFetch, 2)}× (b)'s fetch + ack alone` : ''),
+      `      fill (untimed)    ${s(d.fillMs)} s for the senders' nodes to send them and leave them at the provider`,
+    ],
+    summary: {
+      catchup_n: d.n, catchup_senders: d.senders, catchup_sender_procs: d.procs, catchup_envelope_bytes: round(d.envelopeBytes, 0),
+      catchup_committed_s: s(d.committedMs), catchup_delivered_s: s(d.deliveredMs), catchup_msgs_per_s: round(rate, 0),
+      catchup_reachable_s: s(d.reachableMs), catchup_reachable_during_s: s(d.reachableDuringMs),
+      catchup_committed_vs_reachable: round(d.committedMs / d.reachableMs, 1), catchup_delivered_vs_reachable: round(d.deliveredMs / d.reachableMs, 1),
+      catchup_committed_vs_fetch_ack: vsFetch === null ? null : round(vsFetch, 2), catchup_fill_s: s(d.fillMs),
+      catchup_10k_committed_s: d.n === 10_000 ? s(d.committedMs) : null,
+    },
+  };
+}
+
+/** Parts (a)–(c): the provider process under bare MailboxClients. */
+async function providerParts(args: string[], full: boolean, root: string): Promise<Part> {
   const n = numArg(args, 'n', 5_000);
   const clientCount = Math.max(1, numArg(args, 'clients', 8));
   const window = Math.max(1, numArg(args, 'window', 16));
@@ -156,8 +240,6 @@ export async function run(args: string[]): Promise<void> {
   const rps = numArg(args, 'rps', 1_000_000);
   const fps = numArg(args, 'fps', 1_000_000);
   if (!(PADDING_BUCKETS as readonly number[]).includes(size)) throw new Error(`--size must be a padding bucket (${PADDING_BUCKETS.join(', ')}), got ${size}`);
-  await cryptoReady();
-  const root = mkdtempSync(join(tmpdir(), 'onionpost-bench-mailbox-'));
   let provider: ChildProcess | undefined;
   const clients: MailboxClient[] = [];
   let node: OnionpostNode | undefined;
@@ -225,14 +307,8 @@ export async function run(args: string[]): Promise<void> {
     if (beforeFetch.stats.held !== hold + fetchN) throw new Error(`the provider holds ${beforeFetch.stats.held}, expected ${hold + fetchN}`);
 
     // Its own time to become reachable: a node on a fresh store, loopback network, self-check passed.
-    const r0 = performance.now();
-    node = new OnionpostNode({ identity: recipient, dbPath: join(root, 'recipient.db'), network: loopbackNetwork(join(root, 'loopback')), logger: silentLogger(), selfCheckTimeoutMs: 30_000 });
-    await node.start();
-    for (let i = 0; !node.reachable; i++) {
-      if (i > 6_000) throw new Error('the recipient node did not become reachable within 30 s');
-      await sleep(5);
-    }
-    const reachableMs = performance.now() - r0;
+    let reachableMs: number;
+    ({ node, ms: reachableMs } = await startReachable(recipient, join(root, 'recipient.db'), join(root, 'loopback')));
     await node.close();
     node = undefined;
 
@@ -262,10 +338,10 @@ export async function run(args: string[]): Promise<void> {
     progress(`recipient: reachable after ${round(reachableMs, 0)} ms, fetched and acked ${fetchN} in ${round(fetchMs, 0)} ms`);
 
     const mb = (b: number) => round(b / 2 ** 20, 1);
-    const machine = machineLabel();
     const ratioA = depositRate / rawRate;
-    report(
-      [
+    return {
+      fetchMs, fetchN,
+      lines: [
         `mailbox: one provider process (SQLite WAL, synchronous=FULL, ws on 127.0.0.1), clients in another process; ${size} B envelopes${full ? ' (--full)' : ''}`,
         `  setup                 ${users} users: SUBSCRIBE + CREATE_QUEUE each, ${round(setupSecs, 1)} s`,
         `  (a) deposits          ${round(depositRate, 0)} deposits/s   (${n} by ${clientCount} connections × ${window} in flight, each receipt verified; p50 ${round(percentile(lat, 50), 1)} ms, p99 ${round(percentile(lat, 99), 1)} ms)`,
@@ -274,26 +350,24 @@ export async function run(args: string[]): Promise<void> {
         `  (c) provider RSS      ${mb(holding.rss)} MB holding ${hold} envelopes (${mb(holding.stats.heldBytes)} MB of envelopes) for ${users} users; ${mb(holding.rssAfterGc)} MB after a full GC; peak ${mb(holding.peakRss)} MB over (a) and the filling (${round(fillRate, 0)} deposits/s)`,
         `      idle RSS          ${mb(idle.rss)} MB (started, listening, empty store)   ratio ${round(holding.rss / idle.rss, 2)}×`,
         `  (b) fetch + ack       ${round(fetchMs / 1000, 2)} s for ${fetchN} envelopes held in ${fetchQueues} queues (connect, FETCH ≤ ${MAX_FETCH} per answer, ACK: ${requests} requests on one connection, ${Math.ceil(requests / fetchQueues)} in sequence per queue)`,
-        `      NOT included      the node opening and committing what it fetched before it ACKs: that side does not exist yet`,
+        `      not included      the node opening and committing what it fetched before it ACKs: that is (d)`,
         `      to be reachable   ${round(reachableMs / 1000, 2)} s (the same user's node: start on a fresh store → self-check passed, loopback network, no Tor)`,
         `      ratio             ${round(fetchMs / reachableMs, 2)}×`,
-        `  machine               ${machine}`,
       ],
-      {
-        bench: 'mailbox', full, n, clients: clientCount, window, envelope_bytes: size, users,
+      summary: {
+        n, clients: clientCount, window, envelope_bytes: size, users,
         deposits_per_s: round(depositRate, 0), deposit_p50_ms: round(percentile(lat, 50), 1), deposit_p99_ms: round(percentile(lat, 99), 1),
         raw_store_commits_per_s: round(rawRate, 0), raw_before_after: [round(raw1, 0), round(raw2, 0)], deposits_vs_raw: round(ratioA, 2),
         held: hold, held_users: users, rss_holding_mb: mb(holding.rss), rss_holding_after_gc_mb: mb(holding.rssAfterGc), rss_peak_fill_mb: mb(holding.peakRss),
         rss_idle_mb: mb(idle.rss), rss_holding_vs_idle: round(holding.rss / idle.rss, 2), fill_deposits_per_s: round(fillRate, 0),
         fetch_ack_n: fetchN, fetch_queues: fetchQueues, fetch_ack_10k_s: fetchN === 10_000 ? round(fetchMs / 1000, 2) : null, fetch_ack_s: round(fetchMs / 1000, 2),
         fetch_requests: requests, fetch_includes_node_commit: false, recipient_reachable_s: round(reachableMs / 1000, 2),
-        fetch_ack_vs_reachable: round(fetchMs / reachableMs, 2), machine,
+        fetch_ack_vs_reachable: round(fetchMs / reachableMs, 2),
       },
-    );
+    };
   } finally {
     await node?.close().catch(() => {});
     await Promise.allSettled(clients.map((c) => c.close()));
     if (provider) await stopChild(provider, 10_000).catch(() => {});
-    rmSync(root, { recursive: true, force: true });
   }
 }

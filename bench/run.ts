@@ -11,7 +11,7 @@
  *   abuse      an honest contact's latency while the peer listener is attacked, per attack class
  *   memory     RSS of `onionpost start` (registry, bridge, no tor) idle and after receiving 1,000 mails vs bare node
  *   cli        `onionpost status --json` against a running node vs `node -e 0`
- *   mailbox    a mailbox provider: deposits/s vs raw store commits, RSS holding mail vs idle, an offline recipient's fetch + ack
+ *   mailbox    a mailbox provider: deposits/s vs raw store commits, RSS holding mail vs idle, fetch + ack, and an offline recipient node catching up end to end vs its start → reachable
  */
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   pipeline: () => import('./pipeline.js'),
