@@ -15,6 +15,6 @@ export {
 } from './envelopes.js';
 export { SessionEnvelopes, rejectForSessionError, storePrekeyLookup, type SessionEnvelopesOptions } from './session-envelopes.js';
 export { Connections, claimedName, nameCapability, type ConnectionsOptions, type Dialer } from './connections.js';
-export { failureOutcome, rejectOutcome } from './outcome.js';
+export { failureOutcome, looksOffline, rejectOutcome } from './outcome.js';
 export { DEFAULT_DIAL_POLICY, dialTimeout, secondDial, type DialPolicy, type FailedDial } from './dial-policy.js';
 export { GroupCommitter } from './group-commit.js';

@@ -15,6 +15,7 @@
 import { CryptoError } from '../crypto/index.js';
 import { SessionError } from '../session/index.js';
 import { OnionpostError } from '../errors.js';
+import { TransportError } from '../transport/index.js';
 import type { DeliveryOutcome } from '../outbox/index.js';
 import { RejectCode, rejectCodeName, type DeliverResult } from '../protocol/index.js';
 
@@ -35,4 +36,18 @@ export function rejectOutcome(res: Extract<DeliverResult, { kind: 'reject' }>): 
   const code = rejectCodeName(res.code);
   if (!res.retryable) return { kind: 'failed', code, reason: res.reason || code };
   return { kind: 'retry', code, when: res.code === RejectCode.STORAGE_FULL ? 'later' : res.code === RejectCode.BUSY ? 'busy' : 'soon' };
+}
+
+/**
+ * Tor's answers that mean the onion is not there now: its 'later' class (no descriptor, …) and
+ * an introduction that failed or timed out (a descriptor still cached after the service left);
+ * and a dial that used its whole budget without an answer (what Tor does for a while after a
+ * service left, the tor-tier test found). A message is left at the recipient's providers on these
+ * at once (issue 11, item 7); a wrong guess costs only a deposit.
+ */
+const OFFLINE_CODES: ReadonlySet<string> = new Set(['ONION_INTRO_FAILED', 'ONION_INTRO_TIMEOUT']);
+export function looksOffline(err: OnionpostError): boolean {
+  if (err instanceof TransportError && err.code === 'DIAL_TIMEOUT') return true;
+  const a = err.retryAdvice;
+  return a !== undefined && (a.retryClass === 'later' || OFFLINE_CODES.has(a.code));
 }

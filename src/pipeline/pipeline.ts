@@ -31,7 +31,7 @@ import { StoreError, type MessageState, type NewOutgoing, type Store, type Store
 import type { Connections } from './connections.js';
 import type { Draft, Envelopes, PrepareBatch } from './envelopes.js';
 import { GroupCommitter } from './group-commit.js';
-import { failureOutcome, rejectOutcome } from './outcome.js';
+import { failureOutcome, looksOffline, rejectOutcome } from './outcome.js';
 
 export interface SendParams {
   to: string;
@@ -137,17 +137,6 @@ export interface PipelineOptions {
    * connection, so peers deposit at the providers we have now (PROTOCOL.md §14.6).
    */
   ownMailboxesKey?: () => string;
-}
-
-/**
- * Tor's answers that mean the onion is not there now: its 'later' class (no descriptor, …) and
- * an introduction that failed or timed out (a descriptor still cached after the service left).
- * A message is left at the recipient's providers on these at once (issue 11, item 7).
- */
-const OFFLINE_CODES: ReadonlySet<string> = new Set(['ONION_INTRO_FAILED', 'ONION_INTRO_TIMEOUT']);
-function looksOffline(err: OnionpostError): boolean {
-  const a = err.retryAdvice;
-  return a !== undefined && (a.retryClass === 'later' || OFFLINE_CODES.has(a.code));
 }
 
 /** States a `send --wait` stops at. */

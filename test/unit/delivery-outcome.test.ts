@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { CryptoError } from '../../src/crypto/index.js';
 import { OnionpostError } from '../../src/errors.js';
 import { TorDownError, NetworkError } from '../../src/node/index.js';
-import { failureOutcome, rejectOutcome } from '../../src/pipeline/index.js';
+import { failureOutcome, looksOffline, rejectOutcome } from '../../src/pipeline/index.js';
 import { ProtocolError, RejectCode } from '../../src/protocol/index.js';
 import { StoreError } from '../../src/store/index.js';
 import { socksReplyError } from '../../src/tor/index.js';
@@ -48,4 +48,15 @@ test('REJECT answers: not retryable → failed; STORAGE_FULL → later; BUSY →
   assert.deepEqual(rejectOutcome({ kind: 'reject', code: RejectCode.STORAGE_FULL, retryable: true, reason: '' }), { kind: 'retry', code: 'STORAGE_FULL', when: 'later' });
   assert.deepEqual(rejectOutcome({ kind: 'reject', code: RejectCode.BUSY, retryable: true, reason: '' }), { kind: 'retry', code: 'BUSY', when: 'busy' });
   assert.deepEqual(rejectOutcome({ kind: 'reject', code: RejectCode.CLOCK_SKEW, retryable: true, reason: '' }), { kind: 'retry', code: 'CLOCK_SKEW', when: 'soon' });
+});
+
+test('looksOffline: what makes a message go to the recipient\'s providers at once (issue 11 item 7)', () => {
+  const offline = [0xf0, 0xf1, 0xf2, 0xf7, 0x01, 0x04].map((rep) => socksReplyError(rep, 'x.onion:80'));
+  for (const e of offline) assert.equal(looksOffline(e), true, e.code);
+  assert.equal(looksOffline(new TransportError('DIAL_TIMEOUT', 'no answer in the whole budget')), true);
+  assert.equal(looksOffline(new NetworkError('PEER_UNKNOWN', 'not online', { retryAdvice: { retryClass: 'later', code: 'PEER_UNKNOWN' } })), true);
+  // Our own tor, a circuit that timed out, a refusal by the peer itself: not a reason to deposit.
+  for (const e of [socksReplyError(0x06, 'x.onion:80'), new TorDownError('our tor is down'), new ProtocolError('CLOSED', 'closed'), new TransportError('DIAL_REJECTED', 'http 503')]) {
+    assert.equal(looksOffline(e), false, e.code);
+  }
 });
