@@ -34,7 +34,7 @@ import { onionAddress, parseOnionAddress, publicQueueId, publicQueueReadCap, typ
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { MessagePipeline } from '../pipeline/index.js';
-import { MAILBOX_PATH, MAX_FETCH, MailboxClient, ProviderError, type DepositReceipt } from '../provider/index.js';
+import { MAILBOX_PATH, MAX_FETCH, MailboxClient, MailboxErrorCode, ProviderError, type DepositReceipt } from '../provider/index.js';
 import { KIND_RECEIPTS, SessionError, openReceipts, sealReceipts } from '../session/index.js';
 import type { Store, StoredMessage } from '../store/index.js';
 import type { PeerNetwork } from './network.js';
@@ -79,6 +79,26 @@ export interface CourierOptions {
   requestTimeoutMs?: number;
   /** Time between fetch rounds, ms. Default 5 min. */
   fetchIntervalMs?: number;
+}
+
+/** A FETCH refused as RATE_LIMITED is tried again this many times per round, this much later. */
+const RATE_LIMITED_RETRIES = 20;
+const RATE_LIMITED_PAUSE_MS = 1_000;
+
+/** Resolves after `ms` on `clock`, or rejects when `signal` aborts. */
+function delay(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clock.clearTimeout(t);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** FETCH pages in one round per provider, at most (64 envelopes each). */
@@ -323,46 +343,71 @@ export class Courier {
     let fetched = 0;
     let after = 0;
     const receipts = new Map<string, { messageId: Uint8Array; mac: Uint8Array }[]>();
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const items = await client.fetch(queue, readCap, after, MAX_FETCH, opts);
-      if (items.length === 0) break;
-      // RECEIPTS envelopes (receipts for our own mail, left here while we were offline) are read
-      // here; everything else is mail for the pipeline's receive path.
-      const mail = items.filter((i) => i.envelope[0] !== KIND_RECEIPTS);
-      const answers = new Map((await o.pipeline.receiveHeld(mail.map((i) => i.envelope))).map((a, j) => [mail[j]!.seq, a]));
-      // Committed, or never readable (not for us, garbage in the public queue): the provider may
-      // delete it. A retryable refusal of ours stays for the next round, and so does all after it.
-      const done: number[] = [];
-      let stop = false;
-      for (let i = 0; i < items.length; i++) {
-        const a = answers.get(items[i]!.seq);
-        if (!a) {
-          this.#applyReceipts(items[i]!.envelope);
+    // Each page's ACK is in flight while the next page is fetched and committed (the provider
+    // answers a connection's requests in order): over Tor that hides a round trip per page.
+    let acking: Promise<unknown> = Promise.resolve();
+    let limited = 0;
+    try {
+      for (let page = 0; page < MAX_PAGES; page++) {
+        let items;
+        try {
+          items = await client.fetch(queue, readCap, after, MAX_FETCH, opts);
+        } catch (err) {
+          // A big backlog outruns the provider's request rate: wait a moment and go on (bounded).
+          if (err instanceof ProviderError && err.code === 'REMOTE' && err.remoteCode === MailboxErrorCode.RATE_LIMITED && limited < RATE_LIMITED_RETRIES) {
+            limited++;
+            await delay(this.#o.clock, RATE_LIMITED_PAUSE_MS, signal);
+            page--;
+            continue;
+          }
+          throw err;
+        }
+        if (items.length === 0) break;
+        // RECEIPTS envelopes (receipts for our own mail, left here while we were offline) are read
+        // here; everything else is mail for the pipeline's receive path.
+        const mail = items.filter((i) => i.envelope[0] !== KIND_RECEIPTS);
+        const answers = new Map((await o.pipeline.receiveHeld(mail.map((i) => i.envelope))).map((a, j) => [mail[j]!.seq, a]));
+        // Committed, or never readable (not for us, garbage in the public queue): the provider may
+        // delete it. A retryable refusal of ours stays for the next round, and so does all after it.
+        const done: number[] = [];
+        let stop = false;
+        for (let i = 0; i < items.length; i++) {
+          const a = answers.get(items[i]!.seq);
+          if (!a) {
+            this.#applyReceipts(items[i]!.envelope);
+            done.push(items[i]!.seq);
+            continue;
+          }
+          if ('reject' in a && a.reject.retryable) {
+            stop = true;
+            break;
+          }
           done.push(items[i]!.seq);
-          continue;
+          if ('receipt' in a) fetched++;
+          if ('receipt' in a && a.id && a.peer) {
+            const list = receipts.get(a.peer) ?? [];
+            list.push({ messageId: fromHex(a.id), mac: a.receipt });
+            receipts.set(a.peer, list);
+          }
         }
-        if ('reject' in a && a.reject.retryable) {
-          stop = true;
-          break;
+        await acking;
+        if (done.length > 0) {
+          acking = client.ack(queue, readCap, done, opts);
+          acking.catch(() => {}); // awaited below; a fetch failing first must not leave it unhandled
         }
-        done.push(items[i]!.seq);
-        if ('receipt' in a) fetched++;
-        if ('receipt' in a && a.id && a.peer) {
-          const list = receipts.get(a.peer) ?? [];
-          list.push({ messageId: fromHex(a.id), mac: a.receipt });
-          receipts.set(a.peer, list);
-        }
+        if (stop) break;
+        after = items[items.length - 1]!.seq;
       }
-      if (done.length > 0) await client.ack(queue, readCap, done, opts);
-      if (stop) break;
-      after = items[items.length - 1]!.seq;
+      await acking;
+    } finally {
+      // What committed is ours even if the round broke off: its senders hear of it now.
+      this.#push(receipts);
+      if (fetched > 0) {
+        o.logger.info({ provider: onion, messages: fetched }, 'fetched mail from a mailbox provider');
+        o.emit({ type: 'mailbox.fetched', provider: onion, messages: fetched });
+      }
     }
     o.store.mailboxProviders.setLastFetch(onion, o.clock.now());
-    if (fetched > 0) {
-      o.logger.info({ provider: onion, messages: fetched }, 'fetched mail from a mailbox provider');
-      o.emit({ type: 'mailbox.fetched', provider: onion, messages: fetched });
-    }
-    this.#push(receipts);
   }
 
   /** A RECEIPTS envelope from our queue: receipts for our own mail (a bad one is dropped). */
