@@ -30,6 +30,7 @@ import { fromHex } from '../bytes.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { Cooling } from '../cooling.js';
 import { describeError } from '../errors.js';
+import { KeyedRerun } from '../rerun.js';
 import { onionAddress, parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity, type RandomBytes } from '../crypto/index.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
@@ -129,7 +130,7 @@ export class Courier {
    */
   readonly #pool = new Map<string, Pooled>();
   /** Per provider of ours: a fetch it asked for (NOTIFY) running now, and whether another is due after it. */
-  readonly #soon = new Map<string, { again: boolean }>();
+  readonly #soon = new KeyedRerun<string>({ maxRuns: 100, onError: () => {} });
   readonly #timers = new Set<TimerHandle>();
   /** Providers that answered what does not decode, by onion. */
   readonly #cooling: Cooling;
@@ -300,25 +301,11 @@ export class Courier {
 
   /** A fetch from one provider of ours now (a NOTIFY came): one at a time per provider, coalesced. */
   #fetchSoon(onion: string): void {
-    const running = this.#soon.get(onion);
-    if (running) {
-      running.again = true;
-      return;
-    }
-    const state = { again: false };
-    this.#soon.set(onion, state);
-    void (async () => {
-      try {
-        // One that answered garbage waits for a fetch round after its cooling (which watches anew).
-        for (let i = 0; i < 100 && !this.#closed && !this.#cool(onion); i++) {
-          state.again = false;
-          await this.fetchFrom(onion).catch((err: unknown) => this.#o.logger.info({ provider: onion, err: describeError(err) }, 'fetch on notice failed'));
-          if (!state.again) break;
-        }
-      } finally {
-        this.#soon.delete(onion);
-      }
-    })();
+    // One that answered garbage waits for a fetch round after its cooling (which watches anew).
+    this.#soon.request(onion, async () => {
+      await this.fetchFrom(onion).catch((err: unknown) => this.#o.logger.info({ provider: onion, err: describeError(err) }, 'fetch on notice failed'));
+      return false;
+    }, () => this.#closed || this.#cool(onion));
   }
 
   /** One fetch from `onion` (ours, or one we are about to drop); rejects when it fails. */

@@ -30,6 +30,7 @@ import { KIND_INIT, MESSAGE_CAPACITY, messageContentSize, newMessageId } from '.
 import { StoreError, type MessageState, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
 import type { Connections } from './connections.js';
 import type { Draft, Envelopes, PrepareBatch } from './envelopes.js';
+import { KeyedRerun } from '../rerun.js';
 import { GroupCommitter } from './group-commit.js';
 import { failureOutcome, looksOffline, rejectOutcome } from './outcome.js';
 
@@ -186,8 +187,10 @@ export class MessagePipeline {
   readonly #announced = new Map<string, string>();
   /** Peers that got a message queued this turn (see #queuedFor). */
   readonly #queuedPeers = new Set<string>();
-  /** Per peer: the sweep of its queue into its mailboxes running now (see #sweep). */
-  readonly #sweeps = new Map<string, { again: boolean }>();
+  /** Per peer: the sweep of its queue into its mailboxes (see #sweep), one at a time. */
+  readonly #sweeps = new KeyedRerun<string>({
+    maxRuns: 1_000, onError: (_peer, err) => this.#log.warn({ err: describeError(err) }, 'depositing the queue for an offline peer failed'),
+  });
   /** What the node's closing aborts (the sends' deadlines): one listener on the close signal for all. */
   readonly #onClose = new Set<() => void>();
 
@@ -497,36 +500,19 @@ export class MessagePipeline {
    * its session's other messages); a sweep already running for the peer runs once more after.
    */
   #sweep(peer: string): void {
-    const running = this.#sweeps.get(peer);
-    if (running) {
-      running.again = true;
-      return;
-    }
-    const state = { again: false };
-    this.#sweeps.set(peer, state);
-    void (async () => {
-      try {
-        for (let round = 0; round < 1_000; round++) {
-          state.again = false;
-          const ids = this.#store.deposits.undeposited(peer, 256);
-          let progressed = false;
-          for (const id of ids) {
-            if (this.#o.signal.aborted) return;
-            const m = this.#store.getMessage(id);
-            if (!m || m.state !== 'queued' || !m.envelope || m.envelope.length === 0 || !this.#depositable(m)) continue;
-            const held = await this.#o.depositor!.deposit(m, this.#o.signal);
-            if (held.length === 0) return; // no provider takes anything now: the next probe tries again
-            progressed = true;
-            this.#o.events.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: held });
-          }
-          if (!progressed && !state.again) return;
-        }
-      } catch (err) {
-        this.#log.warn({ err: describeError(err) }, 'depositing the queue for an offline peer failed');
-      } finally {
-        this.#sweeps.delete(peer);
+    this.#sweeps.request(peer, async () => {
+      let progressed = false;
+      for (const id of this.#store.deposits.undeposited(peer, 256)) {
+        if (this.#o.signal.aborted) return false;
+        const m = this.#store.getMessage(id);
+        if (!m || m.state !== 'queued' || !m.envelope || m.envelope.length === 0 || !this.#depositable(m)) continue;
+        const held = await this.#o.depositor!.deposit(m, this.#o.signal);
+        if (held.length === 0) return false; // no provider takes anything now: the next probe tries again
+        progressed = true;
+        this.#o.events.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: held });
       }
-    })();
+      return progressed;
+    }, () => this.#o.signal.aborted);
   }
 
   /** A message the peer could read from its mailbox: sendable, or behind an INIT a provider holds. */
