@@ -36,6 +36,7 @@ import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { MessagePipeline } from '../pipeline/index.js';
 import { MAILBOX_PATH, MAX_FETCH, MailboxClient, MailboxErrorCode, ProviderError, type DepositReceipt } from '../provider/index.js';
+import { RejectCode } from '../protocol/index.js';
 import { KIND_RECEIPTS, SessionError, openReceipts, sealReceipts } from '../session/index.js';
 import type { Store, StoredMessage } from '../store/index.js';
 import type { PeerNetwork } from './network.js';
@@ -210,7 +211,7 @@ export class Courier {
    * Leaves `m`'s envelope at its recipient's providers. Returns the providers holding it now
    * (those from before included), or [] when the recipient lists none or none took it.
    */
-  async deposit(m: StoredMessage, signal: AbortSignal): Promise<string[]> {
+  async deposit(m: StoredMessage, signal: AbortSignal, only?: readonly string[]): Promise<string[]> {
     const o = this.#o;
     const envelope = m.envelope;
     if (!envelope || envelope.length === 0 || !m.envelopeHash) return [];
@@ -218,7 +219,7 @@ export class Courier {
     const want = o.replicas ?? 2;
     const peerKey = Buffer.from(m.peerIdentity, 'hex');
     // Only what is held at providers the recipient still lists and that are not scored bad counts.
-    const targets = this.#targets(m.peerIdentity);
+    const targets = this.#targets(m.peerIdentity).filter((p) => !only || only.includes(p));
     for (const provider of targets) {
       if (held.filter((p) => targets.includes(p)).length >= want || signal.aborted) break;
       if (held.includes(provider) || this.#cool(provider)) continue;
@@ -263,9 +264,11 @@ export class Courier {
     if (this.#closed) return;
     const round = () => {
       this.#timer = undefined;
-      void this.fetch().finally(() => {
-        if (!this.#closed) this.#timer = this.#o.clock.setTimeout(round, this.#o.fetchIntervalMs ?? 5 * 60_000);
-      });
+      void this.fetch()
+        .catch((err: unknown) => this.#o.logger.warn({ err: describeError(err) }, 'a fetch round failed'))
+        .finally(() => {
+          if (!this.#closed) this.#timer = this.#o.clock.setTimeout(round, this.#o.fetchIntervalMs ?? 5 * 60_000);
+        });
     };
     round();
   }
@@ -366,8 +369,12 @@ export class Courier {
             continue;
           }
           if ('reject' in a && a.reject.retryable) {
-            stop = true;
-            break;
+            // Our storage is full: the rest stays at the provider for the next round. Any other
+            // retryable refusal (a clock that disagrees, our own internal error) concerns this
+            // envelope alone: it stays, and the rest of the queue goes on (one bad envelope must
+            // not hold up everyone's mail).
+            if (a.reject.code === RejectCode.STORAGE_FULL) stop = true;
+            continue;
           }
           done.push(items[i]!.seq);
           if ('receipt' in a) fetched++;
@@ -457,6 +464,8 @@ export class Courier {
   async #watchOn(onion: string, client: MailboxClient, queue: Uint8Array, readCap: Uint8Array, opts: { signal: AbortSignal; timeoutMs: number }): Promise<void> {
     const p = this.#pool.get(onion);
     if (!p || p.watched || !this.#o.store.mailboxProviders.get(onion)) return;
+    // The pooled entry may have been replaced since this client was handed out: mark only its own.
+    if ((await p.ready.catch(() => null))?.client !== client) return;
     try {
       await client.watch(queue, readCap, opts);
       p.watched = true;

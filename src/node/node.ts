@@ -376,7 +376,7 @@ export class OnionpostNode {
         kick: (peer) => this.#outbox?.kick(peer), peerSeen: (peer) => this.#outbox?.peerSeen(peer), clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'pipeline' }), deliverTimeoutMs: this.#o.deliverTimeoutMs ?? 60_000, signal: this.#closeController.signal,
         ...(this.#o.hooks?.afterInboundCommit ? { afterInboundCommit: this.#o.hooks.afterInboundCommit } : {}),
-        depositor: { deposit: (m, signal) => courier.deposit(m, signal) },
+        depositor: { deposit: (m, signal, only) => courier.deposit(m, signal, only) },
         ownMailboxesKey: () => this.#mailboxes.listKey(),
       });
       const courier = new Courier({
@@ -408,7 +408,14 @@ export class OnionpostNode {
         const conn: PeerConnection = connections.accept(ch, {
           onDeliver: (id, env) => admission.deliver(ch, toHex(id), env.length, () => pipeline.receive(id, env, { claimedName: claimedName(conn.peerHello) })),
           onBundleRequest: () => admission.bundle(ch, () => envelopes.bundleAnswer()),
-          onReceipts: (receipts) => void pipeline.receiptsPushed(receipts),
+          onReceipts: (receipts) => {
+            // In a socket's message handler: a store failure (disk full) is logged, never thrown there.
+            try {
+              pipeline.receiptsPushed(receipts);
+            } catch (err) {
+              this.#log.warn({ err: describeError(err) }, 'pushed receipts could not be recorded (the sender retries)');
+            }
+          },
           onBundlePush: (answer) => void envelopes.learnBundle?.(answer),
         });
         void conn.ready.then(() => admission.handshakeDone(ch), () => {});

@@ -131,7 +131,7 @@ export interface PipelineOptions {
    * Offline delivery (issue 11): leaves a message at its recipient's mailbox providers and returns
    * the providers holding it ([]: none could). Without it, an offline recipient's mail waits here.
    */
-  depositor?: { deposit(m: StoredMessage, signal: AbortSignal): Promise<string[]> };
+  depositor?: { deposit(m: StoredMessage, signal: AbortSignal, only?: readonly string[]): Promise<string[]> };
   /**
    * A key for our own mailbox providers' list as it is now (changes when it changes). With it, the
    * first delivery to each peer after it changed (and after each start) pushes our bundle on that
@@ -185,6 +185,8 @@ export class MessagePipeline {
   readonly #attempts = new Map<string, Promise<DeliveryOutcome>>();
   /** Per peer: the key of our providers' list we last pushed to it (see #announceOn). */
   readonly #announced = new Map<string, string>();
+  /** Checked receipts that came another way for messages whose attempt was running (see attempt()). */
+  readonly #receiptsInFlight = new Map<string, Uint8Array>();
   /** Peers that got a message queued this turn (see #queuedFor). */
   readonly #queuedPeers = new Set<string>();
   /** Per peer: the sweep of its queue into its mailboxes (see #sweep), one at a time. */
@@ -438,7 +440,13 @@ export class MessagePipeline {
    * Never throws.
    */
   attempt(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
-    const p = this.#attempt(m, signal);
+    const p = this.#attempt(m, signal).then((outcome) => {
+      // A receipt that came another way while this attempt ran (pushed, or fetched from our
+      // mailbox) makes it delivered whatever the attempt itself got.
+      const mac = this.#receiptsInFlight.get(m.id);
+      this.#receiptsInFlight.delete(m.id);
+      return mac && outcome.kind !== 'delivered' ? { kind: 'delivered' as const, receipt: mac } : outcome;
+    });
     this.#attempts.set(m.id, p);
     void p.finally(() => {
       if (this.#attempts.get(m.id) === p) this.#attempts.delete(m.id);
@@ -463,7 +471,8 @@ export class MessagePipeline {
         // The INIT waits at the recipient's providers: this message can wait there behind it (a
         // fetch reads a queue in order), while a direct delivery would meet an unknown session.
         const wait: DeliveryOutcome = { kind: 'retry', code: 'SESSION_WAIT', when: 'busy' };
-        return this.#depositable(m, can) ? await this.#depositInstead(m, signal, wait) : wait;
+        const only = this.#depositTargets(m, can);
+        return only !== null ? await this.#depositInstead(m, signal, wait, only) : wait;
       }
     } catch (err) {
       return this.#failure(err);
@@ -476,13 +485,13 @@ export class MessagePipeline {
    * recipient's providers, once per envelope, and the direct path is retried on the slow schedule.
    * `otherwise` when there is no provider to leave it at.
    */
-  async #depositInstead(m: StoredMessage, signal: AbortSignal, otherwise: DeliveryOutcome): Promise<DeliveryOutcome> {
+  async #depositInstead(m: StoredMessage, signal: AbortSignal, otherwise: DeliveryOutcome, only?: readonly string[]): Promise<DeliveryOutcome> {
     const d = this.#o.depositor;
     if (!d || !m.envelope || m.envelope.length === 0) return otherwise;
     const before = m.mailboxes.length;
     let held: string[];
     try {
-      held = await d.deposit(m, signal);
+      held = await d.deposit(m, signal, only);
     } catch (err) {
       this.#log.warn({ err: describeError(err) }, 'deposit failed');
       return otherwise;
@@ -505,21 +514,29 @@ export class MessagePipeline {
       for (const id of this.#store.deposits.undeposited(peer, 256)) {
         if (this.#o.signal.aborted) return false;
         const m = this.#store.getMessage(id);
-        if (!m || m.state !== 'queued' || !m.envelope || m.envelope.length === 0 || !this.#depositable(m)) continue;
-        const held = await this.#o.depositor!.deposit(m, this.#o.signal);
+        if (!m || m.state !== 'queued' || !m.envelope || m.envelope.length === 0) continue;
+        const only = this.#depositTargets(m);
+        if (only === null) continue;
+        const held = await this.#o.depositor!.deposit(m, this.#o.signal, only);
         if (held.length === 0) return false; // no provider takes anything now: the next probe tries again
         progressed = true;
-        this.#o.events.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: held });
+        // It may have been delivered meanwhile (its receipt came through another provider).
+        if (this.#store.getMessage(id)?.state === 'queued') this.#o.events.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: held });
       }
       return progressed;
     }, () => this.#o.signal.aborted);
   }
 
-  /** A message the peer could read from its mailbox: sendable, or behind an INIT a provider holds. */
-  #depositable(m: StoredMessage, can = this.#o.envelopes.sendable(m.id)): boolean {
-    if (can.send) return true;
+  /**
+   * Where the peer could read `m` from its mailbox: anywhere (undefined) when it is sendable; only
+   * at the providers holding its session's INIT when it waits behind one (a queue is read in order,
+   * so the INIT opens the session first there; elsewhere it would meet an unknown session and be
+   * dropped); null when it cannot be left anywhere yet.
+   */
+  #depositTargets(m: StoredMessage, can = this.#o.envelopes.sendable(m.id)): readonly string[] | undefined | null {
+    if (can.send) return undefined;
     const init = can.init !== null ? this.#store.getMessage(can.init) : null;
-    return init !== null && init.mailboxes.length > 0;
+    return init !== null && init.mailboxes.length > 0 ? init.mailboxes : null;
   }
 
   /**
@@ -595,7 +612,16 @@ export class MessagePipeline {
     if (key === undefined || !own || this.#announced.get(peer) === key) return;
     if (this.#announced.size >= 65_536) this.#announced.clear();
     this.#announced.set(peer, key);
-    conn.pushBundle(own.call(this.#o.envelopes)).catch(() => this.#announced.delete(peer));
+    // Best effort, never the delivery's failure: it was receipted already.
+    let answer: Uint8Array;
+    try {
+      answer = own.call(this.#o.envelopes);
+    } catch (err) {
+      this.#announced.delete(peer);
+      this.#log.warn({ err: describeError(err) }, 'could not make our bundle to announce our providers');
+      return;
+    }
+    conn.pushBundle(answer).catch(() => this.#announced.delete(peer));
   }
 
   /**
@@ -701,7 +727,13 @@ export class MessagePipeline {
       const id = toHex(r.messageId);
       if (valid.has(id)) continue;
       const m = this.#store.getMessage(id);
-      if (!m || m.direction !== 'out' || m.state !== 'queued' || !m.envelopeHash) continue;
+      if (!m || m.direction !== 'out' || !m.envelopeHash) continue;
+      if (m.state === 'sending' && this.#attempts.has(id)) {
+        // An attempt is running: the outbox records its outcome, so the receipt waits for it.
+        if (this.#o.envelopes.checkReceipt(id, m.envelopeHash, r.mac).valid) this.#receiptsInFlight.set(id, r.mac);
+        continue;
+      }
+      if (m.state !== 'queued') continue;
       if (!this.#o.envelopes.checkReceipt(id, m.envelopeHash, r.mac).valid) continue;
       valid.set(id, { mac: r.mac, peer: m.peerIdentity });
     }
