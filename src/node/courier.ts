@@ -215,30 +215,47 @@ export class Courier {
     const o = this.#o;
     const envelope = m.envelope;
     if (!envelope || envelope.length === 0 || !m.envelopeHash) return [];
+    const hash = m.envelopeHash;
     let held = [...m.mailboxes];
-    const want = o.replicas ?? 2;
-    const peerKey = Buffer.from(m.peerIdentity, 'hex');
-    // Only what is held at providers the recipient still lists and that are not scored bad counts.
+    const peerKey = fromHex(m.peerIdentity);
     const targets = this.#targets(m.peerIdentity).filter((p) => !only || only.includes(p));
+    await this.#spread(targets, held, signal, (client, key) =>
+      client.deposit(publicQueueId(peerKey, key), null, envelope, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 }),
+    (provider, receipt: DepositReceipt) => {
+      held = o.store.deposits.record({
+        messageId: m.id, provider, seq: receipt.seq, envelopeHash: hash, depositedAt: receipt.depositedAt, expiresAt: receipt.expiresAt, receipt: receipt.sig,
+      });
+      return held;
+    });
+    return held;
+  }
+
+  /**
+   * Runs `put` at `targets` in order until `replicas` of them hold what it leaves there: each
+   * provider in `held` already counts (only those among the targets: the recipient still lists
+   * them and they are not scored bad), one cooling down is skipped, and every outcome is observed.
+   * `took` records a success and returns the providers holding it now.
+   */
+  async #spread<T>(
+    targets: readonly string[], held: readonly string[], signal: AbortSignal,
+    put: (client: MailboxClient, key: Uint8Array) => Promise<T>, took: (provider: string, result: T) => readonly string[],
+  ): Promise<void> {
+    const o = this.#o;
+    let holding = held;
     for (const provider of targets) {
-      if (held.filter((p) => targets.includes(p)).length >= want || signal.aborted) break;
-      if (held.includes(provider) || this.#cool(provider)) continue;
-      let receipt: DepositReceipt;
+      if (holding.filter((p) => targets.includes(p)).length >= (o.replicas ?? 2) || signal.aborted) break;
+      if (holding.includes(provider) || this.#cool(provider)) continue;
+      let result: T;
       try {
-        receipt = await this.#with(provider, signal, (client, key) =>
-          client.deposit(publicQueueId(peerKey, key), null, envelope, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 }));
+        result = await this.#with(provider, signal, put);
       } catch (err) {
-        o.logger.info({ provider, err: describeError(err) }, 'deposit at a provider failed; trying the next');
+        o.logger.info({ provider, err: describeError(err) }, 'leaving mail at a provider failed; trying the next');
         o.observe?.(provider, { op: 'deposit', ok: false, error: err });
         continue;
       }
       o.observe?.(provider, { op: 'deposit', ok: true });
-      held = o.store.deposits.record({
-        messageId: m.id, provider, seq: receipt.seq, envelopeHash: m.envelopeHash, depositedAt: receipt.depositedAt,
-        expiresAt: receipt.expiresAt, receipt: receipt.sig,
-      });
+      holding = took(provider, result);
     }
-    return held;
   }
 
   /**
@@ -358,7 +375,7 @@ export class Courier {
         const mail = items.filter((i) => i.envelope[0] !== KIND_RECEIPTS);
         const answers = new Map((await o.pipeline.receiveHeld(mail.map((i) => i.envelope))).map((a, j) => [mail[j]!.seq, a]));
         // Committed, or never readable (not for us, garbage in the public queue): the provider may
-        // delete it. A retryable refusal of ours stays for the next round, and so does all after it.
+        // delete it. What we refused retryably stays for a later round (see below).
         const done: number[] = [];
         let stop = false;
         for (let i = 0; i < items.length; i++) {
@@ -438,23 +455,14 @@ export class Courier {
     const o = this.#o;
     const peerKey = fromHex(peer);
     const envelopes = sealReceipts(peerKey, receipts, o.random);
-    let held = 0;
-    for (const provider of this.#targets(peer)) {
-      if (held >= (o.replicas ?? 2) || o.signal.aborted) break;
-      if (this.#cool(provider)) continue;
-      try {
-        await this.#with(provider, o.signal, async (client, key) => {
-          for (const e of envelopes) await client.deposit(publicQueueId(peerKey, key), null, e, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
-        });
-        held++;
-      } catch (err) {
-        o.logger.info({ provider, err: describeError(err) }, 'leaving receipts at a provider failed; trying the next');
-        o.observe?.(provider, { op: 'deposit', ok: false, error: err });
-        continue;
-      }
-      o.observe?.(provider, { op: 'deposit', ok: true });
-    }
-    return held;
+    const held: string[] = [];
+    await this.#spread(this.#targets(peer), held, o.signal, async (client, key) => {
+      for (const e of envelopes) await client.deposit(publicQueueId(peerKey, key), null, e, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
+    }, (provider) => {
+      held.push(provider);
+      return held;
+    });
+    return held.length;
   }
 
   /**
