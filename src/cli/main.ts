@@ -106,6 +106,7 @@ const LAZY_COMMANDS: readonly { names: readonly string[]; load: () => Promise<Re
   { names: ['sandbox'], load: async () => (await import('./sandbox.js')).registerSandboxCommand },
   { names: ['testnet', 'chain', 'deploy', 'register', 'update', 'lookup'], load: async () => (await import('./network-commands.js')).registerNetworkCommands },
   { names: ['providers'], load: async () => (await import('./provider-commands.js')).registerProviderCommands },
+  { names: ['keys'], load: async () => (await import('./keys-command.js')).registerKeysCommands },
 ];
 /** Commands declared in this file or in light modules. */
 const LIGHT_COMMANDS: ReadonlySet<string> = new Set(['init', 'address', 'send', 'inbox', 'read', 'outbox', 'status', 'ui', 'contacts', 'bridge', 'mailboxes']);

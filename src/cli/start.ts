@@ -215,6 +215,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       const off = node.events.subscribe((ev) => {
         if (ev.type === 'tor.status' && ev.reachable === true) say('Your onion is reachable.\n');
         if (ev.type === 'message.received') say(`New ${String(ev.kind)} from ${String(ev.peerLabel ?? ev.from)}: ${String(ev.subject ?? '')}\n`);
+        if (ev.type === 'contact.rotated') say(`${String(ev.alias)} moved to a new address (${String(ev.onion)}), vouched for by the key you pinned; messages to them follow.\n`);
         if (ev.type === 'contact.keyChange') say(`WARNING: ${String(ev.alias)}'s keys changed: ${String(ev.reason)}. Messages to them are held.\n`);
         if (ev.type === 'session.reset') say(`Session reset with ${String(ev.alias ?? ev.peer)}: their node did not know our session (a restored backup?); ${String(ev.messages)} queued message(s) encrypted again. Their keys did not change.\n`);
       });

@@ -10,10 +10,14 @@
  *                 same                    ─ keep the pin
  *                 conflict                ─ keep the pin, record the key change, hold queued mail,
  *                                           warn (event contact.keyChange) until the user approves
+ *   rotated (a statement signed by the pinned key vouches for the new one): re-pinned without an
+ *   alert (event contact.rotated), and the mail waiting for the old identity, held or queued, goes
+ *   to the new one (onRotated), whose sessions start with a fresh key agreement
  *   a pending key change whose cause went away (the record is back to the pinned keys, or moved on
  *   with a valid rotation statement): the change is cleared and the held mail released
- *   (onKeyChangeCleared; event contact.keyChangeCleared). `recheck()` looks again at every contact
- *   with a pending change (the node runs it on a timer), so this does not wait for the next send.
+ *   (onKeyChangeCleared or onRotated; event contact.keyChangeCleared). `recheck()` looks again at
+ *   every registry contact with a pending change or queued mail (the node runs it on a timer), so
+ *   this does not wait for the next send.
  *   a record that fails verification (BAD_RECORD) or that the endpoints disagree on, for a contact
  *   already pinned: the pinned keys keep working; a lasting warning (status) and an event
  *   (contact.registryProblem) until a later lookup verifies. A first contact has no pin to fall
@@ -61,6 +65,8 @@ export interface ContactWarning {
 export type ContactEvent =
   | { type: 'contact.keyChange'; alias: string; reason: string }
   | { type: 'contact.keyChangeCleared'; alias: string; reason: string }
+  /** A contact moved to a new identity key with a valid rotation statement from the pinned one: followed, no alert. */
+  | { type: 'contact.rotated'; alias: string; onion: string; previousOnion: string }
   | { type: 'contact.registryProblem'; alias: string; reason: string }
   /** A sender's registry name was verified (views that show names may refresh). */
   | { type: 'peer.named'; identityKey: string; name: string };
@@ -88,6 +94,12 @@ export interface ContactPolicyOptions {
   emit: (ev: ContactEvent) => void;
   /** A key change cleared by itself: release (or re-send) the mail held for it. */
   onKeyChangeCleared?: (c: ClearedKeyChange) => void;
+  /**
+   * A contact rotated to a new identity key with a valid statement and was re-pinned: move the mail
+   * waiting for the old identity (held or queued) to the new one. Called instead of
+   * onKeyChangeCleared when a pending change is cleared by a rotation.
+   */
+  onRotated?: (c: ClearedKeyChange) => void;
   /** Deadline of a registry lookup made for the API (contacts.add, registry.lookup), ms. Default 60 s. */
   lookupTimeoutMs?: number;
 }
@@ -257,14 +269,16 @@ export class ContactPolicy {
   }
 
   /**
-   * Looks up again every registry contact with a pending key change, so mail held for a change
-   * that went away is released without waiting for the next send. Errors are logged per contact.
+   * Looks up again every registry contact with a pending key change or with mail queued for them,
+   * so mail held for a change that went away is released, and mail queued for a contact who
+   * rotated to a new key follows them, without waiting for the next send. Errors are logged per contact.
    */
   async recheck(signal: AbortSignal): Promise<void> {
     if (!this.#o.registry) return;
     for (const c of this.#store.listContacts()) {
       if (signal.aborted) return;
-      if (!c.keyChange || !c.registryName) continue;
+      if (!c.registryName) continue;
+      if (!c.keyChange && this.#store.listMessages({ direction: 'out', state: 'queued', peer: c.identityKey, limit: 1 }).length === 0) continue;
       try {
         await this.#resolveName(c.registryName, signal, c, true);
       } catch (err) {
@@ -352,12 +366,19 @@ export class ContactPolicy {
           return this.#cleared(contact!, this.#store.getContact(contact!.alias)!, 'the registry record is back to the pinned keys');
         }
         return contact!;
-      case 'updated':
-      case 'rotated': {
-        if (verdict.kind === 'rotated') this.#log.info({ alias: contact!.alias }, 'contact rotated to a new identity key with a valid statement');
+      case 'updated': {
         const updated = this.#store.upsertContact({ ...contact!, ...fresh });
         if (!contact!.keyChange) return updated;
-        return this.#cleared(contact!, updated, verdict.kind === 'rotated' ? 'the registry record moved on with a valid rotation statement' : 'the registry record is back to the pinned identity');
+        return this.#cleared(contact!, updated, 'the registry record is back to the pinned identity');
+      }
+      case 'rotated': {
+        const before = contact!;
+        const updated = this.#store.upsertContact({ ...before, ...fresh });
+        this.#log.info({ alias: before.alias, onion: rec.onion }, 'contact rotated to a new identity key with a statement signed by the pinned key: followed');
+        this.#o.emit({ type: 'contact.rotated', alias: updated.alias, onion: rec.onion, previousOnion: before.onion });
+        if (before.keyChange) this.#o.emit({ type: 'contact.keyChangeCleared', alias: updated.alias, reason: 'the registry record moved on with a valid rotation statement' });
+        this.#o.onRotated?.({ contact: updated, previous: { identityKey: before.identityKey, encryptionKey: before.encryptionKey } });
+        return updated;
       }
       case 'conflict': {
         const c = contact!;

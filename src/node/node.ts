@@ -31,7 +31,7 @@ import { PeerConnection, closedForMisbehaviour } from '../protocol/index.js';
 import { MAILBOX_PATH, MailboxService, ProviderStore, type ProviderLimits, type ProviderStats } from '../provider/index.js';
 import type { IdentityRegistry, ProviderDirectory } from '../registry/index.js';
 import { MAX_ATTACHMENTS, MESSAGE_CAPACITY } from '../session/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { OWN_IDENTITY_SETTING, openStore, type Store } from '../store/index.js';
 import { createWsListener, type GuardStats, type MessageChannel, type WsListener } from '../transport/index.js';
 import { InboundAdmission, type AdmissionStats } from './admission.js';
 import { MailboxesError, NodeError } from './errors.js';
@@ -343,6 +343,30 @@ export class OnionpostNode {
     return this.#bridge ?? null;
   }
 
+  /**
+   * The store remembers whose node it serves (OWN_IDENTITY_SETTING). Opened under another identity
+   * key (`onionpost keys rotate` made a new one): every session we send on was agreed by the old
+   * key, so each is reset (PROTOCOL.md §7.4): it still decrypts what arrives on it, and what is
+   * queued under it is encrypted again in a fresh agreement (INIT) made by the new key.
+   */
+  #adoptIdentity(store: Store): void {
+    const mine = toHex(this.identity.identityKey);
+    const before = store.getSetting(OWN_IDENTITY_SETTING);
+    if (before === mine) return;
+    if (before !== null) {
+      let reset = 0;
+      store.batch(() => {
+        for (const s of store.sessions.listSessions()) {
+          if (!s.current) continue;
+          store.sessions.resetSession(s.id);
+          reset++;
+        }
+      });
+      this.#log.info({ sessions: reset }, 'this node runs under a new identity key: sessions made by the old key reset');
+    }
+    store.setSetting(OWN_IDENTITY_SETTING, mine);
+  }
+
   /** Resolves a recipient as send() would (onion, contact or registry name), without sending. */
   async resolveRecipient(to: string, signal: AbortSignal): Promise<{ onion: string; label: string | null }> {
     const r = await this.#running('pipeline').resolve(to, signal);
@@ -356,9 +380,11 @@ export class OnionpostNode {
     try {
       const store = openStore({ path: this.#o.dbPath, logger: this.#o.logger.child({ layer: 'store' }), clock: this.#clock });
       this.#run.store = store;
+      this.#adoptIdentity(store);
       const contacts = new ContactPolicy({
         store, clock: this.#clock, logger: this.#o.logger.child({ layer: 'contacts' }), emit: (ev) => this.events.emit(ev),
         onKeyChangeCleared: (c) => this.#run.pipeline?.releaseHeld(c.previous, recipientOf(c.contact)),
+        onRotated: (c) => this.#run.pipeline?.followRotation(c.previous.identityKey, recipientOf(c.contact)),
         ...(this.#o.registry ? { registry: this.#o.registry } : {}),
       });
       const ctx = {

@@ -319,17 +319,37 @@ export class MessagePipeline {
    * old copy becomes failed with `reason`, so it shows why it did not go out itself.
    */
   resendHeld(previousIdentity: string, to: Recipient, reason = 'superseded: re-sent to the approved new key'): void {
+    this.#resend(previousIdentity, 'held', to, reason);
+    this.#o.kick();
+  }
+
+  /**
+   * A contact moved to a new identity key with a valid rotation statement: what waits for the old
+   * identity (held, or queued and not being sent right now) is re-sent to the new one, whose first
+   * message starts a fresh key agreement (INIT): sessions are per identity, so none carries over.
+   * A message mid-attempt to the old onion goes back to 'queued' when that attempt ends; the next
+   * recheck of the contact (recheckContacts) moves it then.
+   */
+  followRotation(previousIdentity: string, to: Recipient): void {
+    const reason = `superseded: ${to.label ?? 'the contact'} moved to a new key with a valid rotation statement; re-sent`;
+    this.#resend(previousIdentity, 'held', to, reason);
+    this.#resend(previousIdentity, 'queued', to, reason);
+    this.#o.kick();
+  }
+
+  /** Re-sends `previousIdentity`'s messages in `state` to `to`; each old copy fails, naming the new one. */
+  #resend(previousIdentity: string, state: 'held' | 'queued', to: Recipient, reason: string): void {
     const now = this.#o.clock.now();
-    // Each page leaves 'held', so the loop ends when none is left.
-    for (let held = this.#heldFor(previousIdentity); held.length > 0; held = this.#heldFor(previousIdentity)) {
+    // Each page leaves `state`, so the loop ends when none is left.
+    for (let page = this.#waitingFor(previousIdentity, state); page.length > 0; page = this.#waitingFor(previousIdentity, state)) {
       this.#store.batch(() => {
-        for (const m of held) {
-          const copy = this.#insert({ to, draft: this.#draft({ to: '', subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now) }) });
-          this.#store.transition(m.id, 'failed', { from: ['held'], reason: `${reason} (${copy.id})` });
+        for (const m of page) {
+          const attachments = this.#store.getAttachments(m.id);
+          const copy = this.#insert({ to, draft: this.#draft({ to: '', subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now), ...(attachments.length ? { attachments } : {}) }) });
+          this.#store.transition(m.id, 'failed', { from: [state], reason: `${reason} (${copy.id})` });
         }
       });
     }
-    this.#o.kick();
   }
 
   /**
@@ -350,8 +370,8 @@ export class MessagePipeline {
     this.#o.kick();
   }
 
-  #heldFor(peerIdentity: string): StoredMessage[] {
-    return this.#store.listMessages({ direction: 'out', state: 'held', peer: peerIdentity, limit: 500 });
+  #waitingFor(peerIdentity: string, state: 'held' | 'queued'): StoredMessage[] {
+    return this.#store.listMessages({ direction: 'out', state, peer: peerIdentity, limit: 500 });
   }
 
   #draft(p: SendParams): Draft {

@@ -3,6 +3,12 @@
  * pinned keys, settings). Open it once per node with `openStore`; every method is synchronous.
  */
 export { openStore, STORE_DEFAULTS } from './store.js';
+/**
+ * The setting naming the identity key (hex) the node last ran under. A node opened under another
+ * key resets the sessions the old key made (src/node); `onionpost keys rotate` records the old key
+ * here before it replaces the key file, if no node ever did.
+ */
+export const OWN_IDENTITY_SETTING = 'node.identityKey';
 export { StoreError, toStoreError, type StoreErrorCode } from './errors.js';
 export { openDatabase, type DatabaseOptions } from './database.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './schema.js';

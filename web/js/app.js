@@ -232,6 +232,9 @@ function onEvent(ev) {
   } else if (ev.type === 'contact.keyChange') {
     announce(`Warning: ${ev.alias}'s keys changed. Messages to them are held.`);
     refreshGlobals();
+  } else if (ev.type === 'contact.rotated') {
+    announce(`${ev.alias} moved to a new address, vouched for by their old key. Messages to them follow.`);
+    refreshGlobals();
   }
   current?.onEvent?.(ev);
 }
