@@ -27,6 +27,8 @@ export interface MailDeps {
   limits(): { maxAttachments: number; capacity: number; maxNameBytes: number };
   /** The identity key (hex) an onion address, alias or identity key names, or null. */
   peerIdentity(peer: string): string | null;
+  /** Whether we send read receipts for contacts' chat messages we read (off until the user allows it). */
+  readReceipts: { enabled(): boolean; setEnabled(on: boolean): void };
 }
 
 /** Who people are, for one listing: contact aliases and verified registry names by identity key. */
@@ -63,7 +65,7 @@ export function summary(m: StoredMessage, names?: Names, store?: Store) {
   };
   const name = names?.name(m.peerIdentity) ?? null;
   if (m.direction === 'in') Object.assign(out, { from: m.peerOnion, receivedAt: m.receivedAt, fromName: name });
-  else Object.assign(out, { to: m.peerOnion, deliveredAt: m.deliveredAt ?? undefined, toName: name ?? m.peerLabel });
+  else Object.assign(out, { to: m.peerOnion, deliveredAt: m.deliveredAt ?? undefined, toName: name ?? m.peerLabel, readAt: m.peerReadAt ?? undefined });
   if (!name) out.peerFingerprint = shortFingerprint(m.peerIdentity);
   if (m.peerLabel) out.peerLabel = m.peerLabel;
   if (m.stateReason && m.state !== 'delivered') out.reason = m.stateReason;
@@ -231,6 +233,12 @@ export function createMailHandlers(d: MailDeps): Record<string, Handler> {
       return { id: m.id, state: 'failed' };
     },
     'messages.limits': () => d.limits(),
+    'settings.get': () => ({ readReceipts: d.readReceipts.enabled() }),
+    'settings.set': (x) => {
+      const q = p<{ readReceipts?: boolean }>(x);
+      if (q.readReceipts !== undefined) d.readReceipts.setEnabled(q.readReceipts);
+      return { readReceipts: d.readReceipts.enabled() };
+    },
     'drafts.list': (x) => d.store().listDrafts({ limit: p<{ limit?: number }>(x).limit ?? 50 }).map((dr) => ({
       id: dr.id, kind: dr.kind, to: dr.to, subject: dr.subject, preview: preview(dr.body), threadId: dr.threadId, inReplyTo: dr.inReplyTo,
       attachments: dr.attachments.map((a) => ({ name: a.name, mediaType: a.mediaType })), createdAt: dr.createdAt, updatedAt: dr.updatedAt,

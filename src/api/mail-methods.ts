@@ -88,6 +88,15 @@ export const MAIL_METHODS: readonly MethodSpec[] = [
     result: obj({ maxAttachments: int('files per message'), capacity: int('bytes for subject, body and files, each file counting 6 + name + media type + data'), maxNameBytes: int('bytes per file name and media type') }),
   },
   {
+    name: 'settings.get', summary: 'The user\'s settings: whether read receipts are sent.',
+    params: none, result: obj({ readReceipts: bool('contacts are told when you read their chat messages (off by default)') }, ['readReceipts']),
+  },
+  {
+    name: 'settings.set', summary: 'Change settings; answers all of them as they are now.',
+    params: obj({ readReceipts: bool('tell contacts when you read their chat messages') }),
+    result: obj({ readReceipts: bool('as now set') }, ['readReceipts']),
+  },
+  {
     name: 'drafts.list', summary: 'Drafts, most recently edited first (files listed without their data).',
     params: obj({ limit }), result: { type: 'array', items: result('{ id, kind, to, subject, preview, attachments[], updatedAt }') },
   },

@@ -38,6 +38,7 @@ const messageSummary: JsonSchema = {
     peerLabel: str('the name the message was sent to or received under, as stored then'),
     fromName: str('inbox: the contact alias, else the verified registry name; null for a stranger'),
     toName: str('outbox: the contact alias, else the verified registry name; null for a bare onion'),
+    readAt: int('outbox: when the recipient read it (ms); only from contacts who send read receipts'),
     peerFingerprint: str('the start of the peer identity key, in groups of four hex digits (for strangers)'),
     preview: str('the start of the body, on one line'),
     attachmentCount: int('files carried'),

@@ -31,7 +31,7 @@ export function createMailPort(node: OnionpostNode): MailPort {
     },
     getMessage(id): MailMessage | null {
       const m = node.store.getMessage(id);
-      if (!m) return null;
+      if (!m || m.kind === 'read') return null;
       const contact = node.store.getContact(m.peerIdentity);
       return {
         id: m.id, direction: m.direction, kind: m.kind, subject: m.subject ?? '', body: m.body,

@@ -38,6 +38,7 @@ import { MailboxesError, NodeError } from './errors.js';
 import { Courier } from './courier.js';
 import { UserMailboxes, type MailboxView } from './mailboxes.js';
 import { MailboxReview, type MailboxReviewOptions } from './mailbox-review.js';
+import { ReadReceipts } from './read-receipts.js';
 import { ProviderScores, type ProviderScoresOptions } from './provider-scores.js';
 import { directoryPayments } from './provider-payments.js';
 import { DIRECTORY_READ_TIMEOUT_MS, providerListings } from './provider-listings.js';
@@ -163,6 +164,8 @@ export class OnionpostNode {
   readonly #reachability: Reachability;
   readonly #mailboxes: UserMailboxes;
   readonly #scores: ProviderScores;
+  readonly #readReceipts: ReadReceipts;
+  readonly #unsubscribeReads: () => void;
   #run: Partial<Running> = {};
   #listener: WsListener | undefined;
   #admission: InboundAdmission | undefined;
@@ -202,6 +205,10 @@ export class OnionpostNode {
         void this.#run.pipeline?.announceMailboxes(this.#closeController.signal).catch(() => {});
       },
       reputation: (onion) => this.#scores.reputation(onion),
+    });
+    this.#readReceipts = new ReadReceipts({
+      store: () => this.store, clock: this.#clock, logger: this.#log,
+      send: (peer, onion, ids) => this.#running('pipeline').sendReadReceipt(peer, onion, ids),
     });
     const listings = providerListings({
       directory: opts.directory, mailboxes: () => this.#mailboxes.list(), reputation: (onion) => this.#scores.reputation(onion),
@@ -278,6 +285,11 @@ export class OnionpostNode {
         if (isOnionAddress(s)) return toHex(parseOnionAddress(s).identityKey);
         return this.store.getContact(s)?.identityKey ?? null;
       },
+      readReceipts: this.#readReceipts,
+    });
+    // Reads through the API (messages.get, conversation views, markRead) may owe the sender a read receipt.
+    this.#unsubscribeReads = this.events.subscribe((ev) => {
+      if (ev.type === 'message.read' && ev.read === true && typeof ev.id === 'string') this.#readReceipts.read(ev.id);
     });
   }
 
@@ -392,13 +404,21 @@ export class OnionpostNode {
         mailboxes: () => this.#mailboxes.onions(),
       };
       const envelopes = this.#o.envelopes?.(ctx) ?? new SessionEnvelopes(ctx);
+      // Control messages (read receipts) are shown nowhere, and neither are their state changes.
+      const shown = {
+        emit: (ev: { type: string; [k: string]: unknown }) => {
+          if (ev.type === 'message.state' && typeof ev.id === 'string' && store.isControl(ev.id)) return;
+          this.events.emit(ev);
+        },
+        subscribe: (l: Parameters<EventBus['subscribe']>[0]) => this.events.subscribe(l),
+      };
       const claim = this.#o.registryName ? nameCapability(this.#o.registryName) : null;
       const connections = new Connections({
         dialer: this.#o.network, limits: this.#limits, clock: this.#clock, logger: this.#o.logger.child({ layer: 'protocol' }),
         ...(this.#o.dialTimeoutMs !== undefined ? { dialPolicy: { maxMs: this.#o.dialTimeoutMs } } : {}), ...(claim ? { capabilities: () => [claim] } : {}),
       });
       const pipeline = new MessagePipeline({
-        identityKey: this.identity.identityKey, store, envelopes, recipients: contacts, connections, events: this.events,
+        identityKey: this.identity.identityKey, store, envelopes, recipients: contacts, connections, events: shown,
         kick: (peer) => this.#outbox?.kick(peer), peerSeen: (peer) => this.#outbox?.peerSeen(peer), clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'pipeline' }), deliverTimeoutMs: this.#o.deliverTimeoutMs ?? 60_000, signal: this.#closeController.signal,
         ...(this.#o.hooks?.afterInboundCommit ? { afterInboundCommit: this.#o.hooks.afterInboundCommit } : {}),
@@ -407,7 +427,7 @@ export class OnionpostNode {
       });
       const courier = new Courier({
         identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, random: this.#random, limits: this.#limits,
-        logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
+        logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => shown.emit(ev), signal: this.#closeController.signal,
         checkAccount: (onion, client, opts) => this.#mailboxes.checkAccount(onion, client, opts),
         pushReceipts: async (onion, receipts, signal) => (await connections.connect(onion, signal)).pushReceipts(receipts, { signal }),
         observe: (provider, ob) => this.#scores.observe(provider, ob), usable: (provider) => this.#scores.usable(provider),
@@ -496,8 +516,8 @@ export class OnionpostNode {
         onChange: (id, state, d) => {
           // A retry of a message its recipient's providers hold: it is still "in mailbox".
           const m = state === 'queued' && d.code === 'IN_MAILBOX' ? store.getMessage(id) : null;
-          if (m && m.mailboxes.length > 0) this.events.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: m.mailboxes, ...d });
-          else this.events.emit({ type: 'message.state', id, state, ...d });
+          if (m && m.mailboxes.length > 0) shown.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: m.mailboxes, ...d });
+          else shown.emit({ type: 'message.state', id, state, ...d });
         },
       });
       this.#outbox.start();
@@ -617,6 +637,8 @@ export class OnionpostNode {
       await step('api', () => this.#api?.close());
       this.#closeController.abort(new NodeError('CLOSED', 'node closed'));
       this.#reachability.close();
+      this.#unsubscribeReads();
+      this.#readReceipts.close();
       if (this.#recheckTimer !== undefined) this.#clock.clearTimeout(this.#recheckTimer);
       await step('bridge', () => this.#bridge?.close());
       await step('outbox', () => this.#outbox?.close());

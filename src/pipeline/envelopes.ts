@@ -24,7 +24,7 @@ export type { Attachment };
 export interface Draft {
   /** 16 random bytes, chosen once; every retry carries the same id. */
   id: Uint8Array;
-  kind: 'mail' | 'chat';
+  kind: 'mail' | 'chat' | 'read';
   subject: string;
   body: string;
   /** The thread's first message id, when continuing one. */

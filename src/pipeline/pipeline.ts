@@ -26,10 +26,10 @@ import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_TTL_MS, type DeliveryOutcome } from '../outbox/index.js';
 import { RejectCode, type DeliverAnswer } from '../protocol/index.js';
-import { KIND_INIT, MESSAGE_CAPACITY, messageContentSize, newMessageId } from '../session/index.js';
+import { KIND_INIT, MESSAGE_CAPACITY, SessionError, messageContentSize, newMessageId, parseReadReceipt, readReceiptBody } from '../session/index.js';
 import { StoreError, type MessageState, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
 import type { Connections } from './connections.js';
-import type { Draft, Envelopes, PrepareBatch } from './envelopes.js';
+import type { Draft, Envelopes, Opened, OpenedMessage, PrepareBatch } from './envelopes.js';
 import { KeyedRerun } from '../rerun.js';
 import { GroupCommitter } from './group-commit.js';
 import { failureOutcome, looksOffline, rejectOutcome } from './outcome.js';
@@ -152,6 +152,12 @@ interface Outgoing {
 
 const EMPTY = new Uint8Array(0);
 
+/** How long a read receipt is tried before it is given up (it is a courtesy, not mail), ms. */
+const READ_RECEIPT_TTL_MS = 7 * 24 * 3600_000;
+
+/** What the group commit does with an opened envelope once it decides to keep it. */
+type OpenedCommit = Extract<Opened, { message: unknown }>;
+
 /** One inbound DELIVER in the group commit. */
 interface Incoming {
   /** The DELIVER frame's message id; null for an envelope fetched from a mailbox (it has no frame). */
@@ -269,6 +275,23 @@ export class MessagePipeline {
   }
 
   /**
+   * Queues a read receipt (PROTOCOL.md §9.2) for `ids`, chat messages of `peerIdentity`'s that the
+   * user read: a control message, sent, retried and deposited like mail but listed nowhere, and
+   * deleted once final. The caller checked that the user allows read receipts.
+   */
+  async sendReadReceipt(peerIdentity: string, peerOnion: string, ids: readonly string[]): Promise<void> {
+    const createdAt = this.#o.clock.now();
+    const draft: Draft = {
+      id: newMessageId(createdAt, this.#o.random), kind: 'read', subject: '', body: readReceiptBody(ids), createdAt,
+      expiresAt: createdAt + Math.min(READ_RECEIPT_TTL_MS, this.#o.limits.maxTtlMs),
+    };
+    const to: Recipient = { identityKey: fromHex(peerIdentity), onion: peerOnion, label: null, encryptionKey: null, held: null };
+    await this.#outgoing.commit({ to, draft });
+    this.#kickSoon();
+    if (this.#o.depositor) this.#queuedFor(peerIdentity);
+  }
+
+  /**
    * A deadline that also ends when the node closes. Not deadlineSignal(…, this.#o.signal): that adds
    * a listener to the one close signal per send, and with thousands of sends in flight (a burst)
    * each addEventListener scans all the others.
@@ -344,6 +367,8 @@ export class MessagePipeline {
     for (let page = this.#waitingFor(previousIdentity, state); page.length > 0; page = this.#waitingFor(previousIdentity, state)) {
       this.#store.batch(() => {
         for (const m of page) {
+          // Listings pass over control messages, so a page holds none; a read receipt is not re-sent.
+          if (m.kind === 'read') continue;
           const attachments = this.#store.getAttachments(m.id);
           const copy = this.#insert({ to, draft: this.#draft({ to: '', subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now), ...(attachments.length ? { attachments } : {}) }) });
           this.#store.transition(m.id, 'failed', { from: [state], reason: `${reason} (${copy.id})` });
@@ -772,6 +797,30 @@ export class MessagePipeline {
     return valid.size;
   }
 
+  /**
+   * A contact's read receipt (a control message): marks which of our messages to them they read, in
+   * the transaction that commits its receipt; no message row. Ids not ours to them mark nothing.
+   */
+  #commitReadReceipt(m: OpenedMessage, id: string, senderHex: string, opened: OpenedCommit, now: number): Received {
+    let ids: string[];
+    try {
+      ids = parseReadReceipt(m);
+    } catch (err) {
+      if (err instanceof SessionError) return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: err.message } } };
+      throw err;
+    }
+    const marked = this.#store.markPeerRead(senderHex, ids, now);
+    opened.commit();
+    return {
+      answer: { receipt: opened.receipt, id, peer: senderHex },
+      seen: senderHex,
+      after: () => {
+        opened.after();
+        for (const read of marked) this.#o.events.emit({ type: 'message.peerRead', id: read, at: now });
+      },
+    };
+  }
+
   /** Opens one DELIVER and writes it with its session's writes; inside the group commit's transaction. */
   #commitOne(item: Incoming): Received {
     const now = this.#o.clock.now();
@@ -780,9 +829,9 @@ export class MessagePipeline {
     if ('duplicate' in opened) return { answer: { receipt: opened.receipt } };
     const m = opened.message;
     if (item.messageId && !bytesEqual(m.id, item.messageId)) return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'frame message id differs from the sealed one' } } };
-    if (m.kind === 'read') return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'read receipts are not supported yet' } } };
     const id = toHex(m.id);
     const senderHex = toHex(m.sender);
+    if (m.kind === 'read') return this.#commitReadReceipt(m, id, senderHex, opened, now);
     const contact = this.#store.getContact(senderHex);
     const result = this.#store.commitIncoming({
       id, kind: m.kind, peerIdentity: senderHex, peerOnion: m.senderOnion, peerLabel: contact?.alias ?? null,

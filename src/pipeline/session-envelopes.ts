@@ -513,6 +513,7 @@ export class SessionEnvelopes implements Envelopes {
       const pruned = this.#store.sessions.prune(now);
       for (const s of pruned.skipped) this.index.drop(s.sessionId, s.k);
       this.#store.pruneSeen(now);
+      this.#store.pruneControl();
       this.#ensurePrekeys();
       const idleFor = l.maxTtlMs + l.maxClockSkewMs;
       const peers = new Set(this.#store.sessions.listSessions().filter((s) => !s.current).map((s) => s.peerIdentity));

@@ -13,7 +13,7 @@ export { StoreError, toStoreError, type StoreErrorCode } from './errors.js';
 export { openDatabase, type DatabaseOptions } from './database.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate, type Migration } from './schema.js';
 export type {
-  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, KeyedSend, ContactSource, Direction, Draft, DraftInput, InState, KeyChange, ListOptions,
+  Attempt, AttemptOutcome, CommitResult, Contact, ContactInput, KeyedSend, ContactSource, ControlKind, Direction, Draft, DraftInput, InState, KeyChange, ListOptions,
   MessageEvent, MessageKind, MessageState, NewIncoming, NewOutgoing, OutState, PeerState, PeerStateUpdate, QueuedPeer, Store, StoreCounts,
   StoreDiagnostics, StoreOptions, PeerName, RejectedKey, SearchOptions, StoredAttachment, StoredMessage, ThreadSummary,
 } from './types.js';

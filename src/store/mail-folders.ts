@@ -83,7 +83,7 @@ export function createMailFolders(db: Database, o: { now: () => number; run: <T>
     log: db.prepare(`
       SELECT e.seq, e.message_id AS id, e.state, m.direction,
         (SELECT MIN(f.seq) FROM message_events f WHERE f.message_id = e.message_id) AS first
-      FROM message_events e JOIN messages m ON m.id = e.message_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?`),
+      FROM message_events e JOIN messages m ON m.id = e.message_id WHERE e.seq > ? AND m.control IS NULL ORDER BY e.seq LIMIT ?`),
     // Entries whose message was deleted from the node.
     orphans: db.prepare(`
       DELETE FROM mail_entries WHERE NOT EXISTS (SELECT 1 FROM messages m

@@ -95,7 +95,7 @@ export class Mailbox {
     const typed = query.trim().normalize('NFKC');
     if (!typed) return [];
     const fts = ftsQuery(typed);
-    const where: string[] = [];
+    const where: string[] = ['control IS NULL'];
     const params: Record<string, string | number> = { like: likePrefix(typed.toLowerCase()) };
     const peers = `peer_identity IN (SELECT identity_key FROM contacts WHERE alias_key LIKE @like ESCAPE '\\' OR lower(registry_name) LIKE @like ESCAPE '\\')`;
     if (fts) {

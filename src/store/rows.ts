@@ -3,7 +3,7 @@
  * store's camelCase objects, and back.
  */
 import type {
-  Attempt, AttemptOutcome, Contact, ContactSource, KeyChange, MessageEvent, MessageKind, MessageState, PeerState, StoredMessage,
+  Attempt, AttemptOutcome, Contact, ContactSource, ControlKind, KeyChange, MessageEvent, MessageKind, MessageState, PeerState, StoredMessage,
   Direction,
 } from './types.js';
 
@@ -38,6 +38,9 @@ export interface MessageRow {
   attachment_count: number;
   /** JSON array of the providers holding the current envelope (outgoing, migration v12), or null. */
   mailboxes: string | null;
+  /** The control kind of an outgoing control message (migration v15), else null. */
+  control: string | null;
+  peer_read_at: number | null;
 }
 
 export interface ContactRow {
@@ -86,11 +89,16 @@ export function bytes(b: Buffer | Uint8Array | null): Uint8Array | null {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/** Whether a kind is a control message's (PROTOCOL.md §9.2), which no listing shows. */
+export function isControlKind(kind: string): kind is ControlKind {
+  return kind === 'read';
+}
+
 export function messageFromRow(r: MessageRow): StoredMessage {
   return {
     id: r.id,
     direction: r.direction as Direction,
-    kind: r.kind as MessageKind,
+    kind: (r.control ?? r.kind) as MessageKind | ControlKind,
     peerIdentity: r.peer_identity,
     peerOnion: r.peer_onion,
     peerLabel: r.peer_label,
@@ -117,6 +125,7 @@ export function messageFromRow(r: MessageRow): StoredMessage {
     archived: r.archived === 1,
     attachmentCount: r.attachment_count,
     mailboxes: r.mailboxes ? (JSON.parse(r.mailboxes) as string[]) : [],
+    peerReadAt: r.peer_read_at ?? null,
   };
 }
 

@@ -610,6 +610,55 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE mailbox_providers ADD COLUMN lapse_warned_at INTEGER;
     `,
   },
+  {
+    version: 15,
+    description: 'control messages: session messages no listing shows; when a peer read our message',
+    // A control message (PROTOCOL.md §9.2: a read receipt, kind 3) travels like any outgoing
+    // message — queued, encrypted once, retried, deposited, receipted — so it is a messages row. But
+    // it is not mail: no listing, count, search entry or mail-client folder may show it.
+    // - messages.control: the control kind ('read'), or NULL for mail and chat. The kind column's
+    //   CHECK (mail, chat) can't change without rebuilding the table, so a control row keeps kind
+    //   'chat' there; the store reads `control` first. Incoming control messages are never rows:
+    //   their effect is applied in the transaction that commits their receipt.
+    // - messages.peer_read_at: outgoing, when the recipient's read receipt for it arrived.
+    // - The count and search triggers are made again to pass over control rows, and control rows
+    //   are deleted once final (Store.pruneControl).
+    up: `
+      ALTER TABLE messages ADD COLUMN control TEXT CHECK (control IS NULL OR control IN ('read'));
+      ALTER TABLE messages ADD COLUMN peer_read_at INTEGER;
+      CREATE INDEX messages_control ON messages (state) WHERE control IS NOT NULL;
+
+      DROP TRIGGER message_counts_insert;
+      DROP TRIGGER message_counts_update;
+      DROP TRIGGER message_counts_delete;
+      CREATE TRIGGER message_counts_insert AFTER INSERT ON messages WHEN NEW.control IS NULL BEGIN
+        INSERT INTO message_counts (key, n) VALUES (NEW.direction || ':' || NEW.state, 1) ON CONFLICT (key) DO UPDATE SET n = n + 1;
+        UPDATE message_counts SET n = n + 1 WHERE key = 'in:unread' AND NEW.direction = 'in' AND NEW.read = 0;
+      END;
+      CREATE TRIGGER message_counts_update AFTER UPDATE OF direction, state, read ON messages
+        WHEN NEW.control IS NULL AND (OLD.direction IS NOT NEW.direction OR OLD.state IS NOT NEW.state OR OLD.read IS NOT NEW.read)
+      BEGIN
+        UPDATE message_counts SET n = n - 1 WHERE key = OLD.direction || ':' || OLD.state;
+        INSERT INTO message_counts (key, n) VALUES (NEW.direction || ':' || NEW.state, 1) ON CONFLICT (key) DO UPDATE SET n = n + 1;
+        UPDATE message_counts SET n = n - 1 WHERE key = 'in:unread' AND OLD.direction = 'in' AND OLD.read = 0;
+        UPDATE message_counts SET n = n + 1 WHERE key = 'in:unread' AND NEW.direction = 'in' AND NEW.read = 0;
+      END;
+      CREATE TRIGGER message_counts_delete AFTER DELETE ON messages WHEN OLD.control IS NULL BEGIN
+        UPDATE message_counts SET n = n - 1 WHERE key = OLD.direction || ':' || OLD.state;
+        UPDATE message_counts SET n = n - 1 WHERE key = 'in:unread' AND OLD.direction = 'in' AND OLD.read = 0;
+      END;
+
+      DROP TRIGGER message_search_add;
+      CREATE TRIGGER message_search_add AFTER INSERT ON message_content
+        WHEN (SELECT control FROM messages WHERE id = new.id) IS NULL
+      BEGIN
+        INSERT INTO message_search_ids (message_id) VALUES (new.id);
+        INSERT INTO message_search (rowid, sender, subject, body)
+          SELECT i.rowid, concat_ws(' ', m.peer_label, m.peer_onion), coalesce(m.subject, ''), new.body
+          FROM messages m JOIN message_search_ids i ON i.message_id = m.id WHERE m.id = new.id;
+      END;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -17,7 +17,7 @@ import { createMailboxProviders, type MailboxProviders } from './mailbox-provide
 import { createDeposits, type Deposits } from './deposits.js';
 import { createProviderReputations, type ProviderReputations } from './provider-reputation.js';
 import {
-  aliasKey, attemptFromRow, bytes, contactFromRow, eventFromRow, messageFromRow, peerStateFromRow,
+  aliasKey, attemptFromRow, isControlKind, bytes, contactFromRow, eventFromRow, messageFromRow, peerStateFromRow,
   type AttemptRow, type ContactRow, type MessageRow, type PeerStateRow,
 } from './rows.js';
 import type {
@@ -148,8 +148,9 @@ class SqliteStore implements Store {
     return this.#run('insertOutgoing', () =>
       this.#tx(() => {
         const state = m.state ?? 'queued';
+        const control = isControlKind(m.kind) ? m.kind : null;
         this.#s.insertMessage.run({
-          id: m.id, direction: 'out', kind: m.kind, peer_identity: m.peerIdentity, peer_onion: m.peerOnion ?? null,
+          id: m.id, direction: 'out', kind: control ? 'chat' : m.kind, control, peer_identity: m.peerIdentity, peer_onion: m.peerOnion ?? null,
           peer_label: m.peerLabel ?? null, subject: m.subject ?? null, thread_id: m.threadId ?? m.id,
           in_reply_to: m.inReplyTo ?? null, created_at: m.createdAt, expires_at: m.expiresAt, received_at: null,
           sort_at: m.createdAt, state, state_reason: m.stateReason ?? null,
@@ -166,7 +167,7 @@ class SqliteStore implements Store {
           inReplyTo: m.inReplyTo ?? null, createdAt: m.createdAt, expiresAt: m.expiresAt, receivedAt: null, deliveredAt: null,
           state, stateReason: m.stateReason ?? null, envelope: bytes(m.envelope), envelopeHash: bytes(m.envelopeHash), receipt: null,
           read: false, attempts: 0, nextAttemptAt: m.nextAttemptAt ?? m.createdAt, lastErrorCode: null,
-          archived: false, attachmentCount: m.attachments?.length ?? 0, mailboxes: [],
+          archived: false, attachmentCount: m.attachments?.length ?? 0, mailboxes: [], peerReadAt: null,
         };
       }),
     );
@@ -423,7 +424,7 @@ class SqliteStore implements Store {
       peer_label: m.peerLabel ?? null, subject: m.subject ?? null, thread_id: m.threadId ?? m.id,
       in_reply_to: m.inReplyTo ?? null, created_at: m.createdAt, expires_at: m.expiresAt, received_at: m.receivedAt,
       sort_at: m.receivedAt, state: 'received', state_reason: null, envelope_hash: m.envelopeHash,
-      receipt: m.receipt, next_attempt_at: null,
+      receipt: m.receipt, next_attempt_at: null, control: null,
     });
     this.#s.insertContent.run(m.id, m.body, null);
     this.#mail.addAttachments(m.id, m.attachments);
@@ -455,7 +456,8 @@ class SqliteStore implements Store {
 
   listMessages(opts: ListOptions = {}): StoredMessage[] {
     return this.#run('listMessages', () => {
-      const where: string[] = [];
+      // Control messages are never listed (they are not mail; PROTOCOL.md §9.2).
+      const where: string[] = ['control IS NULL'];
       const params: Record<string, string | number> = {};
       if (opts.direction) (where.push('direction = @direction'), (params.direction = opts.direction));
       if (opts.kind) (where.push('kind = @kind'), (params.kind = opts.kind));
@@ -481,7 +483,7 @@ class SqliteStore implements Store {
         params.beforeId = opts.before.id;
       }
       params.limit = Math.min(MAX_LIST, Math.max(0, Math.trunc(opts.limit ?? 50)));
-      const sql = `SELECT * FROM message_rows ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY sort_at DESC, id DESC LIMIT @limit`;
+      const sql = `SELECT * FROM message_rows WHERE ${where.join(' AND ')} ORDER BY sort_at DESC, id DESC LIMIT @limit`;
       let stmt = this.#listCache.get(sql);
       if (!stmt) this.#listCache.set(sql, (stmt = this.#db.prepare(sql)));
       return (stmt.all(params) as MessageRow[]).map(messageFromRow);
@@ -503,6 +505,18 @@ class SqliteStore implements Store {
     this.#run('markRead', () => {
       if (this.#s.markRead.run(read ? 1 : 0, id).changes === 0) throw new StoreError('NOT_FOUND', `no message ${id}`);
     });
+  }
+
+  markPeerRead(peerIdentity: string, ids: readonly string[], at: number): string[] {
+    return this.#run('markPeerRead', () => this.#tx(() => ids.filter((id) => this.#s.markPeerRead.run(at, id, peerIdentity).changes > 0)));
+  }
+
+  isControl(id: string): boolean {
+    return this.#run('isControl', () => (this.#s.controlOf.get(id) as { control: string | null } | undefined)?.control != null);
+  }
+
+  pruneControl(): number {
+    return this.#run('pruneControl', () => this.#s.pruneControl.run().changes);
   }
 
   counts(): StoreCounts {
@@ -670,10 +684,10 @@ function prepareAll(db: Db) {
     insertMessage: db.prepare(`
       INSERT INTO messages (id, direction, kind, peer_identity, peer_onion, peer_label, subject, thread_id,
         in_reply_to, created_at, expires_at, received_at, sort_at, state, state_reason, envelope_hash,
-        receipt, next_attempt_at)
+        receipt, next_attempt_at, control)
       VALUES (@id, @direction, @kind, @peer_identity, @peer_onion, @peer_label, @subject, @thread_id,
         @in_reply_to, @created_at, @expires_at, @received_at, @sort_at, @state, @state_reason,
-        @envelope_hash, @receipt, @next_attempt_at)`),
+        @envelope_hash, @receipt, @next_attempt_at, @control)`),
     insertContent: db.prepare('INSERT INTO message_content (id, body, envelope) VALUES (?, ?, ?)'),
     insertSendKey: db.prepare('INSERT INTO send_keys (idem_key, message_id, request_hash, created_at) VALUES (?, ?, ?, ?)'),
     sendKey: db.prepare('SELECT message_id, request_hash FROM send_keys WHERE idem_key = ?'),
@@ -741,8 +755,13 @@ function prepareAll(db: Db) {
       SELECT thread_id, MAX(sort_at) AS last_at, peer_identity, peer_label, kind, COUNT(*) AS n,
         COUNT(*) FILTER (WHERE direction = 'in' AND read = 0) AS unread,
         (SELECT subject FROM messages r WHERE r.thread_id = m.thread_id ORDER BY sort_at, id LIMIT 1) AS subject
-      FROM messages m GROUP BY thread_id ORDER BY last_at DESC, thread_id LIMIT ?`),
-    markRead: db.prepare('UPDATE messages SET read = ? WHERE id = ?'),
+      FROM messages m WHERE control IS NULL GROUP BY thread_id ORDER BY last_at DESC, thread_id LIMIT ?`),
+    markRead: db.prepare('UPDATE messages SET read = ? WHERE id = ? AND control IS NULL'),
+    markPeerRead: db.prepare(`
+      UPDATE messages SET peer_read_at = ?
+      WHERE id = ? AND peer_identity = ? AND direction = 'out' AND control IS NULL AND peer_read_at IS NULL`),
+    controlOf: db.prepare('SELECT control FROM messages WHERE id = ?'),
+    pruneControl: db.prepare(`DELETE FROM messages WHERE control IS NOT NULL AND state IN ('delivered', 'failed', 'expired')`),
     // Kept by triggers (schema v4): O(1) however many messages there are.
     counts: db.prepare('SELECT key, n FROM message_counts'),
     upsertContact: db.prepare(`

@@ -12,6 +12,11 @@ import type { ProviderReputations } from './provider-reputation.js';
 
 export type Direction = 'in' | 'out';
 export type MessageKind = 'mail' | 'chat';
+/**
+ * A control message (PROTOCOL.md §9.2): sent like a message, shown nowhere. Only outgoing ones are
+ * rows; listings, counts, search and the mail folders pass over them.
+ */
+export type ControlKind = 'read';
 
 /**
  * Outgoing message states.
@@ -37,7 +42,8 @@ export interface StoredMessage {
   /** 32 hex chars (16 random bytes chosen by the sender). */
   id: string;
   direction: Direction;
-  kind: MessageKind;
+  /** A control kind only for an outgoing control message (never listed). */
+  kind: MessageKind | ControlKind;
   /** The other party's Ed25519 identity key, 64 hex chars: recipient (out) or sender (in). */
   peerIdentity: string;
   peerOnion: string | null;
@@ -77,6 +83,8 @@ export interface StoredMessage {
    * (deposited, issue 11); [] when none. While the message is undelivered it is "in mailbox".
    */
   mailboxes: string[];
+  /** Outgoing: when the recipient's read receipt for it arrived (they allow sending them), else null. */
+  peerReadAt: number | null;
 }
 
 /** A file carried by a message or a draft (the envelope allows at most 16 per message). */
@@ -133,7 +141,7 @@ export interface SearchOptions {
 /** The fields a new message has in either direction. */
 interface NewMessage {
   id: string;
-  kind: MessageKind;
+  kind: MessageKind | ControlKind;
   /** The peer's Ed25519 identity key (64 hex chars): recipient (out) or sender (in). */
   peerIdentity: string;
   peerOnion?: string | null;
@@ -178,6 +186,8 @@ export interface KeyedSend {
 
 /** What `commitIncoming` needs: an opened, verified message and the receipt we will send for it. */
 export interface NewIncoming extends NewMessage {
+  /** Incoming control messages are applied, never stored as rows. */
+  kind: MessageKind;
   receivedAt: number;
   /** Our signed receipt; stored and returned unchanged for every duplicate. */
   receipt: Uint8Array;
@@ -480,6 +490,15 @@ export interface Store {
   listThreads(opts?: { limit?: number }): ThreadSummary[];
   /** Marks an incoming message read. NOT_FOUND if absent. */
   markRead(id: string, read?: boolean): void;
+  /**
+   * The peer's read receipt (PROTOCOL.md §9.2): of `ids`, our outgoing messages to `peerIdentity`
+   * not marked yet get peer_read_at = `at`. Returns those it marked (others' ids mark nothing).
+   */
+  markPeerRead(peerIdentity: string, ids: readonly string[], at: number): string[];
+  /** Whether `id` is an outgoing control message (never shown; no events for it either). */
+  isControl(id: string): boolean;
+  /** Deletes control messages that are delivered, failed or expired. Returns the count. */
+  pruneControl(): number;
   counts(): StoreCounts;
 
   // ── everyday use: search, archive, delete, attachments, drafts (mailbox.ts) ──

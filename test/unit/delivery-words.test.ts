@@ -12,7 +12,7 @@ function msg(over: Partial<StoredMessage>): StoredMessage {
     id: 'a'.repeat(32), direction: 'out', kind: 'mail', peerIdentity: 'b'.repeat(64), peerOnion: 'x.onion', peerLabel: 'bob', subject: 's', body: 'b',
     threadId: 'a'.repeat(32), inReplyTo: null, createdAt: T0, expiresAt: T0 + 1e9, receivedAt: null, deliveredAt: null, state: 'queued',
     stateReason: null, envelope: null, envelopeHash: null, receipt: null, read: false, attempts: 0, nextAttemptAt: T0, lastErrorCode: null,
-    archived: false, attachmentCount: 0, mailboxes: [], ...over,
+    archived: false, attachmentCount: 0, mailboxes: [], peerReadAt: null, ...over,
   };
 }
 const attempt = (i: number, startedAt: number, outcome: Attempt['outcome'], errorCode: string | null = null): Attempt =>

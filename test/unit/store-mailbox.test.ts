@@ -210,3 +210,46 @@ test('migration v4 indexes messages stored before it', () => {
     store.close();
   }
 });
+
+test('control messages (schema v15): no listing, count, search or thread shows them; they go once final', () => {
+  const { store, clock } = fresh();
+  try {
+    const mail = store.insertOutgoing(out(clock, { body: 'hello there' }));
+    const before = store.counts();
+    const control = store.insertOutgoing(out(clock, { kind: 'read', body: mail.id }));
+    assert.equal(store.getMessage(control.id)!.kind, 'read', 'the pipeline still reads it whole');
+    assert.equal(store.isControl(control.id), true);
+    assert.equal(store.isControl(mail.id), false);
+    assert.deepEqual(store.listMessages().map((m) => m.id), [mail.id]);
+    assert.deepEqual(store.listMessages({ idPrefix: control.id.slice(0, 8) }), []);
+    assert.deepEqual(store.search(mail.id), [], 'its body is not indexed');
+    assert.deepEqual(store.listThreads().map((th) => th.threadId), [mail.id]);
+    assert.deepEqual(store.counts(), before);
+    store.transition(control.id, 'delivered', { from: ['queued'] });
+    assert.deepEqual(store.counts(), before, 'its state changes are not counted either');
+    assert.equal(store.pruneControl(), 1);
+    assert.equal(store.getMessage(control.id), null);
+    assert.deepEqual(store.counts(), before, 'nor its deletion');
+  } finally {
+    store.close();
+  }
+});
+
+test("a peer's read receipt marks only our messages to that peer, once", () => {
+  const { store, clock } = fresh();
+  try {
+    const toA = store.insertOutgoing(out(clock, { kind: 'chat', peerIdentity: A }));
+    const toB = store.insertOutgoing(out(clock, { kind: 'chat', peerIdentity: B }));
+    const fromA = inc(clock, { peerIdentity: A });
+    store.commitIncomingBatch([fromA]);
+    clock.advance(5);
+    assert.deepEqual(store.markPeerRead(A, [toA.id, toB.id, fromA.id, hex16()], clock.now()), [toA.id]);
+    assert.equal(store.getMessage(toA.id)!.peerReadAt, clock.now());
+    assert.equal(store.getMessage(toB.id)!.peerReadAt, null, "B's message is not A's to report");
+    clock.advance(5);
+    assert.deepEqual(store.markPeerRead(A, [toA.id], clock.now()), [], 'the first time counts');
+    assert.equal(store.getMessage(toA.id)!.peerReadAt, clock.now() - 5);
+  } finally {
+    store.close();
+  }
+});

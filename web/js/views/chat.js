@@ -1,7 +1,8 @@
 // A conversation (#/chat/<onion>): the chat messages with one person, oldest at the top, yours on
 // the right with their delivery state, and a reply box under them. Enter sends, Shift+Enter starts
 // a new line. New messages and state changes arrive live; their messages on screen are marked read.
-// (Read receipts to the sender are not sent yet: `readAt` shows "Read" once the node records them.)
+// Yours show "Read" once the other side's read receipt arrives (they allow sending them); the
+// checkbox under the box is your own choice, for every contact: off until you turn it on.
 import { ApiError } from '../api.js';
 import { debounce, deliveryText, h, shortOnion, timeEl } from '../dom.js';
 
@@ -27,6 +28,19 @@ export async function mount(ctx, route) {
   const send = h('button', { type: 'submit', class: 'primary', testid: 'chat-send' }, 'Send');
   const error = h('p', { class: 'error', role: 'alert', hidden: true, testid: 'chat-error' });
   const form = h('form', { class: 'chat-compose', testid: 'chat-form' }, input, send);
+  const receipts = h('input', { type: 'checkbox', testid: 'read-receipts' });
+  const settings = await ctx.rpc('settings.get', {});
+  receipts.checked = settings.readReceipts;
+  receipts.addEventListener('change', () => {
+    void ctx.rpc('settings.set', { readReceipts: receipts.checked })
+      .then((s) => (receipts.checked = s.readReceipts))
+      .catch((err) => {
+        receipts.checked = !receipts.checked;
+        error.hidden = false;
+        error.textContent = err instanceof ApiError ? err.message : String(err?.message ?? err);
+      });
+  });
+  const receiptsRow = h('label', { class: 'chat-receipts muted' }, receipts, ' Send read receipts (your contacts see when you read their chat messages)');
   const title = h('h1', { tabindex: -1, testid: 'chat-title', title: convo.peer }, convo.name || shortOnion(convo.peer));
   const el = h('section', { class: 'view chat' },
     h('div', { class: 'view-head' },
@@ -34,7 +48,7 @@ export async function mount(ctx, route) {
       title,
       convo.contact ? h('a', { class: 'button small', href: `#/contact/${encodeURIComponent(convo.contact)}` }, 'Contact') : null),
     !convo.name ? h('p', { class: 'muted stranger' }, 'Not in your contacts. Identity key starts ', h('code', {}, convo.fingerprint ?? ''), '.') : null,
-    list, error, form);
+    list, error, form, receiptsRow);
 
   function render() {
     list.replaceChildren(...convo.messages.map(bubble));
@@ -99,7 +113,7 @@ export async function mount(ctx, route) {
       // A message just sent may be delivered before the reload that lists it answers: while a
       // send is in flight, a state change of a message not on screen yet is looked at too.
       if (ev.type === 'message.state' && (sending > 0 || convo.messages.some((m) => m.id === ev.id))) again();
-      if (ev.type === 'message.read' && convo.messages.some((m) => m.id === ev.id)) again();
+      if ((ev.type === 'message.read' || ev.type === 'message.peerRead') && convo.messages.some((m) => m.id === ev.id)) again();
     },
     destroy() {
       document.removeEventListener('visibilitychange', onVisible);
