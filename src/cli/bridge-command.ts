@@ -1,6 +1,7 @@
 /**
  * `onionpost bridge`: the mail bridge's settings, from the running node (API method
- * bridge.settings), for a person to paste into a mail client or a script (`--json`) to configure one.
+ * bridge.settings), for a person to paste into a mail client or a script (`--json`) to configure one;
+ * and `onionpost settings`, the user's own settings on the node.
  */
 import type { Argv } from 'yargs';
 import { connectToNode } from '../api/index.js';
@@ -35,4 +36,21 @@ export function registerBridgeCommand(cli: Argv<GlobalArgs>): void {
     const s = await connectToNode(a.dataDir).call<BridgeSettings>('bridge.settings');
     process.stdout.write(a.json ? `${JSON.stringify(s, null, 2)}\n` : `${bridgeSettingsText(s)}\n`);
   });
+}
+
+/** `onionpost settings [--read-receipts on|off]`: the user's settings on the running node (settings.get / settings.set). */
+export function registerSettingsCommand(cli: Argv<GlobalArgs>): void {
+  cli.command(
+    'settings',
+    'your settings on the running node: whether contacts see when you read their chat messages',
+    (y) => y.option('read-receipts', { type: 'string', choices: ['on', 'off'], describe: 'send read receipts for chat messages (off by default)' }),
+    async (a) => {
+      const api = connectToNode(a.dataDir);
+      const asked = a.readReceipts as 'on' | 'off' | undefined;
+      const s = asked === undefined
+        ? await api.call<{ readReceipts: boolean }>('settings.get')
+        : await api.call<{ readReceipts: boolean }>('settings.set', { readReceipts: asked === 'on' });
+      process.stdout.write(a.json ? `${JSON.stringify(s)}\n` : `read receipts: ${s.readReceipts ? 'on (contacts see when you read their chat messages)' : 'off'}\n`);
+    },
+  );
 }

@@ -18,7 +18,7 @@ import { print, type GlobalArgs } from './common.js';
 import { cliName, dataPaths, defaultDataDir } from './paths.js';
 import { readPassphrase } from './prompt.js';
 import { short, table, when } from './format.js';
-import { registerBridgeCommand } from './bridge-command.js';
+import { registerBridgeCommand, registerSettingsCommand } from './bridge-command.js';
 import { peerLabel, registerMailCommands } from './mail-commands.js';
 import { registerMailboxCommands } from './mailbox-commands.js';
 
@@ -263,6 +263,7 @@ export async function buildCli(argv: string[]): Promise<Argv<GlobalArgs>> {
     });
   for (const register of await lazyRegistrations(argv)) register(cli as unknown as Argv<GlobalArgs>);
   registerBridgeCommand(cli as unknown as Argv<GlobalArgs>);
+  registerSettingsCommand(cli as unknown as Argv<GlobalArgs>);
   registerMailCommands(cli as unknown as Argv<GlobalArgs>);
   registerMailboxCommands(cli as unknown as Argv<GlobalArgs>);
   return cli as unknown as Argv<GlobalArgs>;

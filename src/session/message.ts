@@ -4,7 +4,7 @@
  *
  *   off  size   field
  *   0    1      version = 2
- *   1    1      kind: 1 mail, 2 chat, 3 read receipt (body = ids read)
+ *   1    1      kind: 1 mail, 2 chat, 3 read receipt (a control message: control.ts, §9.2)
  *   2    16     message id
  *   18   8      created_at, ms
  *   26   8      expires_at, ms

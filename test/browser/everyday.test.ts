@@ -171,6 +171,31 @@ test('chat: a conversation per person with the reply box under it; Enter sends; 
   await Promise.all([a.close(), b.close()]);
 });
 
+test('read receipts: off until Bob turns them on under the chat box; then Alice sees "Read" live, and only for what he read after', async () => {
+  const a = await openUi(aliceCtx, alice, `#/chat/${bob.identity.onion}`);
+  const b = await openUi(bobCtx, bob, `#/chat/${alice.identity.onion}`);
+  const earlier = a.locator('[data-testid="chat-message"]', { hasText: 'Are you free tonight?' });
+  await earlier.waitFor();
+  const box = b.locator('[data-testid="read-receipts"]');
+  assert.equal(await box.isChecked(), false, 'off by default');
+  await box.check();
+  await eventually(async () => ((await bob.handlers['settings.get']!({})) as { readReceipts: boolean }).readReceipts, 5_000, 'the switch sets the node');
+
+  await a.fill('[data-testid="chat-input"]', 'Did you read this?');
+  await a.press('[data-testid="chat-input"]', 'Enter');
+  await b.locator('[data-testid="chat-message"]', { hasText: 'Did you read this?' }).waitFor();
+  const mine = a.locator('[data-testid="chat-message"][data-state="read"]', { hasText: 'Did you read this?' });
+  await mine.waitFor({ timeout: 20_000 });
+  assert.equal(await mine.locator('[data-testid="chat-state"]').textContent(), 'Read');
+  assert.equal(await earlier.getAttribute('data-state'), 'delivered', 'read while receipts were off: not reported');
+
+  await box.uncheck();
+  await eventually(async () => !((await bob.handlers['settings.get']!({})) as { readReceipts: boolean }).readReceipts, 5_000, 'and off again');
+  noErrors(a);
+  noErrors(b);
+  await Promise.all([a.close(), b.close()]);
+});
+
 test('compose: Enter in the subject does not send, Ctrl+Enter in the body does; files with the limit stated before sending; downloaded by the recipient byte for byte', async () => {
   const page = await openUi(aliceCtx, alice, '#/compose');
   const sentBefore = alice.store.listMessages({ direction: 'out', limit: 1000 }).length;
