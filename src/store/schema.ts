@@ -616,7 +616,8 @@ export const MIGRATIONS: readonly Migration[] = [
     // A control message (PROTOCOL.md §9.2: a read receipt, kind 3) travels like any outgoing
     // message — queued, encrypted once, retried, deposited, receipted — so it is a messages row. But
     // it is not mail: no listing, count, search entry or mail-client folder may show it.
-    // - messages.control: the control kind ('read'), or NULL for mail and chat. The kind column's
+    // - messages.control: the control kind ('read', 'queues'; a lowercase word, so a later kind needs
+    //   no migration), or NULL for mail and chat. The kind column's
     //   CHECK (mail, chat) can't change without rebuilding the table, so a control row keeps kind
     //   'chat' there; the store reads `control` first. Incoming control messages are never rows:
     //   their effect is applied in the transaction that commits their receipt.
@@ -624,7 +625,7 @@ export const MIGRATIONS: readonly Migration[] = [
     // - The count and search triggers are made again to pass over control rows, and control rows
     //   are deleted once final (Store.pruneControl).
     up: `
-      ALTER TABLE messages ADD COLUMN control TEXT CHECK (control IS NULL OR control IN ('read'));
+      ALTER TABLE messages ADD COLUMN control TEXT CHECK (control IS NULL OR (length(control) BETWEEN 1 AND 16 AND control NOT GLOB '*[^a-z]*'));
       ALTER TABLE messages ADD COLUMN peer_read_at INTEGER;
       CREATE INDEX messages_control ON messages (state) WHERE control IS NOT NULL;
 
