@@ -15,7 +15,7 @@ import { cryptoReady, identityFromSecrets, type Identity, type OnionAddress, typ
 import { fromHex, toHex } from '../../src/bytes.js';
 import {
   decodeBundle, decodeBundleAnswer, decodeMessage, decrypt, encodeBundleAnswer, encodeMessage, encodeState, encrypt, initiate,
-  receiptMac, respond, seenKey, signBundle, tagFor, verifyBundle, verifyReceiptMac,
+  parseReadReceipt, readReceiptBody, receiptMac, respond, seenKey, signBundle, tagFor, verifyBundle, verifyReceiptMac,
   type BundleV2, type PrekeyLookup, type SessionMessage, type SessionState, type SkippedKey,
 } from '../../src/session/index.js';
 import { kdfChain, kdfRoot, messageKeys } from '../../src/session/ratchet.js';
@@ -58,6 +58,12 @@ interface AgreementV {
 interface SessionV { name: string; initiator: 'alice'; responder: 'bob'; bundleAnswer: number | null; agreement: AgreementV; steps: StepV[] }
 interface Mutation { of: string; flip?: [number, number]; truncate?: number; append?: string }
 interface ReceiverStateV { session: number; actor: 'A' | 'B'; afterStep: number }
+interface ControlBase { name: string; kind: 3 | 4; inner: InnerV; innerBytes: string }
+interface ControlV extends ControlBase {
+  bodyLength: number;
+  ids?: string[];
+  queues?: { provider: string; queue: string; writeCapability: string; providerIdentityKey: string }[];
+}
 interface Vectors {
   now: number;
   limits: { buckets: number[]; maxSkip: number; maxClockSkew: number; maxTtl: number };
@@ -75,6 +81,7 @@ interface Vectors {
   tags: { tagKey: string; k: number; tag: string }[];
   receipts: { receiptKey: string; messageId: string; envelope: string; envelopeSha256: string; mac: string }[];
   receiptFrame: { body: string; pairs: { messageId: string; mac: string }[] };
+  controlMessages: { valid: ControlV[]; invalid: (ControlBase & { expect: string; note?: string })[] };
   kdf: { kdfRk: { rk: string; dhOut: string; rkOut: string; ck: string; nhk: string }; kdfCk: { ck: string; ckOut: string; mk: string }; msgKeys: { mk: string; ak: string; rck: string } };
 }
 
@@ -458,4 +465,20 @@ test('vectors: the RECEIPT frame body answering A\'s messages carries each (id, 
   });
   // decodeMessage of every vector message round-trips
   for (const s of V.sessions) for (const st of s.steps) eq(encodeMessage(decodeMessage(h(st.innerBytes))), st.innerBytes, 'message round trip');
+});
+
+test('vectors: read receipts (kind 3, §9.2) parse to their ids and encode back; every malformed one is BAD_MESSAGE', () => {
+  const valid = V.controlMessages.valid.filter((c) => c.kind === 3);
+  const invalid = V.controlMessages.invalid.filter((c) => c.kind === 3);
+  assert.ok(valid.length >= 4 && invalid.length >= 20, 'the vectors cover kind 3');
+  for (const c of valid) {
+    const m = decodeMessage(h(c.innerBytes));
+    assert.equal(m.kind, 'read', c.name);
+    assert.deepEqual(parseReadReceipt(m), c.ids, c.name);
+    const body = readReceiptBody(c.ids!);
+    assert.equal(body, c.inner.body, c.name);
+    assert.equal(Buffer.byteLength(body), c.bodyLength, c.name);
+    eq(encodeMessage({ ...message(c.inner), body }), c.innerBytes, c.name);
+  }
+  for (const c of invalid) assert.equal(sessionCodeOf(() => parseReadReceipt(decodeMessage(h(c.innerBytes)))), c.expect, c.name);
 });

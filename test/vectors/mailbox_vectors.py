@@ -5,7 +5,8 @@ This is an independent implementation of PROTOCOL.md §14 (frame layouts of ever
 answer, capability hashes, the six signed statements, the subscriber tag and its key) and of the
 provider directory's binding signature and subscriber tag as described in the doc comment at the
 top of src/crypto/provider.ts, and of a user's public queue at a provider (its id and read
-capability) as described in the doc comment of publicQueueId in the same file, written from that
+capability) as described in the doc comment of publicQueueId in the same file, and of a contact queue's
+read capability (PROTOCOL.md §14.2 "Contact queue"), written from that
 text without reading the TypeScript code that implements it (src/provider/*.ts, the function bodies
 of src/crypto/provider.ts).
 test/unit/mailbox-vectors.test.ts checks the project's code against its output. CI needs no
@@ -201,6 +202,14 @@ def queue_read_key(identity_seed: bytes) -> bytes:
 def public_queue_read_cap(read_key: bytes, provider_ik: bytes) -> bytes:
     assert len(read_key) == 32 and len(provider_ik) == 32
     return hmac256(read_key, b"onionpost/public-queue-read/v1" + provider_ik)
+
+
+# PROTOCOL.md §14.2 "Contact queue": a queue the user drew for one contact at a provider; its read capability
+# is derived from the same read key, so the user stores nothing secret for it but the write capability
+
+def contact_queue_read_cap(read_key: bytes, provider_ik: bytes, queue: bytes) -> bytes:
+    assert len(read_key) == 32 and len(provider_ik) == 32 and len(queue) == 16
+    return hmac256(read_key, b"onionpost/contact-queue-read/v1" + provider_ik + queue)
 
 
 D_BINDING = "provider-binding/v1"
@@ -464,6 +473,25 @@ def main() -> None:
                 "readKey": read_key, "readCapability": read_cap, "readHash": capability_hash(read_cap)}))
     assert len({q["queue"] for q in public_queues}) == len({q["readCapability"] for q in public_queues}) == 4
     out["publicQueues"] = public_queues
+    # each user's contact queues (§14.2): a drawn queue id at a provider, read capability from the seed; the last
+    # one reuses the public queue's id at that provider, and still gets another read capability (another label)
+    contact_queues = []
+    for owner_p in (alice, bob):
+        read_key = queue_read_key(owner_p.seed)
+        picks = [(provider, rnd(f"contact-queue/{owner_p.name}/provider/0", 16)),
+                 (provider, rnd(f"contact-queue/{owner_p.name}/provider/1", 16)),
+                 (other_provider, rnd(f"contact-queue/{owner_p.name}/otherProvider/0", 16)),
+                 (other_provider, public_queue_id(owner_p.ik, other_provider.ik))]
+        for prov, queue in picks:
+            read_cap = contact_queue_read_cap(read_key, prov.ik, queue)
+            assert read_cap != public_queue_read_cap(read_key, prov.ik)
+            contact_queues.append(hexify({
+                "owner": owner_p.name, "identitySeed": owner_p.seed, "ownerIdentityKey": owner_p.ik,
+                "provider": prov.name, "providerIdentityKey": prov.ik, "queue": queue,
+                "isPublicQueueId": queue == public_queue_id(owner_p.ik, prov.ik),
+                "readKey": read_key, "readCapability": read_cap, "readHash": capability_hash(read_cap)}))
+    assert len({q["readCapability"] for q in contact_queues}) == 8
+    out["contactQueues"] = contact_queues
     alice_tag = subscriber_tag(alice.tag_key, P)
     bob_tag = subscriber_tag(bob.tag_key, P)
 

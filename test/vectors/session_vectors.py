@@ -3,7 +3,8 @@
 
 This is an independent implementation of PROTOCOL.md §3-§10 (key bundle v2, bundle answer,
 PQXDH-shaped agreement, INIT envelope, Double Ratchet with header encryption, tags, SESSION
-envelope, padding, inner message v2, receipts), written from the specification text without
+envelope, padding, inner message v2 and the bodies of its control messages (§9.2: read receipt,
+queue handout), receipts), written from the specification text without
 reading the TypeScript code. test/unit/session-vectors.test.ts checks src/session against its
 output. CI needs no Python: the JSON is checked in; only regenerating it needs this script.
 
@@ -413,7 +414,7 @@ def decode_inner(b: bytes, now: int) -> dict:
     if version != 2:
         raise SessionError("UNSUPPORTED_VERSION")
     kind = take(1)[0]
-    if kind not in (1, 2, 3):
+    if kind not in (1, 2, 3, 4):
         raise SessionError("BAD_MESSAGE")
     mid = take(16)
     created = int.from_bytes(take(8), "big")
@@ -438,11 +439,57 @@ def decode_inner(b: bytes, now: int) -> dict:
         body.decode("utf-8")
     except UnicodeDecodeError:
         raise SessionError("BAD_MESSAGE") from None
+    control = None
+    if kind in CONTROL_BODIES:
+        if sn != 0 or any(thread) or any(reply) or count != 0:
+            raise SessionError("BAD_MESSAGE")
+        control = CONTROL_BODIES[kind](body)
     if not expires > created or created > now + MAX_CLOCK_SKEW:
         raise SessionError("CLOCK_SKEW")
     if expires <= now:
         raise SessionError("EXPIRED")
-    return {"id": mid, "kind": kind}
+    return {"id": mid, "kind": kind, "control": control}
+
+
+# ---------------------------------------------------------------------------------------------
+# §9.2 control messages: the bodies of kind 3 (read receipt) and kind 4 (queue handout)
+
+MAX_READ_IDS = 256
+MAX_HANDOUT_QUEUES = 8
+
+
+def _lower_hex(s: str, n: int) -> bool:
+    return len(s) == n and all(c in "0123456789abcdef" for c in s)
+
+
+def parse_read_receipt(body: bytes) -> list[str]:
+    """§9.2 kind 3: 1..256 distinct ids of 32 lowercase hex characters joined by "\n", nothing else."""
+    ids = body.decode("utf-8").split("\n")
+    if not 1 <= len(ids) <= MAX_READ_IDS or not all(_lower_hex(i, 32) for i in ids) or len(set(ids)) != len(ids):
+        raise SessionError("BAD_MESSAGE")
+    return ids
+
+
+def parse_queue_handout(body: bytes) -> list[dict]:
+    """§9.2 kind 4: 0..8 lines "<onion> SP <queue 32 hex> SP <write capability 64 hex>" joined by "\n", no
+    provider twice; the empty body is no lines."""
+    text = body.decode("utf-8")
+    lines = [] if text == "" else text.split("\n")
+    if len(lines) > MAX_HANDOUT_QUEUES:
+        raise SessionError("BAD_MESSAGE")
+    out = []
+    for line in lines:
+        parts = line.split(" ")
+        if len(parts) != 3 or not is_onion(parts[0].encode()) or not _lower_hex(parts[1], 32) \
+                or not _lower_hex(parts[2], 64):
+            raise SessionError("BAD_MESSAGE")
+        out.append({"provider": parts[0], "queue": parts[1], "writeCapability": parts[2]})
+    if len({q["provider"] for q in out}) != len(out):
+        raise SessionError("BAD_MESSAGE")
+    return out
+
+
+CONTROL_BODIES = {3: parse_read_receipt, 4: parse_queue_handout}
 
 
 def ratchet_encrypt(st: State, random: Random, prefix_fn, inner: bytes) -> dict:
@@ -1173,8 +1220,153 @@ def main() -> None:
     out["kdf"] = hexify({"kdfRk": {"rk": rk, "dhOut": dho, "rkOut": rk2, "ck": ck2, "nhk": nhk},
                          "kdfCk": {"ck": ck, "ckOut": ck3, "mk": mk3}, "msgKeys": {"mk": mk3, "ak": ak3, "rck": rck3}})
 
+    out["controlMessages"] = control_vectors()
+
     json.dump(out, sys.stdout, indent=1)
     sys.stdout.write("\n")
+
+
+def control_vectors() -> dict:
+    """§9.2: whole inner messages (§9.1) of kind 3 and 4, valid with what they parse to, invalid with their code."""
+    providers = [onion_address(ed_pub(rnd(f"control/provider/{i}", 32))) for i in range(9)]
+    ids = [rnd(f"control/read/{i}", 16).hex() for i in range(257)]
+
+    def line(i: int, provider: str | None = None) -> str:
+        return f"{provider or providers[i]} {rnd(f'control/queue/{i}', 16).hex()} {rnd(f'control/write/{i}', 32).hex()}"
+
+    def message(label: str, kind: int, body: str, **over) -> dict:
+        m = inner_msg(f"ctl/{label}", kind, "", body, expires=NOW - 60_000 + (7 if kind == 3 else 30) * DAY)
+        return {**m, **over}
+
+    valid, invalid = [], []
+
+    def ok(name: str, kind: int, body: str, **over) -> None:
+        m = message(name, kind, body, **over)
+        b = encode_inner(m)
+        got = decode_inner(b, NOW)
+        assert got["kind"] == kind and got["id"] == m["id"]
+        entry = {"name": name, "kind": kind, "inner": inner_json(m), "innerBytes": b.hex(), "bodyLength": len(body.encode())}
+        if kind == 3:
+            entry["ids"] = got["control"]
+        else:
+            entry["queues"] = [{**q, "providerIdentityKey": base64.b32decode(q["provider"][:56].upper())[:32].hex()}
+                               for q in got["control"]]
+        valid.append(entry)
+
+    def bad(name: str, kind: int, body: str, note: str = "", **over) -> None:
+        m = message(name, kind, body, **over)
+        b = encode_inner(m)
+        try:
+            decode_inner(b, NOW)
+        except SessionError as e:
+            assert e.code == "BAD_MESSAGE", (name, e.code)
+        else:
+            raise AssertionError(f"accepted: {name}")
+        invalid.append({"name": name, "kind": kind, "inner": inner_json(m), "innerBytes": b.hex(),
+                        "expect": "BAD_MESSAGE", **({"note": note} if note else {})})
+
+    # kind 3, read receipt
+    ok("read receipt: one id", 3, ids[0])
+    ok("read receipt: three ids, not sorted", 3, "\n".join([ids[2], ids[0], ids[1]]))
+    ok("read receipt: ids of all zeros and all f (the text asks only 32 lowercase hex)", 3,
+       "\n".join(["0" * 32, "f" * 32]))
+    ok("read receipt: 256 ids, the most (8,447 bytes)", 3, "\n".join(ids[:256]))
+    assert valid[-1]["bodyLength"] == 8447
+    two = "\n".join(ids[:2])
+    bad("read receipt: empty body (no id)", 3, "")
+    bad("read receipt: trailing newline", 3, two + "\n")
+    bad("read receipt: leading newline", 3, "\n" + two)
+    bad("read receipt: empty line between ids", 3, ids[0] + "\n\n" + ids[1])
+    bad("read receipt: CRLF between ids", 3, ids[0] + "\r\n" + ids[1])
+    bad("read receipt: ids joined by a space", 3, ids[0] + " " + ids[1])
+    bad("read receipt: an id with trailing space", 3, ids[0] + " ")
+    bad("read receipt: uppercase hex", 3, ids[0] + "\n" + ids[1].upper())
+    bad("read receipt: one uppercase hex digit", 3, ids[0][:31] + "A")
+    bad("read receipt: an id of 31 hex characters", 3, ids[0][:31])
+    bad("read receipt: an id of 33 hex characters", 3, ids[0] + "0")
+    bad("read receipt: an id of 64 hex characters (two ids run together)", 3, ids[0] + ids[1])
+    bad("read receipt: a non-hex character", 3, ids[0][:5] + "g" + ids[0][6:])
+    bad("read receipt: a 0x prefix", 3, "0x" + ids[0][:30])
+    bad("read receipt: a non-ASCII character in an id", 3, ids[0][:31] + "\u00e9")
+    bad("read receipt: the same id twice", 3, "\n".join([ids[0], ids[1], ids[0]]))
+    bad("read receipt: 257 ids", 3, "\n".join(ids[:257]))
+    bad("read receipt: a subject", 3, ids[0], subject="read")
+    bad("read receipt: a thread id", 3, ids[0], threadId=rnd("control/thread", 16))
+    bad("read receipt: an in-reply-to id", 3, ids[0], inReplyTo=bytes.fromhex(ids[0]))
+    bad("read receipt: one attachment", 3, ids[0],
+        attachments=[{"name": "a", "mediaType": "text/plain", "data": b"x"}])
+    bad("read receipt: a queue handout's body", 3, line(0))
+
+    # kind 4, queue handout
+    ok("queue handout: empty body (no private queues)", 4, "")
+    ok("queue handout: one queue", 4, line(0))
+    ok("queue handout: two queues", 4, line(0) + "\n" + line(1))
+    ok("queue handout: 8 queues, the most", 4, "\n".join(line(i) for i in range(8)))
+    same_queue = line(1).split(" ")
+    ok("queue handout: the same queue id and write capability at two providers (the text forbids only a provider "
+       "twice)", 4, line(0) + "\n" + " ".join([providers[2], same_queue[1], same_queue[2]]))
+    l0, l1 = line(0), line(1)
+    onion, queue, cap = l0.split(" ")
+    bad("queue handout: trailing newline", 4, l0 + "\n" + l1 + "\n")
+    bad("queue handout: only a newline", 4, "\n")
+    bad("queue handout: leading newline", 4, "\n" + l0)
+    bad("queue handout: empty line between lines", 4, l0 + "\n\n" + l1)
+    bad("queue handout: CRLF between lines", 4, l0 + "\r\n" + l1)
+    bad("queue handout: 9 lines", 4, "\n".join(line(i) for i in range(9)))
+    bad("queue handout: a provider twice (different queues)", 4, l0 + "\n" + line(1, providers[0]))
+    bad("queue handout: the same line twice", 4, l0 + "\n" + l0)
+    bad("queue handout: uppercase onion address", 4, " ".join([onion.upper(), queue, cap]))
+    bad("queue handout: uppercase .ONION", 4, " ".join([onion[:56] + ".ONION", queue, cap]))
+    bad("queue handout: onion address without .onion", 4, " ".join([onion[:56], queue, cap]))
+    bad("queue handout: onion address of 55 characters", 4, " ".join([onion[1:], queue, cap]))
+    bad("queue handout: a non-base32 character (1) in the onion address", 4,
+        " ".join(["1" + onion[1:], queue, cap]))
+    flipped = onion[:50] + ("a" if onion[50] != "a" else "b") + onion[51:]
+    assert len(flipped) == 62 and not is_onion(flipped.encode())
+    bad("queue handout: onion address whose checksum does not match", 4, " ".join([flipped, queue, cap]),
+        note="56 lowercase base32 characters, but not an onion address: its checksum (DESIGN §3, Tor rend-spec-v3) "
+             "does not match its key")
+    raw = base64.b32decode(onion[:56].upper())
+    v2cs = hashlib.sha3_256(b".onion checksum" + raw[:32] + b"\x02").digest()[:2]
+    v2 = base64.b32encode(raw[:32] + v2cs + b"\x02").decode().lower() + ".onion"
+    bad("queue handout: onion address of version 2 (checksum over version 2)", 4, " ".join([v2, queue, cap]),
+        note="shaped like a v3 address, with a consistent checksum, but its version byte is 2")
+    bad("queue handout: uppercase queue", 4, " ".join([onion, queue.upper(), cap]))
+    bad("queue handout: uppercase write capability", 4, " ".join([onion, queue, cap.upper()]))
+    bad("queue handout: queue of 31 hex characters", 4, " ".join([onion, queue[:31], cap]))
+    bad("queue handout: queue of 33 hex characters", 4, " ".join([onion, queue + "0", cap]))
+    bad("queue handout: write capability of 63 hex characters", 4, " ".join([onion, queue, cap[:63]]))
+    bad("queue handout: write capability of 65 hex characters", 4, " ".join([onion, queue, cap + "0"]))
+    bad("queue handout: a non-hex character in the queue", 4, " ".join([onion, "g" + queue[1:], cap]))
+    bad("queue handout: no write capability", 4, " ".join([onion, queue]))
+    bad("queue handout: a fourth field", 4, " ".join([onion, queue, cap, "x"]))
+    bad("queue handout: trailing space", 4, l0 + " ")
+    bad("queue handout: two spaces between fields", 4, "  ".join([onion, queue, cap]))
+    bad("queue handout: a tab between fields", 4, "\t".join([onion, queue, cap]))
+    bad("queue handout: fields in another order", 4, " ".join([queue, onion, cap]))
+    bad("queue handout: a subject", 4, l0, subject="queues")
+    bad("queue handout: a thread id", 4, l0, threadId=rnd("control/thread", 16))
+    bad("queue handout: an in-reply-to id", 4, l0, inReplyTo=rnd("control/reply", 16))
+    bad("queue handout: one attachment", 4, l0, attachments=[{"name": "a", "mediaType": "text/plain", "data": b"x"}])
+    bad("queue handout: a subject on an empty body", 4, "", subject="queues")
+    bad("queue handout: a read receipt's body", 4, ids[0])
+
+    return {
+        "about": (
+            "§9.2 control messages: whole version-2 inner messages (§9.1) of kind 3 (read receipt) and 4 (queue "
+            "handout). valid[] parse to 'ids' (kind 3, in body order) or 'queues' (kind 4, in body order, with the "
+            "provider's identity key from its onion address); invalid[] are refused with 'expect'. Every message is "
+            "created 60 s before 'now' and lives 7 days (kind 3) or 30 days (kind 4), so only its §9.2 rules decide."
+        ),
+        "notes": [
+            "sessions' invalid case 'inner message of unknown kind 4' predates the queue handout; it stays BAD_MESSAGE "
+            "because its body '?' is not a queue line.",
+            "An onion address in a handout is taken to be a valid v3 address (length, lowercase base32, version 3, "
+            "checksum), not only its shape: see the notes of the two cases that differ only there.",
+        ],
+        "valid": hexify(valid),
+        "invalid": hexify(invalid),
+    }
 
 
 if __name__ == "__main__":
