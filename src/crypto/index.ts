@@ -21,6 +21,6 @@ export {
   type KdfStrength, type PublicIdentity,
 } from './keyfile.js';
 export {
-  providerBindingBody, publicQueueId, publicQueueReadCap, signProviderBinding, subscriberTag, subscriberTagKey, verifyProviderBinding,
+  contactQueueReadCap, providerBindingBody, publicQueueId, publicQueueReadCap, signProviderBinding, subscriberTag, subscriberTagKey, verifyProviderBinding,
   type ProviderBindingFields,
 } from './provider.js';

@@ -91,3 +91,16 @@ export function publicQueueReadCap(id: Identity, providerIdentityKey: Uint8Array
   const readKey = hkdfSync('sha256', id.seed, new Uint8Array(32), 'onionpost/queue-read-key/v1', 32);
   return new Uint8Array(createHmac('sha256', new Uint8Array(readKey)).update('onionpost/public-queue-read/v1').update(providerIdentityKey).digest());
 }
+
+/**
+ * The read capability of a contact queue `queue` the user `id` made at the provider
+ * `providerIdentityKey` (PROTOCOL.md §14.2): derived, so the user keeps no secret for it.
+ *
+ *   read cap = HMAC-SHA256(key = readKey, "onionpost/contact-queue-read/v1" | provider identity key | queue)
+ */
+export function contactQueueReadCap(id: Identity, providerIdentityKey: Uint8Array, queue: Uint8Array): Uint8Array {
+  checkLength(providerIdentityKey, 32, 'provider identity key');
+  checkLength(queue, 16, 'queue');
+  const readKey = hkdfSync('sha256', id.seed, new Uint8Array(32), 'onionpost/queue-read-key/v1', 32);
+  return new Uint8Array(createHmac('sha256', new Uint8Array(readKey)).update('onionpost/contact-queue-read/v1').update(providerIdentityKey).update(queue).digest());
+}

@@ -31,7 +31,8 @@ import type { Clock, TimerHandle } from '../clock.js';
 import { Cooling } from '../cooling.js';
 import { describeError } from '../errors.js';
 import { KeyedRerun } from '../rerun.js';
-import { onionAddress, parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity, type RandomBytes } from '../crypto/index.js';
+import { contactQueueReadCap, onionAddress, parseOnionAddress, publicQueueId, publicQueueReadCap, type Identity, type RandomBytes } from '../crypto/index.js';
+import type { QueueAt } from '../store/index.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { MessagePipeline } from '../pipeline/index.js';
@@ -115,9 +116,19 @@ interface Pooled {
   ready: Promise<{ client: MailboxClient; key: Uint8Array }>;
   idle: TimerHandle | undefined;
   users: number;
-  /** It carries a WATCH of our queue there: kept open while the node runs (never idle-closed). */
+  /** It carries a WATCH of our queues there: kept open while the node runs (never idle-closed). */
   watched: boolean;
+  /** The queues (hex) watched on this connection. */
+  watching: Set<string>;
 }
+
+/** One of our queues at a provider, with the capability that reads it. */
+interface OwnQueue {
+  queue: Uint8Array;
+  readCap: Uint8Array;
+}
+
+const hexOf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 export class Courier {
   readonly #o: CourierOptions;
@@ -184,7 +195,7 @@ export class Courier {
           return { client, key };
         });
       ready.catch(() => {});
-      const pooled: Pooled = { ready, idle: undefined, users: 0, watched: false };
+      const pooled: Pooled = { ready, idle: undefined, users: 0, watched: false, watching: new Set() };
       p = pooled;
       this.#pool.set(onion, p);
     }
@@ -217,10 +228,9 @@ export class Courier {
     if (!envelope || envelope.length === 0 || !m.envelopeHash) return [];
     const hash = m.envelopeHash;
     let held = [...m.mailboxes];
-    const peerKey = fromHex(m.peerIdentity);
     const targets = this.#targets(m.peerIdentity).filter((p) => !only || only.includes(p));
-    await this.#spread(targets, held, signal, (client, key) =>
-      client.deposit(publicQueueId(peerKey, key), null, envelope, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 }),
+    await this.#spread(targets, held, signal, (client, key, provider) =>
+      this.#depositFor(m.peerIdentity, provider, client, key, envelope, signal),
     (provider, receipt: DepositReceipt) => {
       held = o.store.deposits.record({
         messageId: m.id, provider, seq: receipt.seq, envelopeHash: hash, depositedAt: receipt.depositedAt, expiresAt: receipt.expiresAt, receipt: receipt.sig,
@@ -231,6 +241,27 @@ export class Courier {
   }
 
   /**
+   * Deposits `envelope` for `peer` (hex) at `provider`: in the private queue the peer handed us
+   * there (PROTOCOL.md §9.2 kind 4), else in its public queue. A handed queue the provider refuses
+   * (NO_CAPABILITY: the peer removed it) is forgotten and the public queue used at once.
+   */
+  async #depositFor(peer: string, provider: string, client: MailboxClient, key: Uint8Array, envelope: Uint8Array, signal: AbortSignal): Promise<DepositReceipt> {
+    const o = this.#o;
+    const opts = { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
+    const handed = o.store.contactQueues.theirs(peer, provider);
+    if (handed) {
+      try {
+        return await client.deposit(handed.queue, handed.writeCap, envelope, opts);
+      } catch (err) {
+        if (!(err instanceof ProviderError && err.code === 'REMOTE' && err.remoteCode === MailboxErrorCode.NO_CAPABILITY)) throw err;
+        o.logger.info({ provider }, 'a queue a contact handed us is gone at its provider: using its public queue');
+        o.store.contactQueues.forgetTheirs(peer, provider, o.clock.now());
+      }
+    }
+    return client.deposit(publicQueueId(fromHex(peer), key), null, envelope, opts);
+  }
+
+  /**
    * Runs `put` at `targets` in order until `replicas` of them hold what it leaves there: each
    * provider in `held` already counts (only those among the targets: the recipient still lists
    * them and they are not scored bad), one cooling down is skipped, and every outcome is observed.
@@ -238,7 +269,7 @@ export class Courier {
    */
   async #spread<T>(
     targets: readonly string[], held: readonly string[], signal: AbortSignal,
-    put: (client: MailboxClient, key: Uint8Array) => Promise<T>, took: (provider: string, result: T) => readonly string[],
+    put: (client: MailboxClient, key: Uint8Array, provider: string) => Promise<T>, took: (provider: string, result: T) => readonly string[],
   ): Promise<void> {
     const o = this.#o;
     let holding = held;
@@ -247,7 +278,7 @@ export class Courier {
       if (holding.includes(provider) || this.#cool(provider)) continue;
       let result: T;
       try {
-        result = await this.#with(provider, signal, put);
+        result = await this.#with(provider, signal, (client, key) => put(client, key, provider));
       } catch (err) {
         o.logger.info({ provider, err: describeError(err) }, 'leaving mail at a provider failed; trying the next');
         o.observe?.(provider, { op: 'deposit', ok: false, error: err });
@@ -341,84 +372,105 @@ export class Courier {
 
   async #fetchOn(onion: string, client: MailboxClient, key: Uint8Array): Promise<void> {
     const o = this.#o;
-    const signal = o.signal;
-    const queue = publicQueueId(o.identity.identityKey, key);
-    const readCap = publicQueueReadCap(o.identity, key);
-    const opts = { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
+    const opts = { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
     await o.checkAccount?.(onion, client, opts).catch((err: unknown) => o.logger.info({ provider: onion, err: describeError(err) }, 'asking a mailbox provider how our account stands failed; fetching anyway'));
-    await this.#watchOn(onion, client, queue, readCap, opts);
-    let fetched = 0;
+    const queues = this.#ownQueues(onion, key);
+    for (const q of queues) await this.#watchOn(onion, client, q, opts);
+    const round = { fetched: 0, receipts: new Map<string, { messageId: Uint8Array; mac: Uint8Array }[]>() };
+    try {
+      for (const q of queues) {
+        if (o.signal.aborted || !(await this.#fetchQueue(client, q, opts, round))) break;
+      }
+    } finally {
+      // What committed is ours even if the round broke off: its senders hear of it now.
+      this.#push(round.receipts);
+      if (round.fetched > 0) {
+        o.logger.info({ provider: onion, messages: round.fetched }, 'fetched mail from a mailbox provider');
+        o.emit({ type: 'mailbox.fetched', provider: onion, messages: round.fetched });
+      }
+    }
+    o.store.mailboxProviders.setLastFetch(onion, o.clock.now());
+  }
+
+  /** Our queues at a provider: the public one, then one per contact (PROTOCOL.md §14.2). */
+  #ownQueues(onion: string, key: Uint8Array): OwnQueue[] {
+    const id = this.#o.identity;
+    return [
+      { queue: publicQueueId(id.identityKey, key), readCap: publicQueueReadCap(id, key) },
+      ...this.#o.store.contactQueues.oursAt(onion).map((q) => ({ queue: q.queue, readCap: contactQueueReadCap(id, key, q.queue) })),
+    ];
+  }
+
+  /**
+   * Fetches one of our queues a page at a time, commits each page through the pipeline, ACKs what
+   * committed. Adds to `round`; returns false when the round must stop (our storage is full).
+   */
+  async #fetchQueue(
+    client: MailboxClient, q: OwnQueue, opts: { signal: AbortSignal; timeoutMs: number },
+    round: { fetched: number; receipts: Map<string, { messageId: Uint8Array; mac: Uint8Array }[]> },
+  ): Promise<boolean> {
+    const o = this.#o;
+    const { queue, readCap } = q;
     let after = 0;
-    const receipts = new Map<string, { messageId: Uint8Array; mac: Uint8Array }[]>();
     // Each page's ACK is in flight while the next page is fetched and committed (the provider
     // answers a connection's requests in order): over Tor that hides a round trip per page.
     let acking: Promise<unknown> = Promise.resolve();
     let limited = 0;
-    try {
-      for (let page = 0; page < MAX_PAGES; page++) {
-        let items;
-        try {
-          items = await client.fetch(queue, readCap, after, MAX_FETCH, opts);
-        } catch (err) {
-          // A big backlog outruns the provider's request rate: wait a moment and go on (bounded).
-          if (err instanceof ProviderError && err.code === 'REMOTE' && err.remoteCode === MailboxErrorCode.RATE_LIMITED && limited < RATE_LIMITED_RETRIES) {
-            limited++;
-            await delay(this.#o.clock, RATE_LIMITED_PAUSE_MS, signal);
-            page--;
-            continue;
-          }
-          throw err;
+    let stop = false;
+    for (let page = 0; page < MAX_PAGES && !stop; page++) {
+      let items;
+      try {
+        items = await client.fetch(queue, readCap, after, MAX_FETCH, opts);
+      } catch (err) {
+        // A big backlog outruns the provider's request rate: wait a moment and go on (bounded).
+        if (err instanceof ProviderError && err.code === 'REMOTE' && err.remoteCode === MailboxErrorCode.RATE_LIMITED && limited < RATE_LIMITED_RETRIES) {
+          limited++;
+          await delay(this.#o.clock, RATE_LIMITED_PAUSE_MS, opts.signal);
+          page--;
+          continue;
         }
-        if (items.length === 0) break;
-        // RECEIPTS envelopes (receipts for our own mail, left here while we were offline) are read
-        // here; everything else is mail for the pipeline's receive path.
-        const mail = items.filter((i) => i.envelope[0] !== KIND_RECEIPTS);
-        const answers = new Map((await o.pipeline.receiveHeld(mail.map((i) => i.envelope))).map((a, j) => [mail[j]!.seq, a]));
-        // Committed, or never readable (not for us, garbage in the public queue): the provider may
-        // delete it. What we refused retryably stays for a later round (see below).
-        const done: number[] = [];
-        let stop = false;
-        for (let i = 0; i < items.length; i++) {
-          const a = answers.get(items[i]!.seq);
-          if (!a) {
-            this.#applyReceipts(items[i]!.envelope);
-            done.push(items[i]!.seq);
-            continue;
-          }
-          if ('reject' in a && a.reject.retryable) {
-            // Our storage is full: the rest stays at the provider for the next round. Any other
-            // retryable refusal (a clock that disagrees, our own internal error) concerns this
-            // envelope alone: it stays, and the rest of the queue goes on (one bad envelope must
-            // not hold up everyone's mail).
-            if (a.reject.code === RejectCode.STORAGE_FULL) stop = true;
-            continue;
-          }
+        throw err;
+      }
+      if (items.length === 0) break;
+      // RECEIPTS envelopes (receipts for our own mail, left here while we were offline) are read
+      // here; everything else is mail for the pipeline's receive path.
+      const mail = items.filter((i) => i.envelope[0] !== KIND_RECEIPTS);
+      const answers = new Map((await o.pipeline.receiveHeld(mail.map((i) => i.envelope))).map((a, j) => [mail[j]!.seq, a]));
+      // Committed, or never readable (not for us, garbage in the public queue): the provider may
+      // delete it. What we refused retryably stays for a later round (see below).
+      const done: number[] = [];
+      for (let i = 0; i < items.length; i++) {
+        const a = answers.get(items[i]!.seq);
+        if (!a) {
+          this.#applyReceipts(items[i]!.envelope);
           done.push(items[i]!.seq);
-          if ('receipt' in a) fetched++;
-          if ('receipt' in a && a.id && a.peer) {
-            const list = receipts.get(a.peer) ?? [];
-            list.push({ messageId: fromHex(a.id), mac: a.receipt });
-            receipts.set(a.peer, list);
-          }
+          continue;
         }
-        await acking;
-        if (done.length > 0) {
-          acking = client.ack(queue, readCap, done, opts);
-          acking.catch(() => {}); // awaited below; a fetch failing first must not leave it unhandled
+        if ('reject' in a && a.reject.retryable) {
+          // Our storage is full: the rest stays at the provider for the next round. Any other
+          // retryable refusal (a clock that disagrees, our own internal error) concerns this
+          // envelope alone: it stays, and the rest of the queue goes on (one bad envelope must
+          // not hold up everyone's mail).
+          if (a.reject.code === RejectCode.STORAGE_FULL) stop = true;
+          continue;
         }
-        if (stop) break;
-        after = items[items.length - 1]!.seq;
+        done.push(items[i]!.seq);
+        if ('receipt' in a) round.fetched++;
+        if ('receipt' in a && a.id && a.peer) {
+          const list = round.receipts.get(a.peer) ?? [];
+          list.push({ messageId: fromHex(a.id), mac: a.receipt });
+          round.receipts.set(a.peer, list);
+        }
       }
       await acking;
-    } finally {
-      // What committed is ours even if the round broke off: its senders hear of it now.
-      this.#push(receipts);
-      if (fetched > 0) {
-        o.logger.info({ provider: onion, messages: fetched }, 'fetched mail from a mailbox provider');
-        o.emit({ type: 'mailbox.fetched', provider: onion, messages: fetched });
+      if (done.length > 0) {
+        acking = client.ack(queue, readCap, done, opts);
+        acking.catch(() => {}); // awaited below; a fetch failing first must not leave it unhandled
       }
+      after = items[items.length - 1]!.seq;
     }
-    o.store.mailboxProviders.setLastFetch(onion, o.clock.now());
+    await acking;
+    return !stop;
   }
 
   /** A RECEIPTS envelope from our queue: receipts for our own mail (a bad one is dropped). */
@@ -453,11 +505,10 @@ export class Courier {
   /** Leaves `receipts` for `peer` (hex) at up to `replicas` of its providers; returns how many took them. */
   async #depositReceipts(peer: string, receipts: { messageId: Uint8Array; mac: Uint8Array }[]): Promise<number> {
     const o = this.#o;
-    const peerKey = fromHex(peer);
-    const envelopes = sealReceipts(peerKey, receipts, o.random);
+    const envelopes = sealReceipts(fromHex(peer), receipts, o.random);
     const held: string[] = [];
-    await this.#spread(this.#targets(peer), held, o.signal, async (client, key) => {
-      for (const e of envelopes) await client.deposit(publicQueueId(peerKey, key), null, e, { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
+    await this.#spread(this.#targets(peer), held, o.signal, async (client, key, provider) => {
+      for (const e of envelopes) await this.#depositFor(peer, provider, client, key, e, o.signal);
     }, (provider) => {
       held.push(provider);
       return held;
@@ -466,20 +517,46 @@ export class Courier {
   }
 
   /**
-   * Watches our queue on this connection (once per connection; only while `onion` is ours), so the
-   * provider tells us the moment mail comes. A provider that refuses is fetched on the schedule.
+   * Watches one of our queues on this connection (once per connection and queue; only while
+   * `onion` is ours), so the provider tells us the moment mail comes. A provider that refuses is
+   * fetched on the schedule.
    */
-  async #watchOn(onion: string, client: MailboxClient, queue: Uint8Array, readCap: Uint8Array, opts: { signal: AbortSignal; timeoutMs: number }): Promise<void> {
+  async #watchOn(onion: string, client: MailboxClient, q: OwnQueue, opts: { signal: AbortSignal; timeoutMs: number }): Promise<void> {
     const p = this.#pool.get(onion);
-    if (!p || p.watched || !this.#o.store.mailboxProviders.get(onion)) return;
+    const id = hexOf(q.queue);
+    if (!p || p.watching.has(id) || !this.#o.store.mailboxProviders.get(onion)) return;
     // The pooled entry may have been replaced since this client was handed out: mark only its own.
     if ((await p.ready.catch(() => null))?.client !== client) return;
     try {
-      await client.watch(queue, readCap, opts);
+      await client.watch(q.queue, q.readCap, opts);
+      p.watching.add(id);
       p.watched = true;
     } catch (err) {
       this.#o.logger.info({ provider: onion, err: describeError(err) }, 'the provider does not notify us of new mail; fetching on the schedule');
     }
+  }
+
+  /**
+   * Creates a private queue for the contact `peer` (hex) at our provider `onion` (PROTOCOL.md
+   * §14.2: a random id and write capability, the read capability derived) and records it. The
+   * caller hands it to the contact.
+   */
+  async createContactQueue(onion: string, peer: string, signal: AbortSignal): Promise<QueueAt> {
+    const o = this.#o;
+    const queue = o.random(16);
+    const writeCap = o.random(32);
+    await this.#with(onion, signal, async (client, key) => {
+      await client.createQueue(o.identity, queue, { write: writeCap, read: contactQueueReadCap(o.identity, key, queue) }, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 });
+    });
+    const q = { provider: onion, queue, writeCap };
+    o.store.contactQueues.addOurs(peer, q, o.clock.now());
+    return q;
+  }
+
+  /** Removes one of our contact queues at `onion` (best effort: the provider may be gone). */
+  async removeContactQueue(onion: string, queue: Uint8Array, signal: AbortSignal): Promise<void> {
+    const o = this.#o;
+    await this.#with(onion, signal, (client) => client.removeQueue(o.identity, queue, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 }));
   }
 
   /** Closes the watched connections to providers that are no longer ours (after `mailboxes remove`). */

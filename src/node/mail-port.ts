@@ -4,6 +4,7 @@
  */
 import { MESSAGE_CAPACITY, messageContentSize } from '../session/index.js';
 import { BridgeError, onionMailAddress, type MailMessage, type MailPort } from '../bridge/index.js';
+import { isControlKind } from '../store/index.js';
 import type { OnionpostNode } from './node.js';
 
 const CHANGES = new Set(['message.received', 'message.state', 'message.read']);
@@ -31,7 +32,7 @@ export function createMailPort(node: OnionpostNode): MailPort {
     },
     getMessage(id): MailMessage | null {
       const m = node.store.getMessage(id);
-      if (!m || m.kind === 'read') return null;
+      if (!m || isControlKind(m.kind)) return null;
       const contact = node.store.getContact(m.peerIdentity);
       return {
         id: m.id, direction: m.direction, kind: m.kind, subject: m.subject ?? '', body: m.body,

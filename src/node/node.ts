@@ -39,6 +39,7 @@ import { Courier } from './courier.js';
 import { UserMailboxes, type MailboxView } from './mailboxes.js';
 import { MailboxReview, type MailboxReviewOptions } from './mailbox-review.js';
 import { ReadReceipts } from './read-receipts.js';
+import { ContactQueues } from './contact-queues.js';
 import { ProviderScores, type ProviderScoresOptions } from './provider-scores.js';
 import { directoryPayments } from './provider-payments.js';
 import { DIRECTORY_READ_TIMEOUT_MS, providerListings } from './provider-listings.js';
@@ -150,6 +151,7 @@ interface Running {
   pipeline: MessagePipeline;
   courier: Courier;
   review: MailboxReview;
+  contactQueues: ContactQueues;
 }
 
 export class OnionpostNode {
@@ -202,6 +204,7 @@ export class OnionpostNode {
       // Contacts online now learn our providers at once; the others with our next mail to them.
       onChange: () => {
         this.#run.courier?.forgetRemoved();
+        this.#run.contactQueues?.soon();
         void this.#run.pipeline?.announceMailboxes(this.#closeController.signal).catch(() => {});
       },
       reputation: (onion) => this.#scores.reputation(onion),
@@ -250,7 +253,11 @@ export class OnionpostNode {
       status: () => this.status(),
       store: () => this.store,
       send: (p) => this.send(p as unknown as SendParams),
-      addContact: (alias, address) => this.#running('contacts').add(alias, address),
+      addContact: async (alias, address) => {
+        const c = await this.#running('contacts').add(alias, address);
+        this.#run.contactQueues?.soon();
+        return c;
+      },
       approveKeyChange: (alias) => this.approveKeyChange(alias),
       lookup: (name) => this.#running('contacts').lookup(name),
       bridgeSettings: () => {
@@ -287,9 +294,11 @@ export class OnionpostNode {
       },
       readReceipts: this.#readReceipts,
     });
-    // Reads through the API (messages.get, conversation views, markRead) may owe the sender a read receipt.
     this.#unsubscribeReads = this.events.subscribe((ev) => {
+      // Reads through the API (messages.get, conversation views, markRead) may owe the sender a read receipt.
       if (ev.type === 'message.read' && ev.read === true && typeof ev.id === 'string') this.#readReceipts.read(ev.id);
+      // A contact we now have a session with and have not handed queues yet gets them.
+      if (ev.type === 'message.received' && typeof ev.id === 'string') this.#maybeHandQueues(ev.id);
     });
   }
 
@@ -339,6 +348,14 @@ export class OnionpostNode {
 
   get apiUrl(): string | null {
     return this.#api?.url ?? null;
+  }
+
+  /** After mail from `messageId`'s sender: if it is a contact we never handed queues, a run soon. */
+  #maybeHandQueues(messageId: string): void {
+    const store = this.#run.store;
+    if (!store || !this.#run.contactQueues || this.#mailboxes.onions().length === 0) return;
+    const m = store.getMessage(messageId);
+    if (m && store.getContact(m.peerIdentity) && store.contactQueues.handedBody(m.peerIdentity) === null) this.#run.contactQueues.soon();
   }
 
   /** A fresh single-use sign-in link for the web UI; null without an API. */
@@ -440,7 +457,14 @@ export class OnionpostNode {
         emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
         ...pick(this.#o.mailboxReview ?? {}, ['intervalMs', 'unreachableReplaceMs', 'candidates', 'policy']),
       });
-      this.#run = { store, contacts, envelopes, connections, pipeline, courier, review };
+      const contactQueues = new ContactQueues({
+        store, providers: () => this.#mailboxes.onions(), clock: this.#clock, logger: this.#o.logger.child({ layer: 'contact-queues' }),
+        create: (provider, peer, signal) => courier.createContactQueue(provider, peer, signal),
+        remove: (provider, queue, signal) => courier.removeContactQueue(provider, queue, signal),
+        send: (peer, onion, queues) => pipeline.sendQueueHandout(peer, onion, queues),
+        signal: this.#closeController.signal,
+      });
+      this.#run = { store, contacts, envelopes, connections, pipeline, courier, review, contactQueues };
       const admission = new InboundAdmission({
         limits: this.#limits, clock: this.#clock, listener: () => this.#listener,
         senderIsContact: (id) => {
@@ -524,6 +548,7 @@ export class OnionpostNode {
       envelopes.start();
       courier.start();
       review.start();
+      contactQueues.start();
       void this.#reachability.check();
       this.#scheduleRecheck(0);
     } catch (err) {
@@ -645,6 +670,7 @@ export class OnionpostNode {
       this.#admission?.close();
       this.#run.envelopes?.close();
       this.#run.review?.close();
+      this.#run.contactQueues?.close();
       this.#run.courier?.close();
       await step('peers', () => this.#run.connections?.close());
       this.#unsubscribeNetwork?.();

@@ -26,8 +26,11 @@ import type { Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_TTL_MS, type DeliveryOutcome } from '../outbox/index.js';
 import { RejectCode, type DeliverAnswer } from '../protocol/index.js';
-import { KIND_INIT, MESSAGE_CAPACITY, SessionError, messageContentSize, newMessageId, parseReadReceipt, readReceiptBody } from '../session/index.js';
-import { StoreError, type MessageState, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
+import {
+  KIND_INIT, MESSAGE_CAPACITY, SessionError, messageContentSize, newMessageId, parseQueueHandout, parseReadReceipt, queueHandoutBody, readReceiptBody,
+  type HandedQueue,
+} from '../session/index.js';
+import { StoreError, isControlKind, type MessageState, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
 import type { Connections } from './connections.js';
 import type { Draft, Envelopes, Opened, OpenedMessage, PrepareBatch } from './envelopes.js';
 import { KeyedRerun } from '../rerun.js';
@@ -279,11 +282,22 @@ export class MessagePipeline {
    * user read: a control message, sent, retried and deposited like mail but listed nowhere, and
    * deleted once final. The caller checked that the user allows read receipts.
    */
-  async sendReadReceipt(peerIdentity: string, peerOnion: string, ids: readonly string[]): Promise<void> {
+  sendReadReceipt(peerIdentity: string, peerOnion: string, ids: readonly string[]): Promise<void> {
+    return this.#sendControl(peerIdentity, peerOnion, 'read', readReceiptBody(ids), READ_RECEIPT_TTL_MS);
+  }
+
+  /**
+   * Queues a queue handout (PROTOCOL.md §9.2 kind 4): the private queues we made for this contact at
+   * our providers, replacing those we handed it before. A control message like a read receipt.
+   */
+  sendQueueHandout(peerIdentity: string, peerOnion: string, queues: readonly HandedQueue[]): Promise<void> {
+    return this.#sendControl(peerIdentity, peerOnion, 'queues', queueHandoutBody(queues), this.#o.limits.maxTtlMs);
+  }
+
+  async #sendControl(peerIdentity: string, peerOnion: string, kind: 'read' | 'queues', body: string, ttlMs: number): Promise<void> {
     const createdAt = this.#o.clock.now();
     const draft: Draft = {
-      id: newMessageId(createdAt, this.#o.random), kind: 'read', subject: '', body: readReceiptBody(ids), createdAt,
-      expiresAt: createdAt + Math.min(READ_RECEIPT_TTL_MS, this.#o.limits.maxTtlMs),
+      id: newMessageId(createdAt, this.#o.random), kind, subject: '', body, createdAt, expiresAt: createdAt + Math.min(ttlMs, this.#o.limits.maxTtlMs),
     };
     const to: Recipient = { identityKey: fromHex(peerIdentity), onion: peerOnion, label: null, encryptionKey: null, held: null };
     await this.#outgoing.commit({ to, draft });
@@ -368,7 +382,7 @@ export class MessagePipeline {
       this.#store.batch(() => {
         for (const m of page) {
           // Listings pass over control messages, so a page holds none; a read receipt is not re-sent.
-          if (m.kind === 'read') continue;
+          if (isControlKind(m.kind)) continue;
           const attachments = this.#store.getAttachments(m.id);
           const copy = this.#insert({ to, draft: this.#draft({ to: '', subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now), ...(attachments.length ? { attachments } : {}) }) });
           this.#store.transition(m.id, 'failed', { from: [state], reason: `${reason} (${copy.id})` });
@@ -798,18 +812,19 @@ export class MessagePipeline {
   }
 
   /**
-   * A contact's read receipt (a control message): marks which of our messages to them they read, in
-   * the transaction that commits its receipt; no message row. Ids not ours to them mark nothing.
+   * A control message (PROTOCOL.md §9.2), applied in the transaction that commits its receipt; no
+   * message row. A read receipt marks which of our messages to its sender they read (ids not ours
+   * to them mark nothing); a queue handout replaces the queues its sender handed us before.
    */
-  #commitReadReceipt(m: OpenedMessage, id: string, senderHex: string, opened: OpenedCommit, now: number): Received {
-    let ids: string[];
+  #commitControl(m: OpenedMessage, id: string, senderHex: string, opened: OpenedCommit, now: number): Received {
+    let marked: string[] = [];
     try {
-      ids = parseReadReceipt(m);
+      if (m.kind === 'read') marked = this.#store.markPeerRead(senderHex, parseReadReceipt(m), now);
+      else this.#store.contactQueues.setTheirs(senderHex, parseQueueHandout(m), m.createdAt, now);
     } catch (err) {
       if (err instanceof SessionError) return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: err.message } } };
       throw err;
     }
-    const marked = this.#store.markPeerRead(senderHex, ids, now);
     opened.commit();
     return {
       answer: { receipt: opened.receipt, id, peer: senderHex },
@@ -831,7 +846,7 @@ export class MessagePipeline {
     if (item.messageId && !bytesEqual(m.id, item.messageId)) return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'frame message id differs from the sealed one' } } };
     const id = toHex(m.id);
     const senderHex = toHex(m.sender);
-    if (m.kind === 'read') return this.#commitReadReceipt(m, id, senderHex, opened, now);
+    if (m.kind === 'read' || m.kind === 'queues') return this.#commitControl(m, id, senderHex, opened, now);
     const contact = this.#store.getContact(senderHex);
     const result = this.#store.commitIncoming({
       id, kind: m.kind, peerIdentity: senderHex, peerOnion: m.senderOnion, peerLabel: contact?.alias ?? null,

@@ -44,3 +44,55 @@ function checkIds(ids: readonly string[]): void {
   for (const id of ids) if (!HEX_ID.test(id)) throw bad('an id is not 32 lowercase hex characters');
   if (new Set(ids).size !== ids.length) throw bad('an id appears twice');
 }
+
+/** One private queue of the handout's sender at one of its mailbox providers (PROTOCOL.md §14.2). */
+export interface HandedQueue {
+  /** The provider's onion address. */
+  provider: string;
+  /** 16 bytes. */
+  queue: Uint8Array;
+  /** 32 bytes: what a deposit there must carry. */
+  writeCap: Uint8Array;
+}
+
+/** The most queues one handout names (a bundle lists at most this many providers). */
+export const MAX_HANDED_QUEUES = 8;
+
+const ONION = /^[a-z2-7]{56}\.onion$/;
+const HEX = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
+const QUEUE_HEX = HEX(32);
+const CAP_HEX = HEX(64);
+const badHandout = (what: string) => new SessionError('BAD_MESSAGE', `bad queue handout: ${what}`);
+
+/**
+ * Queue handout, kind 4: its sender's private queues for the recipient, one line per provider,
+ * `<onion> <queue hex> <write cap hex>`, joined by "\n"; 0..MAX_HANDED_QUEUES lines (none: use my
+ * public queues), no provider twice.
+ */
+export function queueHandoutBody(queues: readonly HandedQueue[]): string {
+  const body = queues.map((q) => `${q.provider} ${Buffer.from(q.queue).toString('hex')} ${Buffer.from(q.writeCap).toString('hex')}`).join('\n');
+  checkHandout(queues.map((q) => q.provider), body.length === 0 ? [] : body.split('\n'));
+  return body;
+}
+
+/** The queues a handout names; BAD_MESSAGE unless it is exactly as §9.2 writes it. */
+export function parseQueueHandout(m: Pick<SessionMessage, 'kind' | 'subject' | 'body' | 'threadId' | 'inReplyTo' | 'attachments'>): HandedQueue[] {
+  if (m.kind !== 'queues') throw badHandout(`kind ${m.kind}`);
+  if (m.subject !== '' || m.threadId !== null || m.inReplyTo !== null || m.attachments.length > 0) throw badHandout('only the body may be set');
+  const lines = m.body.length === 0 ? [] : m.body.split('\n');
+  const queues = lines.map((line) => {
+    const [provider, queue, cap, ...rest] = line.split(' ');
+    if (rest.length > 0 || provider === undefined || queue === undefined || cap === undefined) throw badHandout('a line is not "<onion> <queue> <write capability>"');
+    if (!QUEUE_HEX.test(queue) || !CAP_HEX.test(cap)) throw badHandout('a queue or capability is not lowercase hex of its length');
+    return { provider, queue: new Uint8Array(Buffer.from(queue, 'hex')), writeCap: new Uint8Array(Buffer.from(cap, 'hex')) };
+  });
+  checkHandout(queues.map((q) => q.provider), lines);
+  return queues;
+}
+
+function checkHandout(providers: readonly string[], lines: readonly string[]): void {
+  if (lines.length > MAX_HANDED_QUEUES) throw badHandout(`${lines.length} queues (at most ${MAX_HANDED_QUEUES})`);
+  for (const p of providers) if (!ONION.test(p)) throw badHandout('a provider is not an onion address');
+  if (new Set(providers).size !== providers.length) throw badHandout('a provider appears twice');
+  for (const l of lines) if (!/^\S+ [0-9a-f]{32} [0-9a-f]{64}$/.test(l)) throw badHandout('a line is not "<onion> <queue> <write capability>"');
+}

@@ -3,6 +3,7 @@
  * pinned keys, settings). Open it once per node with `openStore`; every method is synchronous.
  */
 export { openStore, STORE_DEFAULTS } from './store.js';
+export { isControlKind } from './rows.js';
 /**
  * The setting naming the identity key (hex) the node last ran under. A node opened under another
  * key resets the sessions the old key made (src/node); `onionpost keys rotate` records the old key
@@ -20,6 +21,7 @@ export type {
 export { MAIL_FOLDER_NAMES, type MailFolderEntry, type MailFolderInfo, type MailFolderName, type MailFolders } from './mail-folders.js';
 export type { MailboxProvider, MailboxProviders, ProviderAccount } from './mailbox-providers.js';
 export type { Deposit, Deposits } from './deposits.js';
+export type { ContactQueueStore, QueueAt } from './contact-queues.js';
 export { EVENTS_KEPT, type FinishedDeposit, type ProviderEvent, type ProviderReputations, type StoredTally } from './provider-reputation.js';
 export type {
   NewSession, OutgoingKey, PruneResult, SeenEnvelope, SessionRole, SessionStore, SignedPrekeyKind, StoredOneTimePrekey, StoredPrekey,

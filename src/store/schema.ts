@@ -660,6 +660,39 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 16,
+    description: 'contact queues: the private queues we made for each contact, and those contacts handed us',
+    // The code is in contact-queues.ts (issue 11, item 3; PROTOCOL.md §9.2 kind 4, §14.2).
+    // - contact_queues: per contact and provider of ours, the queue we created there for that contact
+    //   and its write capability (kept to hand out again; the read capability is derived).
+    // - contact_queue_handouts: the handout body we last queued for a contact (a new one goes when
+    //   the queues change).
+    // - peer_queues: the newest handout a peer sent us (JSON [{provider, queue, writeCap}] in hex)
+    //   and its created_at: an older one arriving later is ignored.
+    up: `
+      CREATE TABLE contact_queues (
+        peer_identity TEXT NOT NULL CHECK (${HEX64('peer_identity')}),
+        provider      TEXT NOT NULL CHECK (length(provider) = 62 AND provider GLOB '*.onion'),
+        queue         BLOB NOT NULL UNIQUE CHECK (length(queue) = 16),
+        write_cap     BLOB NOT NULL CHECK (length(write_cap) = 32),
+        created_at    INTEGER NOT NULL,
+        PRIMARY KEY (peer_identity, provider)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX contact_queues_by_provider ON contact_queues (provider);
+      CREATE TABLE contact_queue_handouts (
+        peer_identity TEXT PRIMARY KEY CHECK (${HEX64('peer_identity')}),
+        body          TEXT NOT NULL,
+        queued_at     INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE peer_queues (
+        peer_identity TEXT PRIMARY KEY CHECK (${HEX64('peer_identity')}),
+        queues        TEXT NOT NULL CHECK (json_valid(queues)),
+        handed_at     INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

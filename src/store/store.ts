@@ -15,6 +15,7 @@ import { createMailFolders, type MailFolders } from './mail-folders.js';
 import { createSessionStore, type SessionStore } from './sessions.js';
 import { createMailboxProviders, type MailboxProviders } from './mailbox-providers.js';
 import { createDeposits, type Deposits } from './deposits.js';
+import { createContactQueues, type ContactQueueStore } from './contact-queues.js';
 import { createProviderReputations, type ProviderReputations } from './provider-reputation.js';
 import {
   aliasKey, attemptFromRow, isControlKind, bytes, contactFromRow, eventFromRow, messageFromRow, peerStateFromRow,
@@ -67,6 +68,7 @@ class SqliteStore implements Store {
   readonly sessions: SessionStore;
   readonly mailboxProviders: MailboxProviders;
   readonly deposits: Deposits;
+  readonly contactQueues: ContactQueueStore;
   readonly providerReputations: ProviderReputations;
 
   constructor(db: Db, now: () => number, logger: StoreOptions['logger'], dedupSkewMs: number, schemaVersion: number) {
@@ -81,6 +83,7 @@ class SqliteStore implements Store {
     this.sessions = createSessionStore(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
     this.mailboxProviders = createMailboxProviders(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
     this.deposits = createDeposits(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
+    this.contactQueues = createContactQueues(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
     this.providerReputations = createProviderReputations(db, (what, fn) => this.#run(what, () => this.#tx(fn)));
   }
 

@@ -8,6 +8,7 @@ import type { MailFolders } from './mail-folders.js';
 import type { SessionStore } from './sessions.js';
 import type { MailboxProviders } from './mailbox-providers.js';
 import type { Deposits } from './deposits.js';
+import type { ContactQueueStore } from './contact-queues.js';
 import type { ProviderReputations } from './provider-reputation.js';
 
 export type Direction = 'in' | 'out';
@@ -16,7 +17,7 @@ export type MessageKind = 'mail' | 'chat';
  * A control message (PROTOCOL.md §9.2): sent like a message, shown nowhere. Only outgoing ones are
  * rows; listings, counts, search and the mail folders pass over them.
  */
-export type ControlKind = 'read';
+export type ControlKind = 'read' | 'queues';
 
 /**
  * Outgoing message states.
@@ -561,6 +562,8 @@ export interface Store {
   readonly mailboxProviders: MailboxProviders;
   /** Offline delivery: deposits at providers and the providers peers list (deposits.ts). */
   readonly deposits: Deposits;
+  /** Contact queues: ours for each contact, and those contacts handed us (contact-queues.ts). */
+  readonly contactQueues: ContactQueueStore;
   /** What this node saw mailbox providers do, for their reputation (provider-reputation.ts). */
   readonly providerReputations: ProviderReputations;
 
