@@ -14,6 +14,7 @@
  * Ids the receiver never sent to this peer are ignored (they mark nothing), so a read receipt can't
  * touch another contact's messages.
  */
+import { isOnionAddress } from '../crypto/index.js';
 import { SessionError } from './errors.js';
 import type { SessionMessage } from './message.js';
 
@@ -92,7 +93,8 @@ export function parseQueueHandout(m: Pick<SessionMessage, 'kind' | 'subject' | '
 
 function checkHandout(providers: readonly string[], lines: readonly string[]): void {
   if (lines.length > MAX_HANDED_QUEUES) throw badHandout(`${lines.length} queues (at most ${MAX_HANDED_QUEUES})`);
-  for (const p of providers) if (!ONION.test(p)) throw badHandout('a provider is not an onion address');
+  // The shape first (isOnionAddress also takes upper case and a missing ".onion"), then a valid v3 address.
+  for (const p of providers) if (!ONION.test(p) || !isOnionAddress(p)) throw badHandout('a provider is not a v3 onion address');
   if (new Set(providers).size !== providers.length) throw badHandout('a provider appears twice');
   for (const l of lines) if (!/^\S+ [0-9a-f]{32} [0-9a-f]{64}$/.test(l)) throw badHandout('a line is not "<onion> <queue> <write capability>"');
 }

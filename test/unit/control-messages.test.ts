@@ -3,6 +3,7 @@
  * 32 lowercase hex each, 1..MAX_READ_IDS, distinct; nothing else set. Anything else is BAD_MESSAGE.
  */
 import { test } from 'node:test';
+import { onionAddress } from '../../src/crypto/index.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
@@ -47,8 +48,7 @@ test('a malformed read receipt is BAD_MESSAGE, on either side', () => {
   assert.equal(code(() => readReceiptBody([a, a])), 'BAD_MESSAGE');
 });
 
-const onion = (c: string) => `${c.repeat(56)}.onion`;
-const handed = (c: string) => ({ provider: onion(c), queue: new Uint8Array(randomBytes(16)), writeCap: new Uint8Array(randomBytes(32)) });
+const handed = (_?: string) => ({ provider: onionAddress(new Uint8Array(randomBytes(32))), queue: new Uint8Array(randomBytes(16)), writeCap: new Uint8Array(randomBytes(32)) });
 
 test('a queue handout (kind 4) round-trips; an empty one means "use my public queues"', () => {
   const qs = [handed('a'), handed('b')];
@@ -66,6 +66,7 @@ test('a malformed queue handout is BAD_MESSAGE', () => {
     ['a provider twice', { body: `${line}\n${line}` }],
     ['nine queues', { body: Array.from({ length: 9 }, (_, i) => queueHandoutBody([handed('abcdefghi'[i]!)])).join('\n') }],
     ['not an onion', { body: line.replace('.onion', '.com__') }],
+    ['an onion with a bad checksum', { body: line.replace(/^(.{53})(.)/, (_, head: string, c: string) => head + (c === 'a' ? 'b' : 'a')) }],
     ['upper-case hex', { body: line.replace(/ ([0-9a-f]{32}) /, (_, q: string) => ` ${q.toUpperCase()} `) }],
     ['a short capability', { body: line.slice(0, -2) }],
     ['a fourth field', { body: `${line} x` }],
@@ -73,5 +74,6 @@ test('a malformed queue handout is BAD_MESSAGE', () => {
     ['a read receipt kind', { kind: 'read', body: line }],
   ];
   for (const [what, over] of cases) assert.equal(code(() => parseQueueHandout(msg({ kind: 'queues', ...over }))), 'BAD_MESSAGE', what);
-  assert.equal(code(() => queueHandoutBody([handed('a'), handed('a')])), 'BAD_MESSAGE');
+  const one = handed();
+  assert.equal(code(() => queueHandoutBody([one, one])), 'BAD_MESSAGE');
 });

@@ -1359,8 +1359,6 @@ def control_vectors() -> dict:
             "created 60 s before 'now' and lives 7 days (kind 3) or 30 days (kind 4), so only its §9.2 rules decide."
         ),
         "notes": [
-            "sessions' invalid case 'inner message of unknown kind 4' predates the queue handout; it stays BAD_MESSAGE "
-            "because its body '?' is not a queue line.",
             "An onion address in a handout is taken to be a valid v3 address (length, lowercase base32, version 3, "
             "checksum), not only its shape: see the notes of the two cases that differ only there.",
         ],
