@@ -117,6 +117,11 @@ export interface NodeOptions {
    * know us can show it (they verify it by looking it up). Omit when not registered.
    */
   registryName?: string;
+  /**
+   * The command that rotates this identity's keys (`onionpost keys rotate …`) as the user types it
+   * on this machine, for the web UI to show: it runs with the node stopped (src/cli/keys-command.ts).
+   */
+  rotateKeysCommand?: string;
 }
 
 export interface NodeStatus {
@@ -137,6 +142,8 @@ export interface NodeStatus {
   warnings: { type: string; alias?: string; provider?: string; message: string }[];
   /** The peer listener's admission counters (src/transport/guard.ts) and the DELIVER budget's (admission.ts). */
   inbound: { connections: GuardStats | null; delivers: AdmissionStats | null };
+  /** Key rotation: the command to run with the node stopped (null: not known here), and whether contacts can follow through the registry. */
+  rotateKeys: { command: string | null; registryName: string | null };
 }
 
 /** Network states in which our onion cannot answer (our tor exited or is stopping). */
@@ -642,6 +649,7 @@ export class OnionpostNode {
       mailboxes: store ? this.#mailboxes.list() : [],
       warnings: [...this.#run.contacts?.warnings() ?? [], ...this.#run.review?.warnings() ?? [], ...store ? this.#mailboxes.warnings() : []],
       inbound: { connections: this.#listener?.stats() ?? null, delivers: this.#admission?.scheduler.stats() ?? null },
+      rotateKeys: { command: this.#o.rotateKeysCommand ?? null, registryName: this.#o.registryName ?? null },
     };
   }
 

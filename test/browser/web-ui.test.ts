@@ -361,6 +361,21 @@ test('two nodes in one browser: one cookie per port, both signed in at once', as
   }
 });
 
+test('Status shows how to rotate keys: the command the node was started with, and what it changes', async () => {
+  const command = 'npx onionpost --data-dir /tmp/carol keys rotate --network dev --dev-account <N>';
+  const carol = await t.make('carol-rotate', { api: { token: randomBytes(32).toString('hex'), web: createWebHandler({ logger: silentLogger() }) }, registryName: 'carol', rotateKeysCommand: command });
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 800 } });
+  try {
+    const page = await openUi(ctx, carol, '#/status');
+    await page.waitForSelector('[data-testid="rotate-keys"]');
+    assert.equal(await page.locator('[data-testid="rotate-command"]').textContent(), command);
+    assert.match((await page.locator('[data-testid="rotate-follow"]').textContent())!, /"carol".*move to the new address by themselves.*does not hide/s);
+    assert.equal(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'), true, 'the command wraps on a phone');
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('another service on 127.0.0.1 receives the session cookie but nothing it can use', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1200, height: 800 } });
   const received: string[] = [];

@@ -131,7 +131,10 @@ test('start: the sign-in link on stdout as soon as the API is up, the log apart,
     assert.match((JSON.parse(ui.out) as { url: string }).url, /\/login\?code=[A-Za-z0-9_-]{22}$/);
     const status = await runAsync(['status', '--data-dir', dir, '--json']);
     assert.equal(status.code, 0, status.err);
-    assert.equal((JSON.parse(status.out) as { tor: { mode: string } }).tor.mode, 'loopback');
+    const st = JSON.parse(status.out) as { tor: { mode: string }; rotateKeys: { command: string } };
+    assert.equal(st.tor.mode, 'loopback');
+    assert.match(st.rotateKeys.command, new RegExp(`onionpost --data-dir ${dir} keys rotate --local-only$`), 'the command the web UI shows (no registry: --local-only)');
+    oneLineError(await runAsync(['keys', 'rotate', '--data-dir', dir, '--local-only']), 'NODE_RUNNING');
   } finally {
     child.kill('SIGTERM');
     await exited;

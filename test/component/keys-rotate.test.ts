@@ -124,3 +124,21 @@ test('keys rotate: contacts who pinned the old key follow it without an alert, q
   assert.equal(alice.store.getContact('bob')!.identityKey, toHex(bobNew.identityKey), 'the pin stays');
   off();
 });
+
+test('keys rotate without a registry record: NOT_REGISTERED, unless --local-only (a new identity, the old key kept)', async () => {
+  const dir = join(t.root, 'carol');
+  const run = (args: string[]) => runCliAsync(env, [...args, '--data-dir', dir]);
+  assert.equal((await run(['init', '--kdf', 'fast'])).code, 0);
+  const before = readKeyFile(join(dir, 'identity.json'), PASS);
+  oneLineError(await run(['keys', 'rotate']), 'NOT_REGISTERED');
+  assert.equal(readKeyFile(join(dir, 'identity.json'), PASS).onion, before.onion, 'nothing changed');
+
+  const r = await run(['keys', 'rotate', '--local-only', '--kdf', 'fast']);
+  assert.equal(r.code, 0, r.err);
+  const now = readKeyFile(join(dir, 'identity.json'), PASS);
+  assert.notEqual(now.onion, before.onion);
+  assert.match(r.out, new RegExp(`your address is now ${now.onion}`));
+  assert.match(r.out, /registry: +not updated \(--local-only\): give your contacts the new address/);
+  assert.match(r.out, /Start your node again: .*onionpost start --data-dir /);
+  assert.equal(readKeyFile(join(dir, `identity.retired-${before.onion.slice(0, 16)}.json`), PASS).onion, before.onion);
+});

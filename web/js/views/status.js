@@ -17,6 +17,37 @@ function notificationSetting(ctx) {
 }
 
 
+/**
+ * Rotate keys: what it does, in plain words, and the command (it runs with the node stopped, so
+ * this page cannot do it; the node tells us the command as it was started here).
+ */
+function rotateSection() {
+  const cmd = h('code', { class: 'command', testid: 'rotate-command' });
+  const copy = h('button', { type: 'button' }, 'Copy command');
+  const copied = h('span', { class: 'muted', 'aria-live': 'polite' });
+  copy.addEventListener('click', async () => {
+    copied.textContent = (await copyText(cmd.textContent, cmd)) ? 'Copied.' : 'Selected: press Ctrl+C to copy.';
+    setTimeout(() => (copied.textContent = ''), 2500);
+  });
+  const follow = h('p', { testid: 'rotate-follow' });
+  const el = h('div', { class: 'rotate', testid: 'rotate-keys' },
+    h('h3', {}, 'Rotate keys'),
+    h('p', {}, 'Rotating gives you a new identity key, and so a new address: the old one stops working once you restart. ',
+      'Do it if you think your key file or passphrase was copied.'),
+    follow,
+    h('p', {}, 'Stop the node first (Ctrl-C where it runs), then run this in a terminal, and start the node again:'),
+    h('div', { class: 'with-button' }, cmd, copy), copied);
+  return {
+    el,
+    show(r) {
+      cmd.textContent = r.command ?? 'onionpost keys rotate';
+      follow.textContent = r.registryName
+        ? `Your registry record ("${r.registryName}") is updated with a statement signed by your old key, so contacts who found you by that name move to the new address by themselves, without a warning. People who have only your onion address must be given the new one. It does not hide who you were: the record says, for anyone to read, that the new key replaces the old one.`
+        : 'You have no registry record on this node, so contacts cannot follow by themselves: give them your new address afterwards.';
+    },
+  };
+}
+
 const COUNT_LABELS = [
   ['queued', 'Queued'], ['sending', 'Sending'], ['delivered', 'Delivered'], ['held', 'Held'],
   ['failed', 'Failed'], ['expired', 'Expired'], ['inbox', 'Received'], ['unread', 'Unread'],
@@ -41,6 +72,7 @@ export async function mount(ctx) {
   const counts = h('dl', { class: 'counts', testid: 'queue-counts' });
   const warnings = h('ul', { class: 'warnings', testid: 'warnings' });
   const encKey = h('code', { class: 'fp', testid: 'own-encryption-key' });
+  const rotate = rotateSection();
 
   const el = h('section', { class: 'view' },
     h('div', { class: 'view-head' }, h('h1', { tabindex: -1 }, 'Status')),
@@ -63,7 +95,8 @@ export async function mount(ctx) {
       h('h2', {}, 'Settings'),
       notificationSetting(ctx),
       h('h3', {}, 'Your keys'),
-      h('dl', { class: 'kv' }, h('dt', {}, 'Encryption key'), h('dd', {}, encKey))));
+      h('dl', { class: 'kv' }, h('dt', {}, 'Encryption key'), h('dd', {}, encKey)),
+      rotate.el));
 
   function showTor(tor, isReachable) {
     torMode.textContent = tor.mode === 'tor' ? 'Tor' : `${tor.mode} (no Tor: local testing)`;
@@ -84,6 +117,7 @@ export async function mount(ctx) {
     peers.textContent = `${st.peers?.connected ?? 0} connected`;
     counts.replaceChildren(...COUNT_LABELS.map(([k, label]) =>
       h('div', { class: `count count-${k}` }, h('dt', {}, label), h('dd', { 'data-count': k }, String(st.counts?.[k] ?? 0)))));
+    rotate.show(st.rotateKeys ?? { command: null, registryName: null });
     const ws = st.warnings ?? [];
     warnings.replaceChildren(...(ws.length
       ? ws.map((w) => h('li', { class: 'warn' }, w.message, w.type === 'contact.keyChange' ? [' ', h('a', { href: '#/contacts' }, 'Review')] : null))
