@@ -39,9 +39,10 @@ export function registeredName(file: string, network: string): string | undefine
  * `keys rotate` as the user would type it here: with the TRON key option their network takes (the
  * node does not know which key owns the record), or --local-only for an identity with no record.
  */
-export function rotateCommand(cli: string, dirArg: string, network: string | null): string {
+export function rotateCommand(cli: string, dirArg: string, network: string | null, fullHost?: string): string {
   if (network === null) return `${cli}${dirArg} keys rotate --local-only`;
-  return `${cli}${dirArg} keys rotate --network ${network} ${network === 'dev' ? '--dev-account <N>' : '--tron-key-file <file with your TRON key>'}`;
+  const host = fullHost ? ` --full-host ${fullHost}` : '';
+  return `${cli}${dirArg} keys rotate --network ${network}${host} ${network === 'dev' ? '--dev-account <N>' : '--tron-key-file <file with your TRON key>'}`;
 }
 
 /** Reads the API token, making one (32 random bytes, 0600) on first start. */
@@ -192,7 +193,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
         } : {}),
         // The name `register` recorded for this identity on this network, claimed to recipients (who verify it).
         ...(target ? { registryName: registeredName(paths.registration, target.network) } : {}),
-        rotateKeysCommand: rotateCommand(cli, dirArg, target && registeredName(paths.registration, target.network) ? target.network : null),
+        rotateKeysCommand: rotateCommand(cli, dirArg, target && registeredName(paths.registration, target.network) ? target.network : null, a.fullHost),
       });
       let stopping: Promise<void> | undefined;
       const stop = (why: string) => {
