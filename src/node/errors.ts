@@ -23,6 +23,7 @@ export type MailboxesErrorCode =
   | 'NOT_A_PROVIDER' // the onion answered but serves no mailbox protocol (/mailbox/v1)
   | 'BAD_TERMS' // the provider's terms are not signed by its identity key, or its answer did not decode
   | 'NOT_FOUND' // remove: not one of our providers
+  | 'BAD_POLICY' // setPolicy: a field out of range (mailbox-policy.ts)
   | 'CLOSED' // the node is stopping
   // the provider refused SUBSCRIBE (its ERROR code):
   | 'NOT_PAID' | 'TOO_MANY_USERS' | 'STALE' | 'BAD_SIGNATURE' | 'RATE_LIMITED' | 'BUSY' | 'INTERNAL' | 'MALFORMED' | 'REFUSED';

@@ -11,6 +11,9 @@
  *   mailbox.fetched    {provider, messages}  mail fetched from one of our mailbox providers
  *   mailbox.lapsing    {provider, state: due|grace|lapsed, paidUntil, servedUntil, message}  a priced
  *                      provider of ours is paid for 7 days or less, or no longer (once a day per provider)
+ *   mailbox.replaced   {dropped, added, reason, at}  one of our providers replaced (mailbox-review.ts)
+ *   mailbox.added      {provider, reason}  subscribed at a directory provider to reach the directory policy's target
+ *   mailbox.warning    {provider?, reason, message}  a provider to replace with none available, or fewer than the target
  */
 import type { ApiEvent, EventSource } from '../api/index.js';
 

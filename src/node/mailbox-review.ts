@@ -8,11 +8,16 @@
  *              → for each, the next best candidate by policy (rank()): our spares (`mailboxes spare`,
  *                named by the user), the providers on trust lists the user accepted (signed by
  *                someone the user named, src/provider/trust-list.ts; re-checked at each review, so
- *                an expired list drops out), then what `candidates` offers (a directory);
+ *                an expired list drops out), then, with the user's directory policy on
+ *                (`mailboxes policy --directory on`, mailbox-policy.ts), what `candidates` offers (the
+ *                directory's listings that pass its filters, priced ones only once paid);
  *                subscribe there (mailboxes.add) → one last fetch from the bad one → remove it
  *                (our bundle lists the new set from the next signature on) → event
  *                `mailbox.replaced` and a status warning for a week
- *              → none to be had: keep it, warn (status warning, event `mailbox.warning` once)
+ *              → none to be had: keep it, warn (status warning, event `mailbox.warning` once),
+ *                naming priced listings that fit the policy but are unpaid (`payable`)
+ *              → fill up (directory policy on): fewer than `target` providers → subscribe at the
+ *                best eligible directory listings until there are
  *              → re-deposit: a queued message held at a provider now scored bad, or one its
  *                recipient no longer lists, is left at the recipient's other providers
  *                (courier.deposit skips such providers)
@@ -29,10 +34,12 @@ import { MAX_MAILBOXES, parseOnionAddress } from '../crypto/index.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
-  DEFAULT_POLICY, ProviderError, rank, replace, verifyTrustList, type ProviderCandidate, type ProviderPolicy, type TrustList,
+  DEFAULT_POLICY, ProviderError, judge, rank, replace, verifyTrustList, type ProviderCandidate, type ProviderPolicy, type TrustList,
 } from '../provider/index.js';
+import { priceWords } from '../registry/index.js';
 import type { Store, StoredMessage } from '../store/index.js';
 import { MailboxesError } from './errors.js';
+import { filtersOf, mergePolicy, readPolicy, type MailboxPolicy } from './mailbox-policy.js';
 import type { ProviderScores } from './provider-scores.js';
 
 export interface MailboxReviewOptions {
@@ -44,9 +51,13 @@ export interface MailboxReviewOptions {
   fetchFrom: (onion: string) => Promise<void>;
   /** Leaves a message at its recipient's providers (courier.deposit). */
   deposit: (m: StoredMessage, signal: AbortSignal) => Promise<string[]>;
-  /** Candidates besides the user's spares (a directory's listings, trust lists); default none. */
-  candidates?: (signal: AbortSignal) => Promise<ProviderCandidate[]>;
-  /** The user's limits (filters for directory candidates). minScore is the scores'. */
+  /**
+   * Candidates besides the user's own (the directory's listings, source 'directory', each with its
+   * terms and, when priced, paidUntil), asked only while the user's directory policy is on;
+   * `policy` is the one they are judged by. Default none.
+   */
+  candidates?: (policy: ProviderPolicy, signal: AbortSignal) => Promise<ProviderCandidate[]>;
+  /** Defaults for the filters of directory candidates; the user's stored policy overrides them. minScore is the scores'. */
   policy?: Partial<Omit<ProviderPolicy, 'minScore' | 'replicas'>>;
   /** One of ours that no fetch reached for this long is replaced too, ms. Default 2 days. */
   unreachableReplaceMs?: number;
@@ -73,12 +84,19 @@ export interface ReviewResult {
   kept: { provider: string; reason: string }[];
   /** Messages left at another provider because the one holding them scored bad or was dropped. */
   redeposited: number;
+  /** Directory policy on: providers subscribed at to reach the policy's target. */
+  added: string[];
+  /** Priced listings that fit the policy but are unpaid, offered when a replacement or fill-up found none: what to pay. */
+  payable: { provider: string; message: string }[];
 }
 
 const SPARES = 'mailboxes.spares';
 const TRUST_LISTS = 'mailboxes.trustLists';
 export const MAX_TRUST_LISTS = 8;
 const REPLACED = 'mailboxes.replaced';
+const POLICY = 'mailboxes.policy';
+/** Payable listings named in a result or warning at most. */
+const PAYABLE_SHOWN = 3;
 export const MAX_SPARES = 16;
 /** Replacements shown as warnings for this long. */
 const REPLACED_SHOWN_MS = 7 * 24 * 3600 * 1000;
@@ -95,8 +113,10 @@ export class MailboxReview {
   #timer: TimerHandle | undefined;
   #running: Promise<ReviewResult> | undefined;
   #closed = false;
-  /** Providers a `mailbox.warning` event went out for, with the reason (once per reason). */
+  /** Providers a `mailbox.warning` event went out for, with the reason (once per reason); '' for the fill-up. */
   readonly #warned = new Map<string, string>();
+  /** Directory policy on and fewer providers than its target after the last review; null otherwise. */
+  #short: Short | null = null;
 
   constructor(o: MailboxReviewOptions) {
     this.#o = o;
@@ -126,6 +146,24 @@ export class MailboxReview {
     const rest = list.filter((p) => p !== onion);
     this.#o.store().setSetting(SPARES, rest.length ? JSON.stringify(rest) : null);
     return rest;
+  }
+
+  // ── the directory policy: whether and which directory listings are candidates ──
+
+  policy(): MailboxPolicy {
+    return readPolicy(this.#o.store().getSetting(POLICY));
+  }
+
+  /** Changes the fields given (MailboxesError BAD_POLICY for one out of range); the next review acts on it. */
+  setPolicy(patch: Partial<MailboxPolicy>): MailboxPolicy {
+    const next = mergePolicy(this.policy(), patch);
+    this.#o.store().setSetting(POLICY, JSON.stringify(next));
+    return next;
+  }
+
+  /** What candidates are judged by now: the defaults, the node's options, the user's stored filters, our score line. */
+  choicePolicy(): ProviderPolicy {
+    return { ...DEFAULT_POLICY, ...this.#o.policy, ...filtersOf(this.policy()), minScore: this.#o.scores.minScore };
   }
 
   // ── trust lists: providers someone the user trusts vouches for ────────────
@@ -189,11 +227,11 @@ export class MailboxReview {
     return (raw ? (JSON.parse(raw) as Replaced[]) : []).filter((r) => now - r.at < REPLACED_SHOWN_MS);
   }
 
-  /** For `status`: our providers below the line or out of reach, and recent replacements. */
-  warnings(): { type: string; provider: string; message: string }[] {
+  /** For `status`: our providers below the line or out of reach, fewer than the directory policy's target, and recent replacements. */
+  warnings(): { type: string; provider?: string; message: string }[] {
     const store = this.#o.store();
     const now = this.#o.clock.now();
-    const out: { type: string; provider: string; message: string }[] = [];
+    const out: { type: string; provider?: string; message: string }[] = [];
     for (const p of store.mailboxProviders.list()) {
       const r = this.#o.scores.reputation(p.onion);
       if (r.belowThreshold) {
@@ -207,6 +245,9 @@ export class MailboxReview {
       if (p.fetchFailingSince !== null && now - p.fetchFailingSince >= failingMs) {
         out.push({ type: 'mailbox.unreachable', provider: p.onion, message: `no fetch from mailbox provider ${p.onion} has worked since ${iso(p.fetchFailingSince)}${this.#spareHint()}` });
       }
+    }
+    if (this.#short && this.policy().directory && store.mailboxProviders.list().length < this.policy().target) {
+      out.push({ type: 'mailbox.short', message: shortMessage(this.#short) });
     }
     for (const r of this.replaced()) {
       out.push({ type: 'mailbox.replaced', provider: r.dropped, message: `mailbox provider ${r.dropped} was replaced by ${r.added} on ${iso(r.at)}: ${r.reason}` });
@@ -248,7 +289,7 @@ export class MailboxReview {
   async #review(): Promise<ReviewResult> {
     const o = this.#o;
     const settled = o.scores.settle();
-    const result: ReviewResult = { settled, replaced: [], kept: [], redeposited: 0 };
+    const result: ReviewResult = { settled, replaced: [], kept: [], redeposited: 0, added: [], payable: [] };
     await this.#replace(result);
     result.redeposited = await this.#redeposit();
     const store = o.store();
@@ -261,7 +302,9 @@ export class MailboxReview {
     const store = o.store();
     const now = o.clock.now();
     const current = store.mailboxProviders.list();
-    if (current.length === 0) return;
+    const user = this.policy();
+    const auto = user.directory && o.candidates !== undefined;
+    if (current.length === 0 && !auto) return;
     const failingMs = o.unreachableReplaceMs ?? 2 * 24 * 3600 * 1000;
     const failing = new Map<string, string>();
     for (const p of current) {
@@ -272,10 +315,11 @@ export class MailboxReview {
       return { ...c, score: r.score, proven: r.proven };
     };
     const named = [...current.map((p) => p.onion), ...this.spares(), ...this.#trusted()];
+    const base = this.choicePolicy();
     let extra: ProviderCandidate[] = [];
-    if (o.candidates) {
+    if (auto) {
       try {
-        extra = await o.candidates(o.signal);
+        extra = await o.candidates!(base, o.signal);
       } catch (err) {
         o.logger.warn({ err: describeError(err) }, 'could not list candidate mailbox providers');
       }
@@ -283,36 +327,26 @@ export class MailboxReview {
     const seen = new Set<string>();
     const candidates = [...named.map((onion): ProviderCandidate => ({ onion, source: 'trusted' })), ...extra]
       .filter((c) => !seen.has(c.onion) && (seen.add(c.onion), true)).map(measured);
-    const policy: ProviderPolicy = {
-      ...DEFAULT_POLICY, ...o.policy, minScore: o.scores.minScore, replicas: current.length,
-      dropped: new Set([...(o.policy?.dropped ?? []), ...failing.keys()]),
-    };
+    const policy: ProviderPolicy = { ...base, replicas: current.length, dropped: new Set([...base.dropped, ...failing.keys()]) };
     const plan = replace(current.map((p) => p.onion), candidates, policy, now);
-    if (plan.drop.length === 0) return;
     // The policy's picks first; when one cannot be subscribed at now, the next in its ranking.
     const order = [...plan.add, ...rank(candidates, policy, now).map((c) => c.onion).filter((x) => !plan.add.includes(x) && !plan.keep.includes(x))];
+    let offered: ReviewResult['payable'] | undefined;
+    const payable = () => (offered ??= this.#payable(candidates, policy, now));
     for (const d of plan.drop) {
       if (o.signal.aborted) return;
       const reason = failing.get(d.onion) ?? d.reason;
       // A full list makes room first: the bad one goes even if no replacement answers.
       const full = store.mailboxProviders.list().length >= MAX_MAILBOXES;
       if (full) await this.#drop(d.onion);
-      let added: string | null = null;
-      while (added === null && order.length > 0 && !o.signal.aborted) {
-        const next = order.shift()!;
-        try {
-          await o.mailboxes.add(next);
-          added = next;
-        } catch (err) {
-          o.logger.info({ provider: next, err: describeError(err) }, 'could not subscribe at a replacement mailbox provider; trying the next');
-        }
-      }
+      const added = await this.#subscribeNext(order);
       if (added === null && !full) {
         result.kept.push({ provider: d.onion, reason });
+        result.payable = payable();
         if (this.#warned.get(d.onion) !== reason) {
           this.#warned.set(d.onion, reason);
           o.logger.warn({ provider: d.onion, reason }, 'a mailbox provider of ours should be replaced, but no candidate is available');
-          o.emit({ type: 'mailbox.warning', provider: d.onion, reason, message: `mailbox provider ${d.onion}: ${reason}; no replacement available` });
+          o.emit({ type: 'mailbox.warning', provider: d.onion, reason, message: `mailbox provider ${d.onion}: ${reason}; no replacement available${payableHint(result.payable)}` });
         }
         continue;
       }
@@ -325,6 +359,55 @@ export class MailboxReview {
       o.logger.warn({ dropped: d.onion, added, reason }, 'replaced a mailbox provider');
       o.emit({ type: 'mailbox.replaced', ...r });
     }
+    if (!auto || o.signal.aborted) return;
+    // Fill up to the target from the directory only: spares and trust lists stand in for a bad one, not beside it.
+    const fromDirectory = new Set(candidates.filter((c) => c.source === 'directory').map((c) => c.onion));
+    const fill = order.filter((x) => fromDirectory.has(x));
+    while (store.mailboxProviders.list().length < user.target && !o.signal.aborted) {
+      const added = await this.#subscribeNext(fill);
+      if (added === null) break;
+      result.added.push(added);
+      o.logger.info({ added }, 'subscribed at a mailbox provider from the directory (directory policy)');
+      o.emit({ type: 'mailbox.added', provider: added, reason: `fewer than ${user.target} mailbox providers; picked from the directory by your policy` });
+    }
+    const have = store.mailboxProviders.list().length;
+    this.#short = have < user.target ? { have, target: user.target, payable: payable() } : null;
+    if (this.#short) {
+      result.payable = this.#short.payable;
+      const reason = `short:${have}:${result.payable.map((x) => x.provider).join(',')}`;
+      if (this.#warned.get('') !== reason) {
+        this.#warned.set('', reason);
+        o.emit({ type: 'mailbox.warning', reason: 'fewer than the target', message: shortMessage(this.#short) });
+      }
+    } else {
+      this.#warned.delete('');
+    }
+  }
+
+  /** Subscribes at the first of `order` that takes us (each tried is removed); null: none did. */
+  async #subscribeNext(order: string[]): Promise<string | null> {
+    const o = this.#o;
+    while (order.length > 0 && !o.signal.aborted) {
+      const next = order.shift()!;
+      if (o.store().mailboxProviders.get(next)) continue;
+      try {
+        await o.mailboxes.add(next);
+        return next;
+      } catch (err) {
+        o.logger.info({ provider: next, err: describeError(err) }, 'could not subscribe at a mailbox provider; trying the next');
+      }
+    }
+    return null;
+  }
+
+  /** Priced directory listings that pass every filter but payment, best first: what the user could pay. */
+  #payable(candidates: readonly ProviderCandidate[], policy: ProviderPolicy, now: number): ReviewResult['payable'] {
+    const unpaid = candidates.filter((c) => c.source === 'directory' && judge(c, policy, now).payable === true);
+    // Ranked as if paid: the same order they would be used in.
+    return rank(unpaid.map((c) => ({ ...c, paidUntil: Number.MAX_SAFE_INTEGER })), policy, now).slice(0, PAYABLE_SHOWN).map((c) => ({
+      provider: c.onion,
+      message: `${c.onion} (${priceWords(c.price ?? 0n, c.token ?? null)}) fits your policy but is not paid: pay with \`onionpost providers pay ${c.onion}\``,
+    }));
   }
 
   /** Takes what the provider still holds for us (best effort), then forgets it. */
@@ -367,6 +450,20 @@ export class MailboxReview {
     }
     return n;
   }
+}
+
+interface Short {
+  have: number;
+  target: number;
+  payable: ReviewResult['payable'];
+}
+
+function payableHint(payable: ReviewResult['payable']): string {
+  return payable.length ? `; ${payable.map((x) => x.message).join('; ')}` : '';
+}
+
+function shortMessage(s: Short): string {
+  return `you have ${s.have} mailbox provider${s.have === 1 ? '' : 's'}, fewer than the ${s.target} your policy asks for, and no eligible one in the directory took you${payableHint(s.payable)}`;
 }
 
 function parse(address: string): string {

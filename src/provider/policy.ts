@@ -6,7 +6,9 @@
  *   1. own       providers the user named (their own always-on box, a friend's); always eligible
  *                unless the user drops them, ranked first.
  *   2. trusted   providers on a trust list the user accepted (signed by someone the user trusts).
- *   3. directory listed providers that pass the filters (stake, retention, quota, price, currency).
+ *   3. directory listed providers that pass the filters (stake, retention, quota, price, currency)
+ *                and, when priced, that the user has paid (`paidUntil`): the node holds no TRON key,
+ *                so a priced one that fits but is unpaid is `payable`, never used.
  *   Within 2 and 3: proven providers whose score fell below `minScore` are out; then by score
  *   (unproven ones count as `unprovenScore`), then stake, then price. With a `spread` key, ties on
  *   score are ordered by a hash of the key and the onion instead (see ProviderPolicy.spread).
@@ -29,6 +31,8 @@ export interface ProviderCandidate {
   proven?: boolean;
   /** ms since epoch until which this provider is not used (misbehaviour). */
   coolingUntil?: number;
+  /** A priced directory listing: until when the user has paid it (ms since epoch; 0 or absent: not paid). */
+  paidUntil?: number;
 }
 
 export interface ProviderPolicy {
@@ -37,8 +41,13 @@ export interface ProviderPolicy {
   minStakeSun: bigint;
   minRetentionDays: number;
   minQuotaMB: number;
-  /** Highest price per 30 days the user pays, per currency (null key = TRX sun). Absent currency = refused. */
-  maxPrice: ReadonlyMap<string | null, bigint>;
+  /**
+   * Highest price per 30 days the user pays, per currency (null key = TRX sun). Absent currency =
+   * refused. null: no cap (a priced provider is still used only once paid).
+   */
+  maxPrice: ReadonlyMap<string | null, bigint> | null;
+  /** Directory providers with a price are out, paid or not. */
+  freeOnly?: boolean;
   /** A proven provider below this score is replaced. Default 0.6. */
   minScore: number;
   /** What an unproven provider is ranked as. Default 0.5. */
@@ -71,6 +80,8 @@ export interface PolicyVerdict {
   eligible: boolean;
   /** Why not, in words a user reads. */
   reason?: string;
+  /** Not eligible only because it is priced and not paid: paying it would make it eligible. */
+  payable?: boolean;
 }
 
 /** Whether `c` may be used under `p` at `now`, and why not. */
@@ -86,9 +97,11 @@ export function judge(c: ProviderCandidate, p: ProviderPolicy, now: number): Pol
     if ((c.quotaMB ?? 0) < p.minQuotaMB) return no('quota below your minimum');
     const price = c.price ?? 0n;
     if (price > 0n) {
-      const cap = p.maxPrice.get(c.token ?? null);
+      if (p.freeOnly) return no('not free');
+      const cap = p.maxPrice === null ? price : p.maxPrice.get(c.token ?? null);
       if (cap === undefined) return no('priced in a currency you do not pay in');
       if (price > cap) return no('costs more than your maximum');
+      if ((c.paidUntil ?? 0) <= now) return { ...no(`not paid: pay with \`onionpost providers pay ${c.onion}\``), payable: true };
     }
   }
   return { onion: c.onion, eligible: true };
