@@ -50,6 +50,9 @@ export interface HandlerDeps extends MailDeps {
     trustLists(): unknown[];
     addTrustList(text: string, signer: string): unknown;
     removeTrustList(name: string): void;
+    /** The directory policy (node/mailbox-policy.ts MailboxPolicy), and changing the fields given. */
+    policy(): unknown;
+    setPolicy(patch: Record<string, unknown>): unknown;
     /** Measured reputations (all, or one with its recent events). */
     scores(onion?: string): unknown[];
     /** Settle, judge and replace now. */
@@ -116,6 +119,8 @@ export function createHandlers(d: HandlerDeps): Record<string, Handler> {
       d.mailboxes.removeTrustList(p<{ name: string }>(x).name);
       return { removed: true };
     },
+    'mailboxes.policy': () => d.mailboxes.policy(),
+    'mailboxes.setPolicy': (x) => d.mailboxes.setPolicy(p<Record<string, unknown>>(x)),
     'mailboxes.scores': (x) => d.mailboxes.scores(p<{ onion?: string }>(x).onion),
     'mailboxes.review': () => d.mailboxes.review(),
     'providers.list': (x) => d.providers.list(p<{ offset?: number; limit?: number; includeLeaving?: boolean }>(x)),

@@ -59,6 +59,22 @@ export const mailboxView: JsonSchema = obj({
   warning: { description: 'a priced provider paid for 7 days or less, or no longer: what to do, in words; null otherwise' },
 }, ['onion', 'identityKey', 'terms', 'subscribedAt', 'lastFetchAt', 'paidUntil', 'graceMs', 'held', 'accountCheckedAt', 'warning']);
 
+/** The directory policy (node/mailbox-policy.ts MailboxPolicy). */
+export const mailboxPolicy: JsonSchema = obj({
+  directory: { type: 'boolean', description: 'take providers from the directory automatically: as replacements after your spares and trust lists, and to fill up to `target` (default false)' },
+  target: { type: 'integer', minimum: 1, maximum: 8, description: 'with `directory`: how many providers to keep (default 2)' },
+  minStakeSun: str('least stake a listing must lock, in sun, decimal (default "0")', { pattern: '^[0-9]{1,30}$', maxLength: 30 }),
+  minRetentionDays: { type: 'integer', minimum: 0, maximum: 3650, description: 'least retention a listing must promise, days (default 7)' },
+  maxPrice: {
+    description: '{ amount, token }: the highest price per 30 days, amount in sun (token null) or the TRC-20 token\'s smallest unit, decimal; null: no cap. A priced listing is used only once paid (`onionpost providers pay`)',
+    oneOf: [{ type: 'null' }, obj({
+      amount: str('decimal', { pattern: '^[0-9]{1,30}$', maxLength: 30 }),
+      token: { oneOf: [{ type: 'null' }, str('TRC-20 token address (base58)', { maxLength: 64 })], description: 'TRC-20 token address (base58); null: TRX' },
+    }, ['amount'])],
+  },
+  freeOnly: { type: 'boolean', description: 'only free listings (default false)' },
+});
+
 export const MAILBOX_METHODS: readonly MethodSpec[] = [
   {
     name: 'mailboxes.add',
@@ -93,19 +109,32 @@ export const MAILBOX_METHODS: readonly MethodSpec[] = [
     params: obj({ name: str('the list\'s name', { minLength: 1, maxLength: 200 }) }, ['name']), result: obj({ removed: { type: 'boolean' } }),
   },
   {
+    name: 'mailboxes.policy',
+    summary: 'The directory policy: whether the node takes mailbox providers from the provider directory by itself, and the filters a listing must pass (stake, retention, price). Off by default.',
+    params: obj({}), result: { ...mailboxPolicy, required: ['directory', 'target', 'minStakeSun', 'minRetentionDays', 'maxPrice', 'freeOnly'] },
+  },
+  {
+    name: 'mailboxes.setPolicy',
+    summary: 'Change the fields given of the directory policy; the others stay. The next review (every 10 minutes, or mailboxes.review) acts on it. BAD_POLICY for a field out of range.',
+    params: mailboxPolicy, result: { ...mailboxPolicy, required: ['directory', 'target', 'minStakeSun', 'minRetentionDays', 'maxPrice', 'freeOnly'] },
+  },
+  {
     name: 'mailboxes.scores',
     summary: 'What this node measured of mailbox providers, ours and those it left mail at, best first; with `onion`, that one with its newest events.',
     params: obj({ onion }), result: { type: 'array', items: reputationView },
   },
   {
     name: 'mailboxes.review',
-    summary: 'Count deposits whose messages were delivered or expired, replace our providers below the line (or unreachable for 2 days) with the best spare, and move mail held at bad providers. Also runs every 10 minutes.',
+    summary: 'Count deposits whose messages were delivered or expired, replace our providers below the line (or unreachable for 2 days) with the best spare '
+      + '(or, with the directory policy on, the best eligible directory listing), fill up to the policy\'s target, and move mail held at bad providers. Also runs every 10 minutes.',
     params: obj({}),
     result: obj({
       settled: open('{ delivered, lost, void }: deposits counted now'),
       replaced: { type: 'array', items: open('{ dropped, added, reason, at }') },
       kept: { type: 'array', items: open('{ provider, reason }: ours and bad, kept for want of a replacement') },
       redeposited: int('messages left at another provider because the one holding them scored bad or was dropped'),
-    }, ['settled', 'replaced', 'kept', 'redeposited']),
+      added: { type: 'array', items: str('onion'), description: 'directory policy on: providers subscribed at to reach its target' },
+      payable: { type: 'array', items: open('{ provider, message }'), description: 'priced listings that fit the policy but are unpaid, named when a replacement or fill-up found none' },
+    }, ['settled', 'replaced', 'kept', 'redeposited', 'added', 'payable']),
   },
 ];

@@ -5,7 +5,7 @@
  * NO_DIRECTORY when the node was started without a directory. Paying is not here: it needs a TRON
  * key the node does not hold (`onionpost providers pay`).
  */
-import { reputationView } from './mailbox-methods.js';
+import { mailboxPolicy, reputationView } from './mailbox-methods.js';
 import type { JsonSchema, MethodSpec } from './schema.js';
 
 const str = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({ type: 'string', description, ...extra });
@@ -32,7 +32,9 @@ export const listingView: JsonSchema = obj({
   ours: { type: 'boolean', description: 'one of the providers we subscribed at' },
   reputation: { description: 'what this node measured of it (as mailboxes.scores); null: it never saw it do anything' },
   paidUntil: { description: 'ours: what it last said our account is paid until, ms since epoch (0: free to us); null: not ours or not asked yet' },
-}, ['owner', 'onion', 'identityKey', 'status', 'terms', 'stakeSun', 'stake', 'withdrawableAt', 'version', 'ours', 'reputation', 'paidUntil']);
+  eligible: { type: 'boolean', description: 'passes the directory policy (mailboxes.policy) now: stake, retention, quota, price, measured score, not cooling, and paid if priced; the node picks from these when the policy is on' },
+  reason: { description: 'why it is not eligible, in words (e.g. "stake below your minimum", "not paid: pay with `onionpost providers pay …`"); null when eligible' },
+}, ['owner', 'onion', 'identityKey', 'status', 'terms', 'stakeSun', 'stake', 'withdrawableAt', 'version', 'ours', 'reputation', 'paidUntil', 'eligible', 'reason']);
 
 export const PROVIDER_METHODS: readonly MethodSpec[] = [
   {
@@ -48,7 +50,8 @@ export const PROVIDER_METHODS: readonly MethodSpec[] = [
       total: int('owners ever registered (the paging space)'),
       providers: { type: 'array', items: listingView },
       rejected: { type: 'array', items: { type: 'object', description: '{ owner, reason }: listings whose binding does not verify, never offered' } },
-    }, ['total', 'providers', 'rejected']),
+      policy: { ...mailboxPolicy, description: 'the directory policy each listing\'s `eligible` is judged by (mailboxes.policy)' },
+    }, ['total', 'providers', 'rejected', 'policy']),
   },
   {
     name: 'providers.show',

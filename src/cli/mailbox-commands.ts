@@ -4,11 +4,15 @@
  * accepted `trust` lists it may switch to when one of ours loses mail or stays out of reach, and
  * `review` to do so now. Each is one API call (mailboxes.*). `list` also shows what each provider
  * last said of our account (paid until, held), and in words a priced provider whose payment ends
- * within 7 days or has ended, with the command that pays it (issue 12, item 2).
+ * within 7 days or has ended, with the command that pays it (issue 12, item 2). `policy` shows or
+ * sets the directory policy: whether the node takes providers from the directory by itself, and
+ * which listings qualify (issue 12, item 3; node/mailbox-policy.ts).
  */
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { ApiError, connectToNode } from '../api/index.js';
+import type { MailboxPolicy } from '../node/index.js';
+import { parseAmount } from './amount.js';
 import { print, type GlobalArgs } from './common.js';
 import { table, when } from './format.js';
 import { CliError } from './prompt.js';
@@ -96,6 +100,28 @@ export async function measuredBy(dataDir: string, onion: string): Promise<ScoreV
   return (await client.call<ScoreView[]>('mailboxes.scores', { onion }))[0] ?? null;
 }
 
+/** The directory policy as the API shows it. */
+export type PolicyView = MailboxPolicy;
+
+/** The policy in two lines of words (`formatAmount` from registry/, which this module does not load until needed). */
+export function policyWords(p: PolicyView, formatAmount: (v: bigint, token: string | null) => string): string {
+  const price = p.freeOnly ? 'free ones only'
+    : p.maxPrice ? `at most ${formatAmount(BigInt(p.maxPrice.amount), p.maxPrice.token)} per 30 days (priced ones once you paid them)`
+    : 'any price (priced ones once you paid them)';
+  return [
+    p.directory ? `Directory policy: on — your node picks providers from the directory and keeps ${p.target}` : 'Directory policy: off — your node uses only the providers you name (spares, trust lists)',
+    `  listings must lock a stake of at least ${formatAmount(BigInt(p.minStakeSun), null)}, keep mail at least ${p.minRetentionDays} days, ${price}`,
+  ].join('\n');
+}
+
+/** `--max-price 5` (TRX), `5:<token address>` (TRC-20 units; the node checks the address), `none` (no cap). */
+function parseMaxPrice(s: string): PolicyView['maxPrice'] {
+  if (s.trim() === 'none') return null;
+  const [amount, token, ...rest] = s.trim().split(':');
+  if (rest.length || token === '') throw new CliError('USAGE', `--max-price is an amount, an amount:token address, or none; got "${s}"`);
+  return { amount: parseAmount(amount!, '--max-price').toString(), token: token ?? null };
+}
+
 /** Subscribing goes through Tor to the provider: allow for a slow circuit. */
 export const ADD_TIMEOUT_MS = 150_000;
 
@@ -159,19 +185,44 @@ export function registerMailboxCommands(cli: Argv<GlobalArgs>): void {
       const r = await node(a as unknown as GlobalArgs).call<{ removed: boolean }>('mailboxes.removeTrustList', { name: a.name });
       print(a as unknown as GlobalArgs, r, () => `Forgot "${a.name}"`);
     })
+    .command('policy', 'show or set whether your node picks providers from the directory by itself, and which listings qualify', (yy) => yy
+      .option('directory', { type: 'string', choices: ['on', 'off'], describe: 'pick providers from the directory: replacements after your spares, and filling up to --target' })
+      .option('target', { type: 'number', describe: 'how many providers to keep when the directory policy is on (1..8, default 2)' })
+      .option('min-stake', { type: 'string', describe: 'least stake a listing must lock, TRX' })
+      .option('min-retention-days', { type: 'number', describe: 'least retention a listing must promise, days' })
+      .option('max-price', { type: 'string', describe: 'highest price per 30 days: TRX, <amount>:<token> for a TRC-20 token, or none' })
+      .option('free-only', { type: 'boolean', describe: 'only free listings (--no-free-only to allow priced ones you paid)' }), async (a) => {
+      const patch: Partial<PolicyView> = {
+        ...(a.directory !== undefined ? { directory: a.directory === 'on' } : {}),
+        ...(a.target !== undefined ? { target: a.target } : {}),
+        ...(a.minStake !== undefined ? { minStakeSun: parseAmount(a.minStake, '--min-stake').toString() } : {}),
+        ...(a.minRetentionDays !== undefined ? { minRetentionDays: a.minRetentionDays } : {}),
+        ...(a.maxPrice !== undefined ? { maxPrice: parseMaxPrice(a.maxPrice) } : {}),
+        ...(a.freeOnly !== undefined ? { freeOnly: a.freeOnly } : {}),
+      };
+      const client = node(a as unknown as GlobalArgs);
+      const p = Object.keys(patch).length ? await client.call<PolicyView>('mailboxes.setPolicy', patch) : await client.call<PolicyView>('mailboxes.policy');
+      const { formatAmount } = await import('../registry/index.js');
+      print(a as unknown as GlobalArgs, p, () => policyWords(p, formatAmount));
+    })
     .command('review', 'count delivered and lost mail now, and replace a provider of yours that fell below the line with the best spare', (yy) => yy, async (a) => {
-      type Review = { settled: { delivered: number; lost: number }; replaced: { dropped: string; added: string; reason: string }[]; kept: { provider: string; reason: string }[]; redeposited: number };
+      type Review = {
+        settled: { delivered: number; lost: number }; replaced: { dropped: string; added: string; reason: string }[]; kept: { provider: string; reason: string }[];
+        redeposited: number; added: string[]; payable: { provider: string; message: string }[];
+      };
       const r = await node(a as unknown as GlobalArgs).call<Review>('mailboxes.review', {}, { timeoutMs: ADD_TIMEOUT_MS });
       print(a as unknown as GlobalArgs, r, () => [
         `counted: ${r.settled.delivered} delivered, ${r.settled.lost} lost`,
         ...r.replaced.map((x) => `replaced ${x.dropped} by ${x.added || 'none'}: ${x.reason}`),
         ...r.kept.map((x) => `kept ${x.provider} (no replacement available): ${x.reason}`),
         ...(r.redeposited ? [`left ${r.redeposited} message(s) at other providers`] : []),
+        ...r.added.map((x) => `subscribed at ${x} (from the directory, by your policy)`),
+        ...r.payable.map((x) => `note: ${x.message}`),
       ].join('\n'));
     })
     .command('remove <onion>', 'stop using a provider (it leaves your bundle)', (yy) => yy.positional('onion', { type: 'string', demandOption: true }), async (a) => {
       const m = await node(a as unknown as GlobalArgs).call<MailboxView>('mailboxes.remove', { onion: a.onion });
       print(a as unknown as GlobalArgs, m, () => `Removed ${m.onion}`);
     })
-    .demandCommand(1, 'name a mailboxes subcommand: add, list, remove, scores, spares, spare, unspare, trust, trust-lists, untrust, review'), () => {});
+    .demandCommand(1, 'name a mailboxes subcommand: add, list, remove, scores, spares, spare, unspare, trust, trust-lists, untrust, policy, review'), () => {});
 }

@@ -7,6 +7,7 @@
  * Choosing which providers a node uses (`use`, `drop`) finds the provider in the directory and asks
  * the running node to subscribe there or to drop it (the node's mailboxes.add / mailboxes.remove;
  * `onionpost mailboxes` does the same by onion, without the directory).
+ * With a node running, `list` also says which listings pass its directory policy (`mailboxes policy`).
  *
  * What a payment links on chain: the paying TRON account to that provider, the amount and the
  * paid-until date, under a subscriber tag that only this identity and the provider can tie to the
@@ -16,8 +17,9 @@
 import type { Argv } from 'yargs';
 import { cryptoReady, readKeyFile, subscriberTag, subscriberTagKey, parseOnionAddress } from '../crypto/index.js';
 import { createProviderDirectory, formatAmount, parseTronAddress, priceWords, type ProviderDirectory, type ProviderListing, type ProviderTerms } from '../registry/index.js';
-import { connectToNode } from '../api/index.js';
+import { ApiError, RemoteError, connectToNode } from '../api/index.js';
 import { signTrustList } from '../provider/index.js';
+import { parseAmount } from './amount.js';
 import { print, type GlobalArgs } from './common.js';
 import { ADD_TIMEOUT_MS, countWords, measuredBy, scoreWords, termsWords, type MailboxView } from './mailbox-commands.js';
 import { dataPaths } from './paths.js';
@@ -33,14 +35,6 @@ function directoryOptions<T>(y: Argv<T>) {
 }
 
 
-const TRX = 1_000_000n;
-
-function parseAmount(s: string, what: string): bigint {
-  const m = /^(\d{1,12})(?:\.(\d{1,6}))?$/.exec(s.trim());
-  if (!m) throw new CliError('USAGE', `${what} must be a number with at most 6 decimals, got "${s}"`);
-  return BigInt(m[1]!) * TRX + BigInt((m[2] ?? '').padEnd(6, '0'));
-}
-
 /** JSON view: amounts as decimal strings (bigints do not survive JSON). */
 function listingView(p: ProviderListing) {
   return {
@@ -50,12 +44,42 @@ function listingView(p: ProviderListing) {
   };
 }
 
-function listingText(p: ProviderListing): string {
+function listingText(p: ProviderListing, judged?: Judged): string {
   const price = priceWords(p.terms.price, p.terms.token);
   return [
     `${p.onion}${p.status === 'leaving' ? '  (leaving)' : ''}`,
     `  owner ${p.owner}; stake ${formatAmount(p.stakeSun, null)}; keeps mail ${p.terms.retentionDays} days; ${p.terms.quotaMB} MB per user; ${price}`,
+    ...(judged ? [judged.eligible ? '  eligible under your policy' : `  not eligible: ${judged.reason}`] : []),
   ].join('\n');
+}
+
+interface Judged {
+  eligible: boolean;
+  reason: string | null;
+}
+
+/**
+ * How the node running on `dataDir` judges the same page of listings under its directory policy
+ * (`mailboxes policy`), by onion; `problem` says why it could not. No node running, or one without
+ * a directory: nothing to say.
+ */
+async function judgedBy(dataDir: string, q: { offset: number; limit: number; includeLeaving: boolean }): Promise<{ byOnion: Map<string, Judged>; problem: string | null }> {
+  const none = { byOnion: new Map<string, Judged>(), problem: null };
+  let client;
+  try {
+    client = connectToNode(dataDir);
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'NODE_NOT_RUNNING') return none;
+    throw err;
+  }
+  try {
+    const page = await client.call<{ providers: ({ onion: string } & Judged)[] }>('providers.list', q);
+    return { byOnion: new Map(page.providers.map((p) => [p.onion, { eligible: p.eligible, reason: p.reason }])), problem: null };
+  } catch (err) {
+    if (err instanceof RemoteError && err.code === 'NO_DIRECTORY') return none;
+    // The listing itself came from the chain; the node's view is an extra.
+    return { ...none, problem: (err as Error).message };
+  }
 }
 
 async function withDirectory<T>(a: DirectoryArgs & KeyArgs, write: boolean, fn: (d: ProviderDirectory, t: ReturnType<typeof directoryTarget>) => Promise<T>): Promise<T> {
@@ -94,9 +118,13 @@ export function registerProviderCommands(cli: Argv<GlobalArgs>): void {
       .option('all', { type: 'boolean', default: false, describe: 'also providers that are leaving' }), async (a) => {
       await cryptoReady();
       const page = await withDirectory(a, false, (d) => d.list({ offset: a.offset, limit: a.limit, includeLeaving: a.all }));
-      print(a, { total: page.total, providers: page.providers.map(listingView), rejected: page.rejected }, () => [
-        page.providers.length ? page.providers.map(listingText).join('\n') : 'No providers listed.',
+      // With a node running: which listings pass its directory policy (`mailboxes policy`), and why not.
+      const judged = await judgedBy(a.dataDir, { offset: a.offset, limit: a.limit, includeLeaving: a.all });
+      const j = (p: ProviderListing) => judged.byOnion.get(p.onion);
+      print(a, { total: page.total, providers: page.providers.map((p) => ({ ...listingView(p), ...j(p) })), rejected: page.rejected }, () => [
+        page.providers.length ? page.providers.map((p) => listingText(p, j(p))).join('\n') : 'No providers listed.',
         ...page.rejected.map((r) => `(ignored ${r.owner}: its listing is not bound to its onion)`),
+        ...(judged.problem ? [`(your node could not judge these listings: ${judged.problem})`] : []),
       ].join('\n'));
     })
     .command('show <provider>', 'one provider (TRON owner address or onion); with --mine, what this identity has paid it', (yy) => directoryOptions(yy)

@@ -152,6 +152,11 @@ export class Courier {
     this.#cooling = new Cooling({ baseMs: o.limits.coolingMs, maxMs: o.limits.maxCoolingMs, maxKeys: o.limits.maxCoolingScopes });
   }
 
+  /** Until when `onion` is skipped (it answered what does not decode), ms since epoch; undefined: it is not. */
+  coolingUntil(onion: string): number | undefined {
+    return this.#cooling.refusedUntil(onion, this.#o.clock.now());
+  }
+
   /** Whether `onion` is skipped for now: it answered what does not decode. */
   #cool(onion: string): boolean {
     return this.#cooling.refusedUntil(onion, this.#o.clock.now()) !== undefined;

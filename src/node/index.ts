@@ -8,3 +8,4 @@ export { Reachability, selfCheckDelay, type ReachabilityOptions } from './reacha
 export { MemorySwitchboard, NetworkError, loopbackNetwork, memoryNetwork, type NetworkStatus, type PeerNetwork, type PublishTarget } from './network.js';
 export { TorDownError, torNetwork, type TorNetwork, type TorNetworkOptions } from './tor-network.js';
 export type { SendParams, SendResult } from '../pipeline/index.js';
+export { DEFAULT_MAILBOX_POLICY, type MailboxPolicy } from './mailbox-policy.js';

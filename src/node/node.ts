@@ -22,7 +22,7 @@ import { API_METHODS, createApiServer, createHandlers, type ApiServer, type Hand
 import { createMailBridge, type MailBridge } from '../bridge/index.js';
 import { ContactPolicy, recipientOf } from '../contacts/index.js';
 import {
-  formatSafetyNumber, isOnionAddress, parseOnionAddress, safetyNumber, secureRandomBytes,
+  formatSafetyNumber, isOnionAddress, parseOnionAddress, safetyNumber, secureRandomBytes, subscriberTagKey,
   type Identity, type RandomBytes,
 } from '../crypto/index.js';
 import { createOutbox, type BackoffPolicy, type Outbox } from '../outbox/index.js';
@@ -175,6 +175,7 @@ export class OnionpostNode {
   readonly #scores: ProviderScores;
   readonly #readReceipts: ReadReceipts;
   readonly #unsubscribeReads: () => void;
+  readonly #listings: ReturnType<typeof providerListings>;
   #run: Partial<Running> = {};
   #listener: WsListener | undefined;
   #admission: InboundAdmission | undefined;
@@ -222,7 +223,13 @@ export class OnionpostNode {
     });
     const listings = providerListings({
       directory: opts.directory, mailboxes: () => this.#mailboxes.list(), reputation: (onion) => this.#scores.reputation(onion),
+      policy: () => {
+        const review = this.#running('review');
+        return { stored: review.policy(), judgeBy: review.choicePolicy() };
+      },
+      coolingUntil: (onion) => this.#run.courier?.coolingUntil(onion), tagKey: subscriberTagKey(opts.identity), now: () => this.#clock.now(),
     });
+    this.#listings = listings;
     // A directory read ends when the node closes, or after its deadline.
     const readSignal = () => AbortSignal.any([this.#closeController.signal, AbortSignal.timeout(DIRECTORY_READ_TIMEOUT_MS)]);
     this.handlers = createHandlers({
@@ -253,6 +260,8 @@ export class OnionpostNode {
           return this.#running('review').addTrustList(text, key);
         },
         removeTrustList: (name) => this.#running('review').removeTrustList(name),
+        policy: () => this.#running('review').policy(),
+        setPolicy: (patch) => this.#running('review').setPolicy(patch),
         scores: (onion) => this.providerScores(onion),
         review: () => this.reviewMailboxes(),
       },
@@ -463,6 +472,10 @@ export class OnionpostNode {
         deposit: (m, signal) => courier.deposit(m, signal), clock: this.#clock, logger: this.#o.logger.child({ layer: 'mailbox-review' }),
         emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
         ...pick(this.#o.mailboxReview ?? {}, ['intervalMs', 'unreachableReplaceMs', 'candidates', 'policy']),
+        // The directory's listings, read only while the user's directory policy is on (the review asks then).
+        ...(this.#o.directory && !this.#o.mailboxReview?.candidates ? {
+          candidates: (policy, signal) => this.#listings.candidates(policy, AbortSignal.any([signal, AbortSignal.timeout(DIRECTORY_READ_TIMEOUT_MS)])),
+        } satisfies Pick<MailboxReviewOptions, 'candidates'> : {}),
       });
       const contactQueues = new ContactQueues({
         store, providers: () => this.#mailboxes.onions(), clock: this.#clock, logger: this.#o.logger.child({ layer: 'contact-queues' }),

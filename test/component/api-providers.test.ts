@@ -7,34 +7,20 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { TronWeb } from 'tronweb';
-import { startDevChain, type DevChain } from '../../src/chain/index.js';
-import { deployContract } from '../../src/contract/index.js';
 import { generateIdentity, type Identity } from '../../src/crypto/index.js';
 import { apiClient, RemoteError, type ApiClient } from '../../src/api/index.js';
-import { createProviderDirectory, type ProviderDirectory, type ProviderTerms } from '../../src/registry/index.js';
+import type { ProviderTerms } from '../../src/registry/index.js';
 import type { OnionpostNode } from '../../src/node/index.js';
+import { DIRECTORY_MIN_STAKE as MIN_STAKE, startDirectoryChain, type DirectoryChain } from '../fixtures/directory-chain.js';
 import { testNodes, type TestNodes } from '../fixtures/nodes.js';
 
-const MIN_STAKE = 100_000_000n;
 const TOKEN = 'test-token-providers-api';
-let chain: DevChain;
+let dc: DirectoryChain;
 let nodes: TestNodes;
-let directory: string;
-const closers: ProviderDirectory[] = [];
 let free: Identity;
 let priced: Identity;
 let user: OnionpostNode;
 let api: ApiClient;
-
-function directoryClient(account?: number): ProviderDirectory {
-  const c = createProviderDirectory({
-    fullHost: chain.url, contractAddress: directory, pollIntervalMs: 20,
-    ...(account === undefined ? {} : { tronPrivateKey: chain.accounts[account]!.privateKey }),
-  });
-  closers.push(c);
-  return c;
-}
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {
@@ -47,24 +33,21 @@ async function code(p: Promise<unknown>): Promise<string> {
 }
 
 before(async () => {
-  chain = await startDevChain({ accounts: 4 });
-  const tw = new TronWeb({ fullHost: chain.url, privateKey: chain.accounts[0]!.privateKey });
-  directory = (await deployContract({ tronWeb: tw, timeoutMs: 10_000, pollIntervalMs: 50 }, 'ProviderDirectory', [Number(MIN_STAKE), 3 * 24 * 3600])).address;
+  dc = await startDirectoryChain({ accounts: 4 });
   nodes = await testNodes('onionpost-api-providers-');
   free = generateIdentity();
   priced = generateIdentity();
-  await directoryClient(1).register(free, { retentionDays: 14, quotaMB: 256, token: null, price: 0n }, MIN_STAKE);
-  await directoryClient(2).register(priced, { retentionDays: 30, quotaMB: 512, token: null, price: 5_500_000n } satisfies ProviderTerms, 2n * MIN_STAKE);
+  await dc.client(1).register(free, { retentionDays: 14, quotaMB: 256, token: null, price: 0n }, MIN_STAKE);
+  await dc.client(2).register(priced, { retentionDays: 30, quotaMB: 512, token: null, price: 5_500_000n } satisfies ProviderTerms, 2n * MIN_STAKE);
   // The free one runs as a provider on the loopback network, so the user can subscribe there.
   await nodes.make('free', { identity: free, provider: { dbPath: join(nodes.root, 'free-held.db') } });
-  user = await nodes.make('user', { directory: directoryClient(), api: { token: TOKEN } });
+  user = await nodes.make('user', { directory: dc.client(), api: { token: TOKEN } });
   api = apiClient(user.apiUrl!, TOKEN);
 });
 
 after(async () => {
   await nodes?.cleanup();
-  for (const c of closers) c.close();
-  await chain?.close();
+  await dc?.close();
 });
 
 interface Listing {
@@ -82,7 +65,7 @@ test('providers.list shows each listed provider with its terms, price and stake,
   assert.deepEqual(p.terms, { retentionDays: 30, quotaMB: 512, token: null, pricePer30Days: '5500000', price: '5.5 TRX per 30 days' });
   assert.equal(p.stakeSun, '200000000');
   assert.equal(p.stake, '200 TRX');
-  assert.equal(p.owner, chain.accounts[2]!.address);
+  assert.equal(p.owner, dc.chain.accounts[2]!.address);
   assert.equal(p.status, 'listed');
   assert.deepEqual(f.terms, { retentionDays: 14, quotaMB: 256, token: null, pricePer30Days: '0', price: 'free' });
   assert.equal(f.ours, false);
@@ -95,10 +78,10 @@ test('providers.list shows each listed provider with its terms, price and stake,
 
 test('providers.show finds a listing by onion or by owner, with what the node measured of it; unknown and malformed names get their codes', async () => {
   const byOnion = await api.call<Listing & { measured: { onion: string; history: unknown[] } }>('providers.show', { provider: priced.onion });
-  assert.equal(byOnion.owner, chain.accounts[2]!.address);
+  assert.equal(byOnion.owner, dc.chain.accounts[2]!.address);
   assert.equal(byOnion.measured.onion, priced.onion);
   assert.ok(Array.isArray(byOnion.measured.history));
-  const byOwner = await api.call<Listing>('providers.show', { provider: chain.accounts[1]!.address });
+  const byOwner = await api.call<Listing>('providers.show', { provider: dc.chain.accounts[1]!.address });
   assert.equal(byOwner.onion, free.onion);
   assert.equal(await code(api.call('providers.show', { provider: generateIdentity().onion })), 'NOT_FOUND');
   assert.equal(await code(api.call('providers.show', { provider: 'not-a-provider' })), 'BAD_PROVIDER');
