@@ -5,61 +5,27 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { cryptoReady, ensurePrivateDir, generateIdentity, onionKeyBlob, type Identity } from '../../src/crypto/index.js';
-import { silentLogger } from '../../src/log.js';
-import { OnionpostNode, torNetwork, type TorNetwork } from '../../src/node/index.js';
-import type { TestNetworkInfo } from '../../src/tor/index.js';
+import { generateIdentity } from '../../src/crypto/index.js';
 import { eventually } from '../fixtures/nodes.js';
-import { testNetworkFromEnv } from '../fixtures/tor.js';
+import { torNodes, type TorNodes } from '../fixtures/tor.js';
 
-let info: TestNetworkInfo;
-const root = mkdtempSync(join(tmpdir(), 'onionpost-e2e-'));
-const torPids = new Set<number>();
-const live = new Set<OnionpostNode>();
+let nodes: TorNodes;
 
 before(async () => {
-  await cryptoReady();
-  info = await testNetworkFromEnv();
+  nodes = await torNodes('onionpost-e2e-');
 });
 
 after(async () => {
-  await Promise.all([...live].map((n) => n.close()));
-  rmSync(root, { recursive: true, force: true });
+  await nodes.cleanup();
   // The nodes own their tors: closing them must have stopped every one we saw.
-  for (const pid of torPids) assert.equal(existsSync(`/proc/${pid}`), false, `tor ${pid} still running`);
+  assert.deepEqual(nodes.torsRunning(), [], 'a tor is still running');
 });
-
-async function startNode(name: string, identity: Identity): Promise<{ node: OnionpostNode; net: TorNetwork }> {
-  const dataDir = join(root, name);
-  ensurePrivateDir(dataDir);
-  const net = torNetwork({ dataDir, keyBlob: () => onionKeyBlob(identity.seed), testNetwork: info, logger: silentLogger(), bootstrapTimeoutMs: 60_000, uploadWaitMs: 20_000 });
-  net.onStatus(() => {
-    if (net.tor) torPids.add(net.tor.pid);
-  });
-  const node = new OnionpostNode({
-    identity, dbPath: join(dataDir, 'node.db'), network: net, logger: silentLogger(), selfCheckTimeoutMs: 90_000, dialTimeoutMs: 30_000,
-    // Short backoff so a returning peer is retried within seconds in this test (defaults: 2 s → 2 min).
-    outbox: { policy: { fastBaseMs: 1_000, fastMaxMs: 4_000, fastAttempts: 100 } },
-  });
-  await node.start();
-  if (net.tor) torPids.add(net.tor.pid);
-  live.add(node);
-  return { node, net };
-}
-
-async function stop(node: OnionpostNode): Promise<void> {
-  await node.close();
-  live.delete(node);
-}
 
 test('two nodes with their own tors exchange mail through their onions; offline peer; tor killed', { timeout: 600_000 }, async (t) => {
   const aliceId = generateIdentity();
   const bobId = generateIdentity();
-  const alice = await startNode('alice', aliceId);
-  let bob = await startNode('bob', bobId);
+  const alice = await nodes.start('alice', aliceId);
+  let bob = await nodes.start('bob', bobId);
   await eventually(() => alice.node.reachable && bob.node.reachable, 120_000, 'both onions reachable');
   t.diagnostic('both onions reachable');
 
@@ -79,7 +45,7 @@ test('two nodes with their own tors exchange mail through their onions; offline 
   assert.equal(alice.node.store.getMessage(reply.id)?.body, 'got it');
 
   // 3. Bob goes offline: Alice's message stays queued and is retried.
-  await stop(bob.node);
+  await nodes.stop(bob);
   const offline = await alice.node.send({ to: bobId.onion, subject: 'while you were out', body: 'queued' });
   await eventually(() => (alice.node.store.getMessage(offline.id)?.attempts ?? 0) >= 2, 120_000, 'two failed attempts');
   const waiting = alice.node.store.getMessage(offline.id)!;
@@ -88,7 +54,7 @@ test('two nodes with their own tors exchange mail through their onions; offline 
   t.diagnostic(`offline peer: attempts ${waiting.attempts}, last error ${waiting.lastErrorCode}`);
 
   // 4. Bob comes back with the same identity and data dir: same onion, and the message arrives.
-  bob = await startNode('bob', bobId);
+  bob = await nodes.start('bob', bobId);
   await eventually(() => alice.node.store.getMessage(offline.id)?.state === 'delivered', 180_000, 'delivery after Bob returned');
   assert.equal(bob.node.store.getMessage(offline.id)?.body, 'queued');
   assert.equal(bob.node.store.counts().inbox, 2, 'both messages, no duplicates');
@@ -105,6 +71,6 @@ test('two nodes with their own tors exchange mail through their onions; offline 
   assert.equal(bob.node.store.getMessage(after.id)?.body, 'still there?');
   await eventually(() => bob.node.reachable, 120_000, 'Bob reachable again (self-check)');
 
-  await stop(alice.node);
-  await stop(bob.node);
+  await nodes.stop(alice);
+  await nodes.stop(bob);
 });
