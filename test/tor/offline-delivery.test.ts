@@ -23,11 +23,12 @@ import { join } from 'node:path';
 import { toHex } from '../../src/bytes.js';
 import { systemClock } from '../../src/clock.js';
 import { generateIdentity, type Identity } from '../../src/crypto/index.js';
+import { hasCode } from '../../src/errors.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 import type { NodeOptions } from '../../src/node/index.js';
 import { MAILBOX_PATH, MailboxClient, MailboxErrorCode, ProviderError } from '../../src/provider/index.js';
 import { eventually } from '../fixtures/nodes.js';
-import { processesMentioning, torNodes, type TorNode, type TorNodes } from '../fixtures/tor.js';
+import { processesMentioning, retryUntil, torNodes, type TorNode, type TorNodes } from '../fixtures/tor.js';
 
 /** Each provider holds at most this much per user: one 16 KiB envelope fills it (step 6). */
 const QUOTA = 16_384;
@@ -73,11 +74,19 @@ function heldForB(): (number | undefined)[] {
   return b.node.status().mailboxes.map((m) => m.held?.count);
 }
 
+/**
+ * `mailboxes add` as a user would run it, again after UNREACHABLE: a first dial to an onion can
+ * outlast the shortened 10 s budget on a loaded machine (the node itself retries only mail).
+ */
+async function subscribe(n: TorNode, p: Identity): Promise<void> {
+  await retryUntil(() => n.node.handlers['mailboxes.add']!({ onion: p.onion }) as Promise<unknown>, { deadlineMs: WAIT, pauseMs: 1_000, retryIf: (err) => hasCode(err, 'UNREACHABLE') });
+}
+
 const send = (subject: string, body: string) => a.node.send({ to: id.b.onion, subject, body });
 
 /** A mailbox client of the test's own, through A's tor's SOCKS port, to `to`'s /mailbox/v1. */
 async function mailboxClient(to: Identity): Promise<MailboxClient> {
-  const channel = await a.net.dial(to.onion, { signal: AbortSignal.timeout(WAIT), timeoutMs: 30_000, limits: DEFAULT_LIMITS, path: MAILBOX_PATH });
+  const { value: channel } = await retryUntil(() => a.net.dial(to.onion, { signal: AbortSignal.timeout(30_000), timeoutMs: 30_000, limits: DEFAULT_LIMITS, path: MAILBOX_PATH }), { deadlineMs: WAIT, pauseMs: 1_000 });
   return new MailboxClient({ channel, providerKey: to.identityKey, clock: systemClock, maxEnvelope: DEFAULT_LIMITS.maxEnvelope });
 }
 
@@ -89,9 +98,9 @@ test('offline delivery over Tor: two providers, one down, sender and recipient o
   lap('four nodes reachable');
 
   // 1. B's providers, in his signed bundle; A's own provider; a session agreed on a direct message.
-  await b.node.handlers['mailboxes.add']!({ onion: id.p1.onion });
-  await b.node.handlers['mailboxes.add']!({ onion: id.p2.onion });
-  await a.node.handlers['mailboxes.add']!({ onion: id.p2.onion });
+  await subscribe(b, id.p1);
+  await subscribe(b, id.p2);
+  await subscribe(a, id.p2);
   assert.deepEqual(b.node.status().mailboxes.map((m) => m.onion), [id.p1.onion, id.p2.onion]);
   const first = await a.node.send({ to: id.b.onion, subject: 'hello', body: 'direct, both online', wait: true, waitMs: WAIT });
   assert.equal(first.state, 'delivered');
