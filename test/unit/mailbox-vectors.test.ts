@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { fromHex, toHex } from '../../src/bytes.js';
 import { toBase58, toHex41 } from '../../src/chain/tron.js';
 import {
-  CryptoError, cryptoReady, identityFromSecrets, providerBindingBody, publicQueueId, publicQueueReadCap, signProviderBinding,
+  CryptoError, contactQueueReadCap, cryptoReady, identityFromSecrets, providerBindingBody, publicQueueId, publicQueueReadCap, signProviderBinding,
   subscriberTag, subscriberTagKey, verifyProviderBinding, type Identity,
 } from '../../src/crypto/index.js';
 import {
@@ -48,6 +48,10 @@ interface Vectors {
   publicQueues: {
     owner: PartyName; identitySeed: string; ownerIdentityKey: string; provider: PartyName; providerIdentityKey: string;
     queue: string; readKey: string; readCapability: string; readHash: string;
+  }[];
+  contactQueues: {
+    owner: PartyName; identitySeed: string; ownerIdentityKey: string; provider: PartyName; providerIdentityKey: string;
+    queue: string; isPublicQueueId: boolean; readKey: string; readCapability: string; readHash: string;
   }[];
   bindings: (BindingV & { name: string; signer: PartyName; domain: string; body: string })[];
   invalidBindings: (BindingV & { name: string })[];
@@ -169,6 +173,23 @@ test('vectors: public queues (id from the owner and provider identity keys, read
   assert.notEqual(hexOf(publicQueueId(alice.identityKey, provider)), hexOf(publicQueueId(alice.identityKey, other)));
   assert.notEqual(hexOf(publicQueueReadCap(alice, provider)), hexOf(publicQueueReadCap(alice, other)));
   assert.notEqual(hexOf(publicQueueId(alice.identityKey, provider)), hexOf(publicQueueId(provider, alice.identityKey)));
+});
+
+test('vectors: contact queues (drawn id, read capability from the owner\'s seed, the provider key and the queue)', () => {
+  assert.equal(V.contactQueues.length, 8);
+  for (const q of V.contactQueues) {
+    const what = `${q.owner}'s queue ${q.queue} at ${q.provider}`;
+    assert.equal(q.identitySeed, V.parties[q.owner].identitySeed, `${what}: seed`);
+    assert.equal(q.ownerIdentityKey, hexOf(ids[q.owner].identityKey), `${what}: owner key`);
+    assert.equal(q.providerIdentityKey, hexOf(ids[q.provider].identityKey), `${what}: provider key`);
+    assert.equal(hexOf(publicQueueId(h(q.ownerIdentityKey), h(q.providerIdentityKey))) === q.queue, q.isPublicQueueId, `${what}: public id?`);
+    const cap = contactQueueReadCap(ids[q.owner], h(q.providerIdentityKey), h(q.queue));
+    assert.equal(hexOf(cap), q.readCapability, `${what}: read capability`);
+    assert.equal(hexOf(capabilityHash(cap)), q.readHash, `${what}: read hash`);
+    // Another label: even a contact queue under the public queue's id is read with another capability.
+    assert.notEqual(hexOf(cap), hexOf(publicQueueReadCap(ids[q.owner], h(q.providerIdentityKey))), `${what}: not the public read capability`);
+  }
+  assert.ok(V.contactQueues.some((q) => q.isPublicQueueId), 'a vector reuses the public queue id');
 });
 
 test('vectors: provider bindings (body, Ed25519 signature under "provider-binding/v1"), and bindings that do not verify', () => {

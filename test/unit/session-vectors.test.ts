@@ -11,11 +11,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cryptoReady, identityFromSecrets, type Identity, type OnionAddress, type RandomBytes } from '../../src/crypto/index.js';
+import { cryptoReady, identityFromSecrets, parseOnionAddress, type Identity, type OnionAddress, type RandomBytes } from '../../src/crypto/index.js';
 import { fromHex, toHex } from '../../src/bytes.js';
 import {
   decodeBundle, decodeBundleAnswer, decodeMessage, decrypt, encodeBundleAnswer, encodeMessage, encodeState, encrypt, initiate,
-  parseReadReceipt, readReceiptBody, receiptMac, respond, seenKey, signBundle, tagFor, verifyBundle, verifyReceiptMac,
+  parseQueueHandout, parseReadReceipt, queueHandoutBody, readReceiptBody, receiptMac, respond, seenKey, signBundle, tagFor, verifyBundle, verifyReceiptMac,
   type BundleV2, type PrekeyLookup, type SessionMessage, type SessionState, type SkippedKey,
 } from '../../src/session/index.js';
 import { kdfChain, kdfRoot, messageKeys } from '../../src/session/ratchet.js';
@@ -108,11 +108,11 @@ function replay(draws: string[], what: string): RandomBytes & { done(): void } {
   return random;
 }
 
-const KINDS = { 1: 'mail', 2: 'chat', 3: 'read' } as const;
+const KINDS = { 1: 'mail', 2: 'chat', 3: 'read', 4: 'queues' } as const;
 function message(m: InnerV): SessionMessage {
   const zero = (x: string) => (/^0+$/.test(x) ? null : h(x));
   return {
-    kind: KINDS[m.kind as 1 | 2 | 3], id: h(m.id), createdAt: m.createdAt, expiresAt: m.expiresAt,
+    kind: KINDS[m.kind as 1 | 2 | 3 | 4], id: h(m.id), createdAt: m.createdAt, expiresAt: m.expiresAt,
     threadId: zero(m.threadId), inReplyTo: zero(m.inReplyTo), subject: m.subject, body: m.body,
     attachments: m.attachments.map((a) => ({ name: a.name, mediaType: a.mediaType, data: h(a.data) })),
   };
@@ -481,4 +481,23 @@ test('vectors: read receipts (kind 3, §9.2) parse to their ids and encode back;
     eq(encodeMessage({ ...message(c.inner), body }), c.innerBytes, c.name);
   }
   for (const c of invalid) assert.equal(sessionCodeOf(() => parseReadReceipt(decodeMessage(h(c.innerBytes)))), c.expect, c.name);
+});
+
+test('vectors: queue handouts (kind 4, §9.2) parse to their queues and encode back; every malformed one is BAD_MESSAGE', () => {
+  const valid = V.controlMessages.valid.filter((c) => c.kind === 4);
+  const invalid = V.controlMessages.invalid.filter((c) => c.kind === 4);
+  assert.ok(valid.length >= 4 && invalid.length >= 30, 'the vectors cover kind 4');
+  for (const c of valid) {
+    const m = decodeMessage(h(c.innerBytes));
+    assert.equal(m.kind, 'queues', c.name);
+    const queues = parseQueueHandout(m);
+    assert.deepEqual(queues.map((q) => [q.provider, toHex(q.queue), toHex(q.writeCap)]),
+      c.queues!.map((q) => [q.provider, q.queue, q.writeCapability]), c.name);
+    for (const q of c.queues!) eq(parseOnionAddress(q.provider).identityKey, q.providerIdentityKey, `${c.name}: provider key`);
+    const body = queueHandoutBody(queues);
+    assert.equal(body, c.inner.body, c.name);
+    assert.equal(Buffer.byteLength(body), c.bodyLength, c.name);
+    eq(encodeMessage({ ...message(c.inner), body }), c.innerBytes, c.name);
+  }
+  for (const c of invalid) assert.equal(sessionCodeOf(() => parseQueueHandout(decodeMessage(h(c.innerBytes)))), c.expect, c.name);
 });
