@@ -270,6 +270,10 @@ test('every README command, as printed, against the sandbox', { timeout: 400_000
   ok('contacts verify', verify);
   assert.match(verify.out, /(\d{5} ){3}\d{5}/);
   failsWith('contacts reject', run('npx onionpost contacts reject bob'), ['NO_KEY_CHANGE']);
+  const receipts = run('npx onionpost settings --read-receipts on');
+  ok('settings', receipts);
+  assert.match(receipts.out, /^read receipts: on/);
+  assert.deepEqual(await api(aliceDir, 'settings.get'), { readReceipts: true });
 
   // The mail bridge of alice's node.
   ok('bridge', run('npx onionpost bridge'));
