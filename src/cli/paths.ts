@@ -28,6 +28,8 @@ export function dataPaths(dataDir: string) {
     db: join(dataDir, 'node.db'),
     providerDb: join(dataDir, 'provider.db'),
     apiToken: join(dataDir, 'api-token'),
+    /** The seed (hex) of the direct onion's key when the node runs hidden (`start --hidden`). */
+    directKey: join(dataDir, 'direct-onion-key'),
     bridgePassword: join(dataDir, 'bridge-password'),
     apiEndpoint: join(dataDir, 'api.json'),
     torDir: join(dataDir, 'tor'),

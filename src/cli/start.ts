@@ -12,7 +12,8 @@ import { Agent, type ClientRequestArgs } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { cryptoReady, ensurePrivateDir, onionKeyBlob, openKeyFile } from '../crypto/index.js';
+import { cryptoReady, ensurePrivateDir, onionKeyBlob, onionOfSeed, openKeyFile } from '../crypto/index.js';
+import { fromHex } from '../bytes.js';
 import { createLogger, logDestination, type Logger } from '../log.js';
 import { OnionpostNode, loopbackNetwork, torNetwork, TorDownError, type PeerNetwork, type TorNetwork } from '../node/index.js';
 import { createProviderDirectory, createTronRegistry, type IdentityRegistry, type ProviderDirectory } from '../registry/index.js';
@@ -105,6 +106,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       .option('passphrase-file', { type: 'string', describe: 'read the passphrase from this file (else $ONIONPOST_PASSPHRASE, else a prompt)' })
       .option('tor-network', { type: 'string', describe: 'join the private Tor network in this directory (see `onionpost testnet up`)' })
       .option('tor-path', { type: 'string', describe: 'the tor binary (default: tor on PATH, /usr/sbin/tor)' })
+      .option('hidden', { type: 'boolean', default: false, describe: 'do not publish the onion your identity names: contacts are told another one inside your sessions, strangers reach you through your mailbox providers' })
       .option('loopback', { type: 'string', describe: 'run WITHOUT Tor: reach nodes on this machine through this shared directory' })
       .option('api-port', { type: 'number', default: 0, describe: 'local API port on 127.0.0.1 (0: any free port)' })
       .option('network', { type: 'string', describe: 'TRON registry network: mainnet, nile, shasta or dev' })
@@ -134,10 +136,13 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       // A secret of its own, so a mail client's saved password never opens the API.
       const bridgePassword = a.bridge ? ensureApiToken(paths.bridgePassword) : null;
       const logger: Logger = createLogger({ level: a.logLevel as 'info', destination: await logDestination(a.logFile ? { file: a.logFile } : {}) });
+      // Hidden: the onion we publish has a key of its own (kept beside the identity, 0600).
+      const directSeed = a.hidden ? fromHex(ensureApiToken(paths.directKey)) : null;
+      const directOnion = directSeed ? onionOfSeed(directSeed) : undefined;
       const network: PeerNetwork = a.loopback
         ? loopbackNetwork(a.loopback)
         : torNetwork({
-            dataDir: a.dataDir, keyBlob: () => onionKeyBlob(identity.seed), logger, bootstrapTimeoutMs: a.bootstrapTimeout * 1000,
+            dataDir: a.dataDir, keyBlob: () => onionKeyBlob(directSeed ?? identity.seed), logger, bootstrapTimeoutMs: a.bootstrapTimeout * 1000,
             ...(a.torPath ? { torPath: a.torPath } : {}),
             ...(a.torNetwork ? { testNetwork: await readTestNetwork(a.torNetwork) } : {}),
           });
@@ -166,7 +171,7 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
       const dirArg = d === defaultDataDir() ? '' : ` --data-dir ${d}`;
       const cli = cliName();
       const node: OnionpostNode = new OnionpostNode({
-        identity, dbPath: paths.db, network, logger, ...(registry ? { registry } : {}), ...(directory ? { directory } : {}),
+        identity, dbPath: paths.db, network, logger, ...(directOnion ? { directOnion } : {}), ...(registry ? { registry } : {}), ...(directory ? { directory } : {}),
         api: {
           port: a.apiPort, token, ...(web ? { web } : {}),
           // Up before Tor has bootstrapped: the CLI and the web UI (with its progress bar) work at once.
@@ -174,7 +179,8 @@ export function registerStartCommand(cli: Argv<GlobalArgs>): void {
             writeFileSync(paths.apiEndpoint, JSON.stringify({ url, pid: process.pid }), { mode: 0o600 });
             say([
               `onionpost node starting`,
-              `  address:  ${identity.onion}`,
+              `  address:  ${identity.onion}${directOnion ? ' (hidden: never published; strangers reach you through your mailbox providers)' : ''}`,
+              ...(directOnion ? [`  direct:   ${directOnion} (published; only your contacts are told it)`] : []),
               ...(web ? [`  web UI:   ${node.loginLink()!.url}`, `            (sign-in link: one browser, once, within 2 minutes; \`${cli}${dirArg} ui\` prints a fresh one)`] : []),
               `  API:      ${url}  (for the CLI and scripts; token in ${paths.apiToken})`,
               `  use it:   ${cli}${dirArg} inbox | send <recipient> | status`,

@@ -7,7 +7,7 @@
 export { CryptoError, type CryptoErrorCode } from './errors.js';
 export { cryptoReady, secureRandomBytes, wipe, type RandomBytes } from './sodium.js';
 export {
-  expandedSecretKey, generateIdentity, identityFromSecrets, identityKeyToX25519, identitySecretToX25519, isOnionAddress, onionAddress, onionKeyBlob,
+  expandedSecretKey, generateIdentity, identityFromSecrets, identityKeyToX25519, identitySecretToX25519, isOnionAddress, onionAddress, onionKeyBlob, onionOfSeed,
   parseOnionAddress, sha256, signDomain, verifyDomain, withNewEncryptionKey,
   type EncryptionKey, type Identity, type IdentityKey, type OnionAddress,
 } from './keys.js';

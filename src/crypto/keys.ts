@@ -50,6 +50,15 @@ export function identityFromSecrets(seed: Uint8Array, encryptionSecret: Uint8Arr
   };
 }
 
+/**
+ * The onion address of an onion-service key that is not an identity: the Ed25519 public key of
+ * `seed` (a hidden node's direct onion, issue 11; published with `onionKeyBlob(seed)`).
+ */
+export function onionOfSeed(seed: Uint8Array): OnionAddress {
+  checkLength(seed, 32, 'onion key seed');
+  return onionAddress(sodium().crypto_sign_seed_keypair(seed).publicKey as IdentityKey);
+}
+
 /** A fresh identity from 64 random bytes. */
 export function generateIdentity(random: RandomBytes = secureRandomBytes): Identity {
   return identityFromSecrets(random(32), random(32));

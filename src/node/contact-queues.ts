@@ -8,6 +8,8 @@
  *            each contact with a session × each provider of ours without a queue for it → create
  *            one there (courier) → if the contact's list of queues changed since the last handout,
  *            queue a new handout (pipeline, a control message: sent, retried and deposited like mail)
+ *            and, when we run hidden, the onion we are reachable at directly (kind 5) if the contact
+ *            was not told it yet
  *
  * Runs at start, when our providers change, when a contact is added, and every `intervalMs`. One
  * run at a time; asking during a run makes it run once more. A provider that is down is tried again
@@ -30,6 +32,12 @@ export interface ContactQueuesOptions {
   remove(provider: string, queue: Uint8Array, signal: AbortSignal): Promise<void>;
   /** Queues a handout to `peer` (Pipeline.sendQueueHandout). */
   send(peer: string, peerOnion: string, queues: readonly HandedQueue[]): Promise<void>;
+  /**
+   * The onion we are reachable at directly when we run hidden (not the one our identity key
+   * names), else null; and telling a contact so (Pipeline.sendDirectOnion). Default: not hidden.
+   */
+  directOnion?: () => string | null;
+  sendOnion?(peer: string, peerOnion: string, onion: string | null): Promise<void>;
   clock: Clock;
   logger: Logger;
   /** Ends every run when the node closes. */
@@ -102,13 +110,25 @@ export class ContactQueues {
           logger.info({ provider, err: describeError(err) }, 'creating a contact queue failed; the contact uses our public queue there for now');
         }
       }
+      await this.#tellOnion(peer, contact.onion);
       const queues = providers.flatMap((p) => (have.has(p) ? [have.get(p)!] : []));
       const body = queueHandoutBody(queues);
-      if (body === store.contactQueues.handedBody(peer)) continue;
+      // Never handed any and none to hand: nothing to say.
+      if (body === (store.contactQueues.handedBody(peer) ?? '')) continue;
       await this.#o.send(peer, contact.onion, queues);
       store.contactQueues.setHandedBody(peer, body, this.#o.clock.now());
       logger.info({ contact: contact.alias, queues: queues.length }, 'handed a contact its private queues at our providers');
     }
+  }
+
+  /** Tells `peer` where to dial us when that changed: our direct onion (hidden), or none any more. */
+  async #tellOnion(peer: string, peerOnion: string): Promise<void> {
+    const store = this.#o.store;
+    const want = this.#o.directOnion?.() ?? null;
+    const told = store.contactQueues.toldOnion(peer);
+    if ((want ?? '') === (told ?? '') || !this.#o.sendOnion) return;
+    await this.#o.sendOnion(peer, peerOnion, want);
+    store.contactQueues.setToldOnion(peer, want ?? '', this.#o.clock.now());
   }
 
   close(): void {

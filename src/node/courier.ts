@@ -498,7 +498,7 @@ export class Courier {
     const push = this.#o.pushReceipts;
     if (!push) return;
     for (const [peer, list] of receipts) {
-      const onion = onionAddress(fromHex(peer));
+      const onion = this.#o.store.contactQueues.theirOnion(peer) ?? onionAddress(fromHex(peer));
       const signal = AbortSignal.any([this.#o.signal, AbortSignal.timeout(this.#o.dialTimeoutMs ?? 60_000)]);
       void push(onion, list, signal).catch(async (err: unknown) => {
         const held = await this.#depositReceipts(peer, list).catch(() => 0);

@@ -50,6 +50,13 @@ import { Reachability } from './reachability.js';
 
 export interface NodeOptions {
   identity: Identity;
+  /**
+   * Run hidden (issue 11, item 8): publish the listener at this onion (its key is not the identity
+   * key) instead of the one the identity key names, and tell it to contacts inside their sessions
+   * (PROTOCOL.md §9.2 kind 5). Strangers who read the registry find an onion that is never online
+   * and reach us through our mailbox providers. Default: the identity's onion, not hidden.
+   */
+  directOnion?: string;
   /** SQLite file (in the node's 0700 data dir). */
   dbPath: string;
   network: PeerNetwork;
@@ -128,6 +135,8 @@ export interface NodeStatus {
   onion: string;
   identityKey: string;
   encryptionKey: string;
+  /** Present when the node runs hidden: the onion only its contacts are told (`onion` is never published). */
+  hidden?: { directOnion: string };
   reachable: boolean;
   tor: NetworkStatus;
   counts: Record<string, number>;
@@ -313,8 +322,9 @@ export class OnionpostNode {
     this.#unsubscribeReads = this.events.subscribe((ev) => {
       // Reads through the API (messages.get, conversation views, markRead) may owe the sender a read receipt.
       if (ev.type === 'message.read' && ev.read === true && typeof ev.id === 'string') this.#readReceipts.read(ev.id);
-      // A contact we now have a session with and have not handed queues yet gets them.
-      if (ev.type === 'message.received' && typeof ev.id === 'string') this.#maybeHandQueues(ev.id);
+      // A contact we now have a session with (mail came from it, or our first to it arrived) and have
+      // not handed queues (or our direct onion) yet gets them.
+      if ((ev.type === 'message.received' || (ev.type === 'message.state' && ev.state === 'delivered')) && typeof ev.id === 'string') this.#maybeHandQueues(ev.id);
     });
   }
 
@@ -369,9 +379,16 @@ export class OnionpostNode {
   /** After mail from `messageId`'s sender: if it is a contact we never handed queues, a run soon. */
   #maybeHandQueues(messageId: string): void {
     const store = this.#run.store;
-    if (!store || !this.#run.contactQueues || this.#mailboxes.onions().length === 0) return;
+    if (!store || !this.#run.contactQueues || (this.#mailboxes.onions().length === 0 && !this.#o.directOnion)) return;
     const m = store.getMessage(messageId);
-    if (m && store.getContact(m.peerIdentity) && store.contactQueues.handedBody(m.peerIdentity) === null) this.#run.contactQueues.soon();
+    if (!m || !store.getContact(m.peerIdentity)) return;
+    const untold = this.#o.directOnion ? store.contactQueues.toldOnion(m.peerIdentity) !== this.#o.directOnion : false;
+    if (untold || (this.#mailboxes.onions().length > 0 && store.contactQueues.handedBody(m.peerIdentity) === null)) this.#run.contactQueues.soon();
+  }
+
+  /** The onion the node is reachable at: its identity's, or its direct onion when it runs hidden. */
+  get publishedOnion(): string {
+    return this.#o.directOnion ?? this.identity.onion;
   }
 
   /** A fresh single-use sign-in link for the web UI; null without an API. */
@@ -482,6 +499,8 @@ export class OnionpostNode {
         create: (provider, peer, signal) => courier.createContactQueue(provider, peer, signal),
         remove: (provider, queue, signal) => courier.removeContactQueue(provider, queue, signal),
         send: (peer, onion, queues) => pipeline.sendQueueHandout(peer, onion, queues),
+        directOnion: () => this.#o.directOnion ?? null,
+        sendOnion: (peer, onion, direct) => pipeline.sendDirectOnion(peer, onion, direct),
         signal: this.#closeController.signal,
       });
       this.#run = { store, contacts, envelopes, connections, pipeline, courier, review, contactQueues };
@@ -550,7 +569,7 @@ export class OnionpostNode {
         });
         a.onListening?.(this.#api.url);
       }
-      await this.#o.network.publish(this.identity.onion, { port: this.#listener.port, onChannel: accept, ...(routes ? { routes } : {}) }, this.#closeController.signal);
+      await this.#o.network.publish(this.publishedOnion, { port: this.#listener.port, onChannel: accept, ...(routes ? { routes } : {}) }, this.#closeController.signal);
       this.#outbox = createOutbox({
         store, clock: this.#clock, logger: this.#o.logger.child({ layer: 'outbox' }),
         deliver: (m, signal) => pipeline.attempt(m, signal),
@@ -597,7 +616,7 @@ export class OnionpostNode {
 
   /** One self-check try: dial our own onion and expect our own bundle back. */
   async #probeOwnOnion(signal: AbortSignal): Promise<void> {
-    const channel = await this.#o.network.dial(this.identity.onion, { signal, timeoutMs: 30_000, limits: this.#limits });
+    const channel = await this.#o.network.dial(this.publishedOnion, { signal, timeoutMs: 30_000, limits: this.#limits });
     const conn = new PeerConnection({ channel, role: 'client', limits: this.#limits, clock: this.#clock });
     try {
       await conn.ready;
@@ -656,6 +675,7 @@ export class OnionpostNode {
     const store = this.#run.store;
     return {
       onion: this.identity.onion, identityKey: toHex(this.identity.identityKey), encryptionKey: toHex(this.identity.encryptionKey),
+      ...(this.#o.directOnion ? { hidden: { directOnion: this.#o.directOnion } } : {}),
       reachable: this.reachable, tor: this.#o.network.status(), counts: (store ? { ...store.counts() } : {}) as Record<string, number>,
       peers: { connected: this.#run.connections?.count ?? 0 }, listener: this.#listener ? { port: this.#listener.port } : null,
       api: this.#api ? { url: this.#api.url } : null, provider: this.#provider?.store.stats() ?? null,

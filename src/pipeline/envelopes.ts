@@ -16,7 +16,7 @@
  *              one in the batch wrote, so two messages of one session chain.
  *   serving:   BUNDLE request → bundleAnswer()
  */
-import type { Attachment } from '../session/index.js';
+import type { Attachment, MessageKind as SessionMessageKind } from '../session/index.js';
 
 export type { Attachment };
 
@@ -24,7 +24,7 @@ export type { Attachment };
 export interface Draft {
   /** 16 random bytes, chosen once; every retry carries the same id. */
   id: Uint8Array;
-  kind: 'mail' | 'chat' | 'read' | 'queues';
+  kind: SessionMessageKind;
   subject: string;
   body: string;
   /** The thread's first message id, when continuing one. */
@@ -47,7 +47,7 @@ export interface Prepared {
 /** An inbound message that opened. */
 export interface OpenedMessage {
   id: Uint8Array;
-  kind: 'mail' | 'chat' | 'read' | 'queues';
+  kind: SessionMessageKind;
   /** The sender's Ed25519 identity key (who the session is with) and its onion address. */
   sender: Uint8Array;
   senderOnion: string;

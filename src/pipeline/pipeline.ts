@@ -27,7 +27,7 @@ import type { Logger } from '../log.js';
 import { DEFAULT_TTL_MS, type DeliveryOutcome } from '../outbox/index.js';
 import { RejectCode, type DeliverAnswer } from '../protocol/index.js';
 import {
-  KIND_INIT, MESSAGE_CAPACITY, SessionError, messageContentSize, newMessageId, parseQueueHandout, parseReadReceipt, queueHandoutBody, readReceiptBody,
+  KIND_INIT, MESSAGE_CAPACITY, SessionError, directOnionBody, messageContentSize, parseDirectOnion, newMessageId, parseQueueHandout, parseReadReceipt, queueHandoutBody, readReceiptBody,
   type HandedQueue,
 } from '../session/index.js';
 import { StoreError, isControlKind, type MessageState, type NewOutgoing, type Store, type StoredMessage } from '../store/index.js';
@@ -294,7 +294,20 @@ export class MessagePipeline {
     return this.#sendControl(peerIdentity, peerOnion, 'queues', queueHandoutBody(queues), this.#o.limits.maxTtlMs);
   }
 
-  async #sendControl(peerIdentity: string, peerOnion: string, kind: 'read' | 'queues', body: string, ttlMs: number): Promise<void> {
+  /**
+   * Tells a contact the onion we are reachable at directly (PROTOCOL.md §9.2 kind 5: we run hidden,
+   * not publishing the onion our identity key names), or null: that one again.
+   */
+  sendDirectOnion(peerIdentity: string, peerOnion: string, onion: string | null): Promise<void> {
+    return this.#sendControl(peerIdentity, peerOnion, 'onion', directOnionBody(onion), this.#o.limits.maxTtlMs);
+  }
+
+  /** The onion to dial for `peerIdentity` (hex): the one it told us (it runs hidden), else `fallback`. */
+  #onionOf(peerIdentity: string, fallback: string): string {
+    return this.#store.contactQueues.theirOnion(peerIdentity) ?? fallback;
+  }
+
+  async #sendControl(peerIdentity: string, peerOnion: string, kind: 'read' | 'queues' | 'onion', body: string, ttlMs: number): Promise<void> {
     const createdAt = this.#o.clock.now();
     const draft: Draft = {
       id: newMessageId(createdAt, this.#o.random), kind, subject: '', body, createdAt, expiresAt: createdAt + Math.min(ttlMs, this.#o.limits.maxTtlMs),
@@ -632,7 +645,7 @@ export class MessagePipeline {
       this.#o.envelopes.sealQueued(peer);
       return;
     }
-    const conn = await this.#o.connections.connect(m.peerOnion!, signal);
+    const conn = await this.#o.connections.connect(this.#onionOf(m.peerIdentity, m.peerOnion!), signal);
     const answer = await conn.requestBundle({ signal, timeoutMs: this.#o.deliverTimeoutMs });
     const agreed = this.#o.envelopes.agree(peer, answer);
     this.#o.recipients.pinFetchedKeys(m.peerIdentity, agreed);
@@ -641,7 +654,7 @@ export class MessagePipeline {
   /** Sends a sealed message's bytes and maps the answer (or the failure) to an outcome. Never throws. */
   async deliver(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
     try {
-      const conn = await this.#o.connections.connect(m.peerOnion!, signal);
+      const conn = await this.#o.connections.connect(this.#onionOf(m.peerIdentity, m.peerOnion!), signal);
       const res = await conn.deliver(fromHex(m.id), m.envelope!, { signal, timeoutMs: this.#o.deliverTimeoutMs });
       if (res.kind === 'reject') {
         if (res.code === RejectCode.UNKNOWN_SESSION) return this.#unknownSession(m, res.reason);
@@ -695,7 +708,7 @@ export class MessagePipeline {
     let told = 0;
     const one = async (peer: string) => {
       try {
-        const conn = await this.#o.connections.connect(onionAddress(fromHex(peer)), signal);
+        const conn = await this.#o.connections.connect(this.#onionOf(peer, onionAddress(fromHex(peer))), signal);
         this.#announceOn(conn, peer);
         told++;
       } catch {
@@ -814,13 +827,15 @@ export class MessagePipeline {
   /**
    * A control message (PROTOCOL.md §9.2), applied in the transaction that commits its receipt; no
    * message row. A read receipt marks which of our messages to its sender they read (ids not ours
-   * to them mark nothing); a queue handout replaces the queues its sender handed us before.
+   * to them mark nothing); a queue handout replaces the queues its sender handed us before; a
+   * direct onion is where we dial its sender from now on.
    */
   #commitControl(m: OpenedMessage, id: string, senderHex: string, opened: OpenedCommit, now: number): Received {
     let marked: string[] = [];
     try {
       if (m.kind === 'read') marked = this.#store.markPeerRead(senderHex, parseReadReceipt(m), now);
-      else this.#store.contactQueues.setTheirs(senderHex, parseQueueHandout(m), m.createdAt, now);
+      else if (m.kind === 'queues') this.#store.contactQueues.setTheirs(senderHex, parseQueueHandout(m), m.createdAt, now);
+      else this.#store.contactQueues.setTheirOnion(senderHex, parseDirectOnion(m), m.createdAt, now);
     } catch (err) {
       if (err instanceof SessionError) return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: err.message } } };
       throw err;
@@ -846,7 +861,7 @@ export class MessagePipeline {
     if (item.messageId && !bytesEqual(m.id, item.messageId)) return { answer: { reject: { code: RejectCode.MALFORMED, retryable: false, reason: 'frame message id differs from the sealed one' } } };
     const id = toHex(m.id);
     const senderHex = toHex(m.sender);
-    if (m.kind === 'read' || m.kind === 'queues') return this.#commitControl(m, id, senderHex, opened, now);
+    if (m.kind === 'read' || m.kind === 'queues' || m.kind === 'onion') return this.#commitControl(m, id, senderHex, opened, now);
     const contact = this.#store.getContact(senderHex);
     const result = this.#store.commitIncoming({
       id, kind: m.kind, peerIdentity: senderHex, peerOnion: m.senderOnion, peerLabel: contact?.alias ?? null,

@@ -98,3 +98,24 @@ function checkHandout(providers: readonly string[], lines: readonly string[]): v
   if (new Set(providers).size !== providers.length) throw badHandout('a provider appears twice');
   for (const l of lines) if (!/^\S+ [0-9a-f]{32} [0-9a-f]{64}$/.test(l)) throw badHandout('a line is not "<onion> <queue> <write capability>"');
 }
+
+/**
+ * Direct onion, kind 5: the onion address its sender's node is reachable at directly, for a user
+ * who does not publish the onion its identity key names (`--hidden`: strangers reading the
+ * registry can't tell when it is online). The body is that v3 onion address, or empty: "dial the
+ * onion my identity key names again".
+ */
+export function directOnionBody(onion: string | null): string {
+  if (onion !== null && !(ONION.test(onion) && isOnionAddress(onion))) throw new SessionError('BAD_MESSAGE', 'bad direct onion: not a v3 onion address');
+  return onion ?? '';
+}
+
+/** The onion a direct-onion message names (null: none); BAD_MESSAGE unless it is exactly as §9.2 writes it. */
+export function parseDirectOnion(m: Pick<SessionMessage, 'kind' | 'subject' | 'body' | 'threadId' | 'inReplyTo' | 'attachments'>): string | null {
+  const bad = (what: string) => new SessionError('BAD_MESSAGE', `bad direct onion: ${what}`);
+  if (m.kind !== 'onion') throw bad(`kind ${m.kind}`);
+  if (m.subject !== '' || m.threadId !== null || m.inReplyTo !== null || m.attachments.length > 0) throw bad('only the body may be set');
+  if (m.body === '') return null;
+  if (!ONION.test(m.body) || !isOnionAddress(m.body)) throw bad('not a v3 onion address');
+  return m.body;
+}

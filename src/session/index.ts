@@ -33,6 +33,6 @@ export { RECEIPT_MAC_BYTES, receiptMac, verifyReceiptMac } from './receipt.js';
 export {
   KIND_RECEIPTS, MAX_RECEIPTS_PER_ENVELOPE, RECEIPTS_ENVELOPE_BYTES, openReceipts, sealReceipts, type PushedReceipt,
 } from './receipts-envelope.js';
-export { MAX_HANDED_QUEUES, MAX_READ_IDS, parseQueueHandout, parseReadReceipt, queueHandoutBody, readReceiptBody, type HandedQueue } from './control.js';
+export { MAX_HANDED_QUEUES, MAX_READ_IDS, directOnionBody, parseDirectOnion, parseQueueHandout, parseReadReceipt, queueHandoutBody, readReceiptBody, type HandedQueue } from './control.js';
 export { STATE_BYTES, decodeState, encodeState } from './state.js';
 export { DEFAULT_TAG_WINDOW, TagIndex, type TagHit } from './tags.js';

@@ -4,7 +4,8 @@
  *
  *   off  size   field
  *   0    1      version = 2
- *   1    1      kind: 1 mail, 2 chat; control messages (control.ts, §9.2): 3 read receipt, 4 queue handout
+ *   1    1      kind: 1 mail, 2 chat; control messages (control.ts, §9.2): 3 read receipt, 4 queue handout,
+ *                5 direct onion
  *   2    16     message id
  *   18   8      created_at, ms
  *   26   8      expires_at, ms
@@ -28,7 +29,7 @@ export const MAX_SUBJECT_BYTES = 998;
 export const MAX_ATTACHMENTS = 16;
 const ZERO_ID = new Uint8Array(16);
 
-export type MessageKind = 'mail' | 'chat' | 'read' | 'queues';
+export type MessageKind = 'mail' | 'chat' | 'read' | 'queues' | 'onion';
 
 /** A file a message carries. */
 export interface Attachment {
@@ -88,7 +89,7 @@ export function newMessageId(createdAt: number, random: (n: number) => Uint8Arra
   return id;
 }
 
-const KIND_CODES: Record<MessageKind, number> = { mail: 1, chat: 2, read: 3, queues: 4 };
+const KIND_CODES: Record<MessageKind, number> = { mail: 1, chat: 2, read: 3, queues: 4, onion: 5 };
 const KINDS_BY_CODE = new Map(Object.entries(KIND_CODES).map(([k, v]) => [v, k as MessageKind]));
 
 /** A message inside a session. */

@@ -39,6 +39,13 @@ export interface ContactQueueStore {
   setTheirs(peerIdentity: string, queues: readonly QueueAt[], handedAt: number, now: number): boolean;
   /** Forgets the queue `peerIdentity` handed us at `provider` (the provider refused its capability). */
   forgetTheirs(peerIdentity: string, provider: string, now: number): void;
+  /** The onion `peerIdentity` told us to dial (migration v17), or null: the one its identity key names. */
+  theirOnion(peerIdentity: string): string | null;
+  /** Stores a direct-onion message of `peerIdentity`'s created at `handedAt`, unless a later one is stored. */
+  setTheirOnion(peerIdentity: string, onion: string | null, handedAt: number, now: number): boolean;
+  /** The direct onion we last told `peerIdentity` ('' none), or null if we never did. */
+  toldOnion(peerIdentity: string): string | null;
+  setToldOnion(peerIdentity: string, onion: string, now: number): void;
 }
 
 interface Row { peer_identity: string; provider: string; queue: Buffer; write_cap: Buffer }
@@ -66,6 +73,15 @@ export function createContactQueues(db: Database, run: <T>(what: string, fn: () 
       ON CONFLICT (peer_identity) DO UPDATE SET queues = excluded.queues, handed_at = excluded.handed_at, updated_at = excluded.updated_at
       WHERE excluded.handed_at >= peer_queues.handed_at`),
     replaceTheirs: db.prepare('UPDATE peer_queues SET queues = ?, updated_at = ? WHERE peer_identity = ?'),
+    theirOnion: db.prepare('SELECT onion FROM peer_onions WHERE peer_identity = ?'),
+    setTheirOnion: db.prepare(`
+      INSERT INTO peer_onions (peer_identity, onion, handed_at, updated_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (peer_identity) DO UPDATE SET onion = excluded.onion, handed_at = excluded.handed_at, updated_at = excluded.updated_at
+      WHERE excluded.handed_at >= peer_onions.handed_at`),
+    toldOnion: db.prepare('SELECT onion FROM contact_onion_handouts WHERE peer_identity = ?'),
+    setToldOnion: db.prepare(`
+      INSERT INTO contact_onion_handouts (peer_identity, onion, queued_at) VALUES (?, ?, ?)
+      ON CONFLICT (peer_identity) DO UPDATE SET onion = excluded.onion, queued_at = excluded.queued_at`),
   };
   const theirList = (peer: string): Json[] => {
     const r = s.theirs.get(peer) as { queues: string } | undefined;
@@ -87,6 +103,10 @@ export function createContactQueues(db: Database, run: <T>(what: string, fn: () 
       const json = JSON.stringify(queues.map((q): Json => ({ provider: q.provider, queue: hex(q.queue), writeCap: hex(q.writeCap) })));
       return s.setTheirs.run(peer, json, handedAt, now).changes > 0;
     }),
+    theirOnion: (peer) => run('contactQueues.theirOnion', () => (s.theirOnion.get(peer) as { onion: string | null } | undefined)?.onion ?? null),
+    setTheirOnion: (peer, onion, handedAt, now) => run('contactQueues.setTheirOnion', () => s.setTheirOnion.run(peer, onion, handedAt, now).changes > 0),
+    toldOnion: (peer) => run('contactQueues.toldOnion', () => (s.toldOnion.get(peer) as { onion: string } | undefined)?.onion ?? null),
+    setToldOnion: (peer, onion, now) => run('contactQueues.setToldOnion', () => void s.setToldOnion.run(peer, onion, now)),
     forgetTheirs: (peer, provider, now) => run('contactQueues.forgetTheirs', () => {
       const left = theirList(peer).filter((q) => q.provider !== provider);
       s.replaceTheirs.run(JSON.stringify(left), now, peer);

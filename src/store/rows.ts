@@ -91,7 +91,7 @@ export function bytes(b: Buffer | Uint8Array | null): Uint8Array | null {
 
 /** Whether a kind is a control message's (PROTOCOL.md §9.2), which no listing shows. */
 export function isControlKind(kind: string): kind is ControlKind {
-  return kind === 'read' || kind === 'queues';
+  return kind === 'read' || kind === 'queues' || kind === 'onion';
 }
 
 export function messageFromRow(r: MessageRow): StoredMessage {

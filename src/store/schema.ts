@@ -693,6 +693,27 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 17,
+    description: 'direct onions: where a hidden contact is reached, and which one we told each contact',
+    // The code is in contact-queues.ts (issue 11, item 8; PROTOCOL.md §9.2 kind 5).
+    // - peer_onions: the onion a contact told us to dial instead of the one its identity key names
+    //   (NULL: that one again), with the telling message's created_at (an older one is ignored).
+    // - contact_onion_handouts: the direct onion we last told each contact ('' none).
+    up: `
+      CREATE TABLE peer_onions (
+        peer_identity TEXT PRIMARY KEY CHECK (${HEX64('peer_identity')}),
+        onion         TEXT CHECK (onion IS NULL OR (length(onion) = 62 AND onion GLOB '*.onion')),
+        handed_at     INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE contact_onion_handouts (
+        peer_identity TEXT PRIMARY KEY CHECK (${HEX64('peer_identity')}),
+        onion         TEXT NOT NULL,
+        queued_at     INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

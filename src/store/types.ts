@@ -17,7 +17,7 @@ export type MessageKind = 'mail' | 'chat';
  * A control message (PROTOCOL.md §9.2): sent like a message, shown nowhere. Only outgoing ones are
  * rows; listings, counts, search and the mail folders pass over them.
  */
-export type ControlKind = 'read' | 'queues';
+export type ControlKind = 'read' | 'queues' | 'onion';
 
 /**
  * Outgoing message states.

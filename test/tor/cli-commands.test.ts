@@ -60,6 +60,7 @@ const SKIPPED: Record<string, string> = {
   'npx onionpost sandbox': 'this test runs it (with --dir and --tor-network); test/tor/sandbox.test.ts runs npm start -- --once',
   'npx onionpost start --smtp-port 0 --imap-port 0': 'its tor would bootstrap against the public Tor network; the sandbox\'s nodes run the bridge on any free ports, and `bridge` below asks one',
   'npx onionpost start --provide-mailbox': 'its tor would bootstrap against the public Tor network; test/component covers the provider role',
+  'npx onionpost start --hidden': 'its tor would bootstrap against the public Tor network; test/component/hidden.test.ts runs a hidden node',
 };
 
 let sandbox: ChildProcess | undefined;
