@@ -7,7 +7,8 @@ import { onionAddress } from '../../src/crypto/index.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  MAX_HANDED_QUEUES, MAX_READ_IDS, SessionError, decodeMessage, encodeMessage, parseQueueHandout, parseReadReceipt, queueHandoutBody, readReceiptBody,
+  MAX_HANDED_QUEUES, MAX_READ_IDS, SessionError, decodeMessage, directOnionBody, encodeMessage, parseDirectOnion, parseQueueHandout, parseReadReceipt,
+  queueHandoutBody, readReceiptBody,
   type SessionMessage,
 } from '../../src/session/index.js';
 import { errorCodeOf } from '../fixtures/codes.js';
@@ -76,4 +77,20 @@ test('a malformed queue handout is BAD_MESSAGE', () => {
   for (const [what, over] of cases) assert.equal(code(() => parseQueueHandout(msg({ kind: 'queues', ...over }))), 'BAD_MESSAGE', what);
   const one = handed();
   assert.equal(code(() => queueHandoutBody([one, one])), 'BAD_MESSAGE');
+});
+
+test('a direct onion (kind 5): a valid v3 onion or empty; anything else is BAD_MESSAGE', () => {
+  const onion = onionAddress(new Uint8Array(randomBytes(32)));
+  assert.equal(parseDirectOnion(decodeMessage(encodeMessage(msg({ kind: 'onion', body: directOnionBody(onion) })))), onion);
+  assert.equal(parseDirectOnion(msg({ kind: 'onion', body: directOnionBody(null) })), null);
+  const cases: [string, Partial<SessionMessage>][] = [
+    ['upper case', { body: onion.toUpperCase() }],
+    ['without .onion', { body: onion.slice(0, 56) }],
+    ['a bad checksum', { body: onion.replace(/^(.{53})(.)/, (_, head: string, c: string) => head + (c === 'a' ? 'b' : 'a')) }],
+    ['a trailing newline', { body: `${onion}\n` }],
+    ['a subject', { body: onion, subject: 'x' }],
+    ['another kind', { kind: 'queues', body: onion }],
+  ];
+  for (const [what, over] of cases) assert.equal(code(() => parseDirectOnion(msg({ kind: 'onion', ...over }))), 'BAD_MESSAGE', what);
+  assert.equal(code(() => directOnionBody('nope.onion')), 'BAD_MESSAGE');
 });
