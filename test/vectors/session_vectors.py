@@ -414,7 +414,7 @@ def decode_inner(b: bytes, now: int) -> dict:
     if version != 2:
         raise SessionError("UNSUPPORTED_VERSION")
     kind = take(1)[0]
-    if kind not in (1, 2, 3, 4):
+    if kind not in (1, 2, 3, 4, 5):
         raise SessionError("BAD_MESSAGE")
     mid = take(16)
     created = int.from_bytes(take(8), "big")
@@ -1036,7 +1036,7 @@ def main() -> None:
         ("inner message from the future", inner_msg("inv/skew", 2, "", "early", created=NOW + 2 * DAY), "CLOCK_SKEW"),
         ("inner message expiring when it was created", inner_msg("inv/zero", 2, "", "none", expires=NOW - 60_000),
          "CLOCK_SKEW"),
-        ("inner message of unknown kind 5", inner_msg("inv/kind", 5, "", "?"), "BAD_MESSAGE"),
+        ("inner message of unknown kind 255", inner_msg("inv/kind", 255, "", "?"), "BAD_MESSAGE"),
     ):
         f = forged(label, snap_a_before_b0, inner_bytes=encode_inner(m))
         cases.append({**expect_session(f"SESSION: {label}", st_b_mid, f["envelope"], f["k"], code),
