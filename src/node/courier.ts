@@ -65,6 +65,11 @@ export interface CourierOptions {
    * account stands there (mailboxes.ts checkAccount). A failure is logged; the fetch goes on.
    */
   checkAccount?: (onion: string, client: MailboxClient, opts: { signal: AbortSignal; timeoutMs: number }) => Promise<unknown>;
+  /**
+   * Asked next in each fetch from a provider of ours, on the same connection: the node keeps its
+   * bundle and one-time prekeys there for first contacts (first-contact.ts). A failure is logged.
+   */
+  keepBundle?: (onion: string, client: MailboxClient, opts: { signal: AbortSignal; timeoutMs: number }) => Promise<unknown>;
   /** Aborted when the node closes. */
   signal: AbortSignal;
   /** Told of every deposit and fetch outcome, per provider (reputation, provider-scores.ts). */
@@ -304,6 +309,16 @@ export class Courier {
     return good.length > 0 ? good : listed;
   }
 
+  /**
+   * `identityKey`'s bundle answer as the provider `onion` keeps it (GET_BUNDLE, PROTOCOL.md §14.8),
+   * on the pooled connection; unverified (the caller checks it is that identity's). Rejects when
+   * the provider is cooling down, unreachable or has none.
+   */
+  async getBundle(onion: string, identityKey: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+    if (this.#cool(onion)) throw new ProviderError('CLOSED', `${onion} is skipped for now: it answered what does not decode`);
+    return this.#with(onion, signal, (client) => client.getBundle(identityKey, { signal, timeoutMs: this.#o.requestTimeoutMs ?? 60_000 }));
+  }
+
   /** Fetches from every provider of ours now (a round already running is joined). */
   fetch(): Promise<void> {
     this.#fetching ??= this.#fetchAll().finally(() => {
@@ -379,6 +394,7 @@ export class Courier {
     const o = this.#o;
     const opts = { signal: o.signal, timeoutMs: o.requestTimeoutMs ?? 60_000 };
     await o.checkAccount?.(onion, client, opts).catch((err: unknown) => o.logger.info({ provider: onion, err: describeError(err) }, 'asking a mailbox provider how our account stands failed; fetching anyway'));
+    await o.keepBundle?.(onion, client, opts).catch((err: unknown) => o.logger.info({ provider: onion, err: describeError(err) }, 'keeping our bundle at a mailbox provider failed'));
     const queues = this.#ownQueues(onion, key);
     for (const q of queues) await this.#watchOn(onion, client, q, opts);
     const round = { fetched: 0, receipts: new Map<string, { messageId: Uint8Array; mac: Uint8Array }[]>() };

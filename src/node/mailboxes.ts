@@ -128,6 +128,11 @@ export interface UserMailboxesOptions {
   onChange?: () => void;
   /** A provider's measured reputation, shown with it. */
   reputation?: (onion: string) => ReputationView;
+  /**
+   * After subscribing (and listing the provider, so our bundle names it): keep our bundle and a
+   * fresh batch of one-time prekeys there, on the same connection (first-contact.ts). Best effort.
+   */
+  keepBundle?: (client: MailboxClient, opts: RequestOpts) => Promise<unknown>;
 }
 
 const REFUSALS: ReadonlySet<string> = new Set(['NOT_PAID', 'TOO_MANY_USERS', 'STALE', 'BAD_SIGNATURE', 'RATE_LIMITED', 'BUSY', 'INTERNAL', 'MALFORMED']);
@@ -236,9 +241,8 @@ export class UserMailboxes {
         return null;
       });
     } catch (err) {
-      throw subscribeError(onion, err, o.signal);
-    } finally {
       await client.close().catch(() => {});
+      throw subscribeError(onion, err, o.signal);
     }
     try {
       const now = o.clock.now();
@@ -249,11 +253,16 @@ export class UserMailboxes {
       }
       o.logger.info({ provider: onion, retentionMs: terms.retentionMs, quotaBytes: terms.quotaBytes }, 'subscribed at a mailbox provider');
       if (!known) this.#changed();
+      await o.keepBundle?.(client, { signal, timeoutMs: o.requestTimeoutMs ?? 60_000 }).catch((err: unknown) => {
+        o.logger.info({ provider: onion, err: describeError(err) }, 'could not keep our bundle at the provider now; the next fetch round tries again');
+      });
       return mailboxView(p, now, o.reputation?.(p.onion));
     } catch (err) {
       // Another add took the last place while we were subscribing.
       if (err instanceof StoreError && err.code === 'CONSTRAINT') throw tooMany();
       throw err;
+    } finally {
+      await client.close().catch(() => {});
     }
   }
 

@@ -36,6 +36,7 @@ import { createWsListener, type GuardStats, type MessageChannel, type WsListener
 import { InboundAdmission, type AdmissionStats } from './admission.js';
 import { MailboxesError, NodeError } from './errors.js';
 import { Courier } from './courier.js';
+import { FirstContact } from './first-contact.js';
 import { UserMailboxes, type MailboxView } from './mailboxes.js';
 import { MailboxReview, type MailboxReviewOptions } from './mailbox-review.js';
 import { ReadReceipts } from './read-receipts.js';
@@ -168,6 +169,7 @@ interface Running {
   courier: Courier;
   review: MailboxReview;
   contactQueues: ContactQueues;
+  firstContact: FirstContact;
 }
 
 export class OnionpostNode {
@@ -225,6 +227,7 @@ export class OnionpostNode {
         void this.#run.pipeline?.announceMailboxes(this.#closeController.signal).catch(() => {});
       },
       reputation: (onion) => this.#scores.reputation(onion),
+      keepBundle: async (client, o) => this.#run.firstContact?.keep(client, { signal: o.signal ?? this.#closeController.signal, timeoutMs: o.timeoutMs ?? 60_000 }, true),
     });
     this.#readReceipts = new ReadReceipts({
       store: () => this.store, clock: this.#clock, logger: this.#log,
@@ -473,16 +476,22 @@ export class OnionpostNode {
         logger: this.#o.logger.child({ layer: 'pipeline' }), deliverTimeoutMs: this.#o.deliverTimeoutMs ?? 60_000, signal: this.#closeController.signal,
         ...(this.#o.hooks?.afterInboundCommit ? { afterInboundCommit: this.#o.hooks.afterInboundCommit } : {}),
         depositor: { deposit: (m, signal, only) => courier.deposit(m, signal, only) },
+        bundles: { fromProviders: (peer, signal) => firstContact.bundleFor(peer, signal) },
         ownMailboxesKey: () => this.#mailboxes.listKey(),
       });
       const courier = new Courier({
         identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => shown.emit(ev), signal: this.#closeController.signal,
         checkAccount: (onion, client, opts) => this.#mailboxes.checkAccount(onion, client, opts),
+        keepBundle: (_onion, client, opts) => firstContact.keep(client, opts),
         pushReceipts: async (onion, receipts, signal) => (await connections.connect(onion, signal)).pushReceipts(receipts, { signal }),
         observe: (provider, ob) => this.#scores.observe(provider, ob), usable: (provider) => this.#scores.usable(provider),
         ...(this.#o.dialTimeoutMs !== undefined ? { dialTimeoutMs: this.#o.dialTimeoutMs } : {}),
         ...(this.#o.mailboxFetchMs !== undefined ? { fetchIntervalMs: this.#o.mailboxFetchMs } : {}),
+      });
+      const firstContact = new FirstContact({
+        identity: this.identity, store, envelopes, getBundle: (provider, key, signal) => courier.getBundle(provider, key, signal),
+        logger: this.#o.logger.child({ layer: 'first-contact' }), ...(this.#o.registry ? { registry: this.#o.registry } : {}),
       });
       const review = new MailboxReview({
         store: () => store, scores: this.#scores, mailboxes: this.#mailboxes, fetchFrom: (onion) => courier.fetchFrom(onion),
@@ -503,7 +512,7 @@ export class OnionpostNode {
         sendOnion: (peer, onion, direct) => pipeline.sendDirectOnion(peer, onion, direct),
         signal: this.#closeController.signal,
       });
-      this.#run = { store, contacts, envelopes, connections, pipeline, courier, review, contactQueues };
+      this.#run = { store, contacts, envelopes, connections, pipeline, courier, review, contactQueues, firstContact };
       const admission = new InboundAdmission({
         limits: this.#limits, clock: this.#clock, listener: () => this.#listener,
         senderIsContact: (id) => {

@@ -113,6 +113,11 @@ export interface Envelopes {
   /** Our bundle as a bundle answer without a one-time prekey: what we push to announce our providers. */
   ownBundleAnswer?(): Uint8Array;
   /**
+   * Hands out up to `n` of our one-time prekeys (marked handed out, committed before it returns) to
+   * be kept at one of our mailbox providers for first contacts while we are offline (PROTOCOL.md §14.8).
+   */
+  handOutPrekeys?(n: number): { id: number; public: Uint8Array }[];
+  /**
    * A bundle answer a peer pushed (its own, signed): when it verifies and we have a session with
    * its identity, remember the providers it lists (unless we saw a newer bundle). True if taken.
    */

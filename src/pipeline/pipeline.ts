@@ -141,6 +141,12 @@ export interface PipelineOptions {
    * connection, so peers deposit at the providers we have now (PROTOCOL.md §14.6).
    */
   ownMailboxesKey?: () => string;
+  /**
+   * First contact with an offline peer (PROTOCOL.md §14.8): the peer's bundle answer from one of
+   * its mailbox providers, verified as the peer's, or null when none has one. Asked when the seal
+   * step's BUNDLE dial finds the peer looking offline; the INIT then goes to the providers at once.
+   */
+  bundles?: { fromProviders(peer: Uint8Array, signal: AbortSignal): Promise<Uint8Array | null> };
 }
 
 /** States a `send --wait` stops at. */
@@ -202,7 +208,9 @@ export class MessagePipeline {
   readonly #sweeps = new KeyedRerun<string>({
     maxRuns: 1_000, onError: (_peer, err) => this.#log.warn({ err: describeError(err) }, 'depositing the queue for an offline peer failed'),
   });
-  /** What the node's closing aborts (the sends' deadlines): one listener on the close signal for all. */
+  /** Per peer: why its seal step agreed on a bundle from a provider (the peer looked offline); taken by the next attempt. */
+  readonly #sealedOffline = new Map<string, OnionpostError>();
+    /** What the node's closing aborts (the sends' deadlines): one listener on the close signal for all. */
   readonly #onClose = new Set<() => void>();
 
   constructor(o: PipelineOptions) {
@@ -528,8 +536,12 @@ export class MessagePipeline {
 
   async #attempt(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
     if (!m.peerOnion) return { kind: 'failed', code: 'NO_ADDRESS', reason: 'message has no recipient onion' };
+    let offline: OnionpostError | undefined;
     try {
-      if (!m.envelope || m.envelope.length === 0) m = await this.#seal(m, signal);
+      if (!m.envelope || m.envelope.length === 0) {
+        m = await this.#seal(m, signal);
+        offline = this.#sealedOffline.get(m.peerIdentity);
+      }
       let can = this.#o.envelopes.sendable(m.id);
       if (!can.send && can.init !== null) {
         // The INIT is being attempted now: its outcome is moments away, so wait for it rather than the backoff.
@@ -548,6 +560,11 @@ export class MessagePipeline {
       }
     } catch (err) {
       return this.#failure(err);
+    }
+    if (offline) {
+      // Sealed on a bundle from the peer's providers because it looked offline: straight to them.
+      this.#sealedOffline.delete(m.peerIdentity);
+      return this.#depositInstead(m, signal, this.#failure(offline));
     }
     return this.deliver(m, signal);
   }
@@ -645,13 +662,31 @@ export class MessagePipeline {
       this.#o.envelopes.sealQueued(peer);
       return;
     }
-    const conn = await this.#o.connections.connect(this.#onionOf(m.peerIdentity, m.peerOnion!), signal);
-    const answer = await conn.requestBundle({ signal, timeoutMs: this.#o.deliverTimeoutMs });
+    let answer: Uint8Array;
+    try {
+      const conn = await this.#o.connections.connect(this.#onionOf(m.peerIdentity, m.peerOnion!), signal);
+      answer = await conn.requestBundle({ signal, timeoutMs: this.#o.deliverTimeoutMs });
+    } catch (err) {
+      const held = err instanceof OnionpostError && looksOffline(err) ? await this.#bundleFromProviders(peer, signal) : null;
+      if (!held) throw err;
+      answer = held;
+      this.#sealedOffline.set(m.peerIdentity, err as OnionpostError);
+    }
     const agreed = this.#o.envelopes.agree(peer, answer);
     this.#o.recipients.pinFetchedKeys(m.peerIdentity, agreed);
   }
 
-  /** Sends a sealed message's bytes and maps the answer (or the failure) to an outcome. Never throws. */
+  /** The peer's bundle from its providers (first contact while it is offline), or null. Never throws. */
+  async #bundleFromProviders(peer: Uint8Array, signal: AbortSignal): Promise<Uint8Array | null> {
+    try {
+      return (await this.#o.bundles?.fromProviders(peer, signal)) ?? null;
+    } catch (err) {
+      this.#log.info({ err: describeError(err) }, 'no bundle from the peer\'s mailbox providers');
+      return null;
+    }
+  }
+
+    /** Sends a sealed message's bytes and maps the answer (or the failure) to an outcome. Never throws. */
   async deliver(m: StoredMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
     try {
       const conn = await this.#o.connections.connect(this.#onionOf(m.peerIdentity, m.peerOnion!), signal);

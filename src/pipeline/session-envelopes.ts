@@ -148,12 +148,12 @@ export class SessionEnvelopes implements Envelopes {
   }
 
   /** Fills the one-time pool up to oneTimePrekeyPool when it is below its low mark (or was never filled). */
-  #refill(now: number): void {
+  #refill(now: number, force = false): void {
     const ss = this.#store.sessions;
     const { oneTimePrekeyPool: pool, oneTimePrekeyRefillBelow: low } = this.#o.limits;
     const { available } = ss.oneTimePrekeyCounts();
     const first = ss.nextPrekeyId('one-time') === 1;
-    if ((available < low || first) && pool > available) {
+    if ((available < low || first || force) && pool > available) {
       ss.addOneTimePrekeys(newOneTimePrekeys(ss.nextPrekeyId('one-time'), pool - available, this.#o.random), now);
     }
   }
@@ -181,6 +181,20 @@ export class SessionEnvelopes implements Envelopes {
       return k;
     });
     return encodeBundleAnswer({ bundle: this.#ownBundle(), oneTimePrekey });
+  }
+
+  handOutPrekeys(n: number): { id: number; public: Uint8Array }[] {
+    const now = this.#o.clock.now();
+    return this.#store.batch(() => {
+      const out: { id: number; public: Uint8Array }[] = [];
+      for (let i = 0; i < n; i++) {
+        const k = this.#store.sessions.handOutOneTimePrekey(now) ?? (this.#refill(now, true), this.#store.sessions.handOutOneTimePrekey(now));
+        if (!k) break;
+        out.push(k);
+      }
+      this.#refill(now);
+      return out;
+    });
   }
 
   ownBundleAnswer(): Uint8Array {

@@ -10,10 +10,11 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { Identity } from '../crypto/index.js';
 import type { MessageChannel } from '../transport/index.js';
 import { ProviderError } from './errors.js';
-import { DOMAINS, accountBody, accountStatusBody, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
+import { DOMAINS, accountBody, accountStatusBody, depositBody, putBundleBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
 import { capabilityHash } from './store.js';
 import {
-  MAX_FETCH, decodeMailboxAnswer, encodeMailboxFrame, mailboxErrorName, type AccountStatusFields, type HeldItem, type MailboxAnswer, type MailboxRequest,
+  MAX_FETCH, decodeMailboxAnswer, encodeMailboxFrame, mailboxErrorName, type AccountStatusFields, type BundlePrekey, type HeldItem, type MailboxAnswer,
+  type MailboxRequest,
 } from './wire.js';
 
 export interface Terms {
@@ -205,6 +206,34 @@ export class MailboxClient {
 
   async ack(queue: Uint8Array, readCap: Uint8Array, seqs: number[], opts: RequestOpts = {}): Promise<number> {
     return (await this.#expect({ type: 'ACK', queue, readCap, seqs }, 'ACKED', opts)).count;
+  }
+
+  /**
+   * Keeps `bundle` (our signed key bundle) and `prekeys` (one-time prekeys, already marked handed
+   * out in our own store) at the provider for first contacts while we are offline; `replace` drops
+   * the prekeys it held for us first. Resolves with how many one-time prekeys it holds for us now.
+   */
+  async putBundle(id: Identity, bundle: Uint8Array, prekeys: readonly BundlePrekey[], replace: boolean, opts: RequestOpts = {}): Promise<number> {
+    const time = this.#o.clock.now();
+    const sig = sign(id, DOMAINS.putBundle, putBundleBody(this.#o.providerKey, id.identityKey, time, replace, bundle, prekeys));
+    return (await this.#expect({ type: 'PUT_BUNDLE', identity: id.identityKey, time, replace, bundle, prekeys: [...prekeys], sig }, 'BUNDLE_KEPT', opts)).prekeys;
+  }
+
+  /**
+   * The bundle the provider keeps for `identityKey`, as a bundle answer (PROTOCOL.md §3: bundle ‖ c ‖
+   * prekey), with a one-time prekey no one else got if one is left. Not verified here: the caller
+   * checks it against the identity it expects (the provider could hand out anything).
+   */
+  async getBundle(identityKey: Uint8Array, opts: RequestOpts = {}): Promise<Uint8Array> {
+    const a = await this.#expect({ type: 'GET_BUNDLE', identity: identityKey }, 'BUNDLE', opts);
+    const answer = new Uint8Array(a.bundle.length + (a.prekey ? 37 : 1));
+    answer.set(a.bundle, 0);
+    answer[a.bundle.length] = a.prekey ? 1 : 0;
+    if (a.prekey) {
+      new DataView(answer.buffer).setUint32(a.bundle.length + 1, a.prekey.id);
+      answer.set(a.prekey.public, a.bundle.length + 5);
+    }
+    return answer;
   }
 
   /** Closes the channel; pending requests fail with CLOSED. */

@@ -18,6 +18,9 @@ export type ProviderErrorCode =
   | 'MALFORMED' // a mailbox frame that does not decode (closed after the ERROR)
   | 'BAD_SIGNATURE' // a signed request, terms or deposit receipt whose signature does not verify
   | 'STALE' // a signed request whose time is too far from the provider's clock (a replay, or a wrong clock)
+  | 'NO_BUNDLE' // GET_BUNDLE for an identity the provider keeps no (unexpired) bundle for
+  | 'BAD_BUNDLE' // PUT_BUNDLE with a bundle that does not parse, verify under the subscriber's key, or is expired
+  | 'RATE_LIMITED' // too many GET_BUNDLE requests at the provider
   | 'NOT_PAID' // a priced provider found no payment for the subscriber's tag, or it lapsed
   | 'UNAVAILABLE' // a priced provider could not read the chain and has no paid-until date that still covers now (retryable; INTERNAL on the wire)
   | 'REMOTE' // the provider answered ERROR (the wire code is in `remoteCode`)

@@ -5,7 +5,7 @@
  */
 export { ProviderError, type ProviderErrorCode } from './errors.js';
 export {
-  DEFAULT_PROVIDER_LIMITS, PROVIDER_MIGRATIONS, ProviderStore, capabilityHash,
+  DEFAULT_PROVIDER_LIMITS, PROVIDER_MIGRATIONS, ProviderStore, capabilityHash, type KeptBundle,
   type AccountPayment, type DepositResult, type HeldEnvelope, type ProviderLimits, type ProviderStats, type ProviderStoreOptions,
 } from './store.js';
 export {
@@ -18,7 +18,7 @@ export {
 } from './policy.js';
 export { MAX_TRUST_LIST_PROVIDERS, signTrustList, verifyTrustList, type TrustList } from './trust-list.js';
 export {
-  HEADER_BYTES as MAILBOX_HEADER_BYTES, MAILBOX_PATH, MAILBOX_WIRE_VERSION, MAX_ACK, MAX_FETCH, MailboxErrorCode, decodeMailboxAnswer,
+  HEADER_BYTES as MAILBOX_HEADER_BYTES, MAILBOX_PATH, MAILBOX_WIRE_VERSION, MAX_ACK, MAX_FETCH, MAX_PUT_PREKEYS, MailboxErrorCode, decodeMailboxAnswer, type BundlePrekey,
   decodeMailboxFrame, decodeMailboxRequest, encodeMailboxFrame, mailboxErrorName, type AccountStatusFields, type HeldItem, type MailboxAnswer, type MailboxFrame, type MailboxRequest,
 } from './wire.js';
 export { DEFAULT_PAYMENT_TIMING, PaymentGate, type PaymentGateOptions, type PaymentSource } from './payments.js';

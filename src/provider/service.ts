@@ -25,7 +25,8 @@ import { TokenBucket } from '../protocol/index.js';
 import { CloseCode, type MessageChannel } from '../transport/index.js';
 import { ProviderError, type ProviderErrorCode } from './errors.js';
 import { DEFAULT_PAYMENT_TIMING, PaymentGate, type PaymentSource } from './payments.js';
-import { DOMAINS, accountBody, accountStatusBody, depositBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
+import { SessionError, decodeBundle, verifyBundle } from '../session/index.js';
+import { DOMAINS, accountBody, accountStatusBody, depositBody, putBundleBody, queueBody, sign, subscribeBody, termsBody, verify } from './statements.js';
 import type { ProviderStore } from './store.js';
 import {
   MailboxErrorCode, decodeMailboxRequest, encodeMailboxFrame, type MailboxAnswer, type MailboxRequest,
@@ -68,6 +69,20 @@ export interface MailboxServiceLimits {
   maxWatches: number;
   /** Least time between two NOTIFYs of one watch, ms. Default 250. */
   notifyGapMs: number;
+  /**
+   * GET_BUNDLE answers per second over all connections (anonymous: Tor hides who asks, so the
+   * bound is the provider's), and their burst. Beyond: RATE_LIMITED. Default 5/s, burst 50.
+   */
+  bundleGetsPerSecond: number;
+  bundleGetBurst: number;
+  /**
+   * One-time prekeys handed out per user per hour, and their burst: past this a stranger draining a
+   * user's pool gets the bundle without one (the agreement still works, without DH4). Default 30/h, burst 20.
+   */
+  prekeysPerHour: number;
+  prekeyBurst: number;
+  /** How far a put bundle's created time may be ahead of the provider's clock, ms. Default 24 h (PROTOCOL.md §12 maxClockSkew). */
+  bundleSkewMs: number;
 }
 
 export const DEFAULT_SERVICE_LIMITS: Readonly<Omit<MailboxServiceLimits, 'maxEnvelope'>> = Object.freeze({
@@ -81,6 +96,11 @@ export const DEFAULT_SERVICE_LIMITS: Readonly<Omit<MailboxServiceLimits, 'maxEnv
   paymentCheckTimeoutMs: DEFAULT_PAYMENT_TIMING.checkTimeoutMs,
   maxWatches: 16,
   notifyGapMs: 250,
+  bundleGetsPerSecond: 5,
+  bundleGetBurst: 50,
+  prekeysPerHour: 30,
+  prekeyBurst: 20,
+  bundleSkewMs: 24 * 3600 * 1000,
 });
 
 export interface MailboxServiceOptions {
@@ -104,7 +124,8 @@ const STORE_CODES: Partial<Record<ProviderErrorCode, number>> = {
   TOO_MANY_USERS: MailboxErrorCode.TOO_MANY_USERS, TOO_MANY_QUEUES: MailboxErrorCode.TOO_MANY_QUEUES,
   NOT_SUBSCRIBED: MailboxErrorCode.NOT_SUBSCRIBED, UNAVAILABLE: MailboxErrorCode.INTERNAL, QUEUE_EXISTS: MailboxErrorCode.QUEUE_EXISTS,
   BAD_SIGNATURE: MailboxErrorCode.BAD_SIGNATURE, STALE: MailboxErrorCode.STALE, NOT_PAID: MailboxErrorCode.NOT_PAID,
-  MALFORMED: MailboxErrorCode.MALFORMED,
+  MALFORMED: MailboxErrorCode.MALFORMED, NO_BUNDLE: MailboxErrorCode.NO_BUNDLE, BAD_BUNDLE: MailboxErrorCode.BAD_BUNDLE,
+  RATE_LIMITED: MailboxErrorCode.RATE_LIMITED,
 };
 /** A HELD answer's header and count, and each item's seq, time and length prefix. */
 const HELD_FIXED_BYTES = 8;
@@ -121,11 +142,16 @@ export class MailboxService {
   readonly #abort = new AbortController();
   #expireTimer: TimerHandle | undefined;
   readonly #payments: PaymentGate | null;
+  /** GET_BUNDLE over all connections (see bundleGetsPerSecond). */
+  readonly #bundleGets: TokenBucket;
+  /** Per user (identity hex, only users with a bundle kept): one-time prekeys handed out (see prekeysPerHour). */
+  readonly #prekeyBuckets = new Map<string, TokenBucket>();
 
   constructor(o: MailboxServiceOptions) {
     this.#o = o;
     this.#limits = { ...DEFAULT_SERVICE_LIMITS, ...o.limits };
     this.#log = o.logger;
+    this.#bundleGets = new TokenBucket(this.#limits.bundleGetsPerSecond, this.#limits.bundleGetBurst, o.clock.now());
     const paidUntil = o.paidUntil;
     const source: PaymentSource | null = paidUntil ? { paidUntil, priced: o.priced ?? (async () => true) } : null;
     this.#payments = source && new PaymentGate({
@@ -214,7 +240,8 @@ export class MailboxService {
           if (req.type === 'REMOVE_QUEUE' && a.type === 'OK') this.#unwatchQueue(toHex(req.queue));
           answer({ ...a, id: req.id });
           if (req.type === 'DEPOSIT' && a.type === 'DEPOSITED') this.#notify(req.queue);
-          if (!proven && a.type !== 'ERROR' && (req.type !== 'DEPOSIT' || req.writeCap !== null)) {
+          // A public-queue deposit or a bundle request proves nothing (anyone may make them).
+          if (!proven && a.type !== 'ERROR' && req.type !== 'GET_BUNDLE' && (req.type !== 'DEPOSIT' || req.writeCap !== null)) {
             proven = true;
             opts.onProven?.();
           }
@@ -303,6 +330,32 @@ export class MailboxService {
           heldBytes: a.usedBytes, quotaBytes: a.quotaBytes, time: now,
         };
         return { type: 'ACCOUNT_STATUS', ...fields, sig: sign(this.#o.identity, DOMAINS.accountStatus, accountStatusBody(me, req.identity, fields)) };
+      }
+      case 'PUT_BUNDLE': {
+        this.#checkSigned(req.identity, req.time, DOMAINS.putBundle, putBundleBody(me, req.identity, req.time, req.replace, req.bundle, req.prekeys), req.sig);
+        let b;
+        try {
+          b = decodeBundle(req.bundle);
+          verifyBundle(b, { now, maxClockSkewMs: this.#limits.bundleSkewMs, expectedIdentity: req.identity });
+        } catch (err) {
+          if (!(err instanceof SessionError)) throw err;
+          throw new ProviderError('BAD_BUNDLE', `the bundle is not a valid bundle of that identity: ${err.message}`);
+        }
+        const prekeys = store.putBundle(req.identity, { bundle: req.bundle, createdAt: b.createdAt, expiresAt: b.expiresAt }, req.prekeys, req.replace, now);
+        return { type: 'BUNDLE_KEPT', prekeys: Math.min(prekeys, 0xffff) };
+      }
+      case 'GET_BUNDLE': {
+        if (!this.#bundleGets.take(now)) throw new ProviderError('RATE_LIMITED', 'too many bundle requests; try again shortly');
+        const key = toHex(req.identity);
+        // A user without a bundle gets no bucket: the map holds at most one per user with a bundle.
+        const bucket = this.#prekeyBuckets.get(key) ?? (store.bundleStats(req.identity) ? new TokenBucket(this.#limits.prekeysPerHour / 3600, this.#limits.prekeyBurst, now) : null);
+        if (!bucket) throw new ProviderError('NO_BUNDLE', 'this provider keeps no bundle for that identity');
+        this.#prekeyBuckets.set(key, bucket);
+        const withPrekey = bucket.available(now) >= 1;
+        const got = store.takeBundle(req.identity, withPrekey, now);
+        if (!got) throw new ProviderError('NO_BUNDLE', 'this provider keeps no bundle for that identity');
+        if (got.prekey) bucket.take(now);
+        return { type: 'BUNDLE', bundle: got.bundle, prekey: got.prekey };
       }
     }
   }

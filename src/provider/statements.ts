@@ -14,10 +14,13 @@
  *   mailbox-account/v1    provider 32 | subscriber 32 | time u64                                    (by the subscriber)
  *   mailbox-account-status/v1  provider 32 | subscriber 32 | paid until u64 | grace ms u64 | held count u32
  *                         | held bytes u64 | quota bytes u64 | time u64                            (by the provider)
+ *   mailbox-put-bundle/v1 provider 32 | subscriber 32 | time u64 | flags u8 | SHA-256(bundle) 32 | u8 n
+ *                         | n × (prekey id u32 | prekey 32)                                        (by the subscriber)
  */
+import { createHash } from 'node:crypto';
 import { ByteWriter } from '../bytes.js';
 import { signDomain, verifyDomain, type Identity } from '../crypto/index.js';
-import type { AccountStatusFields } from './wire.js';
+import { PUT_REPLACE, type AccountStatusFields, type BundlePrekey } from './wire.js';
 
 const ZERO32 = new Uint8Array(32);
 
@@ -46,6 +49,13 @@ export function accountStatusBody(provider: Uint8Array, subscriber: Uint8Array, 
     .u64(s.quotaBytes).u64(s.time).finish();
 }
 
+export function putBundleBody(provider: Uint8Array, subscriber: Uint8Array, time: number, replace: boolean, bundle: Uint8Array, prekeys: readonly BundlePrekey[]): Uint8Array {
+  const w = new ByteWriter().bytes(provider).bytes(subscriber).u64(time).u8(replace ? PUT_REPLACE : 0)
+    .bytes(new Uint8Array(createHash('sha256').update(bundle).digest())).u8(prekeys.length);
+  for (const k of prekeys) w.u32(k.id).bytes(k.public);
+  return w.finish();
+}
+
 export const DOMAINS = Object.freeze({
   subscribe: 'mailbox-subscribe/v1',
   queue: 'mailbox-queue/v1',
@@ -53,6 +63,7 @@ export const DOMAINS = Object.freeze({
   deposit: 'mailbox-deposit/v1',
   account: 'mailbox-account/v1',
   accountStatus: 'mailbox-account-status/v1',
+  putBundle: 'mailbox-put-bundle/v1',
 });
 
 export function sign(id: Identity, domain: string, body: Uint8Array): Uint8Array {

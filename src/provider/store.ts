@@ -12,6 +12,10 @@
  *            write capability; the wire rate-limits it.
  *   held     deposited envelopes per queue, numbered 1, 2, … per queue; each kept until the owner
  *            acknowledges it or its retention ends.
+ *   bundle   the account's signed key bundle (newest by its created time) and a pool of its one-time
+ *            prekeys, so a stranger can start a session while the owner is offline (PROTOCOL.md
+ *            §14.8). Each prekey is handed out once: deleted (overwritten) in the transaction that
+ *            hands it out.
  *
  * The provider never learns which contact a queue belongs to, nor links two queues of one account
  * through anything a depositor sends. It does learn which account owns a queue (the owner created
@@ -63,6 +67,26 @@ export const PROVIDER_MIGRATIONS: readonly Migration[] = [
     description: "each account's remembered paid-until date (a priced provider reads the chain only once it has passed)",
     up: 'ALTER TABLE accounts ADD COLUMN paid_until INTEGER NOT NULL DEFAULT 0;',
   },
+  {
+    version: 3,
+    description: "each account's key bundle and one-time prekeys, handed to first contacts while the owner is offline",
+    up: `
+      CREATE TABLE bundles (
+        account_id  INTEGER PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+        bundle      BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        put_at      INTEGER NOT NULL,
+        fetched     INTEGER NOT NULL DEFAULT 0
+      ) STRICT;
+      CREATE TABLE bundle_prekeys (
+        account_id  INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        id          INTEGER NOT NULL,
+        public      BLOB NOT NULL CHECK (length(public) = 32),
+        PRIMARY KEY (account_id, id)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
 
 export interface ProviderLimits {
@@ -74,6 +98,8 @@ export interface ProviderLimits {
   maxQueuesPerUser: number;
   /** How long an envelope is held before it is dropped unfetched, ms. Default 14 days. */
   retentionMs: number;
+  /** One-time prekeys held per user (PUT_BUNDLE beyond it keeps the first ones). Default 100. */
+  maxBundlePrekeys: number;
 }
 
 export const DEFAULT_PROVIDER_LIMITS: Readonly<ProviderLimits> = Object.freeze({
@@ -81,7 +107,15 @@ export const DEFAULT_PROVIDER_LIMITS: Readonly<ProviderLimits> = Object.freeze({
   quotaBytes: 256 * 1024 * 1024,
   maxQueuesPerUser: 10_000,
   retentionMs: 14 * 24 * 3600 * 1000,
+  maxBundlePrekeys: 100,
 });
+
+/** A bundle kept for a user, as PUT_BUNDLE stores it (already verified by the service). */
+export interface KeptBundle {
+  bundle: Uint8Array;
+  createdAt: number;
+  expiresAt: number;
+}
 
 export interface ProviderStoreOptions {
   path: string;
@@ -182,6 +216,17 @@ export class ProviderStore {
       expired: db.prepare(`SELECT q.account_id AS account_id, sum(length(h.envelope)) AS bytes, count(*) AS n
                            FROM held h JOIN queues q ON q.id = h.queue_id WHERE h.expires_at <= ? GROUP BY q.account_id`),
       deleteExpired: db.prepare('DELETE FROM held WHERE expires_at <= ?'),
+      bundle: db.prepare('SELECT bundle, created_at, expires_at FROM bundles WHERE account_id = ?'),
+      putBundle: db.prepare(`INSERT INTO bundles (account_id, bundle, created_at, expires_at, put_at) VALUES (?, ?, ?, ?, ?)
+                             ON CONFLICT (account_id) DO UPDATE SET bundle = excluded.bundle, created_at = excluded.created_at,
+                             expires_at = excluded.expires_at, put_at = excluded.put_at`),
+      bundleFetched: db.prepare('SELECT fetched FROM bundles WHERE account_id = ?'),
+      fetchedBundle: db.prepare('UPDATE bundles SET fetched = fetched + 1 WHERE account_id = ?'),
+      prekeyCount: db.prepare('SELECT count(*) AS n FROM bundle_prekeys WHERE account_id = ?'),
+      dropPrekeys: db.prepare('DELETE FROM bundle_prekeys WHERE account_id = ?'),
+      addPrekey: db.prepare('INSERT OR IGNORE INTO bundle_prekeys (account_id, id, public) VALUES (?, ?, ?)'),
+      firstPrekey: db.prepare('SELECT id, public FROM bundle_prekeys WHERE account_id = ? ORDER BY id LIMIT 1'),
+      deletePrekey: db.prepare('DELETE FROM bundle_prekeys WHERE account_id = ? AND id = ?'),
       stats: db.prepare(`SELECT (SELECT count(*) FROM accounts) AS users, (SELECT count(*) FROM queues) AS queues,
                                 (SELECT count(*) FROM held) AS held, (SELECT coalesce(sum(used_bytes), 0) FROM accounts) AS bytes`),
     };
@@ -338,6 +383,61 @@ export class ProviderStore {
       this.#s['deleteExpired']!.run(now);
       return per.reduce((t, p) => t + p.n, 0);
     });
+  }
+
+  /**
+   * Keeps `b` as `owner`'s bundle unless the one kept is newer (by created time), and adds
+   * `prekeys` to its one-time prekeys (after dropping those held, with `replace`; a replace that
+   * comes with an older bundle than the one kept drops nothing), up to maxBundlePrekeys; an id held
+   * already is kept as it is. Returns how many one-time prekeys it holds for `owner` now.
+   */
+  putBundle(owner: Uint8Array, b: KeptBundle, prekeys: readonly { id: number; public: Uint8Array }[], replace: boolean, now: number): number {
+    return this.#run('put bundle', () => {
+      const a = this.#account(owner);
+      const kept = this.#s['bundle']!.get(a.id) as { created_at: number } | undefined;
+      const newer = !kept || kept.created_at <= b.createdAt;
+      if (newer) this.#s['putBundle']!.run(a.id, b.bundle, b.createdAt, b.expiresAt, now);
+      if (newer && replace) this.#s['dropPrekeys']!.run(a.id);
+      let n = (this.#s['prekeyCount']!.get(a.id) as { n: number }).n;
+      for (const k of prekeys) {
+        if (n >= this.limits.maxBundlePrekeys) break;
+        n += this.#s['addPrekey']!.run(a.id, k.id, k.public).changes;
+      }
+      return n;
+    });
+  }
+
+  /**
+   * `owner`'s bundle for a first contact, with one of its one-time prekeys when `withPrekey` and
+   * one is left (the lowest id; deleted in this same transaction, so it is handed out once), or
+   * null when none is kept or it expired. Counts the hand-out.
+   */
+  takeBundle(owner: Uint8Array, withPrekey: boolean, now: number): { bundle: Uint8Array; prekey: { id: number; public: Uint8Array } | null } | null {
+    return this.#run('take bundle', () => {
+      const a = this.#s['account']!.get(owner) as { id: number } | undefined;
+      if (!a) return null;
+      const kept = this.#s['bundle']!.get(a.id) as { bundle: Uint8Array; expires_at: number } | undefined;
+      if (!kept || kept.expires_at <= now) return null;
+      let prekey: { id: number; public: Uint8Array } | null = null;
+      if (withPrekey) {
+        const k = this.#s['firstPrekey']!.get(a.id) as { id: number; public: Uint8Array } | undefined;
+        if (k) {
+          this.#s['deletePrekey']!.run(a.id, k.id);
+          prekey = { id: k.id, public: new Uint8Array(k.public) };
+        }
+      }
+      this.#s['fetchedBundle']!.run(a.id);
+      return { bundle: new Uint8Array(kept.bundle), prekey };
+    });
+  }
+
+  /** How many one-time prekeys are held for `owner`, and how many times its bundle was handed out; null without a bundle. */
+  bundleStats(owner: Uint8Array): { prekeys: number; fetched: number } | null {
+    if (this.#closed) throw new ProviderError('CLOSED', 'the provider store is closed');
+    const a = this.#s['account']!.get(owner) as { id: number } | undefined;
+    const r = a ? this.#s['bundleFetched']!.get(a.id) as { fetched: number } | undefined : undefined;
+    if (!a || !r) return null;
+    return { prekeys: (this.#s['prekeyCount']!.get(a.id) as { n: number }).n, fetched: r.fetched };
   }
 
   stats(): ProviderStats {

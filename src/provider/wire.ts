@@ -21,6 +21,10 @@
  *   0x06 ACK           queue 16 | read cap 32 | u16 n (1..MAX_ACK) | n × seq u64     → ACKED
  *   0x07 ACCOUNT       identity 32 | time u64 | sig 64                              → ACCOUNT_STATUS
  *   0x08 WATCH         queue 16 | read cap 32                                      → OK, then NOTIFYs
+ *   0x09 PUT_BUNDLE    identity 32 | time u64 | flags u8 (bit 0: replace the prekeys held; others 0) |
+ *                      u16 len (1370..1874) | bundle len | u8 n (0..MAX_PUT_PREKEYS) |
+ *                      n × (prekey id u32 | prekey 32) | sig 64                      → BUNDLE_KEPT
+ *   0x0a GET_BUNDLE    identity 32 (whose bundle; anonymous)                       → BUNDLE
  * Answers (provider → client), types 0x80–0xff:
  *   0x81 TERMS         retention ms u64 | quota bytes u64 | time u64 | sig 64 (provider)
  *   0x82 OK            (empty)
@@ -30,6 +34,9 @@
  *   0x86 ACCOUNT_STATUS paid until u64 (0: free provider) | grace ms u64 | held count u32 |
  *                      held bytes u64 | quota bytes u64 | time u64 | sig 64 (provider)
  *   0x87 NOTIFY        queue 16  (request id = the WATCH's; unsolicited: mail came for that queue)
+ *   0x88 BUNDLE_KEPT   prekeys u16 (one-time prekeys the provider holds for the subscriber now)
+ *   0x89 BUNDLE        u16 len (1370..1874) | bundle len | u8 c (0/1) | c × (prekey id u32 | prekey 32)
+ *                      (from `bundle` on, exactly a bundle answer, PROTOCOL.md §3)
  *   0xff ERROR         code u8 | retryable u8 (0/1) | u8 len | reason (UTF-8, ≤ 200)
  *
  * Signatures (Ed25519, `signDomain` domains) are in statements.ts. Times are ms since the epoch.
@@ -45,6 +52,13 @@ export const MAX_FETCH = 64;
 /** Sequence numbers one ACK may carry. */
 export const MAX_ACK = 1024;
 export const MAX_REASON_BYTES = 200;
+/** One-time prekeys one PUT_BUNDLE carries at most. */
+export const MAX_PUT_PREKEYS = 100;
+/** Smallest and largest key bundle (version 2 with 0 and 8 mailboxes, PROTOCOL.md §3). */
+export const MIN_BUNDLE_BYTES = 1370;
+export const MAX_BUNDLE_BYTES = 1370 + 63 * 8;
+/** PUT_BUNDLE flag: the provider drops the one-time prekeys it holds before taking these. */
+export const PUT_REPLACE = 0x01;
 
 /** Error codes of an ERROR answer: part of the wire format, never renumbered. */
 export const MailboxErrorCode = Object.freeze({
@@ -62,6 +76,8 @@ export const MailboxErrorCode = Object.freeze({
   BUSY: 12,
   INTERNAL: 13,
   NOT_PAID: 14,
+  NO_BUNDLE: 15,
+  BAD_BUNDLE: 16,
 });
 export type MailboxErrorCode = (typeof MailboxErrorCode)[keyof typeof MailboxErrorCode];
 
@@ -78,7 +94,15 @@ export type MailboxRequest =
   | { type: 'FETCH'; queue: Uint8Array; readCap: Uint8Array; afterSeq: number; limit: number }
   | { type: 'ACK'; queue: Uint8Array; readCap: Uint8Array; seqs: number[] }
   | { type: 'ACCOUNT'; identity: Uint8Array; time: number; sig: Uint8Array }
-  | { type: 'WATCH'; queue: Uint8Array; readCap: Uint8Array };
+  | { type: 'WATCH'; queue: Uint8Array; readCap: Uint8Array }
+  | { type: 'PUT_BUNDLE'; identity: Uint8Array; time: number; replace: boolean; bundle: Uint8Array; prekeys: BundlePrekey[]; sig: Uint8Array }
+  | { type: 'GET_BUNDLE'; identity: Uint8Array };
+
+/** A one-time prekey's public half, as PUT_BUNDLE and BUNDLE carry it. */
+export interface BundlePrekey {
+  id: number;
+  public: Uint8Array;
+}
 
 export interface HeldItem {
   seq: number;
@@ -112,13 +136,17 @@ export type MailboxAnswer =
   | { type: 'ACKED'; count: number }
   | ({ type: 'ACCOUNT_STATUS' } & AccountStatusFields & { sig: Uint8Array })
   | { type: 'NOTIFY'; queue: Uint8Array }
+  | { type: 'BUNDLE_KEPT'; prekeys: number }
+  | { type: 'BUNDLE'; bundle: Uint8Array; prekey: BundlePrekey | null }
   | { type: 'ERROR'; code: number; retryable: boolean; reason: string };
 
 export type MailboxFrame = (MailboxRequest | MailboxAnswer) & { id: number };
 
 const TYPE_IDS = {
   SUBSCRIBE: 0x01, CREATE_QUEUE: 0x02, REMOVE_QUEUE: 0x03, DEPOSIT: 0x04, FETCH: 0x05, ACK: 0x06, ACCOUNT: 0x07, WATCH: 0x08,
-  TERMS: 0x81, OK: 0x82, DEPOSITED: 0x83, HELD: 0x84, ACKED: 0x85, ACCOUNT_STATUS: 0x86, NOTIFY: 0x87, ERROR: 0xff,
+  PUT_BUNDLE: 0x09, GET_BUNDLE: 0x0a,
+  TERMS: 0x81, OK: 0x82, DEPOSITED: 0x83, HELD: 0x84, ACKED: 0x85, ACCOUNT_STATUS: 0x86, NOTIFY: 0x87, BUNDLE_KEPT: 0x88, BUNDLE: 0x89,
+  ERROR: 0xff,
 } as const;
 const BY_ID = new Map(Object.entries(TYPE_IDS).map(([k, v]) => [v as number, k as keyof typeof TYPE_IDS]));
 const ZERO32 = new Uint8Array(32);
@@ -130,6 +158,11 @@ export function isRequest(f: MailboxFrame): f is MailboxRequest & { id: number }
 
 const isZero = (b: Uint8Array) => b.every((x) => x === 0);
 const fail = (what: string) => new ProviderError('MALFORMED', `malformed mailbox frame: ${what}`);
+
+/** A bundle's length is checked by the codec; whether it parses and verifies, by the provider (BAD_BUNDLE) and the sender. */
+function checkBundleLength(n: number): void {
+  if (n < MIN_BUNDLE_BYTES || n > MAX_BUNDLE_BYTES || (n - MIN_BUNDLE_BYTES) % 63 !== 0) throw fail(`a bundle of ${n} bytes`);
+}
 
 export function encodeMailboxFrame(f: MailboxFrame, maxEnvelope: number): Uint8Array {
   const w = new ByteWriter().u8(MAILBOX_WIRE_VERSION).u8(TYPE_IDS[f.type]).u32(f.id >>> 0);
@@ -153,6 +186,21 @@ export function encodeMailboxFrame(f: MailboxFrame, maxEnvelope: number): Uint8A
       return w.bytes(f.identity).u64(f.time).bytes(f.sig).finish();
     case 'WATCH':
       return w.bytes(f.queue).bytes(f.readCap).finish();
+    case 'PUT_BUNDLE': {
+      checkBundleLength(f.bundle.length);
+      if (f.prekeys.length > MAX_PUT_PREKEYS) throw fail(`${f.prekeys.length} prekeys, more than ${MAX_PUT_PREKEYS}`);
+      w.bytes(f.identity).u64(f.time).u8(f.replace ? PUT_REPLACE : 0).varBytes(f.bundle, 16).u8(f.prekeys.length);
+      for (const k of f.prekeys) w.u32(k.id).bytes(k.public);
+      return w.bytes(f.sig).finish();
+    }
+    case 'GET_BUNDLE':
+      return w.bytes(f.identity).finish();
+    case 'BUNDLE_KEPT':
+      return w.u16(f.prekeys).finish();
+    case 'BUNDLE':
+      checkBundleLength(f.bundle.length);
+      w.varBytes(f.bundle, 16);
+      return (f.prekey ? w.u8(1).u32(f.prekey.id).bytes(f.prekey.public) : w.u8(0)).finish();
     case 'NOTIFY':
       return w.bytes(f.queue).finish();
     case 'TERMS':
@@ -194,6 +242,11 @@ export function decodeMailboxFrame(bytes: Uint8Array, maxEnvelope: number): Mail
   const b32 = (what: string) => Uint8Array.from(r.bytes(32, what));
   const b16 = (what: string) => Uint8Array.from(r.bytes(16, what));
   const sig = () => Uint8Array.from(r.bytes(64, 'signature'));
+  const readBundle = () => {
+    const n = r.u16('bundle length');
+    checkBundleLength(n);
+    return Uint8Array.from(r.bytes(n, 'bundle'));
+  };
   let f: MailboxFrame;
   switch (type) {
     case 'SUBSCRIBE': {
@@ -247,6 +300,32 @@ export function decodeMailboxFrame(bytes: Uint8Array, maxEnvelope: number): Mail
     case 'WATCH':
       f = { type, id, queue: b16('queue'), readCap: b32('read capability') };
       break;
+    case 'PUT_BUNDLE': {
+      const identity = b32('identity');
+      const time = r.u64('time');
+      const flags = r.u8('flags');
+      if ((flags & ~PUT_REPLACE) !== 0) throw fail(`unknown PUT_BUNDLE flags ${flags}`);
+      const bundle = readBundle();
+      const n = r.u8('prekey count');
+      if (n > MAX_PUT_PREKEYS) throw fail(`${n} prekeys, more than ${MAX_PUT_PREKEYS}`);
+      const prekeys: BundlePrekey[] = [];
+      for (let i = 0; i < n; i++) prekeys.push({ id: r.u32('prekey id'), public: b32('prekey') });
+      f = { type, id, identity, time, replace: flags === PUT_REPLACE, bundle, prekeys, sig: sig() };
+      break;
+    }
+    case 'GET_BUNDLE':
+      f = { type, id, identity: b32('identity') };
+      break;
+    case 'BUNDLE_KEPT':
+      f = { type, id, prekeys: r.u16('prekeys') };
+      break;
+    case 'BUNDLE': {
+      const bundle = readBundle();
+      const c = r.u8('prekey count');
+      if (c > 1) throw fail('more than one one-time prekey');
+      f = { type, id, bundle, prekey: c === 1 ? { id: r.u32('prekey id'), public: b32('prekey') } : null };
+      break;
+    }
     case 'NOTIFY':
       f = { type, id, queue: b16('queue') };
       break;

@@ -228,6 +228,7 @@ function statementBody(s: StatementV): Uint8Array {
       return accountStatusBody(b('provider'), b('subscriber'), {
         paidUntil: n('paidUntil'), graceMs: n('graceMs'), heldCount: n('heldCount'), heldBytes: n('heldBytes'), quotaBytes: n('quotaBytes'), time: n('time'),
       });
+    default: throw new Error(`no statement kind ${s.kind} in mailbox.json`);
   }
 }
 
