@@ -69,8 +69,9 @@ export function contactView(c: Contact) {
 
 export function recordView(rec: VerifiedRecord) {
   return {
-    name: rec.name, owner: rec.owner, onion: rec.onion, identityKey: toHex(rec.identityKey), encryptionKey: toHex(rec.encryptionKey),
-    mailboxes: rec.mailboxes, version: rec.version, contract: rec.contract, rotation: rec.rotation ? { from: toHex(rec.rotation.oldIdentity) } : null,
+    // A hidden user's identity onion is never online: the view lists no onion for it, only its providers.
+    name: rec.name, owner: rec.owner, onion: rec.hidden ? null : rec.onion, ...(rec.hidden ? { hidden: true } : {}),
+    identityKey: toHex(rec.identityKey), encryptionKey: toHex(rec.encryptionKey), mailboxes: rec.mailboxes, version: rec.version, contract: rec.contract, rotation: rec.rotation ? { from: toHex(rec.rotation.oldIdentity) } : null,
   };
 }
 

@@ -52,6 +52,20 @@ async function savedMailboxes(dataDir: string): Promise<OnionAddress[]> {
   }
 }
 
+/**
+ * Whether the record says we run hidden (`h=1`): as asked (`--hidden` / `--no-hidden`), else as the
+ * running node runs; undefined when neither tells (update then keeps what is published).
+ */
+async function hiddenFlag(dataDir: string, asked: boolean | undefined): Promise<boolean | undefined> {
+  if (asked !== undefined) return asked;
+  try {
+    return (await connectToNode(dataDir).call<{ hidden?: unknown }>('node.status')).hidden !== undefined;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === 'NODE_NOT_RUNNING')) throw err;
+    return undefined;
+  }
+}
+
 /** What `register` and `update` write with: our identity, the registry with the TRON key, our mailbox providers. */
 async function withRegistryWrite(
   a: GlobalArgs & Parameters<typeof registryTarget>[0] & Parameters<typeof tronKey>[0] & { passphraseFile?: string | undefined },
@@ -132,24 +146,28 @@ export function registerNetworkCommands(cli: Argv<GlobalArgs>): void {
 
   cli.command('register <name>', "publish this node's signed keys and mailbox providers under a name in the registry", (y) => keyOptions(registryOptions(y))
     .positional('name', { type: 'string', demandOption: true })
+    .option('hidden', { type: 'boolean', describe: 'publish that you run hidden (default: as the running node runs)' })
     .option('passphrase-file', { type: 'string' }), (a) => withRegistryWrite(a, async ({ identity, target, registry, mailboxes }) => {
+    const hidden = (await hiddenFlag(a.dataDir, a.hidden)) ?? false;
     const r = await registry.register(identity, a.name, {
-      mailboxes,
+      mailboxes, hidden,
       onProgress: (p) => {
         if (!a.json) process.stderr.write(p.stage === 'committed' ? 'committed the name claim…\n' : p.stage === 'waiting' ? 'waiting for the commitment to age…\n' : 'registered.\n');
       },
     });
     // `start` on this network claims the name to recipients (they verify it by looking it up).
     writeFileSync(dataPaths(a.dataDir).registration, JSON.stringify({ network: target.network, name: normalizeName(a.name), owner: registry.address, contract: target.contractAddress }), { mode: 0o600 });
-    print(a, { name: a.name, onion: identity.onion, owner: registry.address, txId: r.txId, version: r.version, mailboxes }, () =>
-      `Registered "${a.name}" → ${identity.onion} (owner ${registry.address}, version ${r.version})${mailboxes.length ? `, mailboxes ${mailboxes.join(', ')}` : ''}`);
+    print(a, { name: a.name, onion: identity.onion, owner: registry.address, txId: r.txId, version: r.version, mailboxes, hidden }, () =>
+      `Registered "${a.name}" → ${identity.onion}${hidden ? ' (hidden)' : ''} (owner ${registry.address}, version ${r.version})${mailboxes.length ? `, mailboxes ${mailboxes.join(', ')}` : ''}`);
   }));
 
   cli.command('update', "publish this node's current keys and mailbox providers as the next version of its registry record", (y) => keyOptions(registryOptions(y))
+    .option('hidden', { type: 'boolean', describe: 'publish that you run hidden, or (--no-hidden) not (default: as the running node runs; else as published)' })
     .option('passphrase-file', { type: 'string' }), (a) => withRegistryWrite(a, async ({ identity, registry, mailboxes }) => {
-    const r = await registry.update(identity, { mailboxes });
-    print(a, { onion: identity.onion, owner: registry.address, txId: r.txId, version: r.version, mailboxes }, () =>
-      `Updated the record of ${registry.address} to version ${r.version}: ${identity.onion}, mailboxes ${mailboxes.length ? mailboxes.join(', ') : 'none'}`);
+    const hidden = await hiddenFlag(a.dataDir, a.hidden);
+    const r = await registry.update(identity, { mailboxes, ...(hidden !== undefined ? { hidden } : {}) });
+    print(a, { onion: identity.onion, owner: registry.address, txId: r.txId, version: r.version, mailboxes, ...(hidden !== undefined ? { hidden } : {}) }, () =>
+      `Updated the record of ${registry.address} to version ${r.version}: ${identity.onion}${hidden ? ' (hidden)' : ''}, mailboxes ${mailboxes.length ? mailboxes.join(', ') : 'none'}`);
   }));
 
   cli.command('lookup <name>', 'resolve and verify a registry name or TRON address', (y) => registryOptions(y).positional('name', { type: 'string', demandOption: true }), async (a) => {
@@ -160,7 +178,7 @@ export function registerNetworkCommands(cli: Argv<GlobalArgs>): void {
       const rec = await resolveNameOrOwner(registry, a.name);
       if (!rec) throw new CliError('NOT_FOUND', `"${a.name}" is not registered on ${target.network}`);
       const v = recordView(rec);
-      print(a, v, () => [`${v.name} (verified, version ${v.version})`, `  onion:          ${v.onion}`, `  owner:          ${v.owner}`, `  identity key:   ${v.identityKey}`, `  encryption key: ${v.encryptionKey}`, ...(v.mailboxes.length ? [`  mailboxes:      ${v.mailboxes.join(', ')}`] : [])].join('\n'));
+      print(a, v, () => [`${v.name} (verified, version ${v.version})`, `  onion:          ${v.onion ?? 'none: hidden (reach them through their mailbox providers)'}`, `  owner:          ${v.owner}`, `  identity key:   ${v.identityKey}`, `  encryption key: ${v.encryptionKey}`, ...(v.mailboxes.length ? [`  mailboxes:      ${v.mailboxes.join(', ')}`] : [])].join('\n'));
     } finally {
       registry.close();
     }

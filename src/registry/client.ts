@@ -186,7 +186,7 @@ class TronRegistry implements IdentityRegistry {
   async register(identity: Identity, input: string, opts: RegisterOptions = {}): Promise<WriteResult> {
     const { signer, privateKey } = this.#requireKey();
     const name = normalizeName(input);
-    const mailboxes = encodeMetadata({ mailboxes: opts.mailboxes ?? [], rotation: opts.rotation ?? null });
+    const mailboxes = encodeMetadata({ mailboxes: opts.mailboxes ?? [], rotation: opts.rotation ?? null, hidden: opts.hidden ?? false });
     const { signal } = opts;
     const progress = (p: RegisterProgress) => opts.onProgress?.(p);
     const ctx = await this.#ctx(signal);
@@ -250,7 +250,7 @@ class TronRegistry implements IdentityRegistry {
       if (!current) throw new RegistryError('NOT_FOUND', `${signer.base58} owns no name`);
     }
     const name = current.name;
-    let previous: { mailboxes: OnionAddress[]; rotation: RotationStatement | null } = { mailboxes: [], rotation: null };
+    let previous: { mailboxes: OnionAddress[]; rotation: RotationStatement | null; hidden: boolean } = { mailboxes: [], rotation: null, hidden: false };
     try {
       previous = decodeMetadata(current.mailboxes);
     } catch {
@@ -261,6 +261,7 @@ class TronRegistry implements IdentityRegistry {
     const mailboxes = encodeMetadata({
       mailboxes: opts.mailboxes ?? previous.mailboxes,
       rotation: opts.rotation === undefined ? keptRotation : opts.rotation,
+      hidden: opts.hidden ?? previous.hidden,
     });
     const version = current.version + 1;
     const signature = signRegistryRecord(identity, { name, owner: signer.bytes, mailboxes, version, chainId: ctx.chainId, contract: ctx.contract });

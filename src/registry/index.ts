@@ -35,6 +35,8 @@ export interface RegisterOptions {
   mailboxes?: OnionAddress[];
   /** A statement moving contacts from an earlier identity key to this one. */
   rotation?: RotationStatement;
+  /** Publish `h=1`: the user runs hidden (its identity's onion is never online). Default false. */
+  hidden?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: RegisterProgress) => void;
 }
@@ -52,6 +54,8 @@ export interface UpdateOptions {
    * published one if it leads to `identity`'s key, else drop it.
    */
   rotation?: RotationStatement | null;
+  /** Whether to publish `h=1` (the user runs hidden); default: keep the published flag. */
+  hidden?: boolean;
   signal?: AbortSignal;
 }
 

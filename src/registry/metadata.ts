@@ -6,6 +6,9 @@
  *   part     = key "=" value                    each key at most once, in the order below
  *   m=<onion>,<onion>,…                          1..MAX_MAILBOXES mailbox providers, each a lower-case
  *                                                v3 onion address with ".onion", no duplicates
+ *   h=1                                          hidden: the onion the identity key names is never
+ *                                                published; reach this user through its mailbox
+ *                                                providers (its contacts are told another onion)
  *   r=<base64url>                                a rotation statement (`encodeRotation`), base64url
  *                                                without padding
  *
@@ -24,6 +27,8 @@ export interface RecordMetadata {
   mailboxes: OnionAddress[];
   /** The statement that moved this name from a previous identity key to the current one, if any. */
   rotation: RotationStatement | null;
+  /** The user runs hidden (`h=1`): nobody is at the onion its identity key names. */
+  hidden: boolean;
 }
 
 const bad = (what: string, cause?: unknown) => new RegistryError('BAD_RECORD', `bad record metadata: ${what}`, { cause });
@@ -43,6 +48,7 @@ export function encodeMetadata(meta: Partial<RecordMetadata>): string {
     if (new Set(onions).size !== onions.length) throw bad('duplicate mailbox');
     parts.push(`m=${onions.join(',')}`);
   }
+  if (meta.hidden) parts.push('h=1');
   if (meta.rotation) parts.push(`r=${Buffer.from(encodeRotation(meta.rotation)).toString('base64url')}`);
   const out = parts.join(';');
   if (out.length > MAX_METADATA_LENGTH) throw bad(`longer than ${MAX_METADATA_LENGTH} bytes`);
@@ -53,7 +59,7 @@ export function encodeMetadata(meta: Partial<RecordMetadata>): string {
 export function decodeMetadata(s: string): RecordMetadata {
   if (s.length > MAX_METADATA_LENGTH) throw bad(`longer than ${MAX_METADATA_LENGTH} bytes`);
   if (!/^[\x21-\x7e]*$/.test(s)) throw bad('not printable ASCII');
-  const out: RecordMetadata = { mailboxes: [], rotation: null };
+  const out: RecordMetadata = { mailboxes: [], rotation: null, hidden: false };
   if (s === '') return out;
   const seen: string[] = [];
   for (const part of s.split(';')) {
@@ -64,8 +70,12 @@ export function decodeMetadata(s: string): RecordMetadata {
     if (seen.includes(key)) throw bad(`"${key}" appears twice`);
     seen.push(key);
     if (key === 'm') {
-      if (seen.includes('r')) throw bad('"m" must come before "r"');
+      if (seen.includes('r') || seen.includes('h')) throw bad('"m" must come before "h" and "r"');
       out.mailboxes = decodeMailboxes(value);
+    } else if (key === 'h') {
+      if (seen.includes('r')) throw bad('"h" must come before "r"');
+      if (value !== '1') throw bad('"h" is not "1"');
+      out.hidden = true;
     } else if (key === 'r') {
       out.rotation = decodeRotationPart(value);
     }

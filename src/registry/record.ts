@@ -43,6 +43,8 @@ export interface VerifiedRecord {
   mailboxes: OnionAddress[];
   /** The statement that moved this name to `identityKey` from an earlier key, if published. */
   rotation: RotationStatement | null;
+  /** The user runs hidden (metadata `h=1`): nobody answers at `onion`; reach it through `mailboxes`. */
+  hidden: boolean;
   /** 1 on registration, +1 on every update. */
   version: number;
   signature: Uint8Array;
@@ -91,6 +93,7 @@ export function verifyRecord(raw: RawRecord, ctx: RecordContext): VerifiedRecord
     onion: onionAddress(identityKey),
     mailboxes: meta.mailboxes,
     rotation: meta.rotation,
+    hidden: meta.hidden,
     version: raw.version,
     signature: Uint8Array.from(raw.signature),
     chainId: ctx.chainId,

@@ -71,11 +71,11 @@ test('metadata: empty, mailboxes only, rotation only, both; round trip and canon
   const rot = signRotation(oldId, newId, 1_700_000_000_000);
 
   assert.equal(encodeMetadata({}), '');
-  assert.deepEqual(decodeMetadata(''), { mailboxes: [], rotation: null });
+  assert.deepEqual(decodeMetadata(''), { mailboxes: [], rotation: null, hidden: false });
 
   const s1 = encodeMetadata({ mailboxes: [m1, m2] });
   assert.equal(s1, `m=${m1},${m2}`);
-  assert.deepEqual(decodeMetadata(s1), { mailboxes: [m1, m2], rotation: null });
+  assert.deepEqual(decodeMetadata(s1), { mailboxes: [m1, m2], rotation: null, hidden: false });
 
   const s2 = encodeMetadata({ rotation: rot });
   assert.match(s2, /^r=[A-Za-z0-9_-]+$/);
@@ -92,6 +92,15 @@ test('metadata: empty, mailboxes only, rotation only, both; round trip and canon
   assert.equal(encodeMetadata({ mailboxes: [m1.toUpperCase() as OnionAddress] }), `m=${m1}`);
   // Unknown single-letter parts are reserved for later versions and skipped.
   assert.deepEqual(decodeMetadata(`m=${m1};x=future-stuff`).mailboxes, [m1]);
+
+  // Hidden: between the mailboxes and the rotation; a reader that predates it skips it.
+  const s4 = encodeMetadata({ mailboxes: [m1], hidden: true, rotation: rot });
+  assert.match(s4, new RegExp(`^m=${m1};h=1;r=`));
+  assert.equal(decodeMetadata(s4).hidden, true);
+  assert.equal(decodeMetadata(s3).hidden, false);
+  for (const [s, what] of [[`h=1;m=${m1}`, 'h before m'], [`r=${s4.split(';r=')[1]};h=1`, 'h after r'], ['h=0', 'h not 1'], ['h=', 'h empty']] as const) {
+    assert.throws(() => decodeMetadata(s), (err: unknown) => err instanceof RegistryError && err.code === 'BAD_RECORD', what);
+  }
 });
 
 test('metadata: malformed strings are BAD_RECORD', () => {
