@@ -12,3 +12,13 @@ export function numArg(args: readonly string[], name: string, dflt: number): num
   }
   return dflt;
 }
+
+/** `--name value` / `--name=value` as a string, or undefined when absent. */
+export function strArg(args: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === `--${name}`) return args[i + 1];
+    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+  }
+  return undefined;
+}

@@ -1,9 +1,10 @@
 /**
  * Full-pipeline throughput between two nodes, each in its own process, over ws on 127.0.0.1.
  *
- *   npm run bench -- pipeline [--n 5000] [--warmup 300] [--body 1024] [--window 32] [--statements]
+ *   npm run bench -- pipeline [--n 5000] [--warmup 300] [--body 1024] [--window 32] [--statements] [--batches 64,256]
  *
- * (--statements also lists each SQL statement the two nodes ran, per message.)
+ * (--statements also lists each SQL statement the two nodes ran, per message; --batches also
+ * replays them with that many messages per commit, for the store ceiling at larger group commits.)
  *
  * Measured: the sender queues N mail messages (1 KiB bodies) as fast as it can; the clock stops when
  * the last is 'delivered'. Each message is encrypted on the sender's session (ratchet step, state
@@ -37,11 +38,11 @@ import { cpus } from 'node:os';
 import { cryptoReady, generateIdentity } from '../src/crypto/index.js';
 import { silentLogger } from '../src/log.js';
 import { OnionpostNode, loopbackNetwork } from '../src/node/index.js';
-import { numArg } from './args.js';
+import { numArg, strArg } from './args.js';
 import { forkReady, stopChild } from './child.js';
 import type { PeerReady } from './pipeline-peer.js';
 import { ceiling, sessionCrypto } from './sessions.js';
-import { installStoreTrace, replay, snapshotDb, startRecording, stopRecording, traceBreakdown, traceStats, type StoreTrace } from './store-trace.js';
+import { installStoreTrace, commitCost, regroup, replay, snapshotDb, startRecording, stopRecording, traceBreakdown, traceStats, type StoreTrace } from './store-trace.js';
 import { machineLabel, report, round } from './stats.js';
 import { DEFAULT_LIMITS } from '../src/limits.js';
 
@@ -93,7 +94,10 @@ function storeCeiling(
   n: number, sender: StoreTrace, receiver: StoreTrace, files: { sender: string; receiver: string }, cores: number,
 ) {
   const side = (t: StoreTrace, path: string) => {
-    const replayed = replay(path, t);
+    // On a copy: the snapshot stays as recording found it, for the regrouped replays.
+    snapshotDb(path, `${path}.run`);
+    const replayed = replay(`${path}.run`, t);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}.run${suffix}`, { force: true });
     const s = traceStats(t);
     return { replayed, us: (replayed.ms * 1000) / n, statements: s.statements / n, writes: s.writes / n, transactions: s.transactions / n };
   };
@@ -185,7 +189,12 @@ export async function run(args: string[]): Promise<void> {
     const sync = node.store.diagnostics().synchronous;
 
     await rawEcho(echoPort, envelopeSize, warmup, window);
+    const rawCpu0 = await cpuNow(child);
     const raw = await rawEcho(echoPort, envelopeSize, n, window);
+    const rawCpu1 = await cpuNow(child);
+    // Both processes' CPU per echoed message: what 0.2× of the echo's rate leaves the pipeline is
+    // 5× this (on these cores), whatever it spends it on.
+    const rawCpuPerMsg = (rawCpu1.sender - rawCpu0.sender + rawCpu1.receiver - rawCpu0.receiver) / n;
 
     const cores = cpus().length;
     cryptoCeiling(bodySize, 100, cores);
@@ -202,6 +211,8 @@ export async function run(args: string[]): Promise<void> {
     let store: ReturnType<typeof storeCeiling> | null = null;
     let senderTrace: StoreTrace = { transactions: [] };
     let receiverTrace: StoreTrace = { transactions: [] };
+    const batches: { k: number; msgsPerS: number; senderUs: number; receiverUs: number; senderCommitUs: number; receiverCommitUs: number }[] = [];
+    let commitUs: number | null = null;
     if (numArg(args, 'store', 1) !== 0) {
       const ask = (msg: object) => new Promise<void>((resolve) => {
         child.once('message', () => resolve());
@@ -217,6 +228,13 @@ export async function run(args: string[]): Promise<void> {
       await ask({ type: 'trace-stop', path: files.receiverTrace });
       receiverTrace = deserialize(readFileSync(files.receiverTrace)) as StoreTrace;
       store = storeCeiling(n, senderTrace, receiverTrace, files, cores);
+      // --batches 64,256: the same statements replayed with that many messages per commit.
+      for (const k of strArg(args, 'batches')?.split(',').map(Number).filter((b) => b > 0) ?? []) {
+        const factor = (txPerMsg: number) => Math.max(1, Math.round(k * txPerMsg));
+        const b = storeCeiling(n, regroup(senderTrace, factor(store.sender.transactions)), regroup(receiverTrace, factor(store.receiver.transactions)), files, cores);
+        batches.push({ k, msgsPerS: b.msgsPerS, senderUs: b.sender.us, receiverUs: b.receiver.us, senderCommitUs: (b.sender.replayed.commitMs * 1000) / n, receiverCommitUs: (b.receiver.replayed.commitMs * 1000) / n });
+      }
+      commitUs = commitCost(join(root, 'commit-cost.db'));
     }
     if (args.includes('--statements')) {
       for (const [side, t] of [['sender', senderTrace], ['receiver', receiverTrace]] as const) {
@@ -238,8 +256,8 @@ export async function run(args: string[]): Promise<void> {
         `pipeline: ${n} mail messages (${bodySize} B body, ${envelopeSize} B envelope), two nodes in two processes over ws on 127.0.0.1, SQLite synchronous=${sync === 2 ? 'FULL' : sync}, perPeerConcurrency ${window}, per-connection frame limit ${fps > 0 ? `${fps}/s` : `default (${DEFAULT_LIMITS.framesPerSecond}/s)`} on both nodes`,
         `  node pipeline   ${round(rate, 0)} msgs/s   (${round(m.secs, 2)} s; all ${n} queued after ${round(m.queuedSecs, 2)} s)`,
         `  cpu per message sender ${round(cpuPerMsg.sender, 0)} µs, receiver ${round(cpuPerMsg.receiver, 0)} µs   (each process's CPU time over the measured run / ${n}; ${round(1e6 / rate, 0)} µs of wall time per message)`,
-        `  raw ws echo     ${round(raw, 0)} msgs/s   (${envelopeSize} B each way, ${window} in flight)`,
-        `  ratio           ${round(ratio, 3)}× raw ws   (target ≥ 0.2×)`,
+        `  raw ws echo     ${round(raw, 0)} msgs/s   (${envelopeSize} B each way, ${window} in flight; cpu per message, both processes: ${round(rawCpuPerMsg, 0)} µs)`,
+        `  ratio           ${round(ratio, 3)}× raw ws   (target ≥ 0.2×, ${round((0.2 * raw), 0)} msgs/s: at most ${round(1e6 / (0.2 * raw), 0)} µs per message on the sender's one thread, and on ${Math.min(cores, 2)} cores ${round((Math.min(cores, 2) * 1e6) / (0.2 * raw), 0)} µs of CPU for both processes; this run's pipeline used ${round(cpuPerMsg.sender + cpuPerMsg.receiver, 0)})`,
         `  crypto alone    ${round(floor.msgsPerS, 0)} msgs/s at most   (session crypto per message: sender ${round(floor.senderUs, 0)} µs, receiver ${round(floor.receiverUs, 0)} µs; ${Math.min(cores, 2)} cores)`,
         ...(store ? [
           `  store alone     ${round(store.msgsPerS, 0)} msgs/s at most   (SQLite replay per message: sender ${round(store.sender.us, 0)} µs, receiver ${round(store.receiver.us, 0)} µs)`,
@@ -248,6 +266,8 @@ export async function run(args: string[]): Promise<void> {
         ...(store && both ? [
           `  crypto + store  ${round(both, 0)} msgs/s at most   (one thread per side runs both: sender ${round(floor.senderUs + store.sender.us, 0)} µs, receiver ${round(floor.receiverUs + store.receiver.us, 0)} µs per message; the rest is ws and the node's own code)`,
         ] : []),
+        ...batches.map((b) => `  store at ${String(b.k).padStart(3)}/commit ${round(b.msgsPerS, 0)} msgs/s at most   (the same statements, ${b.k} messages per commit: sender ${round(b.senderUs, 0)} µs (commits ${round(b.senderCommitUs, 0)}), receiver ${round(b.receiverUs, 0)} µs (commits ${round(b.receiverCommitUs, 0)}); with crypto ${round(ceiling(floor.senderUs + b.senderUs, floor.receiverUs + b.receiverUs, cores), 0)})`),
+        ...(commitUs !== null ? [`  one commit      ${round(commitUs, 0)} µs   (a bare transaction of one 4 KiB row, WAL, synchronous=FULL, on this disk, same run)`] : []),
         `  vs crypto       ${round(rate / floor.msgsPerS, 3)}× the crypto-only ceiling${store ? `, ${round(rate / store.msgsPerS, 3)}× the store-only ceiling` : ''}${both ? `, ${round(rate / both, 3)}× crypto + store` : ''}`,
         `  machine         ${machine}`,
       ],
@@ -266,6 +286,9 @@ export async function run(args: string[]): Promise<void> {
           vs_store_ceiling: round(rate / store.msgsPerS, 3),
           crypto_store_ceiling_msgs_per_s: round(both!, 0), vs_crypto_store_ceiling: round(rate / both!, 3),
         } : {}),
+        ...(batches.length > 0 ? { store_ceiling_by_batch: batches.map((b) => ({ msgs_per_commit: b.k, msgs_per_s: round(b.msgsPerS, 0), us_per_msg: { sender: round(b.senderUs, 0), receiver: round(b.receiverUs, 0) } })) } : {}),
+        ...(commitUs !== null ? { commit_us: round(commitUs, 0) } : {}),
+        raw_ws_cpu_us_per_msg: round(rawCpuPerMsg, 0),
         cpu_us_per_msg: { sender: round(cpuPerMsg.sender, 0), receiver: round(cpuPerMsg.receiver, 0) },
         envelope_bytes: envelopeSize, window, fps_limit: fps > 0 ? fps : DEFAULT_LIMITS.framesPerSecond, machine },
     );

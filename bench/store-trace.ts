@@ -158,21 +158,47 @@ export interface Replayed {
   commitMs: number;
 }
 
+/** A better-sqlite3 connection with the store's pragmas (WAL, synchronous=FULL, …). */
+function openLikeStore(path: string): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('temp_store = MEMORY');
+  db.pragma('foreign_keys = ON');
+  db.pragma('wal_autocheckpoint = 1000');
+  db.pragma(`journal_size_limit = ${16 * 1024 * 1024}`);
+  db.pragma('secure_delete = ON');
+  db.pragma('trusted_schema = OFF');
+  return db;
+}
+
+/**
+ * What one commit costs on this disk, µs: `n` transactions of one 4 KiB row each on a fresh file
+ * at `path` opened like the store (its fsyncs are most of it).
+ */
+export function commitCost(path: string, n = 300): number {
+  const db = openLikeStore(path);
+  try {
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
+    const ins = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const row = Buffer.alloc(4096, 0x61);
+    const tx = db.transaction(() => ins.run(row));
+    for (let i = 0; i < 20; i++) tx.immediate();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) tx.immediate();
+    return ((performance.now() - t0) * 1000) / n;
+  } finally {
+    db.close();
+  }
+}
+
 /**
  * Replays `trace` on the database at `path` with the store's pragmas, transaction by transaction,
  * timing each statement.
  */
 export function replay(path: string, trace: StoreTrace): Replayed {
-  const db = new Database(path);
+  const db = openLikeStore(path);
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('temp_store = MEMORY');
-    db.pragma('foreign_keys = ON');
-    db.pragma('wal_autocheckpoint = 1000');
-    db.pragma(`journal_size_limit = ${16 * 1024 * 1024}`);
-    db.pragma('secure_delete = ON');
-    db.pragma('trusted_schema = OFF');
     const cache = new Map<string, { st: Database.Statement; key: string }>();
     const stmt = (sql: string) => {
       let s = cache.get(sql);
@@ -208,4 +234,26 @@ export function replay(path: string, trace: StoreTrace): Replayed {
   } finally {
     db.close();
   }
+}
+
+/**
+ * The same trace with every `factor` consecutive explicit transactions (and the auto-committed
+ * statements between them) joined into one: what the store would cost if the node committed
+ * `factor` times as many messages per transaction, with the same statements.
+ */
+export function regroup(t: StoreTrace, factor: number): StoreTrace {
+  if (factor <= 1) return t;
+  const out: TracedTransaction[] = [];
+  let cur: TracedStatement[] = [];
+  let joined = 0;
+  for (const tx of t.transactions) {
+    cur.push(...tx.statements);
+    if (tx.explicit && ++joined >= factor) {
+      out.push({ explicit: true, statements: cur });
+      cur = [];
+      joined = 0;
+    }
+  }
+  if (cur.length > 0) out.push({ explicit: true, statements: cur });
+  return { transactions: out };
 }
