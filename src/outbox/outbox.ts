@@ -116,7 +116,8 @@ interface InFlight {
   peer: string;
   /** The peer's step when this delivery began (see `steps`). */
   step: number;
-  attemptId: number;
+  /** When the attempt began: its row is written once, at the outcome. */
+  startedAt: number;
   attempts: number;
   expiresAt: number;
   controller: AbortController;
@@ -248,11 +249,11 @@ export function createOutbox(opts: OutboxOptions): Outbox {
   }
 
   function begin(row: StoredMessage, now: number): void {
-    const attemptId = store.beginAttempt(row.id, now);
+    store.beginAttempt(row.id, now);
     const message: StoredMessage = { ...row, state: 'sending', attempts: row.attempts + 1 };
     const controller = new AbortController();
     const entry: InFlight = {
-      id: row.id, peer: row.peerIdentity, step: steps.get(row.peerIdentity) ?? 0, attemptId, attempts: message.attempts,
+      id: row.id, peer: row.peerIdentity, step: steps.get(row.peerIdentity) ?? 0, startedAt: now, attempts: message.attempts,
       expiresAt: row.expiresAt, controller, done: Promise.resolve(), abandoned: false,
     };
     steps.set(entry.peer, entry.step);
@@ -379,7 +380,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
       switch (outcome.kind) {
         case 'delivered':
           store.markDelivered(id, outcome.receipt, now);
-          store.recordAttemptFinish(entry.attemptId, now, 'delivered');
+          store.recordAttempt(id, entry.startedAt, now, 'delivered');
           if (!succeeded.has(entry.peer)) peerSucceeded(entry.peer, now);
           succeeded.add(entry.peer);
           logger.info({ id, attempts: entry.attempts }, 'message delivered');
@@ -388,7 +389,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
           const when = outcome.when ?? 'soon';
           // This message's own schedule, by its own attempts; the peer's backoff is one row.
           const ownAt = now + retryDelay(policy, entry.attempts, when, random);
-          store.recordAttemptFinish(entry.attemptId, now, 'retry', outcome.code);
+          store.recordAttempt(id, entry.startedAt, now, 'retry', outcome.code);
           // Past expires_at the timer's expiry pass marks it expired, so no attempt is scheduled beyond.
           store.scheduleRetry(id, ownAt, outcome.code);
           const peerAt = peerFailed(entry, when, outcome.code, now);
@@ -397,12 +398,12 @@ export function createOutbox(opts: OutboxOptions): Outbox {
           break;
         }
         case 'failed':
-          store.recordAttemptFinish(entry.attemptId, now, 'failed', outcome.code, outcome.reason);
+          store.recordAttempt(id, entry.startedAt, now, 'failed', outcome.code, outcome.reason);
           store.transition(id, 'failed', { from: ['sending'], reason: outcome.reason, errorCode: outcome.code });
           logger.warn({ id, code: outcome.code }, 'delivery failed permanently');
           break;
         case 'held':
-          store.recordAttemptFinish(entry.attemptId, now, 'held', outcome.code, outcome.reason);
+          store.recordAttempt(id, entry.startedAt, now, 'held', outcome.code, outcome.reason);
           store.transition(id, 'held', { from: ['sending'], reason: outcome.reason, errorCode: outcome.code });
           store.holdForPeer(entry.peer, outcome.reason);
           logger.warn({ id, code: outcome.code }, 'deliveries to peer held');
@@ -471,7 +472,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
         release(e);
         e.controller.abort(new OutboxError('CLOSED', 'outbox closed'));
         try {
-          store.recordAttemptFinish(e.attemptId, now, 'aborted');
+          store.recordAttempt(e.id, e.startedAt, now, 'aborted');
           store.transition(e.id, 'queued', { from: ['sending'], reason: 'shutdown' });
         } catch (err) {
           // If the store is already closed, resetInFlight() on the next start re-queues it.

@@ -281,18 +281,23 @@ class SqliteStore implements Store {
     );
   }
 
-  beginAttempt(id: string, at: number): number {
-    return this.#run('beginAttempt', () =>
+  beginAttempt(id: string, at: number): void {
+    this.#run('beginAttempt', () =>
       this.#tx(() => {
         // One guarded UPDATE instead of a read and a write: the state check is its WHERE clause.
         if (this.#s.begin.run(id).changes !== 1) {
           const row = this.#stateOf(id);
           throw new StoreError('BAD_STATE', `message ${id} is ${row.state}, expected queued`);
         }
+        // No attempt row yet: it is written once, finished (an insert now and an update at the
+        // outcome wrote the row, its index and the open-attempt index twice, in two commits).
         this.#event(id, at, 'sending', null);
-        return Number(this.#s.insertAttempt.run(id, at).lastInsertRowid);
       }),
     );
+  }
+
+  recordAttempt(messageId: string, startedAt: number, finishedAt: number, outcome: AttemptOutcome, errorCode: string | null = null, detail: string | null = null): void {
+    this.#run('recordAttempt', () => this.#s.insertFinishedAttempt.run(messageId, startedAt, finishedAt, outcome, errorCode, detail));
   }
 
   recordAttemptStart(messageId: string, at: number): number {
@@ -353,6 +358,11 @@ class SqliteStore implements Store {
         const now = this.#now();
         const ids = (this.#s.sending.all() as { id: string }[]).map((r) => r.id);
         for (const id of ids) {
+          // beginAttempt wrote no attempt row (recordAttemptStart did, and it is closed below).
+          if (!this.#s.openAttempt.get(id)) {
+            const started = (this.#s.lastSendingAt.get(id) as { at: number | null }).at ?? now;
+            this.#s.insertFinishedAttempt.run(id, started, now, 'aborted', null, null);
+          }
           this.#s.setState.run({ id, state: 'queued', reason: 'interrupted', error_code: null, delivered_at: null });
           this.#event(id, now, 'queued', 'interrupted by restart');
         }
@@ -730,6 +740,9 @@ function prepareAll(db: Db) {
     bumpAttempts: db.prepare('UPDATE messages SET attempts = attempts + 1 WHERE id = ?'),
     insertAttempt: db.prepare('INSERT INTO attempts (message_id, started_at) VALUES (?, ?)'),
     finishAttempt: db.prepare('UPDATE attempts SET finished_at = ?, outcome = ?, error_code = ?, detail = ? WHERE id = ?'),
+    insertFinishedAttempt: db.prepare('INSERT INTO attempts (message_id, started_at, finished_at, outcome, error_code, detail) VALUES (?, ?, ?, ?, ?, ?)'),
+    openAttempt: db.prepare('SELECT 1 FROM attempts WHERE message_id = ? AND finished_at IS NULL'),
+    lastSendingAt: db.prepare(`SELECT MAX(at) AS at FROM message_events WHERE message_id = ? AND state = 'sending'`),
     abortOpenAttempts: db.prepare(`UPDATE attempts SET finished_at = ?, outcome = 'aborted' WHERE finished_at IS NULL`),
     retry: db.prepare(`
       UPDATE messages SET state = 'queued', next_attempt_at = @next, last_error_code = @code, state_reason = @reason

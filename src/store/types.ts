@@ -441,11 +441,15 @@ export interface Store {
    */
   expireDue(now: number, limit?: number): string[];
   /**
-   * queued → sending for a delivery attempt: the state, an event, the attempt counted and recorded,
-   * in one transaction. Returns the attempt id. BAD_STATE unless queued, NOT_FOUND if absent.
+   * queued → sending for a delivery attempt: the state, an event ('sending', at `at`) and the
+   * attempt counted, in one transaction. The attempt's row is written once, at its outcome
+   * (recordAttempt), or by resetInFlight for one a restart interrupted: until then listAttempts
+   * does not show it. BAD_STATE unless queued, NOT_FOUND if absent.
    */
-  beginAttempt(id: string, at: number): number;
-  /** Records an attempt and increments the message's attempt count; returns the attempt id. */
+  beginAttempt(id: string, at: number): void;
+  /** A finished attempt (begun with beginAttempt at `startedAt`), in one row. */
+  recordAttempt(messageId: string, startedAt: number, finishedAt: number, outcome: AttemptOutcome, errorCode?: string | null, detail?: string | null): void;
+  /** Records an open attempt and increments the message's attempt count; returns the attempt id. */
   recordAttemptStart(messageId: string, at: number): number;
   recordAttemptFinish(attemptId: number, at: number, outcome: AttemptOutcome, errorCode?: string | null, detail?: string | null): void;
   /**
@@ -463,7 +467,10 @@ export interface Store {
    * (0 when the peer was not backing off: one primary-key lookup and one index seek).
    */
   makeDue(peerIdentity: string, now: number): number;
-  /** Every 'sending' row back to 'queued' (start-up after a crash). Returns the count. Indexed: O(rows sending). */
+  /**
+   * Every 'sending' row back to 'queued' (start-up after a crash), each interrupted attempt
+   * recorded 'aborted' (begun at its last 'sending' event). Returns the count. Indexed: O(rows sending).
+   */
   resetInFlight(): number;
   /** Every queued message to the peer becomes held with `reason`. Returns the count. */
   holdForPeer(identity: string, reason: string): number;

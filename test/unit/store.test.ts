@@ -105,7 +105,21 @@ test('due rows, next due time, expiry, hold/release, peer backoff, resetInFlight
     assert.deepEqual(store.counts(), { queued: 0, sending: 1, delivered: 0, failed: 0, expired: 1, held: 1, inbox: 0, unread: 0 });
     assert.equal(store.resetInFlight(), 1);
     assert.equal(store.listAttempts(a.id)[0]!.outcome, 'aborted');
-    clock.advance(300);
+    assert.equal(store.listAttempts(a.id).length, 1, 'the open row closed, no second one');
+    // beginAttempt writes no attempt row (it is written once, at the outcome): one a restart
+    // interrupted is recorded aborted, begun when the message went 'sending'.
+    clock.advance(50);
+    store.beginAttempt(a.id, t0 + 250);
+    assert.deepEqual(store.listAttempts(a.id).length, 1, 'an attempt in flight has no row yet');
+    assert.equal(store.resetInFlight(), 1);
+    const interrupted = store.listAttempts(a.id);
+    assert.deepEqual(interrupted.map((x) => [x.outcome, x.startedAt, x.finishedAt]), [['aborted', t0 + 200, clock.now() - 50], ['aborted', t0 + 250, clock.now()]]);
+    assert.equal(store.getMessage(a.id)!.attempts, 2, 'each attempt counted once');
+    store.beginAttempt(a.id, clock.now());
+    store.recordAttempt(a.id, clock.now(), clock.now() + 7, 'retry', 'UNREACHABLE');
+    assert.deepEqual(store.listAttempts(a.id).at(-1), { ...store.listAttempts(a.id).at(-1)!, startedAt: clock.now(), finishedAt: clock.now() + 7, outcome: 'retry', errorCode: 'UNREACHABLE' });
+    store.scheduleRetry(a.id, clock.now(), 'UNREACHABLE');
+    clock.advance(250);
     assert.equal(store.releaseHeld(B), 1);
     const released = store.getMessage(b.id)!;
     assert.equal(released.state, 'queued');
