@@ -60,9 +60,13 @@ export class Mailbox {
   readonly #s: ReturnType<typeof prepare>;
   readonly #searchCache = new Map<string, Statement>();
 
-  constructor(db: Db, now: () => number) {
+  readonly #dedupSkewMs: number;
+
+  /** `dedupSkewMs`: how long past its expiry a deleted incoming message's id is still known (StoreOptions). */
+  constructor(db: Db, now: () => number, dedupSkewMs: number) {
     this.#db = db;
     this.#now = now;
+    this.#dedupSkewMs = dedupSkewMs;
     this.#s = prepare(db);
   }
 
@@ -88,6 +92,9 @@ export class Mailbox {
     if (row.direction === 'out' && (row.state === 'queued' || row.state === 'sending' || row.state === 'held')) {
       throw new StoreError('BAD_STATE', `message ${id} is ${row.state}: cancel it before deleting it`);
     }
+    // While an incoming message is here, its row answers a duplicate (the same receipt); once it
+    // is gone, its dedup row does, until the sender could no longer re-send it.
+    if (row.direction === 'in') this.#s.keepSeen.run({ id, skew: this.#dedupSkewMs, now: this.#now() });
     return this.#s.deleteMessage.run(id).changes > 0;
   }
 
@@ -208,6 +215,11 @@ function prepare(db: Db) {
     setArchived: db.prepare('UPDATE messages SET archived = ? WHERE id = ?'),
     stateOf: db.prepare('SELECT direction, state FROM messages WHERE id = ?'),
     deleteMessage: db.prepare('DELETE FROM messages WHERE id = ?'),
+    keepSeen: db.prepare(`
+      INSERT INTO seen (message_id, sender_identity, envelope_hash, receipt, seen_at, keep_until)
+      SELECT id, peer_identity, envelope_hash, receipt, coalesce(received_at, @now), expires_at + @skew FROM messages
+      WHERE id = @id AND direction = 'in' AND receipt IS NOT NULL AND envelope_hash IS NOT NULL AND expires_at + @skew >= @now
+      ON CONFLICT (message_id) DO NOTHING`),
     upsertDraft: db.prepare(`
       INSERT INTO drafts (id, kind, recipient, subject, body, thread_id, in_reply_to, created_at, updated_at)
       VALUES (@id, @kind, @recipient, @subject, @body, @thread_id, @in_reply_to, @now, @now)

@@ -108,9 +108,12 @@ test('delete removes the message, its content, files, events and search terms; t
     assert.deepEqual(store.listEvents(i.id), []);
     assert.deepEqual(store.search(secret), []);
     assert.equal(store.deleteMessage(i.id), false);
-    // A replay of the deleted message is still a duplicate.
+    // A replay of the deleted message is still a duplicate, answered with the same receipt (the
+    // dedup row is written when the message is deleted).
     const again = store.commitIncoming(i);
     assert.equal(again.duplicate, true);
+    assert.equal(again.conflict, false);
+    assert.deepEqual(again.receipt, i.receipt);
     assert.equal(store.getMessage(i.id), null);
     store.checkpoint();
   } finally {
