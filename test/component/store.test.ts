@@ -59,7 +59,7 @@ test('pragmas: WAL, synchronous=FULL, foreign keys, busy timeout, bounded WAL; f
   assert.equal(codeOf(() => store.counts()), 'CLOSED');
 });
 
-test('commitIncoming 100× the same id: one row, one dedup row, identical receipts; survives close/reopen', () => {
+test('commitIncoming 100× the same id: one row, identical receipts; survives close/reopen; deleting it leaves the dedup row', () => {
   const path = dbPath();
   const m = incoming();
   let store = openStore({ path, logger: silentLogger() });
@@ -77,7 +77,8 @@ test('commitIncoming 100× the same id: one row, one dedup row, identical receip
 
   const raw = new Database(path, { readonly: true });
   assert.equal((raw.prepare('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n, 1);
-  assert.equal((raw.prepare('SELECT COUNT(*) AS n FROM seen').get() as { n: number }).n, 1);
+  // No dedup row while the message is here: its own row answers (it is written at deletion).
+  assert.equal((raw.prepare('SELECT COUNT(*) AS n FROM seen').get() as { n: number }).n, 0);
   assert.equal((raw.prepare('SELECT COUNT(*) AS n FROM message_events').get() as { n: number }).n, 1);
   raw.close();
 
@@ -91,12 +92,16 @@ test('commitIncoming 100× the same id: one row, one dedup row, identical receip
     assert.equal(forged.duplicate, true);
     assert.equal(forged.conflict, true);
     assert.equal(store.getMessage(m.id)!.body, 'body');
-    // Once the dedup row is pruned, the stored message still answers for the id.
+    // Deleted, the message leaves its dedup row, which answers for the id with the same receipt
+    // until it is pruned (past the message's expiry and the skew).
+    assert.equal(store.deleteMessage(m.id), true);
+    const afterDelete = store.commitIncoming({ ...m, receipt: u8(64) });
+    assert.equal(afterDelete.duplicate, true);
+    assert.equal(afterDelete.conflict, false);
+    assert.deepEqual(afterDelete.receipt, m.receipt);
+    assert.equal(store.counts().inbox, 0);
     assert.equal(store.pruneSeen(m.expiresAt + 2 * 86_400_000), 1);
-    const afterPrune = store.commitIncoming({ ...m, receipt: u8(64) });
-    assert.equal(afterPrune.duplicate, true);
-    assert.deepEqual(afterPrune.receipt, m.receipt);
-    assert.equal(store.counts().inbox, 1);
+    assert.equal(store.commitIncoming({ ...m, receipt: u8(64) }).duplicate, false, 'pruned: the id is new again');
   } finally {
     store.close();
   }
