@@ -121,6 +121,26 @@ test('onionpost start --network dev: the running node\'s API lists the directory
     const node = await connectToNode(user).call<{ providers: (Listing & { ours: boolean })[] }>('providers.list');
     assert.deepEqual(node.providers.map((p) => [p.onion, p.owner, p.terms.pricePer30Days, p.stakeSun, p.ours]), cli.providers.map((p) => [p.onion, p.owner, p.terms.pricePer30Days, p.stakeSun, false]));
     assert.equal(node.providers.length, 1);
+
+    // The directory policy (`mailboxes policy`), and `providers list` judging listings by it through the node.
+    type Judged = { providers: (Listing & { eligible?: boolean; reason?: string | null })[] };
+    const pol = json<{ directory: boolean; minStakeSun: string; freeOnly: boolean }>(['mailboxes', 'policy', '--data-dir', user, '--directory', 'on', '--min-stake', '200']);
+    assert.deepEqual([pol.directory, pol.minStakeSun, pol.freeOnly], [true, '200000000', false]);
+    const shown = run(['mailboxes', 'policy', '--data-dir', user]);
+    assert.equal(shown.code, 0, shown.err);
+    assert.match(shown.out, /Directory policy: on .*keeps 2\n.*at least 200 TRX, keep mail at least 7 days, any price/s);
+    let judged = json<Judged>(['providers', 'list', '--data-dir', user]).providers[0]!;
+    assert.deepEqual([judged.eligible, judged.reason], [false, 'stake below your minimum']);
+    assert.match(run(['providers', 'list', '--data-dir', user]).out, /not eligible: stake below your minimum/);
+    // The token-priced listing was paid for this user's identity above: eligible once the stake filter allows it.
+    json(['mailboxes', 'policy', '--data-dir', user, '--min-stake', '0']);
+    judged = json<Judged>(['providers', 'list', '--data-dir', user]).providers[0]!;
+    assert.deepEqual([judged.eligible, judged.reason], [true, null]);
+    json(['mailboxes', 'policy', '--data-dir', user, '--free-only']);
+    assert.equal(json<Judged>(['providers', 'list', '--data-dir', user]).providers[0]!.reason, 'not free');
+    oneLineError(run(['mailboxes', 'policy', '--data-dir', user, '--max-price', '5:nope']), 'BAD_POLICY');
+    // Without a running node there is nothing to judge by: the listing alone.
+    assert.equal(json<Judged>(['providers', 'list']).providers[0]!.eligible, undefined);
   } finally {
     child.kill('SIGTERM');
     await exited;
