@@ -79,6 +79,10 @@ test('the directory\'s providers show with terms, price and stake; a priced one 
   assert.equal(await pricedCard.locator('[data-testid="directory-pay"] code').textContent(), `onionpost providers pay ${chain.accounts[2]!.address} --periods 1`);
   assert.match((await pricedCard.locator('[data-testid="directory-pay"]').textContent())!, /TRON key, which your node does not hold/);
   assert.equal(await freeCard.locator('[data-testid="directory-pay"]').count(), 0);
+  // The directory policy: off by default, each listing judged by its filters (the priced one is unpaid).
+  assert.equal(await freeCard.locator('[data-testid="directory-eligible"]').textContent(), 'eligible');
+  assert.equal(await pricedCard.locator('[data-testid="directory-eligible"]').textContent(), `not eligible: not paid: pay with \`onionpost providers pay ${priced.onion}\``);
+  assert.match((await page.locator('[data-testid="directory-policy"]').textContent())!, /does not pick from these by itself.*onionpost mailboxes policy --directory on/);
   await page.evaluate("document.getElementById('m-dir-h').scrollIntoView()");
   await shot(page, 'providers');
 

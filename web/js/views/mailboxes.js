@@ -3,7 +3,8 @@
 // us, and the node's warning when a priced provider's payment ends within 7 days or has ended), a
 // form that subscribes at one by onion (mailboxes.add; a refusal in plain words from its code), and
 // remove with a confirmation step. Below, the providers listed in the provider directory on TRON
-// (providers.list: terms, price, stake, our measured score, whether we use it and what we paid),
+// (providers.list: terms, price, stake, our measured score, whether we use it and what we paid,
+// whether it passes the directory policy, which is shown read-only),
 // each with "Use", which subscribes there (mailboxes.add). Paying is not done here: it needs a
 // TRON key the node does not hold, so a priced provider shows the command that pays it.
 import { ApiError } from '../api.js';
@@ -150,7 +151,8 @@ function listingCard(ctx, p, onUsed) {
       h('dt', {}, 'Price'), h('dd', { testid: 'directory-price' }, p.terms.price),
       h('dt', {}, 'Stake'), h('dd', { testid: 'directory-stake' }, `${p.stake} locked${p.status === 'leaving' ? ' (leaving the directory)' : ''}`),
       h('dt', {}, 'Measured'), h('dd', { testid: 'directory-score' }, scoreWords(p.reputation)),
-      h('dt', {}, 'You'), h('dd', { testid: 'directory-ours' }, p.ours ? h('span', {}, 'use it · paid until: ', paidUntil(p)) : 'do not use it yet')),
+      h('dt', {}, 'You'), h('dd', { testid: 'directory-ours' }, p.ours ? h('span', {}, 'use it · paid until: ', paidUntil(p)) : 'do not use it yet'),
+      h('dt', {}, 'Your policy'), h('dd', { testid: 'directory-eligible' }, p.eligible ? 'eligible' : `not eligible: ${p.reason}`)),
     priced && !p.ours ? h('p', { class: 'hint', testid: 'directory-pay' },
       `It charges ${p.terms.price}: pay first, from a terminal, with `, h('code', {}, payCommand), ', then Use. Paying needs your TRON key, which your node does not hold, so this page cannot pay.') : null,
     use ? h('div', { class: 'actions' }, use) : null,
@@ -161,13 +163,19 @@ function listingCard(ctx, p, onUsed) {
 function directorySection(ctx, onUsed) {
   const list = h('ul', { class: 'mailboxes', testid: 'directory-list' });
   const note = h('p', { class: 'muted', testid: 'directory-note' }, 'Reading the provider directory…');
+  // The directory policy, read-only here: `onionpost mailboxes policy` sets it.
+  const policy = h('p', { class: 'hint', testid: 'directory-policy', hidden: true });
   const el = h('section', { class: 'directory', 'aria-labelledby': 'm-dir-h' },
     h('h2', { id: 'm-dir-h' }, 'Providers in the directory'),
     h('p', { class: 'muted' }, 'Providers listed on TRON with their terms and a locked stake. The score is what your node measured itself.'),
-    note, list);
+    policy, note, list);
   async function refresh() {
     try {
       const page = await ctx.rpc('providers.list');
+      policy.hidden = false;
+      policy.replaceChildren(...(page.policy.directory
+        ? [`Your node picks from the eligible ones by itself, after the spares you named, and keeps ${page.policy.target}. Change it with `, h('code', {}, 'onionpost mailboxes policy'), '.']
+        : ['Your node does not pick from these by itself. To let it: ', h('code', {}, 'onionpost mailboxes policy --directory on'), '.']));
       list.replaceChildren(...page.providers.map((p) => listingCard(ctx, p, async () => {
         await onUsed();
         await refresh();
