@@ -223,6 +223,8 @@ export class OnionpostNode {
       // Contacts online now learn our providers at once; the others with our next mail to them.
       onChange: () => {
         this.#run.courier?.forgetRemoved();
+        // A provider just added is fetched (and watched) now, not at the next round minutes away.
+        void this.#run.courier?.fetch().catch(() => {});
         this.#run.contactQueues?.soon();
         void this.#run.pipeline?.announceMailboxes(this.#closeController.signal).catch(() => {});
       },

@@ -12,7 +12,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { toHex } from '../../src/bytes.js';
-import { generateIdentity, type Identity } from '../../src/crypto/index.js';
+import { generateIdentity, onionOfSeed, type Identity } from '../../src/crypto/index.js';
+import { recordView } from '../../src/api/handlers.js';
+import { randomBytes } from 'node:crypto';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 import { loopbackNetwork, type OnionpostNode } from '../../src/node/index.js';
 import { MAILBOX_PATH, MailboxClient, ProviderError } from '../../src/provider/index.js';
@@ -103,4 +105,31 @@ test('first contact with an offline recipient: bundle from its provider, INIT in
   // Back online, bob topped his prekeys at the provider up again: 20 more handed out from his pool
   // (18 of the first batch are still out there, unused; his self-check at each start takes one more).
   await eventually(() => bob.store.sessions.oneTimePrekeyCounts().handedOut >= 18 + 20, 20_000, 'bob put a new batch of prekeys at the provider');
+});
+
+test('a hidden user: strangers reach it through its providers by name, its record lists no onion, its contacts dial its direct onion', async () => {
+  const erinId = generateIdentity();
+  const direct = onionOfSeed(new Uint8Array(randomBytes(32)));
+  const fast = { outbox: { policy: { fastBaseMs: 200, fastMaxMs: 500, busyMs: 50, slowBaseMs: 500, slowMaxMs: 500 } } };
+  const erin = await t.make('erin', { identity: erinId, directOnion: direct, registry: reg.client(null), ...fast });
+  await erin.mailboxes.add(p1.identity.onion);
+  await reg.client(3).register(erinId, 'erin', { mailboxes: [p1.identity.onion], hidden: true });
+  const rec = await reg.client(null).resolveName('erin');
+  assert.equal(rec?.hidden, true);
+  assert.deepEqual(recordView(rec!).onion, null, 'the registry lists no onion for her');
+
+  // A stranger writes to "erin" by name while she runs: the onion her record's key names is not
+  // online, so the bundle and the INIT go through her provider, which tells her at once.
+  const frank = await t.make('frank', { registry: reg.client(null), ...fast });
+  const r = await frank.send({ to: 'erin', subject: 'hello', body: 'found you by name' });
+  await eventually(() => frank.store.getMessage(r.id)!.mailboxes.length > 0, 30_000, `in mailbox (${frank.store.getMessage(r.id)?.state} ${frank.store.getMessage(r.id)?.lastErrorCode})`);
+  await eventually(() => erin.store.getMessage(r.id) !== null, 30_000, 'erin got it through her provider');
+  await eventually(() => frank.store.getMessage(r.id)!.state === 'delivered', 30_000, 'frank sees delivered');
+
+  // She adds him: he learns her direct onion in their session, and his next mail goes there.
+  await erin.handlers['contacts.add']!({ alias: 'frank', address: frank.identity.onion });
+  await eventually(() => frank.store.contactQueues.theirOnion(toHex(erinId.identityKey)) === direct, 30_000, 'frank was told her direct onion');
+  const again = await frank.send({ to: 'erin', subject: 'direct', body: 'now straight to you', wait: true, waitMs: 20_000 });
+  assert.equal(again.state, 'delivered');
+  assert.deepEqual(frank.store.getMessage(again.id)!.mailboxes, [], 'delivered directly, not through a provider');
 });
