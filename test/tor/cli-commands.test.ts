@@ -328,6 +328,12 @@ test('every README command, as printed, against the sandbox', { timeout: 400_000
   ok('lookup', look);
   assert.equal((JSON.parse(look.out) as { onion: string }).onion, aliceOnion());
 
+  // Last, as it may make alice's node subscribe at a directory provider: the directory policy.
+  ok('mailboxes policy on', run('npx onionpost mailboxes policy --directory on --target 2 --min-stake 200 --min-retention-days 14 --max-price 5'));
+  const policy = run('npx onionpost mailboxes policy');
+  ok('mailboxes policy', policy);
+  assert.match(policy.out, /on/);
+
   const missing = commands.filter((c) => !ran.has(c) && !SKIPPED[c]);
   assert.deepEqual(missing, [], 'README commands neither run nor skipped with a reason');
   for (const s of Object.keys(SKIPPED)) assert.ok(commands.includes(s), `SKIPPED lists \`${s}\`, which the README no longer has`);
