@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { toHex } from '../../src/bytes.js';
 import { systemClock } from '../../src/clock.js';
 import { generateIdentity, type Identity } from '../../src/crypto/index.js';
-import { hasCode } from '../../src/errors.js';
+import { OnionpostError, hasCode } from '../../src/errors.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 import type { NodeOptions } from '../../src/node/index.js';
 import { MAILBOX_PATH, MailboxClient, MailboxErrorCode, ProviderError } from '../../src/provider/index.js';
@@ -187,4 +187,27 @@ test('offline delivery over Tor: two providers, one down, sender and recipient o
     await c.close();
   }
   lap('step 6: refusals');
+});
+
+test('a hidden user over Tor: the onion its identity names is not there; its contact is told the direct one and delivers to it', { timeout: 300_000 }, async () => {
+  // A runs (the last test started her again). H runs hidden from its first start: its identity's
+  // onion was never published.
+  const hId = generateIdentity();
+  const h = await nodes.start('h', hId, { ...user, directSeed: new Uint8Array(randomBytes(32)) });
+  try {
+    const direct = h.node.status().hidden!.directOnion;
+    await assert.rejects(a.net.dial(hId.onion, { signal: AbortSignal.timeout(30_000), timeoutMs: 30_000, limits: DEFAULT_LIMITS }),
+      (err: unknown) => err instanceof OnionpostError, 'nobody is at the onion the identity names');
+    await retryUntil(() => h.node.handlers['contacts.add']!({ alias: 'a', address: id.a.onion }) as Promise<unknown>, { deadlineMs: WAIT, pauseMs: 1_000 });
+    const hi = await h.node.send({ to: id.a.onion, subject: 'hi', body: 'from a hidden node', wait: true, waitMs: WAIT });
+    assert.equal(hi.state, 'delivered');
+    await eventually(() => a.node.store.contactQueues.theirOnion(toHex(hId.identityKey)) === direct, WAIT, 'A was told the direct onion');
+    // A writes to the identity's onion (what the registry gives); her node dials the direct one.
+    const r = await a.node.send({ to: hId.onion, subject: 're', body: 'straight to you', wait: true, waitMs: WAIT });
+    assert.equal(r.state, 'delivered');
+    assert.equal(h.node.store.getMessage(r.id)?.body, 'straight to you');
+    assert.deepEqual(a.node.store.getMessage(r.id)!.mailboxes, [], 'directly, not through a provider');
+  } finally {
+    await nodes.stop(h);
+  }
 });
