@@ -314,20 +314,25 @@ export class MailboxReview {
       const r = o.scores.reputation(c.onion);
       return { ...c, score: r.score, proven: r.proven };
     };
-    const named = [...current.map((p) => p.onion), ...this.spares(), ...this.#trusted()];
+    const named = [...current.map((p) => p.onion), ...this.spares(), ...this.#trusted()].map((onion): ProviderCandidate => ({ onion, source: 'trusted' }));
     const base = this.choicePolicy();
+    const policy: ProviderPolicy = { ...base, replicas: current.length, dropped: new Set([...base.dropped, ...failing.keys()]) };
+    const unique = (cs: ProviderCandidate[]) => {
+      const seen = new Set<string>();
+      return cs.filter((c) => !seen.has(c.onion) && (seen.add(c.onion), true)).map(measured);
+    };
+    // Ours are judged as the user's own whatever the directory says, so the chain is read only when
+    // one of them is to go or we have fewer than the target: not at every review.
+    const needed = auto && (current.length < user.target || replace(current.map((p) => p.onion), unique(named), policy, now).drop.length > 0);
     let extra: ProviderCandidate[] = [];
-    if (auto) {
+    if (needed) {
       try {
         extra = await o.candidates!(base, o.signal);
       } catch (err) {
         o.logger.warn({ err: describeError(err) }, 'could not list candidate mailbox providers');
       }
     }
-    const seen = new Set<string>();
-    const candidates = [...named.map((onion): ProviderCandidate => ({ onion, source: 'trusted' })), ...extra]
-      .filter((c) => !seen.has(c.onion) && (seen.add(c.onion), true)).map(measured);
-    const policy: ProviderPolicy = { ...base, replicas: current.length, dropped: new Set([...base.dropped, ...failing.keys()]) };
+    const candidates = unique([...named, ...extra]);
     const plan = replace(current.map((p) => p.onion), candidates, policy, now);
     // The policy's picks first; when one cannot be subscribed at now, the next in its ranking.
     const order = [...plan.add, ...rank(candidates, policy, now).map((c) => c.onion).filter((x) => !plan.add.includes(x) && !plan.keep.includes(x))];

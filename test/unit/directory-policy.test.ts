@@ -183,7 +183,9 @@ test('review, policy on: a spare first, then the best eligible listing; never an
 
   // Free only: nothing priced, paid or not; the paid one already ours stays (it is the user's now).
   s.review.setPolicy({ freeOnly: true, target: 2 });
+  const asked = s.asked();
   r = await s.review.review();
+  assert.equal(s.asked(), asked, 'nothing to replace or fill: the directory is not read');
   assert.deepEqual(r.added, []);
   assert.deepEqual(r.replaced, []);
   assert.ok(!s.review.warnings().some((w) => w.type === 'mailbox.short'));
