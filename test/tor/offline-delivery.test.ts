@@ -13,12 +13,20 @@
  *      stops, A starts: `delivered` from its own fetch.
  *   6. DEPOSITs refused over Tor with their codes: no (or a wrong) capability for a private queue,
  *      a bad size, over quota; nothing of them is stored.
+ * Then two more tests on the same network: a hidden node (its identity's onion never published;
+ * its contact is told the direct onion and delivers there), and a provider in a child process,
+ * owning its tor, SIGKILLed while DEPOSITs from A's tor are in flight: after a restart on the same
+ * files every receipted deposit is held with its bytes, none twice.
  * Schedules are shortened through the nodes' options (dial budget, fetch interval), never by
  * waiting them out. No tor is left running.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { toHex } from '../../src/bytes.js';
 import { systemClock } from '../../src/clock.js';
@@ -26,8 +34,11 @@ import { generateIdentity, type Identity } from '../../src/crypto/index.js';
 import { OnionpostError, hasCode } from '../../src/errors.js';
 import { DEFAULT_LIMITS } from '../../src/limits.js';
 import type { NodeOptions } from '../../src/node/index.js';
-import { MAILBOX_PATH, MailboxClient, MailboxErrorCode, ProviderError } from '../../src/provider/index.js';
+import { MAILBOX_PATH, MailboxClient, MailboxErrorCode, ProviderError, type DepositReceipt, type HeldItem } from '../../src/provider/index.js';
+import { kill9, startCrashChild } from '../fixtures/crash-child.js';
 import { eventually } from '../fixtures/nodes.js';
+
+const CRASH_CHILD = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'node-crash-child.js');
 import { processesMentioning, retryUntil, torNodes, type TorNode, type TorNodes } from '../fixtures/tor.js';
 
 /** Each provider holds at most this much per user: one 16 KiB envelope fills it (step 6). */
@@ -209,5 +220,63 @@ test('a hidden user over Tor: the onion its identity names is not there; its con
     assert.deepEqual(a.node.store.getMessage(r.id)!.mailboxes, [], 'directly, not through a provider');
   } finally {
     await nodes.stop(h);
+  }
+});
+
+test('a provider killed with kill -9 mid-deposit over Tor loses nothing it receipted', { timeout: 400_000 }, async () => {
+  // The provider is a node in a child process owning its tor (test/fixtures/node-crash-child.ts),
+  // SIGKILLed while DEPOSITs from A's tor are in flight; its tor dies with it.
+  const dir = join(nodes.root, 'pk');
+  const pk = generateIdentity();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, 'identity.json'), JSON.stringify({ seed: toHex(pk.seed), encryptionSecret: toHex(pk.encryptionSecret) }), { mode: 0o600 });
+  const children = new Set<ChildProcess>();
+  const start = () => startCrashChild(CRASH_CHILD, [dir, 'tor', '--provider'], children, 'the provider', 180_000);
+  const torGone = () => eventually(() => processesMentioning(dir).length === 0, 60_000, "the killed provider's tor exited");
+  const u = generateIdentity();
+  const queue = randomBytes(16);
+  const read = randomBytes(32);
+  try {
+    let child = await start();
+    let c = await mailboxClient(pk);
+    const receipts: DepositReceipt[] = [];
+    const sent: Uint8Array[] = [];
+    try {
+      await c.subscribe(u, null, { timeoutMs: 30_000 });
+      await c.createQueue(u, queue, { write: null, read }, { timeoutMs: 30_000 });
+      const inFlight = Array.from({ length: 64 }, () => {
+        const env = new Uint8Array(randomBytes(1024));
+        sent.push(env);
+        return c.deposit(queue, null, env, { timeoutMs: 120_000 }).then((r) => void receipts.push(r), () => {});
+      });
+      await eventually(() => receipts.length >= 8, WAIT, 'some deposits receipted');
+      await kill9(child);
+      await Promise.all(inFlight);
+    } finally {
+      await c.close();
+    }
+    assert.ok(receipts.length >= 8 && receipts.length < sent.length, `killed mid-burst: ${receipts.length} of ${sent.length} receipted`);
+    await torGone();
+
+    child = await start();
+    c = await mailboxClient(pk);
+    try {
+      const held: HeldItem[] = [];
+      for (let after = 0, page = 0; page < 100; page++) {
+        const items = await c.fetch(queue, read, after, 64, { timeoutMs: 30_000 });
+        if (items.length === 0) break;
+        held.push(...items);
+        after = items[items.length - 1]!.seq;
+      }
+      const bySeq = new Map(held.map((h) => [h.seq, toHex(createHash('sha256').update(h.envelope).digest())]));
+      for (const r of receipts) assert.equal(bySeq.get(r.seq), toHex(r.digest), `receipted deposit ${r.seq} is held, with its bytes`);
+      assert.equal(new Set(held.map((h) => toHex(createHash('sha256').update(h.envelope).digest()))).size, held.length, 'nothing held twice');
+    } finally {
+      await c.close();
+    }
+    await kill9(child);
+    await torGone();
+  } finally {
+    for (const ch of children) ch.kill('SIGKILL');
   }
 });
