@@ -188,6 +188,7 @@ test('read receipts: off until Bob turns them on under the chat box; then Alice 
   await mine.waitFor({ timeout: 20_000 });
   assert.equal(await mine.locator('[data-testid="chat-state"]').textContent(), 'Read');
   assert.equal(await earlier.getAttribute('data-state'), 'delivered', 'read while receipts were off: not reported');
+  await shot(a, 'chat'); // the README's chat screenshot: with a "Read" indicator
 
   await box.uncheck();
   await eventually(async () => !((await bob.handlers['settings.get']!({})) as { readReceipts: boolean }).readReceipts, 5_000, 'and off again');
