@@ -169,9 +169,14 @@ function directorySection(ctx, onUsed) {
     h('h2', { id: 'm-dir-h' }, 'Providers in the directory'),
     h('p', { class: 'muted' }, 'Providers listed on TRON with their terms and a locked stake. The score is what your node measured itself.'),
     policy, note, list);
+  // An answer overtaken by a newer request's is dropped: the first read of the chain can come back
+  // after the one made once "Use" subscribed, and would put "Use" back on a provider we now use.
+  let asked = 0;
   async function refresh() {
+    const n = ++asked;
     try {
       const page = await ctx.rpc('providers.list');
+      if (n !== asked) return;
       policy.hidden = false;
       policy.replaceChildren(...(page.policy.directory
         ? [`Your node picks from the eligible ones by itself, after the spares you named, and keeps ${page.policy.target}. Change it with `, h('code', {}, 'onionpost mailboxes policy'), '.']
@@ -183,6 +188,7 @@ function directorySection(ctx, onUsed) {
       note.hidden = page.providers.length > 0;
       note.textContent = 'No providers are listed in the directory.';
     } catch (err) {
+      if (n !== asked) return;
       note.hidden = false;
       note.textContent = err instanceof ApiError && err.code === 'NO_DIRECTORY'
         ? 'Your node reads no provider directory: start it with --network (where the directory is deployed) to see the providers listed there.'
