@@ -31,7 +31,7 @@ import { PeerConnection, closedForMisbehaviour } from '../protocol/index.js';
 import { MAILBOX_PATH, MailboxService, ProviderStore, type ProviderLimits, type ProviderStats } from '../provider/index.js';
 import type { IdentityRegistry, ProviderDirectory } from '../registry/index.js';
 import { MAX_ATTACHMENTS, MESSAGE_CAPACITY } from '../session/index.js';
-import { OWN_IDENTITY_SETTING, openStore, type Store } from '../store/index.js';
+import { OWN_IDENTITY_SETTING, isControlKind, openStore, type Store } from '../store/index.js';
 import { createWsListener, type GuardStats, type MessageChannel, type WsListener } from '../transport/index.js';
 import { InboundAdmission, type AdmissionStats } from './admission.js';
 import { MailboxesError, NodeError } from './errors.js';
@@ -459,21 +459,13 @@ export class OnionpostNode {
         mailboxes: () => this.#mailboxes.onions(),
       };
       const envelopes = this.#o.envelopes?.(ctx) ?? new SessionEnvelopes(ctx);
-      // Control messages (read receipts) are shown nowhere, and neither are their state changes.
-      const shown = {
-        emit: (ev: { type: string; [k: string]: unknown }) => {
-          if (ev.type === 'message.state' && typeof ev.id === 'string' && store.isControl(ev.id)) return;
-          this.events.emit(ev);
-        },
-        subscribe: (l: Parameters<EventBus['subscribe']>[0]) => this.events.subscribe(l),
-      };
       const claim = this.#o.registryName ? nameCapability(this.#o.registryName) : null;
       const connections = new Connections({
         dialer: this.#o.network, limits: this.#limits, clock: this.#clock, logger: this.#o.logger.child({ layer: 'protocol' }),
         ...(this.#o.dialTimeoutMs !== undefined ? { dialPolicy: { maxMs: this.#o.dialTimeoutMs } } : {}), ...(claim ? { capabilities: () => [claim] } : {}),
       });
       const pipeline = new MessagePipeline({
-        identityKey: this.identity.identityKey, store, envelopes, recipients: contacts, connections, events: shown,
+        identityKey: this.identity.identityKey, store, envelopes, recipients: contacts, connections, events: this.events,
         kick: (peer) => this.#outbox?.kick(peer), peerSeen: (peer) => this.#outbox?.peerSeen(peer), clock: this.#clock, random: this.#random, limits: this.#limits,
         logger: this.#o.logger.child({ layer: 'pipeline' }), deliverTimeoutMs: this.#o.deliverTimeoutMs ?? 60_000, signal: this.#closeController.signal,
         ...(this.#o.hooks?.afterInboundCommit ? { afterInboundCommit: this.#o.hooks.afterInboundCommit } : {}),
@@ -483,7 +475,7 @@ export class OnionpostNode {
       });
       const courier = new Courier({
         identity: this.identity, store, network: this.#o.network, pipeline, clock: this.#clock, random: this.#random, limits: this.#limits,
-        logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => shown.emit(ev), signal: this.#closeController.signal,
+        logger: this.#o.logger.child({ layer: 'courier' }), emit: (ev) => this.events.emit(ev), signal: this.#closeController.signal,
         checkAccount: (onion, client, opts) => this.#mailboxes.checkAccount(onion, client, opts),
         keepBundle: (_onion, client, opts) => firstContact.keep(client, opts),
         pushReceipts: async (onion, receipts, signal) => (await connections.connect(onion, signal)).pushReceipts(receipts, { signal }),
@@ -587,11 +579,12 @@ export class OnionpostNode {
         perPeerConcurrency: this.#o.outbox?.perPeerConcurrency ?? 32,
         maxConcurrency: this.#o.outbox?.maxConcurrency ?? 256,
         ...(this.#o.outbox?.policy ? { policy: this.#o.outbox.policy } : {}),
-        onChange: (id, state, d) => {
+        onChange: (id, state, d, kind) => {
+          if (isControlKind(kind)) return; // a control message's changes are shown nowhere
           // A retry of a message its recipient's providers hold: it is still "in mailbox".
           const m = state === 'queued' && d.code === 'IN_MAILBOX' ? store.getMessage(id) : null;
-          if (m && m.mailboxes.length > 0) shown.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: m.mailboxes, ...d });
-          else shown.emit({ type: 'message.state', id, state, ...d });
+          if (m && m.mailboxes.length > 0) this.events.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: m.mailboxes, ...d });
+          else this.events.emit({ type: 'message.state', id, state, ...d });
         },
       });
       this.#outbox.start();

@@ -83,8 +83,11 @@ export interface OutboxOptions {
   closeGraceMs?: number;
   /** Delay before trying again after the store itself failed (disk full, busy), ms. Default 30 000. */
   storeRetryMs?: number;
-  /** Told after each recorded state change of a message ('sending', 'delivered', 'queued' for a retry, …). */
-  onChange?: (id: string, state: MessageState, detail: { code?: string; reason?: string }) => void;
+  /**
+   * Told after each recorded state change of a message ('sending', 'delivered', 'queued' for a
+   * retry, …), with the message's kind (a control message's changes are shown nowhere).
+   */
+  onChange?: (id: string, state: MessageState, detail: { code?: string; reason?: string }, kind: StoredMessage['kind']) => void;
 }
 
 export interface Outbox {
@@ -113,6 +116,7 @@ export interface Outbox {
 
 interface InFlight {
   id: string;
+  kind: StoredMessage['kind'];
   peer: string;
   /** The peer's step when this delivery began (see `steps`). */
   step: number;
@@ -253,14 +257,14 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     const message: StoredMessage = { ...row, state: 'sending', attempts: row.attempts + 1 };
     const controller = new AbortController();
     const entry: InFlight = {
-      id: row.id, peer: row.peerIdentity, step: steps.get(row.peerIdentity) ?? 0, startedAt: now, attempts: message.attempts,
+      id: row.id, kind: row.kind, peer: row.peerIdentity, step: steps.get(row.peerIdentity) ?? 0, startedAt: now, attempts: message.attempts,
       expiresAt: row.expiresAt, controller, done: Promise.resolve(), abandoned: false,
     };
     steps.set(entry.peer, entry.step);
     inflight.set(row.id, entry);
     peerLoad.set(entry.peer, (peerLoad.get(entry.peer) ?? 0) + 1);
     logger.debug({ id: row.id, attempt: message.attempts }, 'delivering');
-    opts.onChange?.(row.id, 'sending', {});
+    opts.onChange?.(row.id, 'sending', {}, row.kind);
     entry.done = (async () => {
       let outcome: DeliveryOutcome;
       try {
@@ -349,7 +353,7 @@ export function createOutbox(opts: OutboxOptions): Outbox {
     if (opts.onChange) {
       for (const [e, o] of batch) {
         const state: MessageState = o.kind === 'retry' ? 'queued' : o.kind;
-        opts.onChange(e.id, state, o.kind === 'delivered' ? {} : o.kind === 'retry' ? { code: o.code } : { code: o.code, reason: o.reason });
+        opts.onChange(e.id, state, o.kind === 'delivered' ? {} : o.kind === 'retry' ? { code: o.code } : { code: o.code, reason: o.reason }, e.kind);
       }
     }
   }

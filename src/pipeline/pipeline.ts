@@ -402,8 +402,12 @@ export class MessagePipeline {
     for (let page = this.#waitingFor(previousIdentity, state); page.length > 0; page = this.#waitingFor(previousIdentity, state)) {
       this.#store.batch(() => {
         for (const m of page) {
-          // Listings pass over control messages, so a page holds none; a read receipt is not re-sent.
-          if (isControlKind(m.kind)) continue;
+          // Listings pass over control messages, so a page holds none; were one there, it would
+          // still leave `state` (not re-sent: it told the old key something), so the loop ends.
+          if (isControlKind(m.kind)) {
+            this.#store.transition(m.id, 'failed', { from: [state], reason });
+            continue;
+          }
           const attachments = this.#store.getAttachments(m.id);
           const copy = this.#insert({ to, draft: this.#draft({ to: '', subject: m.subject ?? '', body: m.body, kind: m.kind, ttlMs: Math.max(60_000, m.expiresAt - now), ...(attachments.length ? { attachments } : {}) }) });
           this.#store.transition(m.id, 'failed', { from: [state], reason: `${reason} (${copy.id})` });
@@ -586,7 +590,7 @@ export class MessagePipeline {
       return otherwise;
     }
     if (held.length === 0) return otherwise;
-    if (held.length > before) this.#o.events.emit({ type: 'message.state', id: m.id, state: 'in_mailbox', mailboxes: held });
+    if (held.length > before) this.#stateChanged(m, { state: 'in_mailbox', mailboxes: held });
     this.#sweep(m.peerIdentity);
     return { kind: 'retry', code: 'IN_MAILBOX', when: 'later' };
   }
@@ -610,7 +614,8 @@ export class MessagePipeline {
         if (held.length === 0) return false; // no provider takes anything now: the next probe tries again
         progressed = true;
         // It may have been delivered meanwhile (its receipt came through another provider).
-        if (this.#store.getMessage(id)?.state === 'queued') this.#o.events.emit({ type: 'message.state', id, state: 'in_mailbox', mailboxes: held });
+        const now = this.#store.getMessage(id);
+        if (now?.state === 'queued') this.#stateChanged(now, { state: 'in_mailbox', mailboxes: held });
       }
       return progressed;
     }, () => this.#o.signal.aborted);
@@ -820,6 +825,11 @@ export class MessagePipeline {
     return answers;
   }
 
+  /** Tells subscribers that `m`'s state changed, unless it is a control message (shown nowhere, PROTOCOL.md §9.2). */
+  #stateChanged(m: Pick<StoredMessage, 'id' | 'kind'>, ev: { state: string; [k: string]: unknown }): void {
+    if (!isControlKind(m.kind)) this.#o.events.emit({ type: 'message.state', id: m.id, ...ev });
+  }
+
   /**
    * Receipts a recipient pushed (ServerHandlers.onReceipts) for messages of ours it fetched from a
    * mailbox provider: each MAC that checks against the receipt key we hold makes its message
@@ -829,7 +839,7 @@ export class MessagePipeline {
    */
   receiptsPushed(receipts: readonly { messageId: Uint8Array; mac: Uint8Array }[]): number {
     const now = this.#o.clock.now();
-    const valid = new Map<string, { mac: Uint8Array; peer: string }>();
+    const valid = new Map<string, { mac: Uint8Array; peer: string; kind: StoredMessage['kind'] }>();
     for (const r of receipts) {
       const id = toHex(r.messageId);
       if (valid.has(id)) continue;
@@ -842,7 +852,7 @@ export class MessagePipeline {
       }
       if (m.state !== 'queued') continue;
       if (!this.#o.envelopes.checkReceipt(id, m.envelopeHash, r.mac).valid) continue;
-      valid.set(id, { mac: r.mac, peer: m.peerIdentity });
+      valid.set(id, { mac: r.mac, peer: m.peerIdentity, kind: m.kind });
     }
     if (valid.size === 0) return 0;
     // One transaction for the frame (up to maxReceiptsPerFrame): a recipient catching up pushes
@@ -852,7 +862,7 @@ export class MessagePipeline {
     });
     const peers = new Set<string>();
     for (const [id, v] of valid) {
-      this.#o.events.emit({ type: 'message.state', id, state: 'delivered', via: 'mailbox' });
+      this.#stateChanged({ id, kind: v.kind }, { state: 'delivered', via: 'mailbox' });
       peers.add(v.peer);
     }
     for (const peer of peers) this.#o.peerSeen?.(peer);

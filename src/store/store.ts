@@ -523,10 +523,6 @@ class SqliteStore implements Store {
     return this.#run('markPeerRead', () => this.#tx(() => ids.filter((id) => this.#s.markPeerRead.run(at, id, peerIdentity).changes > 0)));
   }
 
-  isControl(id: string): boolean {
-    return this.#run('isControl', () => (this.#s.controlOf.get(id) as { control: string | null } | undefined)?.control != null);
-  }
-
   pruneControl(): number {
     return this.#run('pruneControl', () => this.#s.pruneControl.run().changes);
   }
@@ -774,7 +770,6 @@ function prepareAll(db: Db) {
     markPeerRead: db.prepare(`
       UPDATE messages SET peer_read_at = ?
       WHERE id = ? AND peer_identity = ? AND direction = 'out' AND control IS NULL AND peer_read_at IS NULL`),
-    controlOf: db.prepare('SELECT control FROM messages WHERE id = ?'),
     pruneControl: db.prepare(`DELETE FROM messages WHERE control IS NOT NULL AND state IN ('delivered', 'failed', 'expired')`),
     // Kept by triggers (schema v4): O(1) however many messages there are.
     counts: db.prepare('SELECT key, n FROM message_counts'),

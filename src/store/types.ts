@@ -503,8 +503,6 @@ export interface Store {
    * not marked yet get peer_read_at = `at`. Returns those it marked (others' ids mark nothing).
    */
   markPeerRead(peerIdentity: string, ids: readonly string[], at: number): string[];
-  /** Whether `id` is an outgoing control message (never shown; no events for it either). */
-  isControl(id: string): boolean;
   /** Deletes control messages that are delivered, failed or expired. Returns the count. */
   pruneControl(): number;
   counts(): StoreCounts;
