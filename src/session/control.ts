@@ -23,7 +23,24 @@ export const MAX_READ_IDS = 256;
 
 const HEX_ID = /^[0-9a-f]{32}$/;
 
-const bad = (what: string) => new SessionError('BAD_MESSAGE', `bad read receipt: ${what}`);
+const badAs = (name: string) => (what: string) => new SessionError('BAD_MESSAGE', `bad ${name}: ${what}`);
+const bad = badAs('read receipt');
+
+type ControlFields = Pick<SessionMessage, 'kind' | 'subject' | 'body' | 'threadId' | 'inReplyTo' | 'attachments'>;
+
+/** The body of a control message of `kind`; BAD_MESSAGE (via `fail`) if it is another kind or sets anything but its body. */
+function controlBody(m: ControlFields, kind: SessionMessage['kind'], fail: (what: string) => SessionError): string {
+  if (m.kind !== kind) throw fail(`kind ${m.kind}`);
+  if (m.subject !== '' || m.threadId !== null || m.inReplyTo !== null || m.attachments.length > 0) throw fail('only the body may be set');
+  return m.body;
+}
+
+const ONION = /^[a-z2-7]{56}\.onion$/;
+
+/** A v3 onion address exactly as §9.2 writes it: lowercase, with ".onion" (isOnionAddress also takes upper case and no suffix), checksum and version valid. */
+function isV3Onion(s: string): boolean {
+  return ONION.test(s) && isOnionAddress(s);
+}
 
 /** The body of a read receipt for `ids` (32 lowercase hex each; 1..MAX_READ_IDS, distinct). */
 export function readReceiptBody(ids: readonly string[]): string {
@@ -32,10 +49,8 @@ export function readReceiptBody(ids: readonly string[]): string {
 }
 
 /** The ids a read receipt names; BAD_MESSAGE unless it is exactly as §9.2 writes it. */
-export function parseReadReceipt(m: Pick<SessionMessage, 'kind' | 'subject' | 'body' | 'threadId' | 'inReplyTo' | 'attachments'>): string[] {
-  if (m.kind !== 'read') throw bad(`kind ${m.kind}`);
-  if (m.subject !== '' || m.threadId !== null || m.inReplyTo !== null || m.attachments.length > 0) throw bad('only the body may be set');
-  const ids = m.body.split('\n');
+export function parseReadReceipt(m: ControlFields): string[] {
+  const ids = controlBody(m, 'read', bad).split('\n');
   checkIds(ids);
   return ids;
 }
@@ -59,11 +74,10 @@ export interface HandedQueue {
 /** The most queues one handout names (a bundle lists at most this many providers). */
 export const MAX_HANDED_QUEUES = 8;
 
-const ONION = /^[a-z2-7]{56}\.onion$/;
 const HEX = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
 const QUEUE_HEX = HEX(32);
 const CAP_HEX = HEX(64);
-const badHandout = (what: string) => new SessionError('BAD_MESSAGE', `bad queue handout: ${what}`);
+const badHandout = badAs('queue handout');
 
 /**
  * Queue handout, kind 4: its sender's private queues for the recipient, one line per provider,
@@ -77,10 +91,9 @@ export function queueHandoutBody(queues: readonly HandedQueue[]): string {
 }
 
 /** The queues a handout names; BAD_MESSAGE unless it is exactly as §9.2 writes it. */
-export function parseQueueHandout(m: Pick<SessionMessage, 'kind' | 'subject' | 'body' | 'threadId' | 'inReplyTo' | 'attachments'>): HandedQueue[] {
-  if (m.kind !== 'queues') throw badHandout(`kind ${m.kind}`);
-  if (m.subject !== '' || m.threadId !== null || m.inReplyTo !== null || m.attachments.length > 0) throw badHandout('only the body may be set');
-  const lines = m.body.length === 0 ? [] : m.body.split('\n');
+export function parseQueueHandout(m: ControlFields): HandedQueue[] {
+  const body = controlBody(m, 'queues', badHandout);
+  const lines = body.length === 0 ? [] : body.split('\n');
   const queues = lines.map((line) => {
     const [provider, queue, cap, ...rest] = line.split(' ');
     if (rest.length > 0 || provider === undefined || queue === undefined || cap === undefined) throw badHandout('a line is not "<onion> <queue> <write capability>"');
@@ -93,11 +106,12 @@ export function parseQueueHandout(m: Pick<SessionMessage, 'kind' | 'subject' | '
 
 function checkHandout(providers: readonly string[], lines: readonly string[]): void {
   if (lines.length > MAX_HANDED_QUEUES) throw badHandout(`${lines.length} queues (at most ${MAX_HANDED_QUEUES})`);
-  // The shape first (isOnionAddress also takes upper case and a missing ".onion"), then a valid v3 address.
-  for (const p of providers) if (!ONION.test(p) || !isOnionAddress(p)) throw badHandout('a provider is not a v3 onion address');
+  for (const p of providers) if (!isV3Onion(p)) throw badHandout('a provider is not a v3 onion address');
   if (new Set(providers).size !== providers.length) throw badHandout('a provider appears twice');
   for (const l of lines) if (!/^\S+ [0-9a-f]{32} [0-9a-f]{64}$/.test(l)) throw badHandout('a line is not "<onion> <queue> <write capability>"');
 }
+
+const badOnion = badAs('direct onion');
 
 /**
  * Direct onion, kind 5: the onion address its sender's node is reachable at directly, for a user
@@ -106,16 +120,14 @@ function checkHandout(providers: readonly string[], lines: readonly string[]): v
  * onion my identity key names again".
  */
 export function directOnionBody(onion: string | null): string {
-  if (onion !== null && !(ONION.test(onion) && isOnionAddress(onion))) throw new SessionError('BAD_MESSAGE', 'bad direct onion: not a v3 onion address');
+  if (onion !== null && !isV3Onion(onion)) throw badOnion('not a v3 onion address');
   return onion ?? '';
 }
 
 /** The onion a direct-onion message names (null: none); BAD_MESSAGE unless it is exactly as §9.2 writes it. */
-export function parseDirectOnion(m: Pick<SessionMessage, 'kind' | 'subject' | 'body' | 'threadId' | 'inReplyTo' | 'attachments'>): string | null {
-  const bad = (what: string) => new SessionError('BAD_MESSAGE', `bad direct onion: ${what}`);
-  if (m.kind !== 'onion') throw bad(`kind ${m.kind}`);
-  if (m.subject !== '' || m.threadId !== null || m.inReplyTo !== null || m.attachments.length > 0) throw bad('only the body may be set');
-  if (m.body === '') return null;
-  if (!ONION.test(m.body) || !isOnionAddress(m.body)) throw bad('not a v3 onion address');
-  return m.body;
+export function parseDirectOnion(m: ControlFields): string | null {
+  const body = controlBody(m, 'onion', badOnion);
+  if (body === '') return null;
+  if (!isV3Onion(body)) throw badOnion('not a v3 onion address');
+  return body;
 }
